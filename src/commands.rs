@@ -1,0 +1,243 @@
+//! The command handlers: each parses its arguments into a typed request, applies it to the
+//! presence key and the index, publishes what changed, and replies.
+
+use crate::config;
+use crate::core::changes;
+use crate::core::error::PresenceError;
+use crate::core::events::Reason;
+use crate::core::request::{self, Target};
+use crate::state;
+use crate::store::{self, Kind, OpenKey};
+use crate::sweeper;
+use crate::sync;
+use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
+use std::os::raw::{c_char, c_long};
+
+impl From<PresenceError> for RedisError {
+    fn from(error: PresenceError) -> RedisError {
+        match error {
+            PresenceError::WrongArity => RedisError::WrongArity,
+            other => RedisError::String(other.to_string()),
+        }
+    }
+}
+
+/// The arguments after the command name, as bytes.
+fn arguments(args: &[RedisString]) -> Vec<&[u8]> {
+    args.iter().skip(1).map(RedisString::as_slice).collect()
+}
+
+/// The state was in use further up the stack: a bug, answered instead of panicking.
+fn busy() -> RedisError {
+    RedisError::Str("ERR presence state is busy (re-entrant call)")
+}
+
+/// The key name of a target, in the selected database.
+fn key_name(ctx: &Context, target: &Target) -> Result<RedisString, RedisError> {
+    let format = state::with(|s| s.format).ok_or_else(busy)?;
+    Ok(ctx.create_string(format.key(target.room, target.user)))
+}
+
+/// True when the index holds `target.socket` for (room, user) in `db`.
+fn holds(db: i32, target: &Target) -> bool {
+    state::with(|s| {
+        s.dbs
+            .get(&db)
+            .and_then(|index| index.get(target.room, target.user))
+            .is_some_and(|p| &*p.socket == target.socket)
+    })
+    .unwrap_or(false)
+}
+
+/// Removes (room, user) from the index when its key turned out to be gone.
+fn forget_missing(ctx: &Context, db: i32, target: &Target) {
+    let cutoff = config::liveness().cutoff(store::now_ms());
+    let events = state::with(|s| match s.dbs.get_mut(&db) {
+        Some(index) => {
+            changes::removed(index, db, target.room, target.user, Reason::Expired, cutoff)
+        }
+        None => Vec::new(),
+    })
+    .unwrap_or_default();
+    sync::publish(ctx, events);
+}
+
+/// `PRESENCE.JOIN room user socket`
+pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let target = request::target(&arguments(&args))?;
+    sync::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let name = key_name(ctx, &target)?;
+    let key = OpenKey::open(ctx, &name, true);
+    if key.kind() == Kind::Other {
+        return Err(PresenceError::WrongType.into());
+    }
+    let rule = config::liveness();
+    let now = store::now_ms();
+    let expire_at = rule.expire_at_after_beat(now);
+    if !store::write_presence(ctx, key, &name, target.socket, expire_at) {
+        return Err(RedisError::Str("ERR could not write the presence key"));
+    }
+    let cutoff = rule.cutoff(now);
+    let (events, count) = state::with(|s| {
+        let index = s.db(db);
+        let events = changes::observed(
+            index,
+            db,
+            target.room,
+            target.user,
+            target.socket,
+            expire_at,
+            cutoff,
+        );
+        (events, index.count(target.room, cutoff))
+    })
+    .ok_or_else(busy)?;
+    sync::publish(ctx, events);
+    Ok(RedisValue::Integer(count as i64))
+}
+
+/// `PRESENCE.BEAT room user socket`
+pub fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let target = request::target(&arguments(&args))?;
+    sync::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let name = key_name(ctx, &target)?;
+    let key = OpenKey::open(ctx, &name, true);
+    match key.kind() {
+        Kind::Other => return Err(PresenceError::WrongType.into()),
+        Kind::Empty => {
+            drop(key);
+            forget_missing(ctx, db, &target);
+            return Ok(RedisValue::Integer(0));
+        }
+        Kind::String => {}
+    }
+    if !holds(db, &target) {
+        return Ok(RedisValue::Integer(0));
+    }
+    let rule = config::liveness();
+    let now = store::now_ms();
+    let cutoff = rule.cutoff(now);
+    if let Some(dead) = rule.dead_reason(key.expire_at(), now) {
+        store::delete(ctx, key, &name);
+        let events = state::with(|s| {
+            changes::removed(s.db(db), db, target.room, target.user, dead.into(), cutoff)
+        })
+        .ok_or_else(busy)?;
+        sync::publish(ctx, events);
+        return Ok(RedisValue::Integer(0));
+    }
+    let expire_at = rule.expire_at_after_beat(now);
+    if !store::refresh(ctx, key, &name, expire_at) {
+        return Err(RedisError::Str("ERR could not refresh the presence key"));
+    }
+    let events = state::with(|s| {
+        changes::observed(
+            s.db(db),
+            db,
+            target.room,
+            target.user,
+            target.socket,
+            expire_at,
+            cutoff,
+        )
+    })
+    .ok_or_else(busy)?;
+    sync::publish(ctx, events);
+    Ok(RedisValue::Integer(1))
+}
+
+/// `PRESENCE.LEAVE room user socket`
+pub fn leave(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let target = request::target(&arguments(&args))?;
+    sync::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let name = key_name(ctx, &target)?;
+    let key = OpenKey::open(ctx, &name, true);
+    match key.kind() {
+        Kind::Other => return Err(PresenceError::WrongType.into()),
+        Kind::Empty => {
+            drop(key);
+            forget_missing(ctx, db, &target);
+            return Ok(RedisValue::Integer(0));
+        }
+        Kind::String => {}
+    }
+    if !holds(db, &target) {
+        return Ok(RedisValue::Integer(0));
+    }
+    store::delete(ctx, key, &name);
+    let cutoff = config::liveness().cutoff(store::now_ms());
+    let events = state::with(|s| {
+        changes::removed(
+            s.db(db),
+            db,
+            target.room,
+            target.user,
+            Reason::Leave,
+            cutoff,
+        )
+    })
+    .ok_or_else(busy)?;
+    sync::publish(ctx, events);
+    Ok(RedisValue::Integer(1))
+}
+
+/// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n]`
+pub fn list(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let request = request::list(&arguments(&args))?;
+    sync::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let cutoff = config::liveness().cutoff(store::now_ms());
+    state::with(|s| {
+        let entries = s
+            .dbs
+            .get(&db)
+            .map(|index| index.list(request.room, cutoff, request.limit))
+            .unwrap_or_default();
+        let per_entry = if request.with_sockets { 2 } else { 1 };
+        raw::reply_with_array(ctx.ctx, (entries.len() * per_entry) as c_long);
+        for (user, socket) in entries {
+            reply_bulk(ctx, user);
+            if request.with_sockets {
+                reply_bulk(ctx, socket);
+            }
+        }
+    })
+    .ok_or_else(busy)?;
+    Ok(RedisValue::NoReply)
+}
+
+fn reply_bulk(ctx: &Context, value: &str) {
+    raw::reply_with_string_buffer(ctx.ctx, value.as_ptr().cast::<c_char>(), value.len());
+}
+
+/// `PRESENCE.COUNT room`
+pub fn count(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let room = request::room(&arguments(&args))?;
+    sync::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let cutoff = config::liveness().cutoff(store::now_ms());
+    let count = state::with(|s| {
+        s.dbs
+            .get_mut(&db)
+            .map_or(0, |index| index.count(room, cutoff))
+    })
+    .ok_or_else(busy)?;
+    Ok(RedisValue::Integer(count as i64))
+}
+
+/// `PRESENCE.SWEEP`
+pub fn sweep(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    request::none(&arguments(&args))?;
+    sync::resolve_pending(ctx);
+    if !store::is_active_master(ctx) {
+        return Err(RedisError::Str(
+            "READONLY PRESENCE.SWEEP runs on the master only",
+        ));
+    }
+    let outcome = sweeper::sweep(ctx, None);
+    state::with(|s| s.stats.sweeps += 1);
+    Ok(RedisValue::Integer(outcome.removed as i64))
+}

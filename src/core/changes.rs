@@ -1,0 +1,129 @@
+//! What a change of a presence key means: the index update and the events to announce.
+//! Every path that changes a presence (the commands, the hooks that follow raw clients, the
+//! sweeper) goes through these two functions, so that a change is announced the same way
+//! whatever caused it.
+
+use super::events::{Event, Reason};
+use super::index::{Previous, RoomIndex};
+
+/// The key of (room, user) now holds `socket`, expiring at `expire_at`. Announces a `join` when
+/// the presence became live, and a `force-leave`/`replaced` for the socket it replaced.
+pub fn observed(
+    index: &mut RoomIndex,
+    db: i32,
+    room: &str,
+    user: &str,
+    socket: &str,
+    expire_at: i64,
+    cutoff: i64,
+) -> Vec<Event> {
+    let previous = index.upsert(room, user, socket, expire_at);
+    let live = expire_at > cutoff;
+    let was_live = match &previous {
+        Previous::Same { expire_at } => *expire_at > cutoff,
+        Previous::Absent | Previous::Other(_) => false,
+    };
+    let mut events = Vec::new();
+    let count = if live && !was_live || matches!(previous, Previous::Other(_)) {
+        index.count(room, cutoff)
+    } else {
+        0
+    };
+    if let Previous::Other(old) = &previous {
+        events.push(Event::ended(
+            db,
+            room,
+            user,
+            &old.socket,
+            count,
+            Reason::Replaced,
+        ));
+    }
+    if live && !was_live {
+        events.push(Event::join(db, room, user, socket, count));
+    }
+    events
+}
+
+/// The key of (room, user) is gone (or no longer a presence) for `reason`. Announces the end
+/// of the presence the index held, if any.
+pub fn removed(
+    index: &mut RoomIndex,
+    db: i32,
+    room: &str,
+    user: &str,
+    reason: Reason,
+    cutoff: i64,
+) -> Vec<Event> {
+    match index.remove(room, user) {
+        Some(old) => {
+            let count = index.count(room, cutoff);
+            vec![Event::ended(db, room, user, &old.socket, count, reason)]
+        }
+        None => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::liveness::NO_TTL;
+
+    fn names(events: &[Event]) -> Vec<&str> {
+        events.iter().map(|e| e.name).collect()
+    }
+
+    #[test]
+    fn a_new_live_presence_joins() {
+        let mut index = RoomIndex::new();
+        let events = observed(&mut index, 0, "r", "u", "s", 1000, 0);
+        assert_eq!(events, vec![Event::join(0, "r", "u", "s", 1)]);
+    }
+
+    #[test]
+    fn a_refresh_is_silent_and_a_revival_joins() {
+        let mut index = RoomIndex::new();
+        observed(&mut index, 0, "r", "u", "s", 1000, 0);
+        assert!(observed(&mut index, 0, "r", "u", "s", 2000, 500).is_empty());
+        assert_eq!(
+            names(&observed(&mut index, 0, "r", "u", "s", 5000, 3000)),
+            ["join"]
+        );
+    }
+
+    #[test]
+    fn a_new_presence_that_is_not_live_is_indexed_silently() {
+        let mut index = RoomIndex::new();
+        assert!(observed(&mut index, 0, "r", "u", "s", NO_TTL, 0).is_empty());
+        assert!(observed(&mut index, 0, "r", "v", "s", 10, 50).is_empty());
+        assert_eq!(index.entries(), 2);
+        assert_eq!(index.count("r", 50), 0);
+    }
+
+    #[test]
+    fn another_socket_replaces() {
+        let mut index = RoomIndex::new();
+        observed(&mut index, 0, "r", "u", "old", 1000, 0);
+        let events = observed(&mut index, 0, "r", "u", "new", 2000, 0);
+        assert_eq!(
+            events,
+            vec![
+                Event::ended(0, "r", "u", "old", 1, Reason::Replaced),
+                Event::join(0, "r", "u", "new", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn removal_announces_once_with_the_count_after() {
+        let mut index = RoomIndex::new();
+        observed(&mut index, 2, "r", "a", "sa", 1000, 0);
+        observed(&mut index, 2, "r", "b", "sb", 1000, 0);
+        let events = removed(&mut index, 2, "r", "a", Reason::Deleted, 0);
+        assert_eq!(
+            events,
+            vec![Event::ended(2, "r", "a", "sa", 1, Reason::Deleted)]
+        );
+        assert!(removed(&mut index, 2, "r", "a", Reason::Deleted, 0).is_empty());
+    }
+}

@@ -1,0 +1,62 @@
+//! Every error the commands answer, each a constructor whose message starts with its code.
+
+use super::ids::{IdKind, MAX_ID_LEN};
+use std::fmt;
+
+/// An error answered to a client. Nothing was written when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceError {
+    /// The wrong number of arguments (answered with Redis's standard message).
+    WrongArity,
+    /// An id that breaks the id rules.
+    InvalidId(IdKind),
+    /// The presence key holds a value that is not a string.
+    WrongType,
+    /// An option that the command does not know, or one given twice.
+    Syntax,
+    /// `LIMIT` without a non-negative integer.
+    InvalidLimit,
+}
+
+impl fmt::Display for PresenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PresenceError::WrongArity => write!(f, "ERR wrong number of arguments"),
+            PresenceError::InvalidId(kind) => write!(
+                f,
+                "ERR invalid {} id: use 1 to {MAX_ID_LEN} bytes of A-Z a-z 0-9 - _ . @ + = ~",
+                kind.name()
+            ),
+            PresenceError::WrongType => write!(
+                f,
+                "WRONGTYPE Operation against a key holding the wrong kind of value"
+            ),
+            PresenceError::Syntax => write!(f, "ERR syntax error"),
+            PresenceError::InvalidLimit => {
+                write!(f, "ERR LIMIT must be followed by a non-negative integer")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_start_with_their_code() {
+        assert_eq!(
+            PresenceError::InvalidId(IdKind::Room).to_string(),
+            "ERR invalid room id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~"
+        );
+        assert_eq!(
+            PresenceError::WrongType.to_string(),
+            "WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(PresenceError::Syntax.to_string(), "ERR syntax error");
+        assert_eq!(
+            PresenceError::InvalidLimit.to_string(),
+            "ERR LIMIT must be followed by a non-negative integer"
+        );
+    }
+}

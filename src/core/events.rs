@@ -1,0 +1,195 @@
+//! The events the module publishes on `__presence@<db>__:<event>`, and their JSON payloads.
+
+use std::fmt::Write;
+
+/// Why a presence ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `PRESENCE.LEAVE`: a clean leave.
+    Leave,
+    /// The key was deleted by a client (`DEL`, `UNLINK`, `RENAME` or `MOVE` away, …).
+    Deleted,
+    /// No heartbeat within `presence.stale-after`.
+    Stale,
+    /// The key's TTL ran out.
+    Expired,
+    /// Another socket joined as the same user in the same room.
+    Replaced,
+    /// Redis evicted the key under `maxmemory`.
+    Evicted,
+    /// The key was found without a TTL.
+    NoTtl,
+}
+
+impl Reason {
+    /// The reason as it appears in payloads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Leave => "leave",
+            Reason::Deleted => "deleted",
+            Reason::Stale => "stale",
+            Reason::Expired => "expired",
+            Reason::Replaced => "replaced",
+            Reason::Evicted => "evicted",
+            Reason::NoTtl => "no-ttl",
+        }
+    }
+
+    /// The event a presence that ended for this reason is announced as.
+    pub fn event(self) -> &'static str {
+        match self {
+            Reason::Leave | Reason::Deleted => "leave",
+            _ => "force-leave",
+        }
+    }
+}
+
+/// Why a database's presences were replaced wholesale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// `FLUSHDB`.
+    FlushDb,
+    /// `FLUSHALL`, or the flush that starts a `DEBUG RELOAD` or a replica's full sync.
+    FlushAll,
+    /// `SWAPDB`.
+    SwapDb,
+    /// A load from RDB or AOF finished.
+    Load,
+}
+
+impl ResetReason {
+    /// The reason as it appears in payloads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetReason::FlushDb => "flushdb",
+            ResetReason::FlushAll => "flushall",
+            ResetReason::SwapDb => "swapdb",
+            ResetReason::Load => "load",
+        }
+    }
+}
+
+/// One event, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The database number.
+    pub db: i32,
+    /// The event name: `join`, `leave`, `force-leave` or `reset`.
+    pub name: &'static str,
+    /// The JSON payload.
+    pub payload: String,
+}
+
+impl Event {
+    /// A user became present in a room.
+    pub fn join(db: i32, room: &str, user: &str, socket: &str, count: usize) -> Event {
+        Event {
+            db,
+            name: "join",
+            payload: presence_payload(room, user, socket, count, None),
+        }
+    }
+
+    /// A presence ended (`leave` or `force-leave`, after its reason).
+    pub fn ended(
+        db: i32,
+        room: &str,
+        user: &str,
+        socket: &str,
+        count: usize,
+        reason: Reason,
+    ) -> Event {
+        Event {
+            db,
+            name: reason.event(),
+            payload: presence_payload(room, user, socket, count, Some(reason)),
+        }
+    }
+
+    /// The database's presences were replaced wholesale.
+    pub fn reset(db: i32, reason: ResetReason) -> Event {
+        Event {
+            db,
+            name: "reset",
+            payload: format!("{{\"reason\":\"{}\"}}", reason.as_str()),
+        }
+    }
+
+    /// The pub/sub channel: `__presence@<db>__:<event>`.
+    pub fn channel(&self) -> String {
+        format!("__presence@{}__:{}", self.db, self.name)
+    }
+}
+
+/// The payload of a presence event. Ids are restricted to bytes that need no JSON escaping.
+fn presence_payload(
+    room: &str,
+    user: &str,
+    socket: &str,
+    count: usize,
+    reason: Option<Reason>,
+) -> String {
+    let mut out = String::with_capacity(64 + room.len() + user.len() + socket.len());
+    let _ = write!(
+        out,
+        "{{\"room\":\"{room}\",\"user\":\"{user}\",\"socket\":\"{socket}\",\"count\":{count}"
+    );
+    if let Some(reason) = reason {
+        let _ = write!(out, ",\"reason\":\"{}\"", reason.as_str());
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_payload_and_channel() {
+        let event = Event::join(0, "123", "45", "Xyz", 17);
+        assert_eq!(event.channel(), "__presence@0__:join");
+        assert_eq!(
+            event.payload,
+            r#"{"room":"123","user":"45","socket":"Xyz","count":17}"#
+        );
+    }
+
+    #[test]
+    fn ended_events_carry_their_reason() {
+        let event = Event::ended(3, "123", "45", "Xyz", 17, Reason::Stale);
+        assert_eq!(event.channel(), "__presence@3__:force-leave");
+        assert_eq!(
+            event.payload,
+            r#"{"room":"123","user":"45","socket":"Xyz","count":17,"reason":"stale"}"#
+        );
+        assert_eq!(
+            Event::ended(0, "r", "u", "s", 0, Reason::Leave).channel(),
+            "__presence@0__:leave"
+        );
+        assert_eq!(
+            Event::ended(0, "r", "u", "s", 0, Reason::Deleted).name,
+            "leave"
+        );
+        for reason in [
+            Reason::Stale,
+            Reason::Expired,
+            Reason::Replaced,
+            Reason::Evicted,
+            Reason::NoTtl,
+        ] {
+            assert_eq!(reason.event(), "force-leave");
+        }
+        assert_eq!(Reason::NoTtl.as_str(), "no-ttl");
+    }
+
+    #[test]
+    fn reset_payload() {
+        let event = Event::reset(1, ResetReason::FlushAll);
+        assert_eq!(event.channel(), "__presence@1__:reset");
+        assert_eq!(event.payload, r#"{"reason":"flushall"}"#);
+        assert_eq!(ResetReason::SwapDb.as_str(), "swapdb");
+        assert_eq!(ResetReason::Load.as_str(), "load");
+        assert_eq!(ResetReason::FlushDb.as_str(), "flushdb");
+    }
+}

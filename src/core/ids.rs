@@ -1,0 +1,97 @@
+//! Room, user and socket ids: 1 to 128 bytes of `A-Z a-z 0-9 - _ . @ + = ~`.
+//!
+//! Everything else (`:` `{` `}` glob characters, `/`, quotes, spaces, control bytes) is refused,
+//! so that an id can never change the shape of a key name, a hash tag or a JSON payload.
+
+/// The longest id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Which id an argument is, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    /// The room id.
+    Room,
+    /// The user id.
+    User,
+    /// The socket id held by a presence.
+    Socket,
+}
+
+impl IdKind {
+    /// The name used in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdKind::Room => "room",
+            IdKind::User => "user",
+            IdKind::Socket => "socket",
+        }
+    }
+}
+
+/// True for the bytes an id may contain.
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+' | b'=' | b'~')
+}
+
+/// True when `bytes` is a valid id.
+pub fn is_valid(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.len() <= MAX_ID_LEN && bytes.iter().all(|&b| is_id_byte(b))
+}
+
+/// Returns the id as `&str` when it is valid (a valid id is always ASCII).
+pub fn parse(bytes: &[u8]) -> Option<&str> {
+    if is_valid(bytes) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_every_allowed_byte() {
+        assert!(is_valid(b"abcXYZ019-_.@+=~"));
+        assert_eq!(parse(b"45"), Some("45"));
+    }
+
+    #[test]
+    fn refuses_empty_and_too_long() {
+        assert!(!is_valid(b""));
+        assert!(is_valid(&[b'a'; MAX_ID_LEN]));
+        assert!(!is_valid(&[b'a'; MAX_ID_LEN + 1]));
+    }
+
+    #[test]
+    fn refuses_reserved_and_binary_bytes() {
+        for bad in [
+            &b"a:b"[..],
+            b"{a}",
+            b"a*",
+            b"a?",
+            b"[a]",
+            b"a\\b",
+            b"a/b",
+            b"\"a\"",
+            b"'a'",
+            b"a b",
+            b"a\tb",
+            b"a\nb",
+            b"a\0b",
+            b"\xff",
+            "é".as_bytes(),
+        ] {
+            assert!(!is_valid(bad), "{bad:?} must be refused");
+            assert_eq!(parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn kind_names() {
+        assert_eq!(IdKind::Room.name(), "room");
+        assert_eq!(IdKind::User.name(), "user");
+        assert_eq!(IdKind::Socket.name(), "socket");
+    }
+}

@@ -1,0 +1,134 @@
+//! Presence key names: `room:presence:<room>:<user>`, or `room:presence:{<room>}:<user>` in
+//! cluster mode so that a room lives on one shard.
+
+use super::ids;
+
+/// The prefix every presence key starts with.
+pub const PREFIX: &[u8] = b"room:presence:";
+
+/// Which form of key name the module writes and indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// `room:presence:<room>:<user>`.
+    Standalone,
+    /// `room:presence:{<room>}:<user>`: the room is a hash tag.
+    Cluster,
+}
+
+impl KeyFormat {
+    /// The key name of a (room, user) presence. Both ids must already be valid.
+    pub fn key(self, room: &str, user: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(PREFIX.len() + room.len() + user.len() + 3);
+        key.extend_from_slice(PREFIX);
+        match self {
+            KeyFormat::Standalone => key.extend_from_slice(room.as_bytes()),
+            KeyFormat::Cluster => {
+                key.push(b'{');
+                key.extend_from_slice(room.as_bytes());
+                key.push(b'}');
+            }
+        }
+        key.push(b':');
+        key.extend_from_slice(user.as_bytes());
+        key
+    }
+
+    /// Splits a key name into (room, user) when it is a presence key of this form with valid
+    /// ids; any other key name gives `None`.
+    pub fn parse(self, key: &[u8]) -> Option<(&str, &str)> {
+        let rest = key.strip_prefix(PREFIX)?;
+        let (room, user) = match self {
+            KeyFormat::Standalone => {
+                let colon = rest.iter().position(|&b| b == b':')?;
+                (&rest[..colon], &rest[colon + 1..])
+            }
+            KeyFormat::Cluster => {
+                let rest = rest.strip_prefix(b"{")?;
+                let close = rest.iter().position(|&b| b == b'}')?;
+                let user = rest[close + 1..].strip_prefix(b":")?;
+                (&rest[..close], user)
+            }
+        };
+        Some((ids::parse(room)?, ids::parse(user)?))
+    }
+
+    /// True when the key name starts like a presence key (a cheap first filter).
+    pub fn has_prefix(key: &[u8]) -> bool {
+        key.starts_with(PREFIX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_key_is_the_seed_format() {
+        assert_eq!(
+            KeyFormat::Standalone.key("123", "45"),
+            b"room:presence:123:45".to_vec()
+        );
+        assert_eq!(
+            KeyFormat::Standalone.parse(b"room:presence:123:45"),
+            Some(("123", "45"))
+        );
+    }
+
+    #[test]
+    fn cluster_key_puts_the_room_in_a_hash_tag() {
+        assert_eq!(
+            KeyFormat::Cluster.key("123", "45"),
+            b"room:presence:{123}:45".to_vec()
+        );
+        assert_eq!(
+            KeyFormat::Cluster.parse(b"room:presence:{123}:45"),
+            Some(("123", "45"))
+        );
+    }
+
+    #[test]
+    fn each_mode_ignores_the_other_form() {
+        assert_eq!(KeyFormat::Standalone.parse(b"room:presence:{123}:45"), None);
+        assert_eq!(KeyFormat::Cluster.parse(b"room:presence:123:45"), None);
+    }
+
+    #[test]
+    fn round_trips() {
+        for format in [KeyFormat::Standalone, KeyFormat::Cluster] {
+            let key = format.key("r.1-a", "u@x=~+_");
+            assert_eq!(format.parse(&key), Some(("r.1-a", "u@x=~+_")));
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_names() {
+        for bad in [
+            &b"room:presence:"[..],
+            b"room:presence:123",
+            b"room:presence:123:",
+            b"room:presence::45",
+            b"room:presence:1:2:3",
+            b"room:presence:12 3:45",
+            b"room:presence:123:4*",
+            b"other:123:45",
+            b"Room:presence:123:45",
+        ] {
+            assert_eq!(KeyFormat::Standalone.parse(bad), None, "{bad:?}");
+        }
+        for bad in [
+            &b"room:presence:{123:45"[..],
+            b"room:presence:{123}45",
+            b"room:presence:{}:45",
+            b"room:presence:{123}:",
+            b"room:presence:{1{2}:45",
+        ] {
+            assert_eq!(KeyFormat::Cluster.parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prefix_filter() {
+        assert!(KeyFormat::has_prefix(b"room:presence:1:2"));
+        assert!(!KeyFormat::has_prefix(b"room:other"));
+    }
+}

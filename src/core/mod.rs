@@ -1,0 +1,11 @@
+//! The pure core: ids, key names, the liveness rule, the room index, requests, errors and
+//! event payloads. Nothing here touches Redis, so all of it is tested without a server.
+
+pub mod changes;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod index;
+pub mod keys;
+pub mod liveness;
+pub mod request;

@@ -1,0 +1,160 @@
+//! Command arguments parsed into typed requests. Arguments arrive without the command name.
+
+use super::error::PresenceError;
+use super::ids::{self, IdKind};
+
+/// The (room, user, socket) of `PRESENCE.JOIN`, `BEAT` and `LEAVE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The room id.
+    pub room: &'a str,
+    /// The user id.
+    pub user: &'a str,
+    /// The socket id.
+    pub socket: &'a str,
+}
+
+/// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListRequest<'a> {
+    /// The room id.
+    pub room: &'a str,
+    /// Reply `user, socket, …` instead of users only.
+    pub with_sockets: bool,
+    /// At most this many users.
+    pub limit: usize,
+}
+
+fn id(bytes: &[u8], kind: IdKind) -> Result<&str, PresenceError> {
+    ids::parse(bytes).ok_or(PresenceError::InvalidId(kind))
+}
+
+/// Parses `room user socket`.
+pub fn target<'a>(args: &[&'a [u8]]) -> Result<Target<'a>, PresenceError> {
+    let [room, user, socket] = args else {
+        return Err(PresenceError::WrongArity);
+    };
+    Ok(Target {
+        room: id(room, IdKind::Room)?,
+        user: id(user, IdKind::User)?,
+        socket: id(socket, IdKind::Socket)?,
+    })
+}
+
+/// Parses `room`.
+pub fn room<'a>(args: &[&'a [u8]]) -> Result<&'a str, PresenceError> {
+    let [room] = args else {
+        return Err(PresenceError::WrongArity);
+    };
+    id(room, IdKind::Room)
+}
+
+/// Parses `room [WITHSOCKETS] [LIMIT n]` (options in any order, each at most once).
+pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
+    let Some((room, mut options)) = args.split_first() else {
+        return Err(PresenceError::WrongArity);
+    };
+    let mut request = ListRequest {
+        room: id(room, IdKind::Room)?,
+        with_sockets: false,
+        limit: usize::MAX,
+    };
+    let mut seen_limit = false;
+    while let Some((option, rest)) = options.split_first() {
+        if option.eq_ignore_ascii_case(b"WITHSOCKETS") && !request.with_sockets {
+            request.with_sockets = true;
+            options = rest;
+        } else if option.eq_ignore_ascii_case(b"LIMIT") && !seen_limit {
+            let (value, rest) = rest.split_first().ok_or(PresenceError::InvalidLimit)?;
+            request.limit = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(PresenceError::InvalidLimit)?
+                .try_into()
+                .unwrap_or(usize::MAX);
+            seen_limit = true;
+            options = rest;
+        } else {
+            return Err(PresenceError::Syntax);
+        }
+    }
+    Ok(request)
+}
+
+/// Checks that a command takes no arguments.
+pub fn none(args: &[&[u8]]) -> Result<(), PresenceError> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(PresenceError::WrongArity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_parses_three_valid_ids() {
+        assert_eq!(
+            target(&[b"123", b"45", b"sock-1"]),
+            Ok(Target {
+                room: "123",
+                user: "45",
+                socket: "sock-1"
+            })
+        );
+        assert_eq!(target(&[b"123", b"45"]), Err(PresenceError::WrongArity));
+        assert_eq!(
+            target(&[b"1:2", b"45", b"s"]),
+            Err(PresenceError::InvalidId(IdKind::Room))
+        );
+        assert_eq!(
+            target(&[b"1", b"", b"s"]),
+            Err(PresenceError::InvalidId(IdKind::User))
+        );
+        assert_eq!(
+            target(&[b"1", b"2", b"a/b"]),
+            Err(PresenceError::InvalidId(IdKind::Socket))
+        );
+    }
+
+    #[test]
+    fn list_options() {
+        let plain = list(&[b"r"]).unwrap();
+        assert!(!plain.with_sockets);
+        assert_eq!(plain.limit, usize::MAX);
+        let both = list(&[b"r", b"limit", b"10", b"WithSockets"]).unwrap();
+        assert!(both.with_sockets);
+        assert_eq!(both.limit, 10);
+        assert_eq!(list(&[b"r", b"LIMIT", b"0"]).unwrap().limit, 0);
+        assert_eq!(list(&[]), Err(PresenceError::WrongArity));
+        assert_eq!(list(&[b"r", b"LIMIT"]), Err(PresenceError::InvalidLimit));
+        assert_eq!(
+            list(&[b"r", b"LIMIT", b"-1"]),
+            Err(PresenceError::InvalidLimit)
+        );
+        assert_eq!(
+            list(&[b"r", b"LIMIT", b"x"]),
+            Err(PresenceError::InvalidLimit)
+        );
+        assert_eq!(list(&[b"r", b"FOO"]), Err(PresenceError::Syntax));
+        assert_eq!(
+            list(&[b"r", b"WITHSOCKETS", b"WITHSOCKETS"]),
+            Err(PresenceError::Syntax)
+        );
+        assert_eq!(
+            list(&[b"r", b"LIMIT", b"1", b"LIMIT", b"2"]),
+            Err(PresenceError::Syntax)
+        );
+        assert_eq!(list(&[b"*"]), Err(PresenceError::InvalidId(IdKind::Room)));
+    }
+
+    #[test]
+    fn room_and_none() {
+        assert_eq!(room(&[b"r"]), Ok("r"));
+        assert_eq!(room(&[b"r", b"x"]), Err(PresenceError::WrongArity));
+        assert_eq!(none(&[]), Ok(()));
+        assert_eq!(none(&[b"x"]), Err(PresenceError::WrongArity));
+    }
+}

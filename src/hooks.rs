@@ -1,0 +1,170 @@
+//! The hooks that keep the room index derived from the keyspace whatever changes it: keyspace
+//! notifications (raw commands, expiry, eviction, RDB and AOF loading) and server events
+//! (FLUSHDB/FLUSHALL, SWAPDB, loading).
+
+use crate::core::events::{Event, Reason, ResetReason};
+use crate::core::keys::KeyFormat;
+use crate::state;
+use crate::store;
+use crate::sync;
+use redis_module::{raw, Context, NotifyEvent, RedisString};
+use std::os::raw::{c_int, c_void};
+
+/// Every keyspace notification the module listens to.
+pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {
+    if state::is_muted() || !KeyFormat::has_prefix(key) {
+        return;
+    }
+    let db = store::selected_db(ctx);
+    let events = match event {
+        "del" | "rename_from" | "move_from" => sync::forget(db, key, Reason::Deleted),
+        "expired" => sync::forget(db, key, Reason::Expired),
+        "evicted" => sync::forget(db, key, Reason::Evicted),
+        _ if kind.contains(NotifyEvent::STRING) => {
+            sync::defer(ctx, db, key);
+            Vec::new()
+        }
+        _ => {
+            sync::take_pending(db, key);
+            sync::reconcile(ctx, db, key, Reason::Deleted)
+        }
+    };
+    sync::publish(ctx, events);
+}
+
+/// Subscribes to the server events the index needs. The crate has no wrappers for SWAPDB, and
+/// its flush wrapper drops the database number, so the raw API is used.
+pub fn subscribe_server_events(ctx: &Context) -> bool {
+    let subscriptions: [(u64, raw::RedisModuleEventCallback); 3] = [
+        (raw::REDISMODULE_EVENT_FLUSHDB, Some(on_flush)),
+        (raw::REDISMODULE_EVENT_SWAPDB, Some(on_swapdb)),
+        (raw::REDISMODULE_EVENT_LOADING, Some(on_loading)),
+    ];
+    subscriptions.into_iter().all(|(id, callback)| {
+        let event = raw::RedisModuleEvent { id, dataver: 1 };
+        unsafe {
+            raw::RedisModule_SubscribeToServerEvent.unwrap()(ctx.ctx, event, callback)
+                == raw::REDISMODULE_OK as c_int
+        }
+    })
+}
+
+/// FLUSHDB / FLUSHALL (and the flush that starts a DEBUG RELOAD or a replica's full sync).
+extern "C" fn on_flush(
+    ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    data: *mut c_void,
+) {
+    if subevent != raw::REDISMODULE_SUBEVENT_FLUSHDB_START || data.is_null() {
+        return;
+    }
+    let info = unsafe { &*(data as *const raw::RedisModuleFlushInfoV1) };
+    let target = info.dbnum;
+    let reason = if target < 0 {
+        ResetReason::FlushAll
+    } else {
+        ResetReason::FlushDb
+    };
+    let events = state::with(|s| {
+        s.pending.retain(|(db, _)| target >= 0 && *db != target);
+        let flushed: Vec<i32> = s
+            .dbs
+            .iter()
+            .filter(|(db, index)| (target < 0 || **db == target) && !index.is_empty())
+            .map(|(db, _)| *db)
+            .collect();
+        s.dbs.retain(|db, _| target >= 0 && *db != target);
+        flushed
+            .into_iter()
+            .map(|db| Event::reset(db, reason))
+            .collect::<Vec<_>>()
+    })
+    .unwrap_or_default();
+    sync::publish(&Context::new(ctx), events);
+}
+
+/// SWAPDB: the two databases exchange their presences.
+extern "C" fn on_swapdb(
+    ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    _subevent: u64,
+    data: *mut c_void,
+) {
+    if data.is_null() {
+        return;
+    }
+    let info = unsafe { &*(data as *const raw::RedisModuleSwapDbInfoV1) };
+    let (a, b) = (info.dbnum_first, info.dbnum_second);
+    let events = state::with(|s| {
+        for (db, _) in s.pending.iter_mut() {
+            if *db == a {
+                *db = b;
+            } else if *db == b {
+                *db = a;
+            }
+        }
+        let index_a = s.dbs.remove(&a);
+        let index_b = s.dbs.remove(&b);
+        if let Some(index) = index_a {
+            s.dbs.insert(b, index);
+        }
+        if let Some(index) = index_b {
+            s.dbs.insert(a, index);
+        }
+        if a == b {
+            Vec::new()
+        } else {
+            vec![
+                Event::reset(a, ResetReason::SwapDb),
+                Event::reset(b, ResetReason::SwapDb),
+            ]
+        }
+    })
+    .unwrap_or_default();
+    sync::publish(&Context::new(ctx), events);
+}
+
+/// Loading from RDB or AOF, or a replica's full sync: announces `reset` once it is done.
+extern "C" fn on_loading(
+    ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    if subevent != raw::REDISMODULE_SUBEVENT_LOADING_ENDED {
+        return;
+    }
+    let ctx = Context::new(ctx);
+    sync::resolve_pending(&ctx);
+    let events = state::with(|s| {
+        s.dbs
+            .iter()
+            .filter(|(_, index)| !index.is_empty())
+            .map(|(db, _)| Event::reset(*db, ResetReason::Load))
+            .collect::<Vec<_>>()
+    })
+    .unwrap_or_default();
+    sync::publish(&ctx, events);
+}
+
+/// Indexes the presence keys a server already holds when the module is loaded into it
+/// (`MODULE LOAD`/`LOADEX` at run time): one scan of every database, announcing nothing.
+pub fn index_existing_keys(ctx: &Context) {
+    let original = store::selected_db(ctx);
+    let mut db = 0;
+    while store::select_db(ctx, db) {
+        let found = std::cell::RefCell::new(Vec::new());
+        let cursor = redis_module::KeysCursor::new();
+        while cursor.scan(ctx, &|_ctx: &Context, name: &RedisString, _key| {
+            if KeyFormat::has_prefix(name.as_slice()) {
+                found.borrow_mut().push(name.as_slice().to_vec());
+            }
+        }) {}
+        for name in found.into_inner() {
+            sync::reconcile(ctx, db, &name, Reason::Deleted);
+        }
+        db += 1;
+    }
+    store::select_db(ctx, original);
+}

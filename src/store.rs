@@ -1,0 +1,227 @@
+//! Low-level access to presence keys through Redis's key API: reads, and writes that replicate
+//! as their effects (`SET … PXAT`, `PEXPIREAT`, `DEL`) and notify like the commands they stand
+//! for. The only file that opens keys.
+
+use crate::core::liveness::NO_TTL;
+use crate::state;
+use redis_module::{raw, Context, NotifyEvent, RedisString};
+use std::os::raw::c_int;
+
+/// What a key holds, as far as presence is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// No such key.
+    Missing,
+    /// A string key, with its value and absolute expiry (or [`NO_TTL`]).
+    String {
+        /// The value.
+        value: Vec<u8>,
+        /// Absolute expiry in Unix ms, or [`NO_TTL`].
+        expire_at: i64,
+    },
+    /// A key of another type.
+    Other,
+}
+
+/// The kind of an open key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// No such key.
+    Empty,
+    /// A string.
+    String,
+    /// Another type.
+    Other,
+}
+
+/// An open key, closed on drop.
+pub struct OpenKey {
+    ptr: *mut raw::RedisModuleKey,
+}
+
+impl OpenKey {
+    /// Opens `name` in the context's selected database. Opening a logically expired key on a
+    /// master deletes it and fires `expired` into the module's hooks: callers hold no state.
+    pub fn open(ctx: &Context, name: &RedisString, write: bool) -> OpenKey {
+        let mode = if write {
+            raw::KeyMode::READ | raw::KeyMode::WRITE
+        } else {
+            raw::KeyMode::READ
+        };
+        let ptr = unsafe {
+            raw::RedisModule_OpenKey.unwrap()(ctx.ctx, name.inner, mode.bits())
+                .cast::<raw::RedisModuleKey>()
+        };
+        OpenKey { ptr }
+    }
+
+    /// The key's type.
+    pub fn kind(&self) -> Kind {
+        if self.ptr.is_null() {
+            return Kind::Empty;
+        }
+        let kind = unsafe { raw::RedisModule_KeyType.unwrap()(self.ptr) };
+        if kind == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            Kind::Empty
+        } else if kind == raw::REDISMODULE_KEYTYPE_STRING as c_int {
+            Kind::String
+        } else {
+            Kind::Other
+        }
+    }
+
+    /// The key's absolute expiry in Unix ms, or [`NO_TTL`].
+    pub fn expire_at(&self) -> i64 {
+        if self.ptr.is_null() {
+            return NO_TTL;
+        }
+        let at = unsafe { raw::RedisModule_GetAbsExpire.unwrap()(self.ptr) };
+        if at == raw::REDISMODULE_NO_EXPIRE as i64 {
+            NO_TTL
+        } else {
+            at
+        }
+    }
+
+    /// The value of a string key.
+    fn value(&self) -> Option<Vec<u8>> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        let mut len: usize = 0;
+        let data = unsafe {
+            raw::RedisModule_StringDMA.unwrap()(self.ptr, &mut len, raw::KeyMode::READ.bits())
+        };
+        if data.is_null() {
+            return None;
+        }
+        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec())
+    }
+
+    /// What the key holds.
+    pub fn observe(&self) -> Observed {
+        match self.kind() {
+            Kind::Empty => Observed::Missing,
+            Kind::Other => Observed::Other,
+            Kind::String => match self.value() {
+                Some(value) => Observed::String {
+                    value,
+                    expire_at: self.expire_at(),
+                },
+                None => Observed::Other,
+            },
+        }
+    }
+
+    /// Sets the value (clearing any TTL, as `SET` does).
+    fn set_value(&self, value: &RedisString) -> bool {
+        unsafe {
+            raw::RedisModule_StringSet.unwrap()(self.ptr, value.inner)
+                == raw::REDISMODULE_OK as c_int
+        }
+    }
+
+    /// Sets the absolute expiry.
+    fn set_expire_at(&self, expire_at: i64) -> bool {
+        unsafe {
+            raw::RedisModule_SetAbsExpire.unwrap()(self.ptr, expire_at)
+                == raw::REDISMODULE_OK as c_int
+        }
+    }
+
+    /// Deletes the key.
+    fn delete(&self) -> bool {
+        unsafe { raw::RedisModule_DeleteKey.unwrap()(self.ptr) == raw::REDISMODULE_OK as c_int }
+    }
+}
+
+impl Drop for OpenKey {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            unsafe { raw::RedisModule_CloseKey.unwrap()(self.ptr) };
+        }
+    }
+}
+
+/// Notifies keyspace subscribers (not the module's own hooks) as the raw command would.
+fn notify(ctx: &Context, kind: NotifyEvent, event: &str, name: &RedisString) {
+    state::muted(|| ctx.notify_keyspace_event(kind, event, name));
+}
+
+/// Writes `socket` with an absolute expiry: what `SET name socket PXAT expire_at` does.
+pub fn write_presence(
+    ctx: &Context,
+    key: OpenKey,
+    name: &RedisString,
+    socket: &str,
+    expire_at: i64,
+) -> bool {
+    let value = ctx.create_string(socket);
+    let written = key.set_value(&value) && key.set_expire_at(expire_at);
+    drop(key);
+    if written {
+        let at = expire_at.to_string();
+        ctx.replicate(
+            "SET",
+            &[name.as_slice(), socket.as_bytes(), b"PXAT", at.as_bytes()],
+        );
+        notify(ctx, NotifyEvent::STRING, "set", name);
+        notify(ctx, NotifyEvent::GENERIC, "expire", name);
+    }
+    written
+}
+
+/// Moves the expiry: what `PEXPIREAT name expire_at` does.
+pub fn refresh(ctx: &Context, key: OpenKey, name: &RedisString, expire_at: i64) -> bool {
+    let done = key.set_expire_at(expire_at);
+    drop(key);
+    if done {
+        let at = expire_at.to_string();
+        ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
+        notify(ctx, NotifyEvent::GENERIC, "expire", name);
+    }
+    done
+}
+
+/// Deletes the key: what `DEL name` does.
+pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
+    let done = key.delete();
+    drop(key);
+    if done {
+        ctx.replicate("DEL", &[name.as_slice()]);
+        notify(ctx, NotifyEvent::GENERIC, "del", name);
+    }
+    done
+}
+
+/// The selected database of the context.
+pub fn selected_db(ctx: &Context) -> i32 {
+    unsafe { raw::RedisModule_GetSelectedDb.unwrap()(ctx.ctx) }
+}
+
+/// Selects `db` on the context; false when it does not exist.
+pub fn select_db(ctx: &Context, db: i32) -> bool {
+    unsafe { raw::RedisModule_SelectDb.unwrap()(ctx.ctx, db) == raw::REDISMODULE_OK as c_int }
+}
+
+/// Redis's clock, in Unix ms.
+pub fn now_ms() -> i64 {
+    unsafe { raw::RedisModule_Milliseconds.unwrap()() }
+}
+
+/// The context's flags.
+fn flags(ctx: &Context) -> c_int {
+    unsafe { raw::RedisModule_GetContextFlags.unwrap()(ctx.ctx) }
+}
+
+/// True on a master that is not loading data: the only place that sweeps and publishes.
+pub fn is_active_master(ctx: &Context) -> bool {
+    let flags = flags(ctx);
+    flags & raw::REDISMODULE_CTX_FLAGS_MASTER as c_int != 0
+        && flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int == 0
+}
+
+/// True when the server runs with `cluster-enabled yes`.
+pub fn is_cluster(ctx: &Context) -> bool {
+    flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
+}

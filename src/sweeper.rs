@@ -1,0 +1,211 @@
+//! The sweeper: a Redis timer that, on masters, deletes every presence that is not live (stale,
+//! expired, or without TTL) as a replicated `DEL`, and announces each as `force-leave`.
+//!
+//! The index hands it the dead presences in expiry order, so a tick costs what it removes, not
+//! what exists. A tick stops after [`TICK_BUDGET`]; when work is left the next tick comes
+//! after [`BACKLOG_DELAY_MS`] instead of the full interval, so that a backlog drains quickly
+//! while clients are served between ticks.
+
+use crate::config;
+use crate::core::changes;
+use crate::core::events::Reason;
+use crate::core::liveness::DeadReason;
+use crate::state;
+use crate::store::{self, Kind, OpenKey};
+use crate::sync;
+use redis_module::{raw, Context};
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long one tick may sweep.
+pub const TICK_BUDGET: Duration = Duration::from_micros(750);
+/// The delay before the next tick while a backlog remains.
+pub const BACKLOG_DELAY_MS: i64 = 1;
+/// How many removals between two looks at the clock.
+const CLOCK_EVERY: usize = 16;
+
+/// A context kept from load, used to arm the timer outside a callback (on `CONFIG SET`).
+static TIMER_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
+
+thread_local! {
+    static TIMER: Cell<Option<raw::RedisModuleTimerID>> = const { Cell::new(None) };
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outcome {
+    /// Presences removed.
+    pub removed: usize,
+    /// True when the budget ran out with dead presences left.
+    pub more: bool,
+}
+
+impl From<DeadReason> for Reason {
+    fn from(dead: DeadReason) -> Reason {
+        match dead {
+            DeadReason::NoTtl => Reason::NoTtl,
+            DeadReason::Expired => Reason::Expired,
+            DeadReason::Stale => Reason::Stale,
+        }
+    }
+}
+
+/// Starts the timer; called once at load.
+pub fn start(ctx: &Context) {
+    let detached = unsafe { raw::RedisModule_GetDetachedThreadSafeContext.unwrap()(ctx.ctx) };
+    TIMER_CTX.store(detached, Ordering::Relaxed);
+    arm(config::sweep_interval_ms());
+}
+
+/// Stops the timer; called at unload.
+pub fn stop() {
+    let ctx = TIMER_CTX.load(Ordering::Relaxed);
+    if let Some(id) = TIMER.with(|t| t.take()) {
+        if !ctx.is_null() {
+            unsafe { raw::RedisModule_StopTimer.unwrap()(ctx, id, ptr::null_mut()) };
+        }
+    }
+}
+
+/// Re-arms the timer with the current interval (`CONFIG SET presence.sweep-interval`).
+pub fn rearm() {
+    if TIMER_CTX.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    stop();
+    arm(config::sweep_interval_ms());
+}
+
+fn arm(delay_ms: i64) {
+    let ctx = TIMER_CTX.load(Ordering::Relaxed);
+    if ctx.is_null() {
+        return;
+    }
+    let id = unsafe {
+        raw::RedisModule_CreateTimer.unwrap()(
+            ctx,
+            delay_ms.max(1) as raw::mstime_t,
+            Some(on_tick),
+            ptr::null_mut(),
+        )
+    };
+    TIMER.with(|t| t.set(Some(id)));
+}
+
+extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c_void) {
+    TIMER.with(|t| t.set(None));
+    let ctx = Context::new(ctx);
+    sync::resolve_pending(&ctx);
+    let mut next = config::sweep_interval_ms();
+    if store::is_active_master(&ctx) {
+        let started = Instant::now();
+        let outcome = sweep(&ctx, Some(TICK_BUDGET));
+        let took = started.elapsed().as_micros() as u64;
+        state::with(|s| {
+            s.stats.sweeps += 1;
+            s.stats.max_tick_us = s.stats.max_tick_us.max(took);
+        });
+        if outcome.more {
+            next = BACKLOG_DELAY_MS;
+        }
+    }
+    arm(next);
+}
+
+/// Removes dead presences from every database, within `budget` when one is given.
+pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
+    let started = Instant::now();
+    let original = store::selected_db(ctx);
+    let (dbs, entries) = state::with(|s| {
+        let entries: usize = s.dbs.values().map(|index| index.entries()).sum();
+        (s.dbs.keys().copied().collect::<Vec<i32>>(), entries)
+    })
+    .unwrap_or_default();
+    let max_steps = entries.saturating_mul(2).saturating_add(CLOCK_EVERY);
+    let mut outcome = Outcome::default();
+    let mut steps = 0usize;
+    'dbs: for db in dbs {
+        if !store::select_db(ctx, db) {
+            continue;
+        }
+        while let Some(removed) = sweep_one(ctx, db) {
+            outcome.removed += usize::from(removed);
+            steps += 1;
+            if steps >= max_steps {
+                break 'dbs;
+            }
+            if let Some(budget) = budget {
+                if steps.is_multiple_of(CLOCK_EVERY) && started.elapsed() >= budget {
+                    outcome.more = true;
+                    break 'dbs;
+                }
+            }
+        }
+    }
+    store::select_db(ctx, original);
+    state::with(|s| s.stats.swept += outcome.removed as u64);
+    outcome
+}
+
+/// Handles the earliest dead presence of `db`: `Some(true)` when it was deleted, `Some(false)`
+/// when the key showed the index was behind (now fixed), `None` when nothing is dead.
+fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
+    let rule = config::liveness();
+    let now = store::now_ms();
+    let cutoff = rule.cutoff(now);
+    let (format, dead) = state::with(|s| {
+        let dead = s.dbs.get(&db)?.first_dead(cutoff)?;
+        Some((s.format, dead))
+    })??;
+    let name = ctx.create_string(format.key(&dead.room, &dead.user));
+    let key = OpenKey::open(ctx, &name, true);
+    let unchanged = state::with(|s| {
+        s.dbs
+            .get(&db)
+            .and_then(|index| index.get(&dead.room, &dead.user))
+            == Some(&dead.presence)
+    })
+    .unwrap_or(false);
+    if !unchanged {
+        return Some(false);
+    }
+    let (reason, deleted) = match key.kind() {
+        Kind::String => {
+            let actual = key.expire_at();
+            match rule.dead_reason(actual, now) {
+                Some(dead_reason) => (Reason::from(dead_reason), store::delete(ctx, key, &name)),
+                None => {
+                    drop(key);
+                    let events = state::with(|s| {
+                        changes::observed(
+                            s.db(db),
+                            db,
+                            &dead.room,
+                            &dead.user,
+                            &dead.presence.socket,
+                            actual,
+                            cutoff,
+                        )
+                    })
+                    .unwrap_or_default();
+                    sync::publish(ctx, events);
+                    return Some(false);
+                }
+            }
+        }
+        Kind::Empty | Kind::Other => {
+            drop(key);
+            let reason = rule
+                .dead_reason(dead.presence.expire_at, now)
+                .map_or(Reason::Deleted, Reason::from);
+            (reason, false)
+        }
+    };
+    let events =
+        state::with(|s| changes::removed(s.db(db), db, &dead.room, &dead.user, reason, cutoff))
+            .unwrap_or_default();
+    sync::publish(ctx, events);
+    Some(deleted)
+}

@@ -1,0 +1,122 @@
+//! Keeps the room index in step with the keyspace: reads a presence key and applies what it
+//! holds, and publishes the resulting events. Used by the hooks, the commands and the sweeper.
+
+use crate::config;
+use crate::core::changes;
+use crate::core::events::{Event, Reason};
+use crate::core::ids;
+use crate::state;
+use crate::store::{self, Observed, OpenKey};
+use redis_module::{raw, Context};
+
+/// Past this many raw string writes waiting to be read, they are read at once.
+const MAX_PENDING: usize = 64;
+
+/// Reads the key `name` in the selected database `db` and brings the index in line with it.
+/// A key that is gone or not a presence string counts as removed for `gone`.
+pub fn reconcile(ctx: &Context, db: i32, name: &[u8], gone: Reason) -> Vec<Event> {
+    let Some(format) = state::with(|s| s.format) else {
+        return Vec::new();
+    };
+    let Some((room, user)) = format.parse(name) else {
+        return Vec::new();
+    };
+    let key_name = ctx.create_string(name);
+    let observed = OpenKey::open(ctx, &key_name, false).observe();
+    let cutoff = config::liveness().cutoff(store::now_ms());
+    state::with(|s| {
+        let index = s.db(db);
+        match &observed {
+            Observed::String { value, expire_at } => match ids::parse(value) {
+                Some(socket) => {
+                    changes::observed(index, db, room, user, socket, *expire_at, cutoff)
+                }
+                None => changes::removed(index, db, room, user, gone, cutoff),
+            },
+            Observed::Missing | Observed::Other => {
+                changes::removed(index, db, room, user, gone, cutoff)
+            }
+        }
+    })
+    .unwrap_or_default()
+}
+
+/// The key `name` of `db` is gone for `reason`: removes it from the index without reading it.
+pub fn forget(db: i32, name: &[u8], reason: Reason) -> Vec<Event> {
+    let cutoff = config::liveness().cutoff(store::now_ms());
+    state::with(|s| {
+        s.pending.retain(|(d, key)| *d != db || key != name);
+        let Some((room, user)) = s.format.parse(name) else {
+            return Vec::new();
+        };
+        let (room, user) = (room.to_owned(), user.to_owned());
+        match s.dbs.get_mut(&db) {
+            Some(index) => changes::removed(index, db, &room, &user, reason, cutoff),
+            None => Vec::new(),
+        }
+    })
+    .unwrap_or_default()
+}
+
+/// Remembers a raw string write to `name`, to be read once its command is done.
+pub fn defer(ctx: &Context, db: i32, name: &[u8]) {
+    let backlog = state::with(|s| {
+        if !s.pending.iter().any(|(d, key)| *d == db && key == name) {
+            s.pending.push((db, name.to_vec()));
+        }
+        s.pending.len()
+    });
+    if backlog.unwrap_or(0) > MAX_PENDING {
+        resolve_pending(ctx);
+    }
+}
+
+/// Drops `name` from the deferred writes; true when it was there.
+pub fn take_pending(db: i32, name: &[u8]) -> bool {
+    state::with(|s| {
+        let before = s.pending.len();
+        s.pending.retain(|(d, key)| *d != db || key != name);
+        s.pending.len() != before
+    })
+    .unwrap_or(false)
+}
+
+/// Reads every deferred raw write now, and publishes what changed.
+pub fn resolve_pending(ctx: &Context) {
+    let Some(items) = state::with(|s| std::mem::take(&mut s.pending)) else {
+        return;
+    };
+    if items.is_empty() {
+        return;
+    }
+    let original = store::selected_db(ctx);
+    let mut current = original;
+    for (db, name) in items {
+        if db != current && store::select_db(ctx, db) {
+            current = db;
+        }
+        if db == current {
+            let events = reconcile(ctx, db, &name, Reason::Deleted);
+            publish(ctx, events);
+        }
+    }
+    if current != original {
+        store::select_db(ctx, original);
+    }
+}
+
+/// Publishes events on `__presence@<db>__:<event>`; a replica or a loading server stays silent.
+pub fn publish(ctx: &Context, events: Vec<Event>) {
+    if events.is_empty() || !store::is_active_master(ctx) {
+        return;
+    }
+    let published = events.len() as u64;
+    for event in events {
+        let channel = ctx.create_string(event.channel());
+        let message = ctx.create_string(event.payload);
+        unsafe {
+            raw::RedisModule_PublishMessage.unwrap()(ctx.ctx, channel.inner, message.inner);
+        }
+    }
+    state::with(|s| s.stats.events += published);
+}
