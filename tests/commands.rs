@@ -177,7 +177,7 @@ fn the_longest_valid_ids_work() {
         c.int(&["PRESENCE.JOIN", id.as_str(), id.as_str(), id.as_str()]),
         1
     );
-    assert_eq!(c.strings(&["PRESENCE.LIST", id.as_str()]), [id.clone()]);
+    assert_eq!(c.strings(&["PRESENCE.LIST", id.as_str()]), vec![id.clone()]);
 }
 
 #[test]
