@@ -1,0 +1,136 @@
+//! The module configs: defaults, CONFIG SET, module arguments in any order, refusals, and the
+//! cluster key form.
+
+mod common;
+
+use common::{free_port, module_path, server_binary, wait_for, Options, Server, TempDir};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn defaults_and_config_set() {
+    let server = Server::start();
+    let mut c = server.conn();
+    assert_eq!(
+        c.strings(&["CONFIG", "GET", "presence.*"])
+            .chunks(2)
+            .map(|p| format!("{}={}", p[0], p[1]))
+            .collect::<std::collections::BTreeSet<_>>(),
+        [
+            "presence.stale-after=90",
+            "presence.sweep-interval=1000",
+            "presence.ttl=21600"
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    );
+    assert_eq!(
+        c.text(&["CONFIG", "SET", "presence.stale-after", "30"])
+            .as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        c.strings(&["CONFIG", "GET", "presence.stale-after"]),
+        ["presence.stale-after", "30"]
+    );
+    for (name, value) in [
+        ("presence.stale-after", "-1"),
+        ("presence.stale-after", "abc"),
+        ("presence.sweep-interval", "0"),
+        ("presence.ttl", "100"),
+    ] {
+        let error = c.err(&["CONFIG", "SET", name, value]);
+        assert!(error.starts_with("ERR"), "{name} {value}: {error}");
+    }
+    assert_eq!(
+        c.strings(&["CONFIG", "GET", "presence.ttl"]),
+        ["presence.ttl", "21600"]
+    );
+}
+
+#[test]
+fn module_arguments_load_in_any_order() {
+    let server = Server::with(
+        Options::default()
+            .module("presence.stale-after", "99999")
+            .module("presence.ttl", "50")
+            .module("sweep-interval", "20"),
+    );
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    assert_eq!(c.int(&["TTL", "room:presence:r:u"]), 50);
+    assert_eq!(
+        c.strings(&["CONFIG", "GET", "presence.stale-after"]),
+        ["presence.stale-after", "99999"]
+    );
+    assert_eq!(c.int(&["PRESENCE.COUNT", "r"]), 1);
+}
+
+#[test]
+fn a_stale_after_at_or_above_the_ttl_turns_staleness_off() {
+    let server = Server::with(Options::default().module("presence.ttl", "2").fast(2, 50));
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(c.int(&["PRESENCE.COUNT", "r"]), 1);
+    wait_for(Duration::from_secs(5), "expiry", || {
+        (c.int(&["PRESENCE.COUNT", "r"]) == 0 && c.int(&["DBSIZE"]) == 0).then_some(())
+    });
+}
+
+#[test]
+fn bad_module_arguments_refuse_to_load_with_a_clear_log_line() {
+    for (args, line) in [
+        (
+            vec!["colour", "blue"],
+            "presence: unknown module argument 'colour'",
+        ),
+        (
+            vec!["presence.ttl", "0"],
+            "presence: presence.ttl must be an integer from 1 to 315360000",
+        ),
+        (
+            vec!["presence.ttl"],
+            "presence: module arguments must be name value pairs",
+        ),
+    ] {
+        let dir = TempDir::new();
+        let status = Command::new(server_binary())
+            .args(["--port", &free_port().to_string(), "--save", "", "--dir"])
+            .arg(dir.path())
+            .args(["--logfile", "server.log", "--loadmodule"])
+            .arg(module_path())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run server");
+        assert!(!status.success(), "{args:?} loaded");
+        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        assert!(log.contains(line), "{args:?}: {log}");
+    }
+}
+
+#[test]
+fn cluster_mode_puts_the_room_in_a_hash_tag() {
+    let server = Server::with(Options::default().config("cluster-enabled", "yes"));
+    let mut c = server.conn();
+    c.call(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
+    wait_for(Duration::from_secs(20), "the cluster state", || {
+        (c.info_field("cluster", "cluster_enabled") == "1"
+            && c.text(&["CLUSTER", "INFO"])
+                .unwrap_or_default()
+                .contains("cluster_state:ok"))
+        .then_some(())
+    });
+    assert_eq!(c.int(&["PRESENCE.JOIN", "123", "45", "s"]), 1);
+    assert_eq!(c.strings(&["KEYS", "*"]), ["room:presence:{123}:45"]);
+    assert_eq!(
+        c.int(&["CLUSTER", "KEYSLOT", "123"]),
+        c.int(&["CLUSTER", "KEYSLOT", "room:presence:{123}:45"])
+    );
+    c.call(&["SET", "room:presence:{123}:46", "t", "EX", "21600"]);
+    c.call(&["SET", "room:presence:123:47", "t", "EX", "21600"]);
+    assert_eq!(c.strings(&["PRESENCE.LIST", "123"]), ["45", "46"]);
+}

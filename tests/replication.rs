@@ -1,0 +1,121 @@
+//! Master and replica: the replica's rooms follow the master's effects, the replica never
+//! sweeps or announces, and a promoted replica takes over.
+
+mod common;
+
+use common::{wait_for, Conn, Options, Server, Subscriber};
+use std::time::Duration;
+
+const SYNC: Duration = Duration::from_secs(30);
+
+fn replica_of(master: &Server, options: Options) -> Server {
+    let replica = Server::with(options);
+    let mut r = replica.conn();
+    let port = master.port.to_string();
+    assert_eq!(
+        r.text(&["REPLICAOF", "127.0.0.1", port.as_str()])
+            .as_deref(),
+        Some("OK")
+    );
+    wait_for(SYNC, "the replica to sync", || {
+        (r.info_field("replication", "master_link_status") == "up").then_some(())
+    });
+    replica
+}
+
+fn master_options(stale_after: u32, sweep_ms: u32) -> Options {
+    Options::default()
+        .fast(stale_after, sweep_ms)
+        .config("repl-diskless-sync-delay", "0")
+}
+
+fn listing(c: &mut Conn, room: &str) -> Vec<String> {
+    c.strings(&["PRESENCE.LIST", room, "WITHSOCKETS"])
+}
+
+fn wait_same(master: &mut Conn, replica: &mut Conn, room: &str) -> Vec<String> {
+    wait_for(SYNC, "the replica to match the master", || {
+        let m = listing(master, room);
+        (listing(replica, room) == m && replica.int(&["DBSIZE"]) == master.int(&["DBSIZE"]))
+            .then_some(m)
+    })
+}
+
+#[test]
+fn the_replica_lists_what_the_master_lists() {
+    let master = Server::with(master_options(90, 100));
+    let mut m = master.conn();
+    m.int(&["PRESENCE.JOIN", "r", "before-sync", "s0"]);
+    let replica = replica_of(&master, Options::default());
+    let mut r = replica.conn();
+    assert_eq!(wait_same(&mut m, &mut r, "r"), ["before-sync", "s0"]);
+    m.int(&["PRESENCE.JOIN", "r", "a", "sa"]);
+    m.int(&["PRESENCE.JOIN", "r", "b", "sb"]);
+    m.int(&["PRESENCE.JOIN", "r", "b", "sb2"]);
+    m.int(&["PRESENCE.BEAT", "r", "a", "sa"]);
+    m.call(&["SET", "room:presence:r:raw", "sr", "EX", "21600"]);
+    m.int(&["PRESENCE.LEAVE", "r", "before-sync", "s0"]);
+    assert_eq!(
+        wait_same(&mut m, &mut r, "r"),
+        ["a", "sa", "b", "sb2", "raw", "sr"]
+    );
+    assert_eq!(r.int(&["PRESENCE.COUNT", "r"]), 3);
+    let pttl_m = m.int(&["PTTL", "room:presence:r:a"]);
+    let pttl_r = r.int(&["PTTL", "room:presence:r:a"]);
+    assert!((pttl_m - pttl_r).abs() < 5_000, "{pttl_m} vs {pttl_r}");
+    assert!(r
+        .err(&["PRESENCE.JOIN", "r", "x", "s"])
+        .starts_with("READONLY"));
+    assert!(r.err(&["PRESENCE.SWEEP"]).starts_with("READONLY"));
+}
+
+#[test]
+fn the_replica_never_sweeps_or_announces_and_follows_the_master_sweep() {
+    let master = Server::with(master_options(1, 3_600_000));
+    let replica = replica_of(&master, Options::default().fast(1, 50));
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    let mut replica_sub = Subscriber::new(&replica, 0);
+    m.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    wait_for(SYNC, "the join on the replica", || {
+        (r.int(&["EXISTS", "room:presence:r:u"]) == 1).then_some(())
+    });
+    wait_for(Duration::from_secs(5), "staleness on the replica", || {
+        (r.int(&["PRESENCE.COUNT", "r"]) == 0).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(r.int(&["EXISTS", "room:presence:r:u"]), 1);
+    assert_eq!(m.int(&["PRESENCE.SWEEP"]), 1);
+    wait_for(SYNC, "the master's DEL on the replica", || {
+        (r.int(&["EXISTS", "room:presence:r:u"]) == 0).then_some(())
+    });
+    assert!(replica_sub.drain(Duration::from_millis(300)).is_empty());
+    assert_eq!(r.info_field("presence", "presence_indexed"), "0");
+}
+
+#[test]
+fn a_promoted_replica_sweeps_and_announces() {
+    let mut master = Server::with(master_options(1, 3_600_000));
+    let replica = replica_of(&master, Options::default().fast(1, 50));
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    m.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    wait_for(SYNC, "the join on the replica", || {
+        (r.int(&["EXISTS", "room:presence:r:u"]) == 1).then_some(())
+    });
+    master.kill();
+    let mut sub = Subscriber::new(&replica, 0);
+    assert_eq!(r.text(&["REPLICAOF", "NO", "ONE"]).as_deref(), Some("OK"));
+    wait_for(
+        Duration::from_secs(10),
+        "the promoted replica to sweep",
+        || (r.int(&["EXISTS", "room:presence:r:u"]) == 0).then_some(()),
+    );
+    let event = sub.expect();
+    assert_eq!(event.channel, "__presence@0__:force-leave");
+    assert!(
+        event.payload.ends_with(r#""reason":"stale"}"#),
+        "{}",
+        event.payload
+    );
+}
