@@ -8,7 +8,15 @@ use crate::state;
 use crate::store;
 use crate::sync;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
+use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
+
+thread_local! {
+    /// The database a `MOVE` started from: some servers (Valkey 8) run notification callbacks
+    /// on the client that caused them and leave it in the event's database; it is selected
+    /// again once `move_to` is handled.
+    static ORIGIN_DB: Cell<Option<i32>> = const { Cell::new(None) };
+}
 
 /// Every keyspace notification the module listens to.
 pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {
@@ -30,6 +38,18 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u
         }
     };
     sync::publish(ctx, events);
+    match event {
+        "move_from" => ORIGIN_DB.with(|o| o.set(Some(db))),
+        "move_to" => restore_origin_db(ctx),
+        _ => {}
+    }
+}
+
+/// Selects again the database saved in [`ORIGIN_DB`], if any.
+fn restore_origin_db(ctx: &Context) {
+    if let Some(db) = ORIGIN_DB.with(Cell::take) {
+        store::select_db(ctx, db);
+    }
 }
 
 /// Subscribes to the server events the index needs. The crate has no wrappers for SWAPDB, and

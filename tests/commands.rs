@@ -372,3 +372,41 @@ fn info_reports_the_index() {
         c.info_field("presence", field);
     }
 }
+
+#[test]
+fn the_documented_acl_rule_grants_the_commands_by_room_id() {
+    let server = Server::start();
+    let mut admin = server.conn();
+    let rule = [
+        "ACL",
+        "SETUSER",
+        "app",
+        "on",
+        ">secret",
+        "+presence.join",
+        "+presence.beat",
+        "+presence.leave",
+        "+presence.list",
+        "+presence.count",
+        "+psubscribe",
+        "~live-*",
+        "&__presence@*",
+    ];
+    assert_eq!(admin.call(&rule), Reply::Status("OK".into()));
+    let mut app = server.conn();
+    assert_eq!(
+        app.call(&["AUTH", "app", "secret"]),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(app.int(&["PRESENCE.JOIN", "live-1", "u", "s"]), 1);
+    assert_eq!(app.int(&["PRESENCE.BEAT", "live-1", "u", "s"]), 1);
+    assert_eq!(app.strings(&["PRESENCE.LIST", "live-1"]), ["u"]);
+    assert_eq!(app.int(&["PRESENCE.LEAVE", "live-1", "u", "s"]), 1);
+    assert!(app
+        .err(&["PRESENCE.JOIN", "other", "u", "s"])
+        .starts_with("NOPERM"));
+    assert!(app.err(&["PRESENCE.SWEEP"]).starts_with("NOPERM"));
+    assert!(app
+        .err(&["GET", "room:presence:live-1:u"])
+        .starts_with("NOPERM"));
+}

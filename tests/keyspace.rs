@@ -150,6 +150,11 @@ fn move_and_swapdb_carry_presences_between_databases() {
     c.int(&["PRESENCE.JOIN", "r", "a", "s"]);
     c.int(&["PRESENCE.JOIN", "r", "b", "s"]);
     c.int(&["MOVE", "room:presence:r:a", "1"]);
+    let client = c.text(&["CLIENT", "INFO"]).unwrap_or_default();
+    assert!(
+        client.contains(" db=0 "),
+        "MOVE changed the client's db: {client}"
+    );
     assert_eq!(c.strings(&["PRESENCE.LIST", "r"]), ["b"]);
     c.call(&["SELECT", "1"]);
     assert_eq!(c.strings(&["PRESENCE.LIST", "r"]), ["a"]);
@@ -240,6 +245,9 @@ fn debug_reload_rebuilds_the_index() {
     let mut c = server.conn();
     populate(&mut c);
     assert_eq!(c.text(&["DEBUG", "RELOAD"]).as_deref(), Some("OK"));
+    // Valkey 8 leaves the client that ran DEBUG RELOAD in the database of the last key loaded
+    // when a module listens to `loaded` events.
+    c.call(&["SELECT", "0"]);
     assert_populated(&mut c);
     assert_eq!(c.int(&["PRESENCE.SWEEP"]), 1);
 }

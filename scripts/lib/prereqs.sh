@@ -1,0 +1,78 @@
+# Prerequisites shared by scripts/test, scripts/demo and scripts/bench. Each `need_*` returns
+# when the tool is there, installs it with apt-get when running as root on Debian, or stops
+# with one line that says what is missing.
+
+missing() {
+  echo "missing: $1" >&2
+  exit 1
+}
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing $* with apt-get" >&2
+    if [ -z "${PRESENCE_APT_UPDATED:-}" ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+      PRESENCE_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    return 1
+  fi
+}
+
+need_rust() {
+  command -v cargo >/dev/null 2>&1 || missing "the Rust toolchain (cargo); install it with rustup"
+  cargo fmt --version >/dev/null 2>&1 || missing "rustfmt (rustup component add rustfmt)"
+  cargo clippy --version >/dev/null 2>&1 || missing "clippy (rustup component add clippy)"
+}
+
+has_libclang() {
+  [ -n "${LIBCLANG_PATH:-}" ] && return 0
+  compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null 2>&1 ||
+    compgen -G "/usr/lib/*/libclang*.so*" >/dev/null 2>&1
+}
+
+need_libclang() {
+  if ! has_libclang || ! command -v clang >/dev/null 2>&1; then
+    apt_install libclang-dev clang ||
+      missing "libclang for bindgen (apt-get install libclang-dev clang)"
+  fi
+}
+
+need_redis() {
+  local server="${REDIS_SERVER:-redis-server}"
+  if ! command -v "$server" >/dev/null 2>&1; then
+    if [ "$server" = redis-server ]; then
+      apt_install redis-server || missing "redis-server 7.0 or later (apt-get install redis-server)"
+    else
+      missing "$server (REDIS_SERVER names a server binary that is not on PATH)"
+    fi
+  fi
+  command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools ||
+    missing "redis-cli (apt-get install redis-tools)"
+}
+
+need_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm || missing "Node.js 20 or later with npm (apt-get install nodejs npm)"
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge 18 ] || missing "Node.js 18 or later (found $(node --version))"
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on, from $1 upwards.
+free_port() {
+  local port="${1:-6390}"
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
+
+build_module() {
+  need_rust
+  need_libclang
+  cargo build --release --quiet
+  MODULE="$PWD/target/release/libredis_presence.so"
+}
