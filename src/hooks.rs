@@ -34,7 +34,7 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u
         }
         _ => {
             sync::take_pending(db, key);
-            sync::reconcile(ctx, db, key, Reason::Deleted)
+            sync::reconcile(ctx, db, key)
         }
     };
     sync::publish(ctx, events);
@@ -182,7 +182,7 @@ pub fn index_existing_keys(ctx: &Context) {
             }
         }) {}
         for name in found.into_inner() {
-            sync::reconcile(ctx, db, &name, Reason::Deleted);
+            sync::reconcile(ctx, db, &name);
         }
         db += 1;
     }

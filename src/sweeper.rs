@@ -9,7 +9,6 @@
 use crate::config;
 use crate::core::changes;
 use crate::core::events::Reason;
-use crate::core::liveness::DeadReason;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sync;
@@ -40,16 +39,6 @@ pub struct Outcome {
     pub removed: usize,
     /// True when the budget ran out with dead presences left.
     pub more: bool,
-}
-
-impl From<DeadReason> for Reason {
-    fn from(dead: DeadReason) -> Reason {
-        match dead {
-            DeadReason::NoTtl => Reason::NoTtl,
-            DeadReason::Expired => Reason::Expired,
-            DeadReason::Stale => Reason::Stale,
-        }
-    }
 }
 
 /// Starts the timer; called once at load.

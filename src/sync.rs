@@ -13,8 +13,8 @@ use redis_module::{raw, Context};
 const MAX_PENDING: usize = 64;
 
 /// Reads the key `name` in the selected database `db` and brings the index in line with it.
-/// A key that is gone or not a presence string counts as removed for `gone`.
-pub fn reconcile(ctx: &Context, db: i32, name: &[u8], gone: Reason) -> Vec<Event> {
+/// A key that is gone or no longer a presence string counts as deleted.
+pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
     let Some(format) = state::with(|s| s.format) else {
         return Vec::new();
     };
@@ -31,10 +31,10 @@ pub fn reconcile(ctx: &Context, db: i32, name: &[u8], gone: Reason) -> Vec<Event
                 Some(socket) => {
                     changes::observed(index, db, room, user, socket, *expire_at, cutoff)
                 }
-                None => changes::removed(index, db, room, user, gone, cutoff),
+                None => changes::removed(index, db, room, user, Reason::Deleted, cutoff),
             },
             Observed::Missing | Observed::Other => {
-                changes::removed(index, db, room, user, gone, cutoff)
+                changes::removed(index, db, room, user, Reason::Deleted, cutoff)
             }
         }
     })
@@ -96,7 +96,7 @@ pub fn resolve_pending(ctx: &Context) {
             current = db;
         }
         if db == current {
-            let events = reconcile(ctx, db, &name, Reason::Deleted);
+            let events = reconcile(ctx, db, &name);
             publish(ctx, events);
         }
     }

@@ -1,5 +1,6 @@
 //! The events the module publishes on `__presence@<db>__:<event>`, and their JSON payloads.
 
+use super::liveness::DeadReason;
 use std::fmt::Write;
 
 /// Why a presence ended.
@@ -40,6 +41,16 @@ impl Reason {
         match self {
             Reason::Leave | Reason::Deleted => "leave",
             _ => "force-leave",
+        }
+    }
+}
+
+impl From<DeadReason> for Reason {
+    fn from(dead: DeadReason) -> Reason {
+        match dead {
+            DeadReason::NoTtl => Reason::NoTtl,
+            DeadReason::Expired => Reason::Expired,
+            DeadReason::Stale => Reason::Stale,
         }
     }
 }
@@ -181,6 +192,9 @@ mod tests {
             assert_eq!(reason.event(), "force-leave");
         }
         assert_eq!(Reason::NoTtl.as_str(), "no-ttl");
+        assert_eq!(Reason::from(DeadReason::Stale), Reason::Stale);
+        assert_eq!(Reason::from(DeadReason::Expired), Reason::Expired);
+        assert_eq!(Reason::from(DeadReason::NoTtl), Reason::NoTtl);
     }
 
     #[test]
