@@ -27,7 +27,10 @@ fn main() {
             repeats: 2000,
         }
     };
-    println!("# presence benchmarks{}\n", if quick { " (--quick)" } else { "" });
+    println!(
+        "# presence benchmarks{}\n",
+        if quick { " (--quick)" } else { "" }
+    );
     println!(
         "server: {} · module: {}\n",
         common::server_binary(),
@@ -75,7 +78,14 @@ fn scan_count(c: &mut Conn, room: &str) -> usize {
     let mut cursor = "0".to_string();
     let mut found = 0;
     loop {
-        let reply = c.call(&["SCAN", cursor.as_str(), "MATCH", pattern.as_str(), "COUNT", "1000"]);
+        let reply = c.call(&[
+            "SCAN",
+            cursor.as_str(),
+            "MATCH",
+            pattern.as_str(),
+            "COUNT",
+            "1000",
+        ]);
         let common::Reply::Array(Some(parts)) = reply else {
             panic!("SCAN reply");
         };
@@ -94,7 +104,8 @@ fn rooms_against_scan(settings: &Settings) {
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &total in &settings.keyspaces {
         for room_size in [100usize, 1000] {
-            let server = Server::with(Options::default().module("presence.sweep-interval", "3600000"));
+            let server =
+                Server::with(Options::default().module("presence.sweep-interval", "3600000"));
             let mut c = server.conn();
             populate(&mut c, total, room_size);
             let room = "room0";
