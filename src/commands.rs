@@ -49,36 +49,24 @@ fn holds(db: i32, target: &Target) -> bool {
     .unwrap_or(false)
 }
 
-/// Removes (room, user) from the index when its key turned out to be gone.
-fn forget_missing(ctx: &Context, db: i32, target: &Target) {
-    let cutoff = config::liveness().cutoff(store::now_ms());
+/// Announces that (room, user) ended for `reason`, removing it from the index.
+fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, cutoff: i64) {
     let events = state::with(|s| match s.dbs.get_mut(&db) {
-        Some(index) => {
-            changes::removed(index, db, target.room, target.user, Reason::Expired, cutoff)
-        }
+        Some(index) => changes::removed(index, db, target.room, target.user, reason, cutoff),
         None => Vec::new(),
     })
     .unwrap_or_default();
     sync::publish(ctx, events);
 }
 
-/// `PRESENCE.JOIN room user socket`
-pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let target = request::target(&arguments(&args))?;
-    sync::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
-    let name = key_name(ctx, &target)?;
-    let key = OpenKey::open(ctx, &name, true);
-    if key.kind() == Kind::Other {
-        return Err(PresenceError::WrongType.into());
-    }
-    let rule = config::liveness();
-    let now = store::now_ms();
-    let expire_at = rule.expire_at_after_beat(now);
-    if !store::write_presence(ctx, key, &name, target.socket, expire_at) {
-        return Err(RedisError::Str("ERR could not write the presence key"));
-    }
-    let cutoff = rule.cutoff(now);
+/// Records that (room, user) now holds `target.socket` until `expire_at`, and announces it.
+fn record_presence(
+    ctx: &Context,
+    db: i32,
+    target: &Target,
+    expire_at: i64,
+    cutoff: i64,
+) -> Result<usize, RedisError> {
     let (events, count) = state::with(|s| {
         let index = s.db(db);
         let events = changes::observed(
@@ -94,93 +82,86 @@ pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     })
     .ok_or_else(busy)?;
     sync::publish(ctx, events);
+    Ok(count)
+}
+
+/// A presence key opened for writing, in the caller's database.
+struct Opened {
+    db: i32,
+    name: RedisString,
+    key: OpenKey,
+}
+
+/// Opens the key of `target` for writing. A key of another type is WRONGTYPE.
+fn open(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
+    sync::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let name = key_name(ctx, target)?;
+    let key = OpenKey::open(ctx, &name, true);
+    if key.kind() == Kind::Other {
+        return Err(PresenceError::WrongType.into());
+    }
+    Ok(Opened { db, name, key })
+}
+
+/// Opens the key of `target` when it holds `target.socket`; `None` when it does not.
+fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisError> {
+    let opened = open(ctx, target)?;
+    if opened.key.kind() == Kind::Empty {
+        let db = opened.db;
+        drop(opened);
+        let cutoff = config::liveness().cutoff(store::now_ms());
+        end_presence(ctx, db, target, Reason::Expired, cutoff);
+        return Ok(None);
+    }
+    Ok(holds(opened.db, target).then_some(opened))
+}
+
+/// `PRESENCE.JOIN room user socket`
+pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    let target = request::target(&arguments(&args))?;
+    let Opened { db, name, key } = open(ctx, &target)?;
+    let rule = config::liveness();
+    let now = store::now_ms();
+    let expire_at = rule.expire_at_after_beat(now);
+    if !store::write_presence(ctx, key, &name, target.socket, expire_at) {
+        return Err(RedisError::Str("ERR could not write the presence key"));
+    }
+    let count = record_presence(ctx, db, &target, expire_at, rule.cutoff(now))?;
     Ok(RedisValue::Integer(count as i64))
 }
 
 /// `PRESENCE.BEAT room user socket`
 pub fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let target = request::target(&arguments(&args))?;
-    sync::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
-    let name = key_name(ctx, &target)?;
-    let key = OpenKey::open(ctx, &name, true);
-    match key.kind() {
-        Kind::Other => return Err(PresenceError::WrongType.into()),
-        Kind::Empty => {
-            drop(key);
-            forget_missing(ctx, db, &target);
-            return Ok(RedisValue::Integer(0));
-        }
-        Kind::String => {}
-    }
-    if !holds(db, &target) {
+    let Some(Opened { db, name, key }) = open_held(ctx, &target)? else {
         return Ok(RedisValue::Integer(0));
-    }
+    };
     let rule = config::liveness();
     let now = store::now_ms();
     let cutoff = rule.cutoff(now);
     if let Some(dead) = rule.dead_reason(key.expire_at(), now) {
         store::delete(ctx, key, &name);
-        let events = state::with(|s| {
-            changes::removed(s.db(db), db, target.room, target.user, dead.into(), cutoff)
-        })
-        .ok_or_else(busy)?;
-        sync::publish(ctx, events);
+        end_presence(ctx, db, &target, dead.into(), cutoff);
         return Ok(RedisValue::Integer(0));
     }
     let expire_at = rule.expire_at_after_beat(now);
     if !store::refresh(ctx, key, &name, expire_at) {
         return Err(RedisError::Str("ERR could not refresh the presence key"));
     }
-    let events = state::with(|s| {
-        changes::observed(
-            s.db(db),
-            db,
-            target.room,
-            target.user,
-            target.socket,
-            expire_at,
-            cutoff,
-        )
-    })
-    .ok_or_else(busy)?;
-    sync::publish(ctx, events);
+    record_presence(ctx, db, &target, expire_at, cutoff)?;
     Ok(RedisValue::Integer(1))
 }
 
 /// `PRESENCE.LEAVE room user socket`
 pub fn leave(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let target = request::target(&arguments(&args))?;
-    sync::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
-    let name = key_name(ctx, &target)?;
-    let key = OpenKey::open(ctx, &name, true);
-    match key.kind() {
-        Kind::Other => return Err(PresenceError::WrongType.into()),
-        Kind::Empty => {
-            drop(key);
-            forget_missing(ctx, db, &target);
-            return Ok(RedisValue::Integer(0));
-        }
-        Kind::String => {}
-    }
-    if !holds(db, &target) {
+    let Some(Opened { db, name, key }) = open_held(ctx, &target)? else {
         return Ok(RedisValue::Integer(0));
-    }
+    };
     store::delete(ctx, key, &name);
     let cutoff = config::liveness().cutoff(store::now_ms());
-    let events = state::with(|s| {
-        changes::removed(
-            s.db(db),
-            db,
-            target.room,
-            target.user,
-            Reason::Leave,
-            cutoff,
-        )
-    })
-    .ok_or_else(busy)?;
-    sync::publish(ctx, events);
+    end_presence(ctx, db, &target, Reason::Leave, cutoff);
     Ok(RedisValue::Integer(1))
 }
 
