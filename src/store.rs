@@ -156,7 +156,7 @@ pub fn write_presence(
     socket: &str,
     expire_at: i64,
 ) -> bool {
-    let value = ctx.create_string(socket);
+    let value = string(ctx, socket.as_bytes());
     let written = key.set_value(&value) && key.set_expire_at(expire_at);
     drop(key);
     if written {
@@ -192,6 +192,11 @@ pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
         notify(ctx, NotifyEvent::GENERIC, "del", name);
     }
     done
+}
+
+/// A Redis string holding `bytes` (any bytes: no C-string conversion).
+pub fn string(ctx: &Context, bytes: &[u8]) -> RedisString {
+    RedisString::create_from_slice(ctx.ctx, bytes)
 }
 
 /// The selected database of the context.

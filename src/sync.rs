@@ -21,7 +21,7 @@ pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
     let Some((room, user)) = format.parse(name) else {
         return Vec::new();
     };
-    let key_name = ctx.create_string(name);
+    let key_name = store::string(ctx, name);
     let observed = OpenKey::open(ctx, &key_name, false).observe();
     let cutoff = config::liveness().cutoff(store::now_ms());
     state::with(|s| {
@@ -112,8 +112,8 @@ pub fn publish(ctx: &Context, events: Vec<Event>) {
     }
     let published = events.len() as u64;
     for event in events {
-        let channel = ctx.create_string(event.channel());
-        let message = ctx.create_string(event.payload);
+        let channel = store::string(ctx, event.channel().as_bytes());
+        let message = store::string(ctx, event.payload.as_bytes());
         unsafe {
             raw::RedisModule_PublishMessage.unwrap()(ctx.ctx, channel.inner, message.inner);
         }
