@@ -72,7 +72,7 @@ fn populate(c: &mut Conn, total: usize, room_size: usize) {
     }
 }
 
-/// The seed's way: `SCAN MATCH room:presence:<room>:*`, counting the keys.
+/// The plain-Redis way: `SCAN MATCH room:presence:<room>:*`, counting the keys.
 fn scan_count(c: &mut Conn, room: &str) -> usize {
     let pattern = format!("room:presence:{room}:*");
     let mut cursor = "0".to_string();
@@ -98,7 +98,7 @@ fn scan_count(c: &mut Conn, room: &str) -> usize {
 }
 
 fn rooms_against_scan(settings: &Settings) {
-    println!("## 1. Viewer count and participant list against the seed's SCAN\n");
+    println!("## 1. Viewer count and participant list against a SCAN of the keys\n");
     println!("One client, round trip included; each figure is a mean over repeated calls.\n");
     println!("| presence keys | room size | PRESENCE.COUNT | PRESENCE.LIST | SCAN MATCH count | SCAN / COUNT | SCAN / LIST |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");

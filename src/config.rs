@@ -11,7 +11,7 @@ pub static STALE_AFTER: AtomicI64 = AtomicI64::new(DEFAULT_STALE_AFTER);
 /// `presence.sweep-interval`: milliseconds between two sweeps.
 pub static SWEEP_INTERVAL: AtomicI64 = AtomicI64::new(DEFAULT_SWEEP_INTERVAL);
 
-/// Default of `presence.ttl` (6 hours, the seed's `EX 21600`).
+/// Default of `presence.ttl` (6 hours: `SET … EX 21600`).
 pub const DEFAULT_TTL: i64 = 21600;
 /// Default of `presence.stale-after` (three missed 30 s heartbeats).
 pub const DEFAULT_STALE_AFTER: i64 = 90;

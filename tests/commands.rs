@@ -11,7 +11,7 @@ const INVALID_SOCKET: &str =
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 #[test]
-fn join_writes_the_seed_key_format_value_and_ttl() {
+fn join_writes_the_documented_key_format_value_and_ttl() {
     let server = Server::start();
     let mut c = server.conn();
     assert_eq!(c.int(&["PRESENCE.JOIN", "123", "45", "sockA"]), 1);

@@ -1,5 +1,5 @@
 //! The room index follows every way the keys can change, not only the module's commands:
-//! raw clients doing the seed's commands and more, flushes, SWAPDB, reloads and restarts.
+//! raw clients doing plain `SET … EX`/`EXPIRE`/`DEL` and more, flushes, SWAPDB, reloads and restarts.
 
 mod common;
 
@@ -80,7 +80,7 @@ fn assert_module_matches_scan(c: &mut Conn, room_names: &[String]) {
 }
 
 #[test]
-fn the_seed_raw_commands_are_followed() {
+fn plain_set_expire_del_clients_are_followed() {
     let server = Server::start();
     let mut c = server.conn();
     c.call(&["SET", "room:presence:123:45", "sockA", "EX", "21600"]);

@@ -63,7 +63,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn standalone_key_is_the_seed_format() {
+    fn standalone_key_is_room_presence_room_user() {
         assert_eq!(
             KeyFormat::Standalone.key("123", "45"),
             b"room:presence:123:45".to_vec()
