@@ -1,0 +1,421 @@
+'use strict';
+
+const { ErrorCode, PresenceError } = require('./errors');
+const { isValidId } = require('./ids');
+const { PresenceCommands } = require('./presence-commands');
+const { PresenceSubscriber } = require('./presence-subscriber');
+const { ParticipantsPublisher } = require('./participants-publisher');
+
+/** Delay before re-reading the rooms again when Redis could not answer. */
+const RESYNC_RETRY_MS = 500;
+
+/**
+ * The Socket.IO room that holds this server's sockets present in a presence room. Handy for
+ * an application that wants to broadcast its own events (chat, …) to the same audience.
+ * @param {string} roomId
+ * @returns {string}
+ */
+function presenceChannel(roomId) {
+  return `presence:${roomId}`;
+}
+
+/**
+ * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
+ * one plain object whose `roomId` is a valid id. Other fields are ignored, a `userId` among
+ * them: the user always comes from the handshake.
+ * @param {unknown[]} args
+ * @returns {string} the room id
+ * @throws {PresenceError} `invalid-payload` or `invalid-room`
+ */
+function parseRoomRequest(args) {
+  const [payload] = args;
+  if (args.length !== 1 || payload === null || typeof payload !== 'object' || Object.getPrototypeOf(payload) !== Object.prototype) {
+    throw new PresenceError(ErrorCode.INVALID_PAYLOAD, 'expected one object {roomId}');
+  }
+  if (!isValidId(payload.roomId)) {
+    throw new PresenceError(ErrorCode.INVALID_ROOM, 'roomId must be 1-128 characters of A-Z a-z 0-9 - _ . @ + = ~');
+  }
+  return payload.roomId;
+}
+
+/** What this server knows about one of its connected sockets. */
+class SocketSession {
+  /**
+   * @param {import('socket.io').Socket} socket
+   * @param {Promise<string | null>} userId the handshake's user id, null when not authenticated
+   */
+  constructor(socket, userId) {
+    this.socket = socket;
+    this.userId = userId;
+    /** Rooms this socket joined and still holds: roomId → {roomId, userId, confirmedSeq}. */
+    this.memberships = new Map();
+    /** Rooms whose JOIN or LEAVE failed without a reply: Redis may hold a presence there. */
+    this.uncertain = new Set();
+    /** Rooms that got their one `room:force-leave` since this socket's last join of them. */
+    this.forceLeft = new Set();
+    this.closed = false;
+    this.tail = Promise.resolve();
+  }
+
+  /**
+   * Runs `task` after every task queued before it, so that the joins, leaves, heartbeats and
+   * the disconnect of one socket never interleave.
+   * @template T
+   * @param {() => Promise<T>} task
+   * @returns {Promise<T>}
+   */
+  run(task) {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/** The presence integration of one Socket.IO namespace; see {@link attachPresence}. */
+class PresenceServer {
+  constructor(nsp, options) {
+    this.nsp = nsp;
+    this.getUserId = options.getUserId;
+    this.logger = options.logger;
+    this.commands = new PresenceCommands(options.redis, { timeoutMs: options.commandTimeoutMs, maxUsers: options.maxUsers });
+    this.publisher = new ParticipantsPublisher({
+      nsp,
+      commands: this.commands,
+      channelOf: presenceChannel,
+      intervalMs: options.participantsIntervalMs,
+      logger: this.logger,
+    });
+    this.subscriber = new PresenceSubscriber(options.redis, {
+      db: options.db,
+      onEvent: (event) => this.#onEvent(event),
+      onResubscribed: () => this.#background(this.#resync(), 're-read of rooms'),
+      logger: this.logger,
+    });
+    /** @type {Map<string, SocketSession>} this server's connected sockets, by socket id */
+    this.sessions = new Map();
+    /**
+     * roomId → the joins under way there. An event that arrives while a join waits for its
+     * reply may be missed by that socket (not yet in the room's channel, and not in the state
+     * its acknowledgement read), so the room is sent again once the join is done.
+     * @type {Map<string, Set<{socketId: string, missed: boolean}>>}
+     */
+    this.joinsUnderWay = new Map();
+    this.seq = 0;
+    this.ready = false;
+    this.closing = null;
+    this.resyncing = false;
+    this.resyncAgain = false;
+    this.onConnection = (socket) => this.#onConnection(socket);
+  }
+
+  async start() {
+    this.nsp.use((socket, next) => {
+      if (this.closing) next(new Error(ErrorCode.SHUTTING_DOWN));
+      else if (!this.ready) next(new Error(ErrorCode.UNAVAILABLE));
+      else next();
+    });
+    await this.subscriber.start();
+    this.nsp.on('connection', this.onConnection);
+    this.ready = true;
+  }
+
+  /**
+   * Graceful shutdown: refuses new connections, joins and heartbeats (`shutting-down`), waits
+   * for the operations under way, leaves every presence of this server's sockets, then closes
+   * the pub/sub connection. Safe to call more than once. The Socket.IO server and the Redis
+   * client stay open: the application closes them afterwards.
+   * @returns {Promise<void>}
+   */
+  close() {
+    if (!this.closing) this.closing = this.#shutdown();
+    return this.closing;
+  }
+
+  async #shutdown() {
+    this.nsp.off('connection', this.onConnection);
+    const sessions = [...this.sessions.values()];
+    await Promise.all(sessions.map((session) => session.tail));
+    await Promise.all(sessions.map((session) => this.#leaveAll(session)));
+    this.publisher.close();
+    await this.subscriber.close();
+  }
+
+  #onConnection(socket) {
+    const userId = Promise.resolve()
+      .then(() => this.getUserId(socket))
+      .then((id) => (isValidId(id) ? id : null), (err) => {
+        this.logger.warn(`presence: getUserId failed: ${err && err.message}`);
+        return null;
+      });
+    const session = new SocketSession(socket, userId);
+    this.sessions.set(socket.id, session);
+    this.#on(session, 'room:join', true, (roomId, user) => this.#join(session, roomId, user));
+    this.#on(session, 'room:leave', false, (roomId, user) => this.#leave(session, roomId, user));
+    this.#on(session, 'room:heartbeat', true, (roomId, user) => this.#heartbeat(session, roomId, user));
+    socket.on('disconnecting', () => {
+      session.closed = true;
+      this.#background(
+        session.run(() => this.#leaveAll(session)).finally(() => this.sessions.delete(socket.id)),
+        `leave on disconnect of ${socket.id}`,
+      );
+    });
+  }
+
+  /** Lets `promise` run on its own, logging a failure instead of leaving it unhandled. */
+  #background(promise, what) {
+    promise.catch((err) => this.logger.warn(`presence: ${what} failed: ${err && err.message}`));
+  }
+
+  /**
+   * Registers one `room:*` handler: validates the payload, resolves the user, queues the
+   * action on the socket's queue and acknowledges its result or `{ok: false, error}`.
+   */
+  #on(session, event, refusedWhileClosing, action) {
+    session.socket.on(event, (...args) => {
+      const ack = typeof args[args.length - 1] === 'function' ? args.pop() : () => {};
+      let roomId;
+      try {
+        roomId = parseRoomRequest(args);
+      } catch (err) {
+        ack({ ok: false, error: err.code });
+        return;
+      }
+      session
+        .run(async () => {
+          if (refusedWhileClosing && this.closing) throw new PresenceError(ErrorCode.SHUTTING_DOWN);
+          const userId = await session.userId;
+          if (userId === null) throw new PresenceError(ErrorCode.UNAUTHORIZED);
+          return action(roomId, userId);
+        })
+        .then(ack, (err) => {
+          const code = err instanceof PresenceError ? err.code : ErrorCode.INTERNAL;
+          if (code === ErrorCode.UNAVAILABLE || code === ErrorCode.INTERNAL) {
+            this.logger.warn(`presence: ${event} ${roomId} failed: ${err.message}`);
+          }
+          ack({ ok: false, error: code });
+        });
+    });
+  }
+
+  async #join(session, roomId, userId) {
+    const { socket } = session;
+    if (session.closed) throw new PresenceError(ErrorCode.NOT_PRESENT, 'socket disconnected');
+    session.uncertain.add(roomId);
+    const underWay = { socketId: socket.id, missed: false };
+    if (!this.joinsUnderWay.has(roomId)) this.joinsUnderWay.set(roomId, new Set());
+    this.joinsUnderWay.get(roomId).add(underWay);
+    let room;
+    try {
+      room = await this.commands.join(roomId, userId, socket.id);
+    } catch (err) {
+      if (err.code === ErrorCode.INTERNAL) session.uncertain.delete(roomId);
+      throw err;
+    } finally {
+      const joins = this.joinsUnderWay.get(roomId);
+      joins.delete(underWay);
+      if (joins.size === 0) this.joinsUnderWay.delete(roomId);
+    }
+    session.uncertain.delete(roomId);
+    const membership = session.memberships.get(roomId) ?? { roomId, userId, confirmedSeq: 0 };
+    membership.confirmedSeq = ++this.seq;
+    session.memberships.set(roomId, membership);
+    session.forceLeft.delete(roomId);
+    if (!session.closed) {
+      socket.join(presenceChannel(roomId));
+      if (underWay.missed) this.publisher.schedule(roomId);
+    }
+    return { ok: true, roomId, users: room.users, count: room.count, truncated: room.truncated };
+  }
+
+  async #leave(session, roomId, userId) {
+    const held = session.memberships.has(roomId) || session.uncertain.has(roomId);
+    if (!held) throw new PresenceError(ErrorCode.NOT_PRESENT);
+    session.memberships.delete(roomId);
+    session.uncertain.add(roomId);
+    session.socket.leave(presenceChannel(roomId));
+    await this.commands.leave(roomId, userId, session.socket.id);
+    session.uncertain.delete(roomId);
+    return { ok: true };
+  }
+
+  async #heartbeat(session, roomId, userId) {
+    const membership = session.memberships.get(roomId);
+    if (!membership) {
+      if (!session.forceLeft.has(roomId)) this.#sendForceLeave(session, roomId, 'not-present');
+      throw new PresenceError(ErrorCode.NOT_PRESENT);
+    }
+    if (await this.commands.beat(roomId, userId, session.socket.id)) return { ok: true };
+    this.#forceLeave(session, membership, 'not-present');
+    throw new PresenceError(ErrorCode.NOT_PRESENT);
+  }
+
+  /** Leaves every presence the socket may hold (disconnect and shutdown). */
+  async #leaveAll(session) {
+    const rooms = new Set([...session.memberships.keys(), ...session.uncertain]);
+    const userId = await session.userId;
+    session.memberships.clear();
+    session.uncertain.clear();
+    if (userId === null) return;
+    const results = await Promise.allSettled(
+      [...rooms].map((roomId) => {
+        session.socket.leave(presenceChannel(roomId));
+        return this.commands.leave(roomId, userId, session.socket.id);
+      }),
+    );
+    const failed = results.filter((result) => result.status === 'rejected');
+    if (failed.length > 0) {
+      this.logger.warn(`presence: ${failed.length} leave(s) of socket ${session.socket.id} failed (the TTL rule will remove them): ${failed[0].reason.message}`);
+    }
+  }
+
+  /** Ends a membership and tells the socket, unless that membership already ended. */
+  #forceLeave(session, membership, reason) {
+    if (session.memberships.get(membership.roomId) !== membership) return;
+    session.memberships.delete(membership.roomId);
+    session.socket.leave(presenceChannel(membership.roomId));
+    this.#sendForceLeave(session, membership.roomId, reason);
+  }
+
+  #sendForceLeave(session, roomId, reason) {
+    session.forceLeft.add(roomId);
+    session.socket.emit('room:force-leave', { roomId, reason });
+  }
+
+  #onEvent(event) {
+    if (event.type === 'reset') {
+      this.#background(this.#resync(), 're-read of rooms');
+      return;
+    }
+    this.publisher.schedule(event.room);
+    for (const join of this.joinsUnderWay.get(event.room) ?? []) {
+      if (event.type !== 'join' || event.socket !== join.socketId) join.missed = true;
+    }
+    if (event.type === 'join') return;
+    const session = this.sessions.get(event.socket);
+    const membership = session && session.memberships.get(event.room);
+    if (!membership || membership.userId !== event.user) return;
+    const reason = event.type === 'leave' ? 'deleted' : event.reason;
+    this.#background(session.run(() => this.#confirmLoss(session, membership, reason)), `check of ${event.socket} in ${event.room}`);
+  }
+
+  /**
+   * An event says that a local socket lost its presence. Pub/sub and command replies travel
+   * on different connections, so the event may be older than a join the socket made since:
+   * the socket is force-left only if Redis confirms it is not present (a BEAT answering 0).
+   */
+  async #confirmLoss(session, membership, reason) {
+    if (session.memberships.get(membership.roomId) !== membership) return;
+    let present;
+    try {
+      present = await this.commands.beat(membership.roomId, membership.userId, session.socket.id);
+    } catch (err) {
+      this.logger.warn(`presence: cannot check socket ${session.socket.id} in room ${membership.roomId}: ${err.message}`);
+      return;
+    }
+    if (!present) this.#forceLeave(session, membership, reason);
+  }
+
+  /**
+   * After the pub/sub connection came back, or on a `reset` event: re-reads every room this
+   * server's sockets are in, force-leaves (reason `reset`) the sockets whose presence is gone,
+   * and sends fresh participant lists.
+   */
+  async #resync() {
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return;
+    }
+    this.resyncing = true;
+    try {
+      do {
+        this.resyncAgain = false;
+        try {
+          await this.#resyncOnce();
+        } catch (err) {
+          this.logger.warn(`presence: cannot re-read rooms, retrying: ${err.message}`);
+          await new Promise((resolve) => setTimeout(resolve, RESYNC_RETRY_MS));
+          this.resyncAgain = true;
+        }
+      } while (this.resyncAgain && !this.closing);
+    } finally {
+      this.resyncing = false;
+    }
+  }
+
+  async #resyncOnce() {
+    const horizon = this.seq;
+    /** @type {Map<string, Array<{session: SocketSession, membership: object}>>} */
+    const rooms = new Map();
+    for (const session of this.sessions.values()) {
+      for (const membership of session.memberships.values()) {
+        if (membership.confirmedSeq > horizon) continue;
+        if (!rooms.has(membership.roomId)) rooms.set(membership.roomId, []);
+        rooms.get(membership.roomId).push({ session, membership });
+      }
+    }
+    for (const [roomId, entries] of rooms) {
+      const live = new Set((await this.commands.listWithSockets(roomId)).map(([user, socket]) => `${user} ${socket}`));
+      for (const { session, membership } of entries) {
+        if (membership.confirmedSeq <= horizon && !live.has(`${membership.userId} ${session.socket.id}`)) {
+          this.#forceLeave(session, membership, 'reset');
+        }
+      }
+      this.publisher.schedule(roomId);
+    }
+  }
+}
+
+function positiveInteger(name, value, { allowZero = false } = {}) {
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new TypeError(`attachPresence: ${name} must be a${allowZero ? ' non-negative' : ' positive'} integer`);
+  }
+  return value;
+}
+
+/**
+ * Attaches room presence to a Socket.IO server. Resolves once the pub/sub subscription is
+ * confirmed and the handlers are in place: await it before the HTTP server listens
+ * (connections arriving earlier are refused with `unavailable`).
+ *
+ * Handles `room:join`, `room:leave` and `room:heartbeat` (each `{roomId}` with an
+ * acknowledgement), leaves on disconnect, and sends `room:participants` and `room:force-leave`
+ * to this server's own sockets only.
+ *
+ * @param {import('socket.io').Server} io
+ * @param {object} options
+ * @param {import('redis').RedisClientType} options.redis a connected node-redis v5 client (a
+ *   duplicate of it is opened for pub/sub)
+ * @param {(socket: import('socket.io').Socket) => string | null | Promise<string | null>} options.getUserId
+ *   the authenticated user id of a socket (from its handshake); anything but a valid id makes
+ *   that socket's requests fail with `unauthorized`
+ * @param {string} [options.namespace='/']
+ * @param {number} [options.db] the database the client uses (default: the client's, else 0)
+ * @param {number} [options.participantsIntervalMs=250] at most one `room:participants` per room per interval
+ * @param {number} [options.maxUsers=200] longest `users` list sent; `count` is always exact
+ * @param {number} [options.commandTimeoutMs=2000] deadline of each Redis call, then `unavailable`
+ * @param {Pick<Console, 'warn'>} [options.logger=console]
+ * @returns {Promise<{close: () => Promise<void>}>}
+ */
+async function attachPresence(io, options = {}) {
+  const { redis, getUserId } = options;
+  if (!redis || typeof redis.sendCommand !== 'function' || typeof redis.duplicate !== 'function') {
+    throw new TypeError('attachPresence: options.redis must be a connected node-redis client');
+  }
+  if (typeof getUserId !== 'function') throw new TypeError('attachPresence: options.getUserId must be a function');
+  if (io._opts && io._opts.connectionStateRecovery) {
+    throw new TypeError('attachPresence: connection state recovery must stay off (a recovered socket keeps an id whose presence was already removed)');
+  }
+  const server = new PresenceServer(io.of(options.namespace ?? '/'), {
+    redis,
+    getUserId,
+    db: positiveInteger('db', options.db ?? (redis.options && redis.options.database) ?? 0, { allowZero: true }),
+    participantsIntervalMs: positiveInteger('participantsIntervalMs', options.participantsIntervalMs ?? 250, { allowZero: true }),
+    maxUsers: positiveInteger('maxUsers', options.maxUsers ?? 200),
+    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2000),
+    logger: options.logger ?? console,
+  });
+  await server.start();
+  return { close: () => server.close() };
+}
+
+module.exports = { attachPresence, presenceChannel, parseRoomRequest };

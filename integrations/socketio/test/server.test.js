@@ -1,0 +1,302 @@
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { startRedis } = require('./support/redis-server');
+const { startSocketServer } = require('./support/socket-server');
+const { TestClient } = require('./support/test-client');
+const { waitFor } = require('./support/wait');
+
+const STALE_AFTER_S = 2;
+
+describe('presence on one Socket.IO server', () => {
+  let redis;
+  let admin;
+  let server;
+  const clients = [];
+
+  const connect = async (user, options = {}) => {
+    const client = new TestClient(server.url, { auth: { user }, ...options });
+    clients.push(client);
+    await client.connected();
+    return client;
+  };
+  const send = (client, event, ...args) => client.socket.timeout(5000).emitWithAck(event, ...args);
+  const presenceKeys = async () => (await admin.sendCommand(['KEYS', 'room:presence:*'])).sort();
+  const count = async (roomId) => Number(await admin.sendCommand(['PRESENCE.COUNT', roomId]));
+
+  before(async () => {
+    redis = await startRedis({ staleAfter: STALE_AFTER_S, sweepIntervalMs: 100 });
+    admin = await redis.client();
+    server = await startSocketServer(redis.url);
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    if (server) await server.close();
+    if (redis) await redis.stop();
+  });
+
+  it('joins, lists, heartbeats and leaves', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    assert.deepEqual(await alice.presence.join('r-basic'), { ok: true, roomId: 'r-basic', users: ['alice'], count: 1, truncated: false });
+    assert.deepEqual(await bob.presence.join('r-basic'), { ok: true, roomId: 'r-basic', users: ['alice', 'bob'], count: 2, truncated: false });
+    await alice.waitForUsers('r-basic', ['alice', 'bob']);
+    assert.deepEqual(await send(bob, 'room:heartbeat', { roomId: 'r-basic' }), { ok: true });
+    assert.deepEqual(await bob.presence.leave('r-basic'), { ok: true });
+    await alice.waitForUsers('r-basic', ['alice']);
+    assert.equal(await count('r-basic'), 1);
+    assert.deepEqual(await bob.presence.leave('r-basic'), { ok: false, error: 'not-present' });
+    assert.deepEqual(alice.rawForceLeaves, []);
+    assert.deepEqual(bob.rawForceLeaves, []);
+  });
+
+  it('answers bad payloads with an error code and writes nothing', async () => {
+    const mallory = await connect('mallory');
+    const before = await presenceKeys();
+    const cases = [
+      [['room:join', { roomId: 'a:b' }], 'invalid-room'],
+      [['room:join', { roomId: '' }], 'invalid-room'],
+      [['room:join', { roomId: 'x'.repeat(129) }], 'invalid-room'],
+      [['room:join', { roomId: 'x'.repeat(50000) }], 'invalid-room'],
+      [['room:join', { roomId: 42 }], 'invalid-room'],
+      [['room:join', {}], 'invalid-room'],
+      [['room:join', 'lobby'], 'invalid-payload'],
+      [['room:join', null], 'invalid-payload'],
+      [['room:join', ['lobby']], 'invalid-payload'],
+      [['room:join', Buffer.from('lobby')], 'invalid-payload'],
+      [['room:join', { roomId: 'lobby' }, 'extra'], 'invalid-payload'],
+      [['room:heartbeat', { roomId: '*' }], 'invalid-room'],
+      [['room:leave', { roomId: 'a b' }], 'invalid-room'],
+    ];
+    for (const [args, error] of cases) {
+      assert.deepEqual(await send(mallory, ...args), { ok: false, error }, JSON.stringify(args).slice(0, 80));
+    }
+    assert.deepEqual(await presenceKeys(), before);
+    assert.equal(mallory.socket.connected, true);
+  });
+
+  it('takes the user from the handshake, never from the payload', async () => {
+    const victim = await connect('victim');
+    await victim.presence.join('r-spoof');
+    const mallory = await connect('mallory2');
+    const ack = await send(mallory, 'room:join', { roomId: 'r-spoof', userId: 'victim', user: 'victim' });
+    assert.deepEqual(ack, { ok: true, roomId: 'r-spoof', users: ['mallory2', 'victim'], count: 2, truncated: false });
+    assert.deepEqual(await send(mallory, 'room:leave', { roomId: 'r-spoof', userId: 'victim' }), { ok: true });
+    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-spoof', 'WITHSOCKETS']), ['victim', victim.socket.id]);
+    assert.deepEqual(victim.rawForceLeaves, []);
+  });
+
+  it('refuses requests of a socket without a valid user id', async () => {
+    const anonymous = await connect('not:an:id');
+    const before = await presenceKeys();
+    assert.deepEqual(await send(anonymous, 'room:join', { roomId: 'r-anon' }), { ok: false, error: 'unauthorized' });
+    assert.deepEqual(await send(anonymous, 'room:heartbeat', { roomId: 'r-anon' }), { ok: false, error: 'unauthorized' });
+    assert.deepEqual(await presenceKeys(), before);
+  });
+
+  it('answers a heartbeat of a room not held with not-present and one force-leave', async () => {
+    const carol = await connect('carol');
+    assert.deepEqual(await send(carol, 'room:heartbeat', { roomId: 'r-never' }), { ok: false, error: 'not-present' });
+    assert.deepEqual(await send(carol, 'room:heartbeat', { roomId: 'r-never' }), { ok: false, error: 'not-present' });
+    await waitFor(() => carol.rawForceLeaves.length === 1, { message: 'one force-leave' });
+    assert.equal(carol.rawForceLeaves[0].reason, 'not-present');
+    assert.equal(await count('r-never'), 0);
+  });
+
+  it('force-leaves a socket whose key was deleted, once, with reason deleted', async () => {
+    const dave = await connect('dave', { heartbeatIntervalMs: 60000 });
+    const erin = await connect('erin');
+    await dave.presence.join('r-del');
+    await erin.presence.join('r-del');
+    assert.equal(Number(await admin.sendCommand(['DEL', 'room:presence:r-del:dave'])), 1);
+    const event = await dave.waitForForceLeave('r-del');
+    assert.equal(event.reason, 'deleted');
+    await erin.waitForUsers('r-del', ['erin']);
+    assert.deepEqual(await send(dave, 'room:heartbeat', { roomId: 'r-del' }), { ok: false, error: 'not-present' });
+    assert.equal(dave.rawForceLeaves.length, 1);
+    assert.deepEqual(dave.presence.rooms(), []);
+    assert.deepEqual(erin.rawForceLeaves, []);
+  });
+
+  it('replaces the socket of a user who joins again from another socket', async () => {
+    const first = await connect('frank');
+    const second = await connect('frank');
+    await first.presence.join('r-replace');
+    assert.equal((await second.presence.join('r-replace')).count, 1);
+    assert.equal((await first.waitForForceLeave('r-replace')).reason, 'replaced');
+    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-replace', 'WITHSOCKETS']), ['frank', second.socket.id]);
+    assert.deepEqual(second.rawForceLeaves, []);
+  });
+
+  it('force-leaves a socket that stops heartbeating, within stale-after', async () => {
+    const quiet = await connect('quiet', { heartbeatIntervalMs: 60000 });
+    const loud = await connect('loud', { heartbeatIntervalMs: 300 });
+    const joinedAt = Date.now();
+    await quiet.presence.join('r-stale');
+    await loud.presence.join('r-stale');
+    const event = await quiet.waitForForceLeave('r-stale', (STALE_AFTER_S + 5) * 1000);
+    assert.equal(event.reason, 'stale');
+    assert.ok(event.at - joinedAt >= STALE_AFTER_S * 1000 - 200, `force-left after ${event.at - joinedAt} ms`);
+    await loud.waitForUsers('r-stale', ['loud']);
+    assert.deepEqual(loud.rawForceLeaves, []);
+  });
+
+  it('force-leaves with reason reset on FLUSHDB', async () => {
+    const gina = await connect('gina', { heartbeatIntervalMs: 60000 });
+    await gina.presence.join('r-flush');
+    await admin.sendCommand(['FLUSHDB']);
+    assert.equal((await gina.waitForForceLeave('r-flush')).reason, 'reset');
+    assert.equal(gina.rawForceLeaves.length, 1);
+  });
+
+  it('answers internal when Redis refuses the command, and writes nothing', async () => {
+    await admin.sendCommand(['HSET', 'room:presence:r-wrong:zed', 'field', 'value']);
+    const zed = await connect('zed');
+    assert.deepEqual(await send(zed, 'room:join', { roomId: 'r-wrong' }), { ok: false, error: 'internal' });
+    assert.equal(await admin.sendCommand(['TYPE', 'room:presence:r-wrong:zed']), 'hash');
+    assert.equal(await count('r-wrong'), 0);
+    assert.ok(server.warnings.some((line) => line.includes('room:join r-wrong failed')));
+  });
+
+  it('leaves at once when a socket disconnects', async () => {
+    const henry = await connect('henry');
+    const ivan = await connect('ivan');
+    await henry.presence.join('r-bye');
+    await ivan.presence.join('r-bye');
+    henry.close();
+    await ivan.waitForUsers('r-bye', ['ivan'], 3000);
+    assert.equal(await count('r-bye'), 1);
+  });
+});
+
+describe('participants broadcasts', () => {
+  let redis;
+  let server;
+  const clients = [];
+
+  before(async () => {
+    redis = await startRedis({ staleAfter: 30 });
+    server = await startSocketServer(redis.url, { participantsIntervalMs: 400, maxUsers: 3 });
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    if (server) await server.close();
+    if (redis) await redis.stop();
+  });
+
+  it('are coalesced per room, cut to maxUsers with truncated, with the exact count', async () => {
+    const observer = new TestClient(server.url, { auth: { user: 'aaa-observer' } });
+    clients.push(observer);
+    await observer.connected();
+    assert.deepEqual(await observer.presence.join('r-storm'), { ok: true, roomId: 'r-storm', users: ['aaa-observer'], count: 1, truncated: false });
+    const crowd = Array.from({ length: 12 }, (_, i) => new TestClient(server.url, { auth: { user: `user-${String(i).padStart(2, '0')}` } }));
+    clients.push(...crowd);
+    await Promise.all(crowd.map((client) => client.connected()));
+    const stormStart = Date.now();
+    const acks = await Promise.all(crowd.map((client) => client.presence.join('r-storm')));
+    const stormEnd = Date.now();
+    assert.ok(acks.every((ack) => ack.ok && ack.users.length <= 3 && ack.count >= 2));
+    const last = await waitFor(() => {
+      const event = observer.lastParticipants('r-storm');
+      return event && event.count === 13 ? event : null;
+    }, { message: 'count 13' });
+    assert.deepEqual(last.users, ['aaa-observer', 'user-00', 'user-01']);
+    assert.equal(last.truncated, true);
+    const received = observer.participants.filter((event) => event.roomId === 'r-storm').length;
+    const allowed = 3 + Math.ceil((stormEnd - stormStart) / 400);
+    assert.ok(received <= allowed, `${received} broadcasts for 12 joins over ${stormEnd - stormStart} ms (allowed ${allowed})`);
+  });
+});
+
+describe('resilience', () => {
+  it('force-leaves with reason reset when the pub/sub connection comes back to an empty Redis', async () => {
+    const redis = await startRedis({ staleAfter: 30 });
+    const server = await startSocketServer(redis.url);
+    const jack = new TestClient(server.url, { auth: { user: 'jack' }, heartbeatIntervalMs: 60000 });
+    try {
+      await jack.connected();
+      await jack.presence.join('r-restart');
+      await redis.restart();
+      const event = await jack.waitForForceLeave('r-restart', 15000);
+      assert.equal(event.reason, 'reset');
+      assert.equal(jack.rawForceLeaves.length, 1);
+    } finally {
+      jack.close();
+      await server.close();
+      await redis.stop();
+    }
+  });
+
+  it('answers unavailable while Redis is down', async () => {
+    const redis = await startRedis({ staleAfter: 30 });
+    const server = await startSocketServer(redis.url);
+    const kim = new TestClient(server.url, { auth: { user: 'kim' } });
+    try {
+      await kim.connected();
+      await redis.stop();
+      await waitFor(() => !server.redis.isReady, { message: 'the client to notice' });
+      const started = Date.now();
+      assert.deepEqual(await kim.join('r-down'), { ok: false, error: 'unavailable' });
+      assert.ok(Date.now() - started < 2500, 'answered within the command deadline');
+    } finally {
+      kim.close();
+      await server.close();
+      await redis.stop();
+    }
+  });
+
+  it('on close() leaves every local presence and refuses joins, heartbeats and connections', async () => {
+    const redis = await startRedis({ staleAfter: 30 });
+    const admin = await redis.client();
+    const closing = await startSocketServer(redis.url);
+    const staying = await startSocketServer(redis.url);
+    const kate = new TestClient(closing.url, { auth: { user: 'kate' } });
+    const liam = new TestClient(staying.url, { auth: { user: 'liam' } });
+    try {
+      await Promise.all([kate.connected(), liam.connected()]);
+      await kate.presence.join('r-close');
+      assert.deepEqual((await liam.presence.join('r-close')).users, ['kate', 'liam']);
+      await closing.presence.close();
+      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-close']), ['liam']);
+      await liam.waitForUsers('r-close', ['liam'], 3000);
+      const send = (event) => kate.socket.timeout(5000).emitWithAck(event, { roomId: 'r-close' });
+      assert.deepEqual(await send('room:join'), { ok: false, error: 'shutting-down' });
+      assert.deepEqual(await send('room:heartbeat'), { ok: false, error: 'shutting-down' });
+      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-close']), ['liam']);
+      const late = new TestClient(closing.url, { auth: { user: 'late' }, socketOptions: { reconnection: false } });
+      await assert.rejects(late.connected(), /shutting-down/);
+      late.close();
+    } finally {
+      kate.close();
+      liam.close();
+      await closing.close();
+      await staying.close();
+      await redis.stop();
+    }
+  });
+
+  it('closes the connection of a payload over maxHttpBufferSize and keeps serving', async () => {
+    const redis = await startRedis({ staleAfter: 30 });
+    const admin = await redis.client();
+    const server = await startSocketServer(redis.url, {}, { maxHttpBufferSize: 10000 });
+    const big = new TestClient(server.url, { auth: { user: 'big' }, socketOptions: { reconnection: false } });
+    const next = new TestClient(server.url, { auth: { user: 'next' } });
+    try {
+      await big.connected();
+      const closed = new Promise((resolve) => big.socket.once('disconnect', resolve));
+      big.socket.emit('room:join', { roomId: 'r', padding: 'x'.repeat(20000) });
+      assert.match(await closed, /transport (close|error)/);
+      assert.deepEqual(await admin.sendCommand(['KEYS', 'room:presence:*']), []);
+      await next.connected();
+      assert.equal((await next.presence.join('r-after')).ok, true);
+    } finally {
+      big.close();
+      next.close();
+      await server.close();
+      await redis.stop();
+    }
+  });
+});

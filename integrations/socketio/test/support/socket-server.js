@@ -1,0 +1,50 @@
+'use strict';
+
+const http = require('node:http');
+const { Server } = require('socket.io');
+const { createClient } = require('redis');
+const { attachPresence } = require('../../src/server');
+
+/**
+ * An in-process Socket.IO server with the presence integration attached, for the package's
+ * own tests. Its user id hook trusts `auth.user` of the handshake (tests only: an application
+ * derives the user from a verified token).
+ * @param {string} redisUrl
+ * @param {object} [presenceOptions] more options of attachPresence
+ * @param {object} [ioOptions] more Socket.IO server options
+ * @returns {Promise<{url: string, io: import('socket.io').Server, redis: object, presence: {close: () => Promise<void>}, warnings: string[], close: () => Promise<void>}>}
+ */
+async function startSocketServer(redisUrl, presenceOptions = {}, ioOptions = {}) {
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { pingInterval: 1000, pingTimeout: 1000, ...ioOptions });
+  const redis = createClient({ url: redisUrl, socket: { reconnectStrategy: 50 } });
+  redis.on('error', () => {});
+  await redis.connect();
+  const warnings = [];
+  const presence = await attachPresence(io, {
+    redis,
+    getUserId: (socket) => socket.handshake.auth.user,
+    participantsIntervalMs: 100,
+    logger: { warn: (message) => warnings.push(message) },
+    ...presenceOptions,
+  });
+  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${httpServer.address().port}`;
+  let closed = false;
+  return {
+    url,
+    io,
+    redis,
+    presence,
+    warnings,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await presence.close();
+      await new Promise((resolve) => io.close(() => resolve()));
+      redis.destroy();
+    },
+  };
+}
+
+module.exports = { startSocketServer };

@@ -1,0 +1,64 @@
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { isValidId } = require('../src/ids');
+const { Server } = require('socket.io');
+const { parseRoomRequest, attachPresence } = require('../src/server');
+const { parsePresenceEvent, presenceEventPattern } = require('../src/presence-events');
+
+test('ids: 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~', () => {
+  for (const id of ['1', '123', 'a-b_c.d@e+f=g~h', 'A'.repeat(128), 'Xyz_-0']) assert.equal(isValidId(id), true, id);
+  const refused = ['', 'A'.repeat(129), 'a:b', 'a{b}', 'a*', 'a?', 'a[b]', 'a\\b', 'a/b', 'a"b', "a'b", 'a b', 'a\nb', 'é', 'a\u0000'];
+  for (const id of refused) assert.equal(isValidId(id), false, JSON.stringify(id));
+  for (const value of [undefined, null, 123, {}, [], Buffer.from('abc')]) assert.equal(isValidId(value), false);
+});
+
+test('room requests: one plain object with a valid roomId', () => {
+  assert.equal(parseRoomRequest([{ roomId: 'lobby' }]), 'lobby');
+  assert.equal(parseRoomRequest([{ roomId: 'lobby', userId: 'someone-else' }]), 'lobby');
+  const code = (args) => {
+    try {
+      parseRoomRequest(args);
+    } catch (err) {
+      return err.code;
+    }
+    return 'accepted';
+  };
+  for (const args of [[], [null], ['lobby'], [42], [['lobby']], [Buffer.from('x')], [{ roomId: 'a' }, 'extra']]) {
+    assert.equal(code(args), 'invalid-payload', JSON.stringify(args));
+  }
+  for (const roomId of [undefined, 42, '', 'a:b', 'x'.repeat(129), ['a'], { a: 1 }]) {
+    assert.equal(code([{ roomId }]), 'invalid-room', JSON.stringify(roomId));
+  }
+});
+
+test('presence events: channel and JSON payload', () => {
+  assert.equal(presenceEventPattern(0), '__presence@0__:*');
+  assert.deepEqual(
+    parsePresenceEvent('__presence@0__:force-leave', '{"room":"123","user":"45","socket":"Xyz","count":17,"reason":"stale"}'),
+    { type: 'force-leave', room: '123', user: '45', socket: 'Xyz', count: 17, reason: 'stale' },
+  );
+  assert.deepEqual(
+    parsePresenceEvent('__presence@3__:join', '{"room":"r","user":"u","socket":"s","count":1}'),
+    { type: 'join', room: 'r', user: 'u', socket: 's', count: 1, reason: undefined },
+  );
+  assert.deepEqual(parsePresenceEvent('__presence@0__:reset', '{"reason":"flushdb"}'), { type: 'reset', reason: 'flushdb' });
+  assert.equal(parsePresenceEvent('__presence@0__:unknown', '{}'), null);
+  assert.equal(parsePresenceEvent('other', '{}'), null);
+  assert.equal(parsePresenceEvent('__presence@0__:join', 'not json'), null);
+  assert.equal(parsePresenceEvent('__presence@0__:join', '{"room":"a:b","user":"u","socket":"s","count":1}'), null);
+  assert.equal(parsePresenceEvent('__presence@0__:leave', '{"room":"r","user":"u","socket":"s","count":1}'), null);
+  assert.equal(parsePresenceEvent('__presence@0__:leave', '{"room":"r","user":"u","socket":"s","count":-1,"reason":"leave"}'), null);
+});
+
+test('attachPresence refuses bad options and connection state recovery', async () => {
+  const redis = { sendCommand() {}, duplicate() {} };
+  await assert.rejects(attachPresence(new Server(), { getUserId: () => 'u' }), /options.redis/);
+  await assert.rejects(attachPresence(new Server(), { redis }), /getUserId/);
+  await assert.rejects(attachPresence(new Server(), { redis, getUserId: () => 'u', maxUsers: 0 }), /maxUsers/);
+  await assert.rejects(
+    attachPresence(new Server({ connectionStateRecovery: {} }), { redis, getUserId: () => 'u' }),
+    /connection state recovery must stay off/,
+  );
+});
