@@ -1,0 +1,50 @@
+'use strict';
+
+const crypto = require('node:crypto');
+const { isValidId } = require('@presence/socketio');
+
+/** How long a development token stays valid. */
+const TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
+function sign(secret, body) {
+  return crypto.createHmac('sha256', secret).update(body).digest('base64url');
+}
+
+/**
+ * Issues a token for `userId`: `<base64url JSON {user, exp}>.<base64url HMAC-SHA256>`.
+ * @param {string} secret
+ * @param {string} userId a valid presence id
+ * @param {number} [now=Date.now()]
+ * @returns {string}
+ */
+function issueToken(secret, userId, now = Date.now()) {
+  if (!isValidId(userId)) throw new TypeError('invalid user id');
+  const body = Buffer.from(JSON.stringify({ user: userId, exp: now + TOKEN_LIFETIME_MS })).toString('base64url');
+  return `${body}.${sign(secret, body)}`;
+}
+
+/**
+ * Verifies a token made by {@link issueToken}.
+ * @param {string} secret
+ * @param {unknown} token
+ * @param {number} [now=Date.now()]
+ * @returns {string | null} the user id, or null for a missing, forged, malformed or expired token
+ */
+function verifyToken(secret, token, now = Date.now()) {
+  if (typeof token !== 'string' || token.length > 1024) return null;
+  const [body, signature, ...rest] = token.split('.');
+  if (!body || !signature || rest.length > 0) return null;
+  const expected = Buffer.from(sign(secret, body));
+  const given = Buffer.from(signature);
+  if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) return null;
+  let claims;
+  try {
+    claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!claims || !isValidId(claims.user) || !Number.isFinite(claims.exp) || claims.exp <= now) return null;
+  return claims.user;
+}
+
+module.exports = { issueToken, verifyToken };

@@ -1,0 +1,94 @@
+'use strict';
+
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+const { TestClient, track, stopProcess, freePort, waitForLine } = require('./shared');
+
+const SERVER_JS = path.join(__dirname, '..', '..', 'server.js');
+
+/** The session secret of the demo servers under test, so tokens survive their restarts. */
+const TEST_SECRET = 'test-secret-of-the-live-room-demo';
+
+/**
+ * `node server.js` as a child process on a fixed port (kept across restarts so that clients
+ * reconnect to it), configured through the environment like in production.
+ */
+class DemoServer {
+  /**
+   * @param {object} options
+   * @param {string} options.redisUrl
+   * @param {Record<string, string | number>} [options.env] more environment (PING_INTERVAL_MS, …)
+   */
+  constructor({ redisUrl, env = {} }) {
+    this.redisUrl = redisUrl;
+    this.env = env;
+    this.port = 0;
+    this.process = null;
+    this.output = '';
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server (again); resolves once it logged its URL. */
+  async start() {
+    if (this.port === 0) this.port = await freePort();
+    const env = {
+      ...process.env,
+      PORT: String(this.port),
+      REDIS_URL: this.redisUrl,
+      SESSION_SECRET: TEST_SECRET,
+      ...Object.fromEntries(Object.entries(this.env).map(([key, value]) => [key, String(value)])),
+    };
+    const child = track(spawn(process.execPath, [SERVER_JS], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    this.process = child;
+    const listening = waitForLine(child, child.stdout, /listening on (http:\/\/\S+)/, 15000, `demo server on port ${this.port}`);
+    child.stdout.on('data', (chunk) => {
+      this.output = (this.output + chunk).slice(-8000);
+    });
+    child.stderr.on('data', (chunk) => {
+      this.output = (this.output + chunk).slice(-8000);
+    });
+    await listening;
+  }
+
+  /** Stops the server with `signal` and waits for its exit; returns its exit code. */
+  async stop(signal = 'SIGTERM') {
+    await stopProcess(this.process, signal);
+    return this.process.exitCode;
+  }
+
+  /**
+   * A development token from the server's own login endpoint.
+   * @param {string} user
+   */
+  async token(user) {
+    const res = await fetch(`${this.url}/api/token?user=${encodeURIComponent(user)}`);
+    if (!res.ok) throw new Error(`login of ${user} refused: ${res.status}`);
+    return (await res.json()).token;
+  }
+
+  /**
+   * A connected, logged-in {@link TestClient}.
+   * @param {string} user
+   * @param {object} [options] TestClient options; `url` replaces the server's (a proxy, say)
+   */
+  async connect(user, { url = this.url, ...options } = {}) {
+    const client = new TestClient(url, { auth: { token: await this.token(user) }, ...options });
+    await client.connected();
+    return client;
+  }
+}
+
+/**
+ * Starts a {@link DemoServer}.
+ * @param {{redisUrl: string, env?: object}} options
+ */
+async function startDemo(options) {
+  const server = new DemoServer(options);
+  await server.start();
+  return server;
+}
+
+module.exports = { startDemo };
