@@ -8,10 +8,47 @@ use crate::info;
 use crate::state;
 use crate::store;
 use crate::sweeper;
-use redis_module::{Context, RedisString, Status};
+use redis_module::{raw, Context, RedisString, Status};
+
+/// True when the server exports every module API function the module calls. They are called
+/// through `Option` function pointers; checking them once here is what makes those calls safe.
+fn api_available() -> bool {
+    // Reading the pointers is sound: `RedisModule_Init` filled them in at the start of OnLoad,
+    // on the thread that runs this, and nothing writes them afterwards.
+    unsafe {
+        [
+            { raw::RedisModule_RegisterInfoFunc }.is_some(),
+            { raw::RedisModule_InfoAddSection }.is_some(),
+            { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
+            { raw::RedisModule_PublishMessage }.is_some(),
+            { raw::RedisModule_SubscribeToServerEvent }.is_some(),
+            { raw::RedisModule_OpenKey }.is_some(),
+            { raw::RedisModule_KeyType }.is_some(),
+            { raw::RedisModule_GetAbsExpire }.is_some(),
+            { raw::RedisModule_SetAbsExpire }.is_some(),
+            { raw::RedisModule_StringDMA }.is_some(),
+            { raw::RedisModule_StringSet }.is_some(),
+            { raw::RedisModule_DeleteKey }.is_some(),
+            { raw::RedisModule_CloseKey }.is_some(),
+            { raw::RedisModule_GetSelectedDb }.is_some(),
+            { raw::RedisModule_SelectDb }.is_some(),
+            { raw::RedisModule_Milliseconds }.is_some(),
+            { raw::RedisModule_GetContextFlags }.is_some(),
+            { raw::RedisModule_GetDetachedThreadSafeContext }.is_some(),
+            { raw::RedisModule_CreateTimer }.is_some(),
+            { raw::RedisModule_StopTimer }.is_some(),
+        ]
+    }
+    .into_iter()
+    .all(|present| present)
+}
 
 /// Called once by `RedisModule_OnLoad`, after the commands, hooks and configs are registered.
 pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    if !api_available() {
+        ctx.log_warning("presence: this server lacks module API functions the module needs (Redis 7.0 or later is required)");
+        return Status::Err;
+    }
     let raw_args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
     match config::parse_module_args(&raw_args) {
         Ok(settings) => {
