@@ -20,6 +20,8 @@
   var socket = null;
   var presence = null;
   var userId = null;
+  /** True once the current socket was connected: a later refusal is a restarted server's. */
+  var wasConnected = false;
   /** The room this page is in, or null. */
   var currentRoom = null;
   /** The room the dialog offers to join again. */
@@ -76,6 +78,16 @@
     if (event.roomId === currentRoom) render(event.users, event.count, event.truncated);
   }
 
+  /** The development login: resolves a token for `name`. */
+  function fetchToken(name) {
+    return fetch('/api/token?user=' + encodeURIComponent(name)).then(function (res) {
+      if (!res.ok) throw new Error('That name is not allowed: use 1-128 of A-Z a-z 0-9 - _ . @ + = ~');
+      return res.json().then(function (body) {
+        return body.token;
+      });
+    });
+  }
+
   /** Connects as `name` (a new login when the name changed); resolves once connected. */
   function connect(name) {
     if (socket && userId === name && socket.connected) return Promise.resolve();
@@ -87,15 +99,13 @@
     }
     return loadSettings()
       .then(function () {
-        return fetch('/api/token?user=' + encodeURIComponent(name));
+        return fetchToken(name);
       })
-      .then(function (res) {
-        if (!res.ok) throw new Error('That name is not allowed: use 1-128 of A-Z a-z 0-9 - _ . @ + = ~');
-        return res.json();
-      })
-      .then(function (body) {
+      .then(function (token) {
         userId = name;
-        socket = io({ auth: { token: body.token } });
+        wasConnected = false;
+        var current = io({ auth: { token: token } });
+        socket = current;
         presence = PresenceClient.createPresenceClient(socket, {
           heartbeatIntervalMs: settings.heartbeatIntervalMs,
           heartbeatJitterMs: settings.heartbeatJitterMs,
@@ -107,6 +117,22 @@
         });
         socket.io.on('reconnect', function () {
           setStatus(currentRoom ? 'Reconnected.' : 'Reconnected. Not in a room.');
+        });
+        socket.on('connect_error', function () {
+          // A restarted server may refuse the old login (a new SESSION_SECRET) or not be ready
+          // yet; Socket.IO does not retry a refused connection by itself, so log in again.
+          if (current.active || !wasConnected || socket !== current) return;
+          setTimeout(function () {
+            fetchToken(userId).then(function (token) {
+              current.auth = { token: token };
+              current.connect();
+            }, function () {
+              current.connect();
+            });
+          }, 1000);
+        });
+        socket.on('connect', function () {
+          wasConnected = true;
         });
         return new Promise(function (resolve, reject) {
           socket.once('connect', resolve);

@@ -16,13 +16,14 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-test('browser: join, server killed and restarted, "You are not in the chatroom", join again', async () => {
+/**
+ * Joins a room in a real page, kills the demo server (SIGKILL) and starts it again, waits for
+ * the dialog "You are not in the chatroom", then joins again.
+ */
+async function killRestartRejoin({ env, screenshotPrefix }) {
   assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}: install it with apt-get install -y chromium`);
   const redis = await startRedis({ staleAfter: 3, sweepIntervalMs: 100 });
-  const demo = await startDemo({
-    redisUrl: redis.url,
-    env: { PING_INTERVAL_MS: 1000, PING_TIMEOUT_MS: 1000, HEARTBEAT_INTERVAL_MS: 1000 },
-  });
+  const demo = await startDemo({ redisUrl: redis.url, env });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'presence-chromium-'));
   let browser;
   try {
@@ -43,13 +44,13 @@ test('browser: join, server killed and restarted, "You are not in the chatroom",
     assert.equal((await page.textContent('#force-leave-message')).trim(), 'You are not in the chatroom');
     assert.equal(await page.textContent('#count'), '0');
     fs.mkdirSync(OUTPUT_DIR, { recursive: true });
-    await page.screenshot({ path: path.join(OUTPUT_DIR, 'force-leave-dialog.png') });
+    await page.screenshot({ path: path.join(OUTPUT_DIR, `${screenshotPrefix}force-leave-dialog.png`) });
 
     await page.click('#rejoin');
     await dialog.waitFor({ state: 'detached' });
     await page.locator('#users li', { hasText: 'alice' }).waitFor();
     await page.waitForFunction(() => document.getElementById('count').textContent === '1');
-    await page.screenshot({ path: path.join(OUTPUT_DIR, 'joined-again.png') });
+    await page.screenshot({ path: path.join(OUTPUT_DIR, `${screenshotPrefix}joined-again.png`) });
     const admin = await redis.client();
     assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), ['alice']);
   } finally {
@@ -58,4 +59,15 @@ test('browser: join, server killed and restarted, "You are not in the chatroom",
     await demo.stop('SIGKILL');
     await redis.stop();
   }
+}
+
+test('browser: join, server killed and restarted, "You are not in the chatroom", join again', async () => {
+  await killRestartRejoin({
+    env: { PING_INTERVAL_MS: 1000, PING_TIMEOUT_MS: 1000, HEARTBEAT_INTERVAL_MS: 1000 },
+    screenshotPrefix: '',
+  });
+});
+
+test('browser: default timings and a new random SESSION_SECRET after the restart: the page logs in again and shows the dialog', async () => {
+  await killRestartRejoin({ env: { SESSION_SECRET: '' }, screenshotPrefix: 'default-timings-' });
 });
