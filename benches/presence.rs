@@ -7,11 +7,18 @@
 mod common;
 
 use common::{Conn, Options, Server};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Settings {
     keyspaces: Vec<usize>,
     repeats: usize,
+    /// Requests per redis-benchmark run.
+    requests: usize,
+    /// Alternating runs of each side of a throughput comparison.
+    rounds: usize,
+    /// Presences in the memory comparison.
+    memory_presences: usize,
 }
 
 fn main() {
@@ -20,11 +27,17 @@ fn main() {
         Settings {
             keyspaces: vec![10_000, 100_000],
             repeats: 200,
+            requests: 100_000,
+            rounds: 1,
+            memory_presences: 100_000,
         }
     } else {
         Settings {
             keyspaces: vec![10_000, 100_000, 1_000_000],
             repeats: 2000,
+            requests: 300_000,
+            rounds: 3,
+            memory_presences: 1_000_000,
         }
     };
     println!(
@@ -37,6 +50,9 @@ fn main() {
         common::module_path().display()
     );
     rooms_against_scan(&settings);
+    throughput(&settings);
+    backlog();
+    memory(&settings);
 }
 
 /// Mean time of `f` over `n` runs.
@@ -150,5 +166,338 @@ fn rooms_against_scan(settings: &Settings) {
         micros(list),
         micros(smembers),
         list.as_secs_f64() / smembers.as_secs_f64()
+    );
+}
+
+/// Users `000000000000` … in the form redis-benchmark's `__rand_int__` takes with `-r`.
+const USERS: usize = 100_000;
+
+fn user(i: usize) -> String {
+    format!("{i:012}")
+}
+
+/// Requests per second of one redis-benchmark run of `command`.
+fn rps(port: u16, settings: &Settings, pipeline: usize, command: &[&str]) -> f64 {
+    let output = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "-c", "50"])
+        .args([
+            "-n",
+            &settings.requests.to_string(),
+            "-r",
+            &USERS.to_string(),
+        ])
+        .args(["-P", &pipeline.to_string()])
+        .args(command)
+        .output()
+        .expect("run redis-benchmark");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .rsplit('\r')
+        .find(|l| l.contains("requests per second"))
+        .unwrap_or_else(|| panic!("no figure from redis-benchmark: {text}"));
+    line.split(" requests per second")
+        .next()
+        .and_then(|before| before.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read {line}"))
+}
+
+/// Median of alternating runs of `a` and `b` (each a server port and a command).
+fn compare(
+    settings: &Settings,
+    pipeline: usize,
+    a: (u16, &[&str]),
+    b: (u16, &[&str]),
+) -> (f64, f64) {
+    let mut ra = Vec::new();
+    let mut rb = Vec::new();
+    for _ in 0..settings.rounds {
+        ra.push(rps(a.0, settings, pipeline, a.1));
+        rb.push(rps(b.0, settings, pipeline, b.1));
+    }
+    (median(&mut ra), median(&mut rb))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|x, y| x.total_cmp(y));
+    values[values.len() / 2]
+}
+
+/// Pipelined writes of `commands`.
+fn pipelined(c: &mut Conn, commands: impl Iterator<Item = Vec<String>>) {
+    let mut pending = 0;
+    for command in commands {
+        c.send(&command);
+        pending += 1;
+        if pending == 5000 {
+            for _ in 0..pending {
+                c.read().expect("reply");
+            }
+            pending = 0;
+        }
+    }
+    for _ in 0..pending {
+        c.read().expect("reply");
+    }
+}
+
+const LUA_JOIN: &str = "local old = redis.call('GET', KEYS[1]) \
+redis.call('SET', KEYS[1], ARGV[1], 'EX', 21600) \
+if old ~= ARGV[1] then redis.call('PUBLISH', '__presence@0__:join', ARGV[1]) end \
+return 1";
+const LUA_BEAT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+return redis.call('EXPIRE', KEYS[1], 21600) end return 0";
+
+fn throughput(settings: &Settings) {
+    println!("## 2. Writes against plain SET / EXPIRE and a Lua script\n");
+    println!(
+        "redis-benchmark, 50 clients, {} requests a run, {USERS} random users, median of {} \
+         alternating runs. JOIN and BEAT go to one room of {USERS} presences; SET, EXPIRE and the \
+         Lua scripts to keys outside the presence prefix. The last rows compare the plain \
+         `SET room:presence:… EX 21600` on a server with the module against the same on one without.\n",
+        settings.requests, settings.rounds
+    );
+    let with = Server::with(Options::default().module("presence.sweep-interval", "1000"));
+    let without = Server::with(Options {
+        without_module: true,
+        ..Options::default()
+    });
+    let mut c = with.conn();
+    pipelined(
+        &mut c,
+        (0..USERS).map(|i| {
+            vec![
+                "PRESENCE.JOIN".into(),
+                "bench".into(),
+                user(i),
+                "sock-0123456789abcd".into(),
+            ]
+        }),
+    );
+    pipelined(
+        &mut c,
+        (0..USERS).map(|i| {
+            vec![
+                "SET".into(),
+                format!("plain:{}", user(i)),
+                "sock-0123456789abcd".into(),
+                "EX".into(),
+                "21600".into(),
+            ]
+        }),
+    );
+    pipelined(
+        &mut c,
+        (0..USERS).map(|i| {
+            vec![
+                "SET".into(),
+                format!("lua:{}", user(i)),
+                "sock-0123456789abcd".into(),
+                "EX".into(),
+                "21600".into(),
+            ]
+        }),
+    );
+    let join_sha = c.text(&["SCRIPT", "LOAD", LUA_JOIN]).unwrap_or_default();
+    let beat_sha = c.text(&["SCRIPT", "LOAD", LUA_BEAT]).unwrap_or_default();
+    let port = with.port;
+    let join: &[&str] = &[
+        "PRESENCE.JOIN",
+        "bench",
+        "__rand_int__",
+        "sock-0123456789abcd",
+    ];
+    let set: &[&str] = &[
+        "SET",
+        "plain:__rand_int__",
+        "sock-0123456789abcd",
+        "EX",
+        "21600",
+    ];
+    let lua_join: &[&str] = &[
+        "EVALSHA",
+        &join_sha,
+        "1",
+        "lua:__rand_int__",
+        "sock-0123456789abcd",
+    ];
+    let beat: &[&str] = &[
+        "PRESENCE.BEAT",
+        "bench",
+        "__rand_int__",
+        "sock-0123456789abcd",
+    ];
+    let expire: &[&str] = &["EXPIRE", "plain:__rand_int__", "21600"];
+    let lua_beat: &[&str] = &[
+        "EVALSHA",
+        &beat_sha,
+        "1",
+        "lua:__rand_int__",
+        "sock-0123456789abcd",
+    ];
+    let raw: &[&str] = &[
+        "SET",
+        "room:presence:raw:__rand_int__",
+        "sock-0123456789abcd",
+        "EX",
+        "21600",
+    ];
+    println!("| pipeline | command | req/s | baseline | req/s | ratio | target |");
+    println!("|---:|---|---:|---|---:|---:|---:|");
+    for pipeline in [1, 16] {
+        let target = if pipeline == 1 { "≥ 0.85" } else { "≥ 0.7" };
+        let rows: [(&str, &[&str], &str, u16, &[&str], &str); 5] = [
+            ("PRESENCE.JOIN", join, "SET … EX 21600", port, set, target),
+            (
+                "PRESENCE.JOIN",
+                join,
+                "Lua: GET, SET EX, PUBLISH",
+                port,
+                lua_join,
+                "≥ 1.5",
+            ),
+            (
+                "PRESENCE.BEAT",
+                beat,
+                "EXPIRE … 21600",
+                port,
+                expire,
+                target,
+            ),
+            (
+                "PRESENCE.BEAT",
+                beat,
+                "Lua: GET, EXPIRE",
+                port,
+                lua_beat,
+                "≥ 1.5",
+            ),
+            (
+                "SET room:presence:… EX (module loaded)",
+                raw,
+                "the same SET, no module",
+                without.port,
+                raw,
+                "≥ 0.8",
+            ),
+        ];
+        for (name, command, base_name, base_port, base, target) in rows {
+            let (ours, theirs) = compare(settings, pipeline, (port, command), (base_port, base));
+            println!(
+                "| {pipeline} | {name} | {ours:.0} | {base_name} | {theirs:.0} | {:.2} | {target} |",
+                ours / theirs
+            );
+        }
+    }
+    println!();
+}
+
+fn backlog() {
+    println!("## 3. A backlog of 100k presences going stale at once\n");
+    let server = Server::with(Options::default().module("presence.sweep-interval", "3600000"));
+    let mut c = server.conn();
+    pipelined(
+        &mut c,
+        (0..100_000).map(|i| {
+            vec![
+                "PRESENCE.JOIN".into(),
+                format!("room{}", i % 100),
+                user(i),
+                format!("s{i}"),
+            ]
+        }),
+    );
+    c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let port = server.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinger = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut p = Conn::connect(port).expect("connect");
+            let mut worst = Duration::ZERO;
+            let mut pings = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                p.call(&["PING"]);
+                worst = worst.max(t.elapsed());
+                pings += 1;
+            }
+            (worst, pings)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
+    common::wait_for(Duration::from_secs(300), "the backlog to drain", || {
+        (c.int(&["DBSIZE"]) == 0).then_some(())
+    });
+    let cleared = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (worst, pings) = pinger.join().expect("pinger");
+    println!(
+        "| presences | cleared in | longest sweep tick | worst PING (second client) | PINGs |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| 100000 | {:.2} s | {} µs (target ≤ 1000) | {:.2} ms (target ≤ 2) | {pings} |\n",
+        cleared.as_secs_f64(),
+        c.info_field("presence", "presence_sweep_tick_max_us"),
+        worst.as_secs_f64() * 1e3
+    );
+}
+
+fn used_memory(c: &mut Conn) -> i64 {
+    c.info_field("memory", "used_memory")
+        .parse()
+        .expect("used_memory")
+}
+
+fn memory(settings: &Settings) {
+    let n = settings.memory_presences;
+    println!("## 4. Memory of {n} presences\n");
+    println!(
+        "`used_memory` after writing {n} presences (100 per room, 20-byte socket ids), minus \
+         `used_memory` of the empty server: with the module (PRESENCE.JOIN) against the same keys \
+         written with `SET … EX 21600` on a server without it.\n"
+    );
+    let mut figures = Vec::new();
+    for with_module in [true, false] {
+        let server = Server::with(Options {
+            without_module: !with_module,
+            ..Options::default()
+        });
+        let mut c = server.conn();
+        let empty = used_memory(&mut c);
+        pipelined(
+            &mut c,
+            (0..n).map(|i| {
+                let (room, user, socket) =
+                    (format!("room{}", i / 100), user(i), format!("s{i:019}"));
+                if with_module {
+                    vec!["PRESENCE.JOIN".into(), room, user, socket]
+                } else {
+                    vec![
+                        "SET".into(),
+                        format!("room:presence:{room}:{user}"),
+                        socket,
+                        "EX".into(),
+                        "21600".into(),
+                    ]
+                }
+            }),
+        );
+        assert_eq!(c.int(&["DBSIZE"]) as usize, n);
+        figures.push(used_memory(&mut c) - empty);
+    }
+    let (with, without) = (figures[0], figures[1]);
+    println!("| with the module | without | index per presence | key per presence | target |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.1} MB | {:.1} MB | {:.0} bytes | {:.0} bytes | ≤ 100 bytes |\n",
+        with as f64 / 1e6,
+        without as f64 / 1e6,
+        (with - without) as f64 / n as f64,
+        without as f64 / n as f64
     );
 }
