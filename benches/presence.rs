@@ -248,6 +248,10 @@ return 1";
 const LUA_BEAT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 return redis.call('EXPIRE', KEYS[1], 21600) end return 0";
 
+/// One throughput comparison: name, command, baseline name, baseline server port, baseline
+/// command, target ratio.
+type Row<'a> = (&'a str, &'a [&'a str], &'a str, u16, &'a [&'a str], &'a str);
+
 fn throughput(settings: &Settings) {
     println!("## 2. Writes against plain SET / EXPIRE and a Lua script\n");
     println!(
@@ -346,7 +350,7 @@ fn throughput(settings: &Settings) {
     println!("|---:|---|---:|---|---:|---:|---:|");
     for pipeline in [1, 16] {
         let target = if pipeline == 1 { "≥ 0.85" } else { "≥ 0.7" };
-        let rows: [(&str, &[&str], &str, u16, &[&str], &str); 5] = [
+        let rows: [Row; 5] = [
             ("PRESENCE.JOIN", join, "SET … EX 21600", port, set, target),
             (
                 "PRESENCE.JOIN",

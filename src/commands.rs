@@ -5,6 +5,7 @@ use crate::config;
 use crate::core::changes;
 use crate::core::error::PresenceError;
 use crate::core::events::Reason;
+use crate::core::index::Refresh;
 use crate::core::request::{self, Target};
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
@@ -68,17 +69,15 @@ fn record_presence(
     cutoff: i64,
 ) -> Result<usize, RedisError> {
     let (events, count) = state::with(|s| {
-        let index = s.db(db);
-        let events = changes::observed(
-            index,
+        changes::observed(
+            s.db(db),
             db,
             target.room,
             target.user,
             target.socket,
             expire_at,
             cutoff,
-        );
-        (events, index.count(target.room, cutoff))
+        )
     })
     .ok_or_else(busy)?;
     sync::publish(ctx, events);
@@ -124,7 +123,8 @@ pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let rule = config::liveness();
     let now = store::now_ms();
     let expire_at = rule.expire_at_after_beat(now);
-    if !store::write_presence(ctx, key, &name, target.socket, expire_at) {
+    let unchanged = key.kind() == Kind::String && holds(db, &target);
+    if !store::write_presence(ctx, key, &name, target.socket, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
     let count = record_presence(ctx, db, &target, expire_at, rule.cutoff(now))?;
@@ -134,22 +134,48 @@ pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 /// `PRESENCE.BEAT room user socket`
 pub fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let target = request::target(&arguments(&args))?;
-    let Some(Opened { db, name, key }) = open_held(ctx, &target)? else {
-        return Ok(RedisValue::Integer(0));
-    };
+    let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = store::now_ms();
     let cutoff = rule.cutoff(now);
+    if key.kind() == Kind::Empty {
+        drop(key);
+        end_presence(ctx, db, &target, Reason::Expired, cutoff);
+        return Ok(RedisValue::Integer(0));
+    }
     if let Some(dead) = rule.dead_reason(key.expire_at(), now) {
-        store::delete(ctx, key, &name);
-        end_presence(ctx, db, &target, dead.into(), cutoff);
+        if holds(db, &target) {
+            store::delete(ctx, key, &name);
+            end_presence(ctx, db, &target, dead.into(), cutoff);
+        }
         return Ok(RedisValue::Integer(0));
     }
     let expire_at = rule.expire_at_after_beat(now);
+    let refreshed = state::with(|s| match s.dbs.get_mut(&db) {
+        Some(index) => index.refresh(target.room, target.user, target.socket, expire_at),
+        None => Refresh::NotHeld,
+    })
+    .ok_or_else(busy)?;
+    let Refresh::Refreshed { previous } = refreshed else {
+        return Ok(RedisValue::Integer(0));
+    };
     if !store::refresh(ctx, key, &name, expire_at) {
         return Err(RedisError::Str("ERR could not refresh the presence key"));
     }
-    record_presence(ctx, db, &target, expire_at, cutoff)?;
+    if previous <= cutoff {
+        let events = state::with(|s| {
+            changes::revived(
+                s.db(db),
+                db,
+                target.room,
+                target.user,
+                target.socket,
+                cutoff,
+            )
+        })
+        .ok_or_else(busy)?;
+        sync::publish(ctx, events);
+    }
     Ok(RedisValue::Integer(1))
 }
 

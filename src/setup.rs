@@ -37,6 +37,9 @@ fn api_available() -> bool {
             { raw::RedisModule_GetDetachedThreadSafeContext }.is_some(),
             { raw::RedisModule_CreateTimer }.is_some(),
             { raw::RedisModule_StopTimer }.is_some(),
+            { raw::RedisModule_GetNotifyKeyspaceEvents }.is_some(),
+            { raw::RedisModule_NotifyKeyspaceEvent }.is_some(),
+            { raw::RedisModule_Replicate }.is_some(),
         ]
     }
     .into_iter()

@@ -5,7 +5,8 @@
 use crate::core::liveness::NO_TTL;
 use crate::state;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
-use std::os::raw::c_int;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_longlong};
 
 /// What a key holds, as far as presence is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,30 +144,51 @@ impl Drop for OpenKey {
     }
 }
 
-/// Notifies keyspace subscribers (not the module's own hooks) as the raw command would.
-fn notify(ctx: &Context, kind: NotifyEvent, event: &str, name: &RedisString) {
-    state::muted(|| ctx.notify_keyspace_event(kind, event, name));
+/// Notifies keyspace subscribers as the raw command would, when `notify-keyspace-events`
+/// enables the event's class (the module's own hooks ignore these).
+fn notify(ctx: &Context, class: NotifyEvent, event: &CStr, name: &RedisString) {
+    let enabled = unsafe { raw::RedisModule_GetNotifyKeyspaceEvents.unwrap()() };
+    if enabled & class.bits() == 0 {
+        return;
+    }
+    state::muted(|| unsafe {
+        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
+            ctx.ctx,
+            class.bits(),
+            event.as_ptr(),
+            name.inner,
+        )
+    });
 }
 
-/// Writes `socket` with an absolute expiry: what `SET name socket PXAT expire_at` does.
+/// What `SET name socket PXAT expire_at` does. When `value_unchanged`, the key already holds
+/// `socket` and only its expiry is written (the replicated effect is the same `SET`).
 pub fn write_presence(
     ctx: &Context,
     key: OpenKey,
     name: &RedisString,
     socket: &str,
     expire_at: i64,
+    value_unchanged: bool,
 ) -> bool {
-    let value = string(ctx, socket.as_bytes());
-    let written = key.set_value(&value) && key.set_expire_at(expire_at);
+    let written = (value_unchanged || key.set_value(&string(ctx, socket.as_bytes())))
+        && key.set_expire_at(expire_at);
     drop(key);
     if written {
-        let at = expire_at.to_string();
-        ctx.replicate(
-            "SET",
-            &[name.as_slice(), socket.as_bytes(), b"PXAT", at.as_bytes()],
-        );
-        notify(ctx, NotifyEvent::STRING, "set", name);
-        notify(ctx, NotifyEvent::GENERIC, "expire", name);
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                ctx.ctx,
+                c"SET".as_ptr(),
+                c"sbcl".as_ptr(),
+                name.inner,
+                socket.as_ptr().cast::<c_char>(),
+                socket.len(),
+                c"PXAT".as_ptr(),
+                expire_at as c_longlong,
+            );
+        }
+        notify(ctx, NotifyEvent::STRING, c"set", name);
+        notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
     written
 }
@@ -176,9 +198,16 @@ pub fn refresh(ctx: &Context, key: OpenKey, name: &RedisString, expire_at: i64) 
     let done = key.set_expire_at(expire_at);
     drop(key);
     if done {
-        let at = expire_at.to_string();
-        ctx.replicate("PEXPIREAT", &[name.as_slice(), at.as_bytes()]);
-        notify(ctx, NotifyEvent::GENERIC, "expire", name);
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                ctx.ctx,
+                c"PEXPIREAT".as_ptr(),
+                c"sl".as_ptr(),
+                name.inner,
+                expire_at as c_longlong,
+            );
+        }
+        notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
     done
 }
@@ -188,8 +217,15 @@ pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
     let done = key.delete();
     drop(key);
     if done {
-        ctx.replicate("DEL", &[name.as_slice()]);
-        notify(ctx, NotifyEvent::GENERIC, "del", name);
+        unsafe {
+            raw::RedisModule_Replicate.unwrap()(
+                ctx.ctx,
+                c"DEL".as_ptr(),
+                c"s".as_ptr(),
+                name.inner,
+            );
+        }
+        notify(ctx, NotifyEvent::GENERIC, c"del", name);
     }
     done
 }

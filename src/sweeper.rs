@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long one tick may sweep.
-pub const TICK_BUDGET: Duration = Duration::from_micros(750);
+pub const TICK_BUDGET: Duration = Duration::from_micros(500);
 /// The delay before the next tick while a backlog remains.
 pub const BACKLOG_DELAY_MS: i64 = 1;
 /// How many removals between two looks at the clock.
-const CLOCK_EVERY: usize = 16;
+const CLOCK_EVERY: usize = 8;
 
 /// A context kept from load, used to arm the timer outside a callback (on `CONFIG SET`).
 static TIMER_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
@@ -177,6 +177,7 @@ fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
                             actual,
                             cutoff,
                         )
+                        .0
                     })
                     .unwrap_or_default();
                     sync::publish(ctx, events);

@@ -29,7 +29,7 @@ pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
         match &observed {
             Observed::String { value, expire_at } => match ids::parse(value) {
                 Some(socket) => {
-                    changes::observed(index, db, room, user, socket, *expire_at, cutoff)
+                    changes::observed(index, db, room, user, socket, *expire_at, cutoff).0
                 }
                 None => changes::removed(index, db, room, user, Reason::Deleted, cutoff),
             },

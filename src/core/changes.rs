@@ -7,7 +7,8 @@ use super::events::{Event, Reason};
 use super::index::{Previous, RoomIndex};
 
 /// The key of (room, user) now holds `socket`, expiring at `expire_at`. Announces a `join` when
-/// the presence became live, and a `force-leave`/`replaced` for the socket it replaced.
+/// the presence became live, and a `force-leave`/`replaced` for the socket it replaced. Returns
+/// the events and the room's live count afterwards.
 pub fn observed(
     index: &mut RoomIndex,
     db: i32,
@@ -16,19 +17,14 @@ pub fn observed(
     socket: &str,
     expire_at: i64,
     cutoff: i64,
-) -> Vec<Event> {
-    let previous = index.upsert(room, user, socket, expire_at);
+) -> (Vec<Event>, usize) {
+    let (previous, count) = index.upsert_counted(room, user, socket, expire_at, Some(cutoff));
     let live = expire_at > cutoff;
     let was_live = match &previous {
         Previous::Same { expire_at } => *expire_at > cutoff,
         Previous::Absent | Previous::Other(_) => false,
     };
     let mut events = Vec::new();
-    let count = if live && !was_live || matches!(previous, Previous::Other(_)) {
-        index.count(room, cutoff)
-    } else {
-        0
-    };
     if let Previous::Other(old) = &previous {
         events.push(Event::ended(
             db,
@@ -42,7 +38,20 @@ pub fn observed(
     if live && !was_live {
         events.push(Event::join(db, room, user, socket, count));
     }
-    events
+    (events, count)
+}
+
+/// A presence the index held as not live was refreshed by its socket: it is live again.
+pub fn revived(
+    index: &mut RoomIndex,
+    db: i32,
+    room: &str,
+    user: &str,
+    socket: &str,
+    cutoff: i64,
+) -> Vec<Event> {
+    let count = index.count(room, cutoff);
+    vec![Event::join(db, room, user, socket, count)]
 }
 
 /// The key of (room, user) is gone (or no longer a presence) for `reason`. Announces the end
@@ -55,11 +64,8 @@ pub fn removed(
     reason: Reason,
     cutoff: i64,
 ) -> Vec<Event> {
-    match index.remove(room, user) {
-        Some(old) => {
-            let count = index.count(room, cutoff);
-            vec![Event::ended(db, room, user, &old.socket, count, reason)]
-        }
+    match index.remove_counted(room, user, cutoff) {
+        Some((old, count)) => vec![Event::ended(db, room, user, &old.socket, count, reason)],
         None => Vec::new(),
     }
 }
@@ -76,7 +82,8 @@ mod tests {
     #[test]
     fn a_new_live_presence_joins() {
         let mut index = RoomIndex::new();
-        let events = observed(&mut index, 0, "r", "u", "s", 1000, 0);
+        let (events, count) = observed(&mut index, 0, "r", "u", "s", 1000, 0);
+        assert_eq!(count, 1);
         assert_eq!(events, vec![Event::join(0, "r", "u", "s", 1)]);
     }
 
@@ -84,9 +91,11 @@ mod tests {
     fn a_refresh_is_silent_and_a_revival_joins() {
         let mut index = RoomIndex::new();
         observed(&mut index, 0, "r", "u", "s", 1000, 0);
-        assert!(observed(&mut index, 0, "r", "u", "s", 2000, 500).is_empty());
+        assert!(observed(&mut index, 0, "r", "u", "s", 2000, 500)
+            .0
+            .is_empty());
         assert_eq!(
-            names(&observed(&mut index, 0, "r", "u", "s", 5000, 3000)),
+            names(&observed(&mut index, 0, "r", "u", "s", 5000, 3000).0),
             ["join"]
         );
     }
@@ -94,17 +103,29 @@ mod tests {
     #[test]
     fn a_new_presence_that_is_not_live_is_indexed_silently() {
         let mut index = RoomIndex::new();
-        assert!(observed(&mut index, 0, "r", "u", "s", NO_TTL, 0).is_empty());
-        assert!(observed(&mut index, 0, "r", "v", "s", 10, 50).is_empty());
+        assert!(observed(&mut index, 0, "r", "u", "s", NO_TTL, 0)
+            .0
+            .is_empty());
+        assert!(observed(&mut index, 0, "r", "v", "s", 10, 50).0.is_empty());
         assert_eq!(index.entries(), 2);
         assert_eq!(index.count("r", 50), 0);
+    }
+
+    #[test]
+    fn a_revival_is_a_join_with_the_count() {
+        let mut index = RoomIndex::new();
+        index.upsert("r", "u", "s", 5000);
+        assert_eq!(
+            revived(&mut index, 1, "r", "u", "s", 0),
+            vec![Event::join(1, "r", "u", "s", 1)]
+        );
     }
 
     #[test]
     fn another_socket_replaces() {
         let mut index = RoomIndex::new();
         observed(&mut index, 0, "r", "u", "old", 1000, 0);
-        let events = observed(&mut index, 0, "r", "u", "new", 2000, 0);
+        let (events, _) = observed(&mut index, 0, "r", "u", "new", 2000, 0);
         assert_eq!(
             events,
             vec![

@@ -54,10 +54,61 @@ pub enum Previous {
     Other(Presence),
 }
 
+/// What [`RoomIndex::refresh`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// (room, user) is not held by that socket: nothing changed.
+    NotHeld,
+    /// The expiry moved; it was `previous` before.
+    Refreshed {
+        /// The expiry it had.
+        previous: i64,
+    },
+}
+
+/// A user id in the expiry order. Presences that expire in the same millisecond are told apart
+/// by the address of their shared id, not by comparing the ids: the order among them is
+/// arbitrary, and finding one costs no string comparison. `Lowest` sorts before every user.
+#[derive(Debug, Clone)]
+enum ExpiryUser {
+    Lowest,
+    User(Rc<str>),
+}
+
+impl ExpiryUser {
+    fn address(&self) -> usize {
+        match self {
+            ExpiryUser::Lowest => 0,
+            ExpiryUser::User(user) => Rc::as_ptr(user).cast::<u8>() as usize,
+        }
+    }
+}
+
+impl PartialEq for ExpiryUser {
+    fn eq(&self, other: &Self) -> bool {
+        self.address() == other.address()
+    }
+}
+
+impl Eq for ExpiryUser {}
+
+impl PartialOrd for ExpiryUser {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ExpiryUser {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.address().cmp(&other.address())
+    }
+}
+
 #[derive(Debug)]
 struct Room {
+    name: Rc<str>,
     users: BTreeMap<Rc<str>, Presence>,
-    by_expiry: BTreeSet<(i64, Rc<str>)>,
+    by_expiry: BTreeSet<(i64, ExpiryUser)>,
     /// The cutoff `dead` was counted for.
     dead_cutoff: i64,
     /// How many presences have `expire_at <= dead_cutoff`.
@@ -66,9 +117,20 @@ struct Room {
     due_at: Option<i64>,
 }
 
+/// Index-wide counters, kept beside the rooms so that a room can update them while borrowed.
+#[derive(Debug, Default)]
+struct Totals {
+    entries: usize,
+    /// Sum of every room's `dead` counter.
+    dead: usize,
+    /// The highest cutoff any room was counted at.
+    max_cutoff: i64,
+}
+
 impl Room {
-    fn new() -> Self {
+    fn new(name: Rc<str>) -> Self {
         Room {
+            name,
             users: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
             dead_cutoff: i64::MIN,
@@ -77,56 +139,115 @@ impl Room {
         }
     }
 
-    /// Brings `dead` to `cutoff`, and returns how much it changed by.
-    fn advance(&mut self, cutoff: i64, empty: &Rc<str>) -> isize {
-        let before = self.dead as isize;
-        if cutoff < self.dead_cutoff {
-            self.dead = count_between(&self.by_expiry, i64::MIN, cutoff, empty);
+    /// The stored user id and presence of `user`, found with one search.
+    fn entry_mut(&mut self, user: &str) -> Option<(&Rc<str>, &mut Presence)> {
+        self.users
+            .range_mut::<str, _>((Bound::Included(user), Bound::Included(user)))
+            .next()
+    }
+
+    /// Brings `dead` to `cutoff` and returns the live count.
+    fn live(&mut self, cutoff: i64, totals: &mut Totals) -> usize {
+        let before = self.dead;
+        if self.due_at.is_none_or(|first| first > cutoff) {
+            self.dead = 0;
+        } else if cutoff < self.dead_cutoff {
+            self.dead = count_between(&self.by_expiry, i64::MIN, cutoff);
         } else if cutoff > self.dead_cutoff {
-            self.dead += count_between(
-                &self.by_expiry,
-                self.dead_cutoff.saturating_add(1),
-                cutoff,
-                empty,
-            );
+            self.dead += count_between(&self.by_expiry, self.dead_cutoff.saturating_add(1), cutoff);
         }
         self.dead_cutoff = cutoff;
-        self.dead as isize - before
+        totals.dead = totals.dead + self.dead - before;
+        totals.max_cutoff = totals.max_cutoff.max(cutoff);
+        self.users.len() - self.dead
     }
 
-    fn first_expiry(&self) -> Option<i64> {
-        self.by_expiry.first().map(|(at, _)| *at)
-    }
-
-    /// Takes `expire_at` out of the order (and out of `dead` when it was counted there).
-    fn unlink(&mut self, expire_at: i64, user: &Rc<str>) -> bool {
-        self.by_expiry.remove(&(expire_at, user.clone()));
-        let was_dead = expire_at <= self.dead_cutoff;
-        if was_dead {
-            self.dead -= 1;
+    /// Moves (user, `from`) to (user, `to`) in the expiry order, keeping `dead` exact.
+    fn relink(&mut self, user: &Rc<str>, from: Option<i64>, to: Option<i64>, totals: &mut Totals) {
+        if let Some(at) = from {
+            self.by_expiry.remove(&(at, ExpiryUser::User(user.clone())));
+            if at <= self.dead_cutoff {
+                self.dead -= 1;
+                totals.dead -= 1;
+            }
         }
-        was_dead
+        if let Some(at) = to {
+            self.by_expiry.insert((at, ExpiryUser::User(user.clone())));
+            if at <= self.dead_cutoff {
+                self.dead += 1;
+                totals.dead += 1;
+            }
+        }
     }
 
-    /// Puts `expire_at` into the order (and into `dead` when it is at or below the cutoff).
-    fn link(&mut self, expire_at: i64, user: Rc<str>) -> bool {
-        self.by_expiry.insert((expire_at, user));
-        let is_dead = expire_at <= self.dead_cutoff;
-        if is_dead {
-            self.dead += 1;
+    /// Moves the room to its place in the due queue.
+    fn requeue(&mut self, due: &mut BTreeSet<(i64, Rc<str>)>) {
+        let first = self.by_expiry.first().map(|(at, _)| *at);
+        if first != self.due_at {
+            if let Some(at) = self.due_at {
+                due.remove(&(at, self.name.clone()));
+            }
+            if let Some(at) = first {
+                due.insert((at, self.name.clone()));
+            }
+            self.due_at = first;
         }
-        is_dead
+    }
+
+    /// Sets `user` to `socket` expiring at `expire_at`.
+    fn upsert(
+        &mut self,
+        user: &str,
+        socket: &str,
+        expire_at: i64,
+        totals: &mut Totals,
+    ) -> Previous {
+        let existing = self.entry_mut(user).map(|(name, presence)| {
+            let old_expire = std::mem::replace(&mut presence.expire_at, expire_at);
+            let previous = if &*presence.socket == socket {
+                Previous::Same {
+                    expire_at: old_expire,
+                }
+            } else {
+                Previous::Other(Presence {
+                    socket: std::mem::replace(&mut presence.socket, Box::from(socket)),
+                    expire_at: old_expire,
+                })
+            };
+            (name.clone(), old_expire, previous)
+        });
+        match existing {
+            Some((name, old_expire, previous)) => {
+                if old_expire != expire_at {
+                    self.relink(&name, Some(old_expire), Some(expire_at), totals);
+                }
+                previous
+            }
+            None => {
+                let name: Rc<str> = Rc::from(user);
+                self.relink(&name, None, Some(expire_at), totals);
+                self.users.insert(
+                    name,
+                    Presence {
+                        socket: Box::from(socket),
+                        expire_at,
+                    },
+                );
+                totals.entries += 1;
+                Previous::Absent
+            }
+        }
     }
 }
 
 /// Counts the entries with `from <= expire_at <= to`.
-fn count_between(set: &BTreeSet<(i64, Rc<str>)>, from: i64, to: i64, empty: &Rc<str>) -> usize {
+fn count_between(set: &BTreeSet<(i64, ExpiryUser)>, from: i64, to: i64) -> usize {
     if from > to {
         return 0;
     }
-    let start = Bound::Included((from, empty.clone()));
+    let start = Bound::Included((from, ExpiryUser::Lowest));
     let end = match to.checked_add(1) {
-        Some(next) => Bound::Excluded((next, empty.clone())),
+        Some(next) => Bound::Excluded((next, ExpiryUser::Lowest)),
         None => Bound::Unbounded,
     };
     set.range((start, end)).count()
@@ -138,13 +259,7 @@ pub struct RoomIndex {
     rooms: HashMap<Rc<str>, Room>,
     /// Rooms ordered by their earliest expiry.
     due: BTreeSet<(i64, Rc<str>)>,
-    entries: usize,
-    /// Sum of every room's `dead` counter.
-    dead: usize,
-    /// The highest cutoff any room was counted at.
-    max_cutoff: i64,
-    /// The empty string, the lowest user id, for range bounds.
-    empty: Rc<str>,
+    totals: Totals,
 }
 
 impl Default for RoomIndex {
@@ -159,10 +274,10 @@ impl RoomIndex {
         RoomIndex {
             rooms: HashMap::new(),
             due: BTreeSet::new(),
-            entries: 0,
-            dead: 0,
-            max_cutoff: i64::MIN,
-            empty: Rc::from(""),
+            totals: Totals {
+                max_cutoff: i64::MIN,
+                ..Totals::default()
+            },
         }
     }
 
@@ -173,108 +288,83 @@ impl RoomIndex {
 
     /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before.
     pub fn upsert(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Previous {
-        let room_rc = match self.rooms.get_key_value(room) {
-            Some((name, _)) => name.clone(),
-            None => {
-                let name: Rc<str> = Rc::from(room);
-                self.rooms.insert(name.clone(), Room::new());
-                name
-            }
-        };
+        self.upsert_counted(room, user, socket, expire_at, None).0
+    }
+
+    /// [`RoomIndex::upsert`], and the room's live count at `cutoff` afterwards when one is given.
+    pub fn upsert_counted(
+        &mut self,
+        room: &str,
+        user: &str,
+        socket: &str,
+        expire_at: i64,
+        cutoff: Option<i64>,
+    ) -> (Previous, usize) {
+        if !self.rooms.contains_key(room) {
+            let name: Rc<str> = Rc::from(room);
+            self.rooms.insert(name.clone(), Room::new(name));
+        }
         let Some(state) = self.rooms.get_mut(room) else {
-            return Previous::Absent;
+            return (Previous::Absent, 0);
         };
-        let existing = state
-            .users
-            .get_key_value(user)
-            .map(|(name, p)| (name.clone(), p.expire_at));
-        let previous = match existing {
-            Some((user_rc, old_expire)) => {
-                if state.unlink(old_expire, &user_rc) {
-                    self.dead -= 1;
-                }
-                if state.link(expire_at, user_rc) {
-                    self.dead += 1;
-                }
-                match state.users.get_mut(user) {
-                    Some(entry) if &*entry.socket == socket => {
-                        entry.expire_at = expire_at;
-                        Previous::Same {
-                            expire_at: old_expire,
-                        }
-                    }
-                    Some(entry) => Previous::Other(std::mem::replace(
-                        entry,
-                        Presence {
-                            socket: Box::from(socket),
-                            expire_at,
-                        },
-                    )),
-                    None => Previous::Absent,
-                }
-            }
-            None => {
-                let user_rc: Rc<str> = Rc::from(user);
-                if state.link(expire_at, user_rc.clone()) {
-                    self.dead += 1;
-                }
-                state.users.insert(
-                    user_rc,
-                    Presence {
-                        socket: Box::from(socket),
-                        expire_at,
-                    },
-                );
-                self.entries += 1;
-                Previous::Absent
-            }
+        let previous = state.upsert(user, socket, expire_at, &mut self.totals);
+        state.requeue(&mut self.due);
+        let count = cutoff.map_or(0, |c| state.live(c, &mut self.totals));
+        (previous, count)
+    }
+
+    /// Moves the expiry of (room, user) to `expire_at` when `socket` holds it.
+    pub fn refresh(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Refresh {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return Refresh::NotHeld;
         };
-        self.requeue(&room_rc);
-        previous
+        let Some((name, presence)) = state.entry_mut(user) else {
+            return Refresh::NotHeld;
+        };
+        if &*presence.socket != socket {
+            return Refresh::NotHeld;
+        }
+        let previous = std::mem::replace(&mut presence.expire_at, expire_at);
+        if previous != expire_at {
+            let name = name.clone();
+            state.relink(&name, Some(previous), Some(expire_at), &mut self.totals);
+            state.requeue(&mut self.due);
+        }
+        Refresh::Refreshed { previous }
+    }
+
+    /// Removes (room, user) and returns what it held, with the room's live count at `cutoff`
+    /// afterwards.
+    pub fn remove_counted(
+        &mut self,
+        room: &str,
+        user: &str,
+        cutoff: i64,
+    ) -> Option<(Presence, usize)> {
+        let state = self.rooms.get_mut(room)?;
+        let (name, old) = state.users.remove_entry(user)?;
+        state.relink(&name, Some(old.expire_at), None, &mut self.totals);
+        self.totals.entries -= 1;
+        state.requeue(&mut self.due);
+        let count = state.live(cutoff, &mut self.totals);
+        if state.users.is_empty() {
+            self.rooms.remove(room);
+        }
+        Some((old, count))
     }
 
     /// Removes (room, user) and returns what it held.
     pub fn remove(&mut self, room: &str, user: &str) -> Option<Presence> {
-        let room_rc = self.rooms.get_key_value(room)?.0.clone();
-        let state = self.rooms.get_mut(room)?;
-        let (user_rc, old) = state.users.remove_entry(user)?;
-        if state.unlink(old.expire_at, &user_rc) {
-            self.dead -= 1;
-        }
-        self.entries -= 1;
-        self.requeue(&room_rc);
-        Some(old)
-    }
-
-    /// Moves a room to its place in the due queue, or drops it once it is empty.
-    fn requeue(&mut self, room: &Rc<str>) {
-        let Some(state) = self.rooms.get_mut(room) else {
-            return;
-        };
-        let first = state.first_expiry();
-        if first != state.due_at {
-            if let Some(at) = state.due_at {
-                self.due.remove(&(at, room.clone()));
-            }
-            if let Some(at) = first {
-                self.due.insert((at, room.clone()));
-            }
-            state.due_at = first;
-        }
-        if state.users.is_empty() {
-            self.rooms.remove(room);
-        }
+        let cutoff = self.totals.max_cutoff;
+        self.remove_counted(room, user, cutoff).map(|(old, _)| old)
     }
 
     /// The number of live presences in `room`: those with `expire_at > cutoff`.
     pub fn count(&mut self, room: &str, cutoff: i64) -> usize {
-        let Some(state) = self.rooms.get_mut(room) else {
-            return 0;
-        };
-        let delta = state.advance(cutoff, &self.empty);
-        self.dead = self.dead.wrapping_add_signed(delta);
-        self.max_cutoff = self.max_cutoff.max(cutoff);
-        state.users.len() - state.dead
+        match self.rooms.get_mut(room) {
+            Some(state) => state.live(cutoff, &mut self.totals),
+            None => 0,
+        }
     }
 
     /// The live presences of `room` as (user, socket), ordered by user id, at most `limit`.
@@ -298,7 +388,9 @@ impl RoomIndex {
             return None;
         }
         let state = self.rooms.get(room)?;
-        let (_, user) = state.by_expiry.first()?;
+        let (_, ExpiryUser::User(user)) = state.by_expiry.first()? else {
+            return None;
+        };
         let presence = state.users.get(user)?.clone();
         Some(DeadPresence {
             room: room.clone(),
@@ -311,31 +403,25 @@ impl RoomIndex {
     /// since the last call, unless the cutoff moved back (a larger `stale-after`): then every
     /// room is recounted.
     fn advance_all(&mut self, cutoff: i64) {
-        let rooms: Vec<Rc<str>> = if cutoff < self.max_cutoff {
-            self.rooms.keys().cloned().collect()
-        } else {
-            self.due
-                .iter()
-                .take_while(|(at, _)| *at <= cutoff)
-                .map(|(_, room)| room.clone())
-                .collect()
-        };
-        for room in rooms {
-            self.count(&room, cutoff);
+        let everything = cutoff < self.totals.max_cutoff;
+        for state in self.rooms.values_mut() {
+            if everything || state.due_at.is_some_and(|first| first <= cutoff) || state.dead > 0 {
+                state.live(cutoff, &mut self.totals);
+            }
         }
-        self.max_cutoff = cutoff;
+        self.totals.max_cutoff = cutoff;
     }
 
     /// The number of live presences in the whole database.
     pub fn live(&mut self, cutoff: i64) -> usize {
         self.advance_all(cutoff);
-        self.entries - self.dead
+        self.totals.entries - self.totals.dead
     }
 
     /// The number of presences that are not live and not yet removed (the sweeper's backlog).
     pub fn backlog(&mut self, cutoff: i64) -> usize {
         self.advance_all(cutoff);
-        self.dead
+        self.totals.dead
     }
 
     /// The number of rooms that hold at least one presence (live or not).
@@ -345,12 +431,12 @@ impl RoomIndex {
 
     /// The number of presences indexed (live or not).
     pub fn entries(&self) -> usize {
-        self.entries
+        self.totals.entries
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.entries == 0
+        self.totals.entries == 0
     }
 }
 
@@ -394,6 +480,37 @@ mod tests {
         assert_eq!(index.remove("r", "u1"), None);
         assert!(index.is_empty());
         assert_eq!(index.rooms(), 0);
+    }
+
+    #[test]
+    fn refresh_moves_only_the_holding_socket() {
+        let mut index = RoomIndex::new();
+        index.upsert("r", "u", "s", 100);
+        assert_eq!(index.refresh("r", "u", "other", 500), Refresh::NotHeld);
+        assert_eq!(index.refresh("r", "nobody", "s", 500), Refresh::NotHeld);
+        assert_eq!(index.refresh("nowhere", "u", "s", 500), Refresh::NotHeld);
+        assert_eq!(index.count("r", 200), 0);
+        assert_eq!(
+            index.refresh("r", "u", "s", 500),
+            Refresh::Refreshed { previous: 100 }
+        );
+        assert_eq!(index.count("r", 200), 1);
+        assert_eq!(index.first_dead(200), None);
+        assert_eq!(
+            index.first_dead(500).map(|d| d.presence.expire_at),
+            Some(500)
+        );
+        assert_eq!(
+            index.upsert_counted("r", "v", "t", 50, Some(200)),
+            (Previous::Absent, 1)
+        );
+        assert_eq!(
+            index
+                .remove_counted("r", "u", 200)
+                .map(|(p, c)| (p.expire_at, c)),
+            Some((500, 0))
+        );
+        assert_eq!(index.backlog(200), 1);
     }
 
     #[test]
@@ -485,6 +602,17 @@ mod tests {
                     };
                     index.upsert(&room, &user, &socket, expire_at);
                     model.insert((room.clone(), user), (socket, expire_at));
+                }
+                2 if next(2) == 0 => {
+                    let socket = format!("s{}", next(3));
+                    let expire_at = next(1000) as i64;
+                    let key = (room.clone(), user.clone());
+                    let held = model.get(&key).is_some_and(|(s, _)| *s == socket);
+                    let got = index.refresh(&room, &user, &socket, expire_at);
+                    assert_eq!(got != Refresh::NotHeld, held, "step {step}");
+                    if held {
+                        model.insert(key, (socket, expire_at));
+                    }
                 }
                 2 => {
                     let got = index.remove(&room, &user).map(|p| p.socket.to_string());
