@@ -227,3 +227,29 @@ fn flushes_swaps_and_reloads_announce_reset() {
     );
     assert_eq!(c.strings(&["PRESENCE.LIST", "r"]), ["u"]);
 }
+
+#[test]
+fn module_writes_send_keyspace_notifications_when_enabled() {
+    let server = Server::with(slow_sweeps().config("notify-keyspace-events", "Kg$"));
+    let mut sub = server.conn();
+    sub.call(&["PSUBSCRIBE", "__keyspace@0__:room:presence:*"]);
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    c.int(&["PRESENCE.BEAT", "r", "u", "s"]);
+    c.int(&["PRESENCE.LEAVE", "r", "u", "s"]);
+    let mut events = Vec::new();
+    while let Some(reply) = sub.read_within(QUIET) {
+        let parts = reply.strings();
+        events.push(format!("{} {}", parts[2], parts[3]));
+    }
+    let key = "__keyspace@0__:room:presence:r:u";
+    assert_eq!(
+        events,
+        [
+            format!("{key} set"),
+            format!("{key} expire"),
+            format!("{key} expire"),
+            format!("{key} del"),
+        ]
+    );
+}
