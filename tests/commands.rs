@@ -410,3 +410,21 @@ fn the_documented_acl_rule_grants_the_commands_by_room_id() {
         .err(&["GET", "room:presence:live-1:u"])
         .starts_with("NOPERM"));
 }
+
+#[test]
+fn watch_sees_the_module_writes() {
+    let server = Server::start();
+    let mut watcher = server.conn();
+    let mut other = server.conn();
+    for write in [
+        vec!["PRESENCE.JOIN", "r", "u", "s"],
+        vec!["PRESENCE.BEAT", "r", "u", "s"],
+        vec!["PRESENCE.LEAVE", "r", "u", "s"],
+    ] {
+        watcher.call(&["WATCH", "room:presence:r:u"]);
+        watcher.call(&["MULTI"]);
+        watcher.call(&["PING"]);
+        assert_eq!(other.call(&write).int(), 1, "{write:?}");
+        assert_eq!(watcher.call(&["EXEC"]), Reply::Array(None), "{write:?}");
+    }
+}
