@@ -143,40 +143,29 @@ pub fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         end_presence(ctx, db, &target, Reason::Expired, cutoff);
         return Ok(RedisValue::Integer(0));
     }
-    if let Some(dead) = rule.dead_reason(key.expire_at(), now) {
-        if holds(db, &target) {
-            store::delete(ctx, key, &name);
-            end_presence(ctx, db, &target, dead.into(), cutoff);
-        }
-        return Ok(RedisValue::Integer(0));
-    }
     let expire_at = rule.expire_at_after_beat(now);
     let refreshed = state::with(|s| match s.dbs.get_mut(&db) {
-        Some(index) => index.refresh(target.room, target.user, target.socket, expire_at),
+        Some(index) => index.refresh(target.room, target.user, target.socket, expire_at, cutoff),
         None => Refresh::NotHeld,
     })
     .ok_or_else(busy)?;
-    let Refresh::Refreshed { previous } = refreshed else {
-        return Ok(RedisValue::Integer(0));
-    };
-    if !store::refresh(ctx, key, &name, expire_at) {
-        return Err(RedisError::Str("ERR could not refresh the presence key"));
+    match refreshed {
+        Refresh::NotHeld => Ok(RedisValue::Integer(0)),
+        Refresh::NotLive { expire_at } => {
+            let reason = rule
+                .dead_reason(expire_at, now)
+                .map_or(Reason::Stale, Reason::from);
+            store::delete(ctx, key, &name);
+            end_presence(ctx, db, &target, reason, cutoff);
+            Ok(RedisValue::Integer(0))
+        }
+        Refresh::Refreshed { .. } => {
+            if !store::refresh(ctx, key, &name, expire_at) {
+                return Err(RedisError::Str("ERR could not refresh the presence key"));
+            }
+            Ok(RedisValue::Integer(1))
+        }
     }
-    if previous <= cutoff {
-        let events = state::with(|s| {
-            changes::revived(
-                s.db(db),
-                db,
-                target.room,
-                target.user,
-                target.socket,
-                cutoff,
-            )
-        })
-        .ok_or_else(busy)?;
-        sync::publish(ctx, events);
-    }
-    Ok(RedisValue::Integer(1))
 }
 
 /// `PRESENCE.LEAVE room user socket`

@@ -41,19 +41,6 @@ pub fn observed(
     (events, count)
 }
 
-/// A presence the index held as not live was refreshed by its socket: it is live again.
-pub fn revived(
-    index: &mut RoomIndex,
-    db: i32,
-    room: &str,
-    user: &str,
-    socket: &str,
-    cutoff: i64,
-) -> Vec<Event> {
-    let count = index.count(room, cutoff);
-    vec![Event::join(db, room, user, socket, count)]
-}
-
 /// The key of (room, user) is gone (or no longer a presence) for `reason`. Announces the end
 /// of the presence the index held, if any.
 pub fn removed(
@@ -109,16 +96,6 @@ mod tests {
         assert!(observed(&mut index, 0, "r", "v", "s", 10, 50).0.is_empty());
         assert_eq!(index.entries(), 2);
         assert_eq!(index.count("r", 50), 0);
-    }
-
-    #[test]
-    fn a_revival_is_a_join_with_the_count() {
-        let mut index = RoomIndex::new();
-        index.upsert("r", "u", "s", 5000);
-        assert_eq!(
-            revived(&mut index, 1, "r", "u", "s", 0),
-            vec![Event::join(1, "r", "u", "s", 1)]
-        );
     }
 
     #[test]

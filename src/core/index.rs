@@ -59,6 +59,12 @@ pub enum Previous {
 pub enum Refresh {
     /// (room, user) is not held by that socket: nothing changed.
     NotHeld,
+    /// The socket holds it, but it is not live (its expiry is at or below the cutoff): nothing
+    /// changed.
+    NotLive {
+        /// Its expiry.
+        expire_at: i64,
+    },
     /// The expiry moved; it was `previous` before.
     Refreshed {
         /// The expiry it had.
@@ -313,8 +319,16 @@ impl RoomIndex {
         (previous, count)
     }
 
-    /// Moves the expiry of (room, user) to `expire_at` when `socket` holds it.
-    pub fn refresh(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Refresh {
+    /// Moves the expiry of (room, user) to `expire_at` when `socket` holds it and it is live at
+    /// `cutoff`.
+    pub fn refresh(
+        &mut self,
+        room: &str,
+        user: &str,
+        socket: &str,
+        expire_at: i64,
+        cutoff: i64,
+    ) -> Refresh {
         let Some(state) = self.rooms.get_mut(room) else {
             return Refresh::NotHeld;
         };
@@ -323,6 +337,11 @@ impl RoomIndex {
         };
         if &*presence.socket != socket {
             return Refresh::NotHeld;
+        }
+        if presence.expire_at <= cutoff {
+            return Refresh::NotLive {
+                expire_at: presence.expire_at,
+            };
         }
         let previous = std::mem::replace(&mut presence.expire_at, expire_at);
         if previous != expire_at {
@@ -486,12 +505,16 @@ mod tests {
     fn refresh_moves_only_the_holding_socket() {
         let mut index = RoomIndex::new();
         index.upsert("r", "u", "s", 100);
-        assert_eq!(index.refresh("r", "u", "other", 500), Refresh::NotHeld);
-        assert_eq!(index.refresh("r", "nobody", "s", 500), Refresh::NotHeld);
-        assert_eq!(index.refresh("nowhere", "u", "s", 500), Refresh::NotHeld);
+        assert_eq!(index.refresh("r", "u", "other", 500, 0), Refresh::NotHeld);
+        assert_eq!(index.refresh("r", "nobody", "s", 500, 0), Refresh::NotHeld);
+        assert_eq!(index.refresh("nowhere", "u", "s", 500, 0), Refresh::NotHeld);
+        assert_eq!(
+            index.refresh("r", "u", "s", 500, 100),
+            Refresh::NotLive { expire_at: 100 }
+        );
         assert_eq!(index.count("r", 200), 0);
         assert_eq!(
-            index.refresh("r", "u", "s", 500),
+            index.refresh("r", "u", "s", 500, 0),
             Refresh::Refreshed { previous: 100 }
         );
         assert_eq!(index.count("r", 200), 1);
@@ -607,9 +630,15 @@ mod tests {
                     let socket = format!("s{}", next(3));
                     let expire_at = next(1000) as i64;
                     let key = (room.clone(), user.clone());
-                    let held = model.get(&key).is_some_and(|(s, _)| *s == socket);
-                    let got = index.refresh(&room, &user, &socket, expire_at);
-                    assert_eq!(got != Refresh::NotHeld, held, "step {step}");
+                    let held = model
+                        .get(&key)
+                        .is_some_and(|(s, at)| *s == socket && *at > cutoff);
+                    let got = index.refresh(&room, &user, &socket, expire_at, cutoff);
+                    assert_eq!(
+                        matches!(got, Refresh::Refreshed { .. }),
+                        held,
+                        "step {step}"
+                    );
                     if held {
                         model.insert(key, (socket, expire_at));
                     }
