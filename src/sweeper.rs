@@ -145,7 +145,7 @@ fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
     let now = store::now_ms();
     let cutoff = rule.cutoff(now);
     let (format, dead) = state::with(|s| {
-        let dead = s.dbs.get(&db)?.first_dead(cutoff)?;
+        let dead = s.dbs.get_mut(&db)?.first_dead(cutoff)?;
         Some((s.format, dead))
     })??;
     let name = store::string(ctx, &format.key(&dead.room, &dead.user));

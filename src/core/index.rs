@@ -110,12 +110,24 @@ impl Ord for ExpiryUser {
     }
 }
 
+/// A presence and the expiry its entry in the expiry order carries. A heartbeat only moves
+/// `presence.expire_at` forward and leaves the entry where it is (`queued_at` stays a lower
+/// bound): the entry is moved once, when a count or the sweeper reaches it, instead of at every
+/// heartbeat.
+#[derive(Debug)]
+struct Slot {
+    presence: Presence,
+    queued_at: i64,
+}
+
 #[derive(Debug)]
 struct Room {
     name: Rc<str>,
-    users: BTreeMap<Rc<str>, Presence>,
+    users: BTreeMap<Rc<str>, Slot>,
+    /// One entry per presence, at its `queued_at`.
     by_expiry: BTreeSet<(i64, ExpiryUser)>,
-    /// The cutoff `dead` was counted for.
+    /// The cutoff `dead` was counted for. Every entry at or below it is a presence that is not
+    /// live at it.
     dead_cutoff: i64,
     /// How many presences have `expire_at <= dead_cutoff`.
     dead: usize,
@@ -145,27 +157,58 @@ impl Room {
         }
     }
 
-    /// The stored user id and presence of `user`, found with one search.
-    fn entry_mut(&mut self, user: &str) -> Option<(&Rc<str>, &mut Presence)> {
+    /// The stored user id and slot of `user`, found with one search.
+    fn entry_mut(&mut self, user: &str) -> Option<(&Rc<str>, &mut Slot)> {
         self.users
             .range_mut::<str, _>((Bound::Included(user), Bound::Included(user)))
             .next()
     }
 
     /// Brings `dead` to `cutoff` and returns the live count.
-    fn live(&mut self, cutoff: i64, totals: &mut Totals) -> usize {
+    fn live(
+        &mut self,
+        cutoff: i64,
+        totals: &mut Totals,
+        due: &mut BTreeSet<(i64, Rc<str>)>,
+    ) -> usize {
         let before = self.dead;
         if self.due_at.is_none_or(|first| first > cutoff) {
             self.dead = 0;
-        } else if cutoff < self.dead_cutoff {
-            self.dead = count_between(&self.by_expiry, i64::MIN, cutoff);
-        } else if cutoff > self.dead_cutoff {
-            self.dead += count_between(&self.by_expiry, self.dead_cutoff.saturating_add(1), cutoff);
+        } else if cutoff != self.dead_cutoff {
+            let from = if cutoff < self.dead_cutoff {
+                self.dead = 0;
+                self.dead_cutoff = i64::MIN;
+                i64::MIN
+            } else {
+                self.dead_cutoff.saturating_add(1)
+            };
+            self.dead += self.settle(from, cutoff, totals);
+            self.requeue(due);
         }
         self.dead_cutoff = cutoff;
         totals.dead = totals.dead + self.dead - before;
         totals.max_cutoff = totals.max_cutoff.max(cutoff);
         self.users.len() - self.dead
+    }
+
+    /// Counts the presences whose entries lie in `from..=to` and that are not live at `to`;
+    /// moves the entries of the others (refreshed since) to their real expiry.
+    fn settle(&mut self, from: i64, to: i64, totals: &mut Totals) -> usize {
+        let mut dead = 0;
+        let mut refreshed = Vec::new();
+        for (at, user) in self.by_expiry.range(range_between(from, to)) {
+            if let ExpiryUser::User(user) = user {
+                match self.users.get(user) {
+                    Some(slot) if slot.presence.expire_at <= to => dead += 1,
+                    Some(slot) => refreshed.push((*at, slot.presence.expire_at, user.clone())),
+                    None => {}
+                }
+            }
+        }
+        for (queued, real, user) in refreshed {
+            self.relink(&user, Some(queued), Some(real), totals);
+        }
+        dead
     }
 
     /// Moves (user, `from`) to (user, `to`) in the expiry order, keeping `dead` exact.
@@ -183,7 +226,19 @@ impl Room {
                 self.dead += 1;
                 totals.dead += 1;
             }
+            if let Some(slot) = self.users.get_mut(&**user) {
+                slot.queued_at = at;
+            }
         }
+    }
+
+    /// Gives an existing slot the expiry `expire_at`: in place when its entry stays a lower
+    /// bound outside the counted prefix, else by moving the entry.
+    fn set_expiry(&mut self, user: &Rc<str>, queued_at: i64, expire_at: i64, totals: &mut Totals) {
+        if queued_at > self.dead_cutoff && expire_at >= queued_at {
+            return;
+        }
+        self.relink(user, Some(queued_at), Some(expire_at), totals);
     }
 
     /// Moves the room to its place in the due queue.
@@ -208,7 +263,8 @@ impl Room {
         expire_at: i64,
         totals: &mut Totals,
     ) -> Previous {
-        let existing = self.entry_mut(user).map(|(name, presence)| {
+        let existing = self.entry_mut(user).map(|(name, slot)| {
+            let presence = &mut slot.presence;
             let old_expire = std::mem::replace(&mut presence.expire_at, expire_at);
             let previous = if &*presence.socket == socket {
                 Previous::Same {
@@ -220,25 +276,26 @@ impl Room {
                     expire_at: old_expire,
                 })
             };
-            (name.clone(), old_expire, previous)
+            (name.clone(), slot.queued_at, previous)
         });
         match existing {
-            Some((name, old_expire, previous)) => {
-                if old_expire != expire_at {
-                    self.relink(&name, Some(old_expire), Some(expire_at), totals);
-                }
+            Some((name, queued_at, previous)) => {
+                self.set_expiry(&name, queued_at, expire_at, totals);
                 previous
             }
             None => {
                 let name: Rc<str> = Rc::from(user);
-                self.relink(&name, None, Some(expire_at), totals);
                 self.users.insert(
-                    name,
-                    Presence {
-                        socket: Box::from(socket),
-                        expire_at,
+                    name.clone(),
+                    Slot {
+                        presence: Presence {
+                            socket: Box::from(socket),
+                            expire_at,
+                        },
+                        queued_at: expire_at,
                     },
                 );
+                self.relink(&name, None, Some(expire_at), totals);
                 totals.entries += 1;
                 Previous::Absent
             }
@@ -246,17 +303,16 @@ impl Room {
     }
 }
 
-/// Counts the entries with `from <= expire_at <= to`.
-fn count_between(set: &BTreeSet<(i64, ExpiryUser)>, from: i64, to: i64) -> usize {
-    if from > to {
-        return 0;
-    }
-    let start = Bound::Included((from, ExpiryUser::Lowest));
+/// Bounds of a range of the expiry order.
+type ExpiryRange = (Bound<(i64, ExpiryUser)>, Bound<(i64, ExpiryUser)>);
+
+/// The entries with `from <= expire_at <= to`.
+fn range_between(from: i64, to: i64) -> ExpiryRange {
     let end = match to.checked_add(1) {
         Some(next) => Bound::Excluded((next, ExpiryUser::Lowest)),
         None => Bound::Unbounded,
     };
-    set.range((start, end)).count()
+    (Bound::Included((from, ExpiryUser::Lowest)), end)
 }
 
 /// The room index of one database.
@@ -289,7 +345,11 @@ impl RoomIndex {
 
     /// What the index holds for (room, user).
     pub fn get(&self, room: &str, user: &str) -> Option<&Presence> {
-        self.rooms.get(room)?.users.get(user)
+        self.rooms
+            .get(room)?
+            .users
+            .get(user)
+            .map(|slot| &slot.presence)
     }
 
     /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before.
@@ -315,7 +375,7 @@ impl RoomIndex {
         };
         let previous = state.upsert(user, socket, expire_at, &mut self.totals);
         state.requeue(&mut self.due);
-        let count = cutoff.map_or(0, |c| state.live(c, &mut self.totals));
+        let count = cutoff.map_or(0, |c| state.live(c, &mut self.totals, &mut self.due));
         (previous, count)
     }
 
@@ -332,21 +392,23 @@ impl RoomIndex {
         let Some(state) = self.rooms.get_mut(room) else {
             return Refresh::NotHeld;
         };
-        let Some((name, presence)) = state.entry_mut(user) else {
+        let dead_cutoff = state.dead_cutoff;
+        let Some((name, slot)) = state.entry_mut(user) else {
             return Refresh::NotHeld;
         };
-        if &*presence.socket != socket {
+        if &*slot.presence.socket != socket {
             return Refresh::NotHeld;
         }
-        if presence.expire_at <= cutoff {
+        if slot.presence.expire_at <= cutoff {
             return Refresh::NotLive {
-                expire_at: presence.expire_at,
+                expire_at: slot.presence.expire_at,
             };
         }
-        let previous = std::mem::replace(&mut presence.expire_at, expire_at);
-        if previous != expire_at {
+        let previous = std::mem::replace(&mut slot.presence.expire_at, expire_at);
+        let queued_at = slot.queued_at;
+        if queued_at <= dead_cutoff || expire_at < queued_at {
             let name = name.clone();
-            state.relink(&name, Some(previous), Some(expire_at), &mut self.totals);
+            state.set_expiry(&name, queued_at, expire_at, &mut self.totals);
             state.requeue(&mut self.due);
         }
         Refresh::Refreshed { previous }
@@ -362,14 +424,14 @@ impl RoomIndex {
     ) -> Option<(Presence, usize)> {
         let state = self.rooms.get_mut(room)?;
         let (name, old) = state.users.remove_entry(user)?;
-        state.relink(&name, Some(old.expire_at), None, &mut self.totals);
+        state.relink(&name, Some(old.queued_at), None, &mut self.totals);
         self.totals.entries -= 1;
         state.requeue(&mut self.due);
-        let count = state.live(cutoff, &mut self.totals);
+        let count = state.live(cutoff, &mut self.totals, &mut self.due);
         if state.users.is_empty() {
             self.rooms.remove(room);
         }
-        Some((old, count))
+        Some((old.presence, count))
     }
 
     /// Removes (room, user) and returns what it held.
@@ -381,7 +443,7 @@ impl RoomIndex {
     /// The number of live presences in `room`: those with `expire_at > cutoff`.
     pub fn count(&mut self, room: &str, cutoff: i64) -> usize {
         match self.rooms.get_mut(room) {
-            Some(state) => state.live(cutoff, &mut self.totals),
+            Some(state) => state.live(cutoff, &mut self.totals, &mut self.due),
             None => 0,
         }
     }
@@ -394,28 +456,53 @@ impl RoomIndex {
         state
             .users
             .iter()
-            .filter(|(_, p)| p.expire_at > cutoff)
+            .filter(|(_, slot)| slot.presence.expire_at > cutoff)
             .take(limit)
-            .map(|(user, p)| (&**user, &*p.socket))
+            .map(|(user, slot)| (&**user, &*slot.presence.socket))
             .collect()
     }
 
     /// One presence that is not live at `cutoff` (the one with the earliest expiry), if any.
-    pub fn first_dead(&self, cutoff: i64) -> Option<DeadPresence> {
-        let (at, room) = self.due.first()?;
-        if *at > cutoff {
-            return None;
+    /// Entries of presences refreshed since they were queued are moved on the way.
+    pub fn first_dead(&mut self, cutoff: i64) -> Option<DeadPresence> {
+        loop {
+            let (at, room) = self.due.first()?.clone();
+            if at > cutoff {
+                return None;
+            }
+            let Some(state) = self.rooms.get_mut(&room) else {
+                self.due.remove(&(at, room));
+                continue;
+            };
+            let Some((queued_at, ExpiryUser::User(user))) = state.by_expiry.first().cloned() else {
+                state.requeue(&mut self.due);
+                continue;
+            };
+            let real = state.users.get(&user).map(|slot| slot.presence.clone());
+            match real {
+                Some(presence) if presence.expire_at <= cutoff => {
+                    return Some(DeadPresence {
+                        room,
+                        user,
+                        presence,
+                    });
+                }
+                Some(presence) => {
+                    state.relink(
+                        &user,
+                        Some(queued_at),
+                        Some(presence.expire_at),
+                        &mut self.totals,
+                    );
+                }
+                None => {
+                    state
+                        .by_expiry
+                        .remove(&(queued_at, ExpiryUser::User(user.clone())));
+                }
+            }
+            state.requeue(&mut self.due);
         }
-        let state = self.rooms.get(room)?;
-        let (_, ExpiryUser::User(user)) = state.by_expiry.first()? else {
-            return None;
-        };
-        let presence = state.users.get(user)?.clone();
-        Some(DeadPresence {
-            room: room.clone(),
-            user: user.clone(),
-            presence,
-        })
     }
 
     /// Brings every room's dead counter to `cutoff`. Costs the presences that became not live
@@ -425,7 +512,7 @@ impl RoomIndex {
         let everything = cutoff < self.totals.max_cutoff;
         for state in self.rooms.values_mut() {
             if everything || state.due_at.is_some_and(|first| first <= cutoff) || state.dead > 0 {
-                state.live(cutoff, &mut self.totals);
+                state.live(cutoff, &mut self.totals, &mut self.due);
             }
         }
         self.totals.max_cutoff = cutoff;
