@@ -157,13 +157,6 @@ impl Room {
         }
     }
 
-    /// The stored user id and slot of `user`, found with one search.
-    fn entry_mut(&mut self, user: &str) -> Option<(&Rc<str>, &mut Slot)> {
-        self.users
-            .range_mut::<str, _>((Bound::Included(user), Bound::Included(user)))
-            .next()
-    }
-
     /// Brings `dead` to `cutoff` and returns the live count.
     fn live(
         &mut self,
@@ -234,11 +227,13 @@ impl Room {
 
     /// Gives an existing slot the expiry `expire_at`: in place when its entry stays a lower
     /// bound outside the counted prefix, else by moving the entry.
-    fn set_expiry(&mut self, user: &Rc<str>, queued_at: i64, expire_at: i64, totals: &mut Totals) {
+    fn set_expiry(&mut self, user: &str, queued_at: i64, expire_at: i64, totals: &mut Totals) {
         if queued_at > self.dead_cutoff && expire_at >= queued_at {
             return;
         }
-        self.relink(user, Some(queued_at), Some(expire_at), totals);
+        if let Some(name) = self.users.get_key_value(user).map(|(name, _)| name.clone()) {
+            self.relink(&name, Some(queued_at), Some(expire_at), totals);
+        }
     }
 
     /// Moves the room to its place in the due queue.
@@ -263,7 +258,7 @@ impl Room {
         expire_at: i64,
         totals: &mut Totals,
     ) -> Previous {
-        let existing = self.entry_mut(user).map(|(name, slot)| {
+        let existing = self.users.get_mut(user).map(|slot| {
             let presence = &mut slot.presence;
             let old_expire = std::mem::replace(&mut presence.expire_at, expire_at);
             let previous = if &*presence.socket == socket {
@@ -276,11 +271,11 @@ impl Room {
                     expire_at: old_expire,
                 })
             };
-            (name.clone(), slot.queued_at, previous)
+            (slot.queued_at, previous)
         });
         match existing {
-            Some((name, queued_at, previous)) => {
-                self.set_expiry(&name, queued_at, expire_at, totals);
+            Some((queued_at, previous)) => {
+                self.set_expiry(user, queued_at, expire_at, totals);
                 previous
             }
             None => {
@@ -393,7 +388,7 @@ impl RoomIndex {
             return Refresh::NotHeld;
         };
         let dead_cutoff = state.dead_cutoff;
-        let Some((name, slot)) = state.entry_mut(user) else {
+        let Some(slot) = state.users.get_mut(user) else {
             return Refresh::NotHeld;
         };
         if &*slot.presence.socket != socket {
@@ -407,8 +402,7 @@ impl RoomIndex {
         let previous = std::mem::replace(&mut slot.presence.expire_at, expire_at);
         let queued_at = slot.queued_at;
         if queued_at <= dead_cutoff || expire_at < queued_at {
-            let name = name.clone();
-            state.set_expiry(&name, queued_at, expire_at, &mut self.totals);
+            state.set_expiry(user, queued_at, expire_at, &mut self.totals);
             state.requeue(&mut self.due);
         }
         Refresh::Refreshed { previous }
