@@ -5,7 +5,7 @@ use crate::config;
 use crate::core::changes;
 use crate::core::error::PresenceError;
 use crate::core::events::Reason;
-use crate::core::index::Refresh;
+use crate::core::index::{Previous, Refresh};
 use crate::core::request::{self, Target};
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
@@ -60,30 +60,6 @@ fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, cutoff:
     sync::publish(ctx, events);
 }
 
-/// Records that (room, user) now holds `target.socket` until `expire_at`, and announces it.
-fn record_presence(
-    ctx: &Context,
-    db: i32,
-    target: &Target,
-    expire_at: i64,
-    cutoff: i64,
-) -> Result<usize, RedisError> {
-    let (events, count) = state::with(|s| {
-        changes::observed(
-            s.db(db),
-            db,
-            target.room,
-            target.user,
-            target.socket,
-            expire_at,
-            cutoff,
-        )
-    })
-    .ok_or_else(busy)?;
-    sync::publish(ctx, events);
-    Ok(count)
-}
-
 /// A presence key opened for writing, in the caller's database.
 struct Opened {
     db: i32,
@@ -123,11 +99,24 @@ pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     let rule = config::liveness();
     let now = store::now_ms();
     let expire_at = rule.expire_at_after_beat(now);
-    let unchanged = key.kind() == Kind::String && holds(db, &target);
+    let existed = key.kind() == Kind::String;
+    let (events, count, previous) = state::with(|s| {
+        changes::observed(
+            s.db(db),
+            db,
+            target.room,
+            target.user,
+            target.socket,
+            expire_at,
+            rule.cutoff(now),
+        )
+    })
+    .ok_or_else(busy)?;
+    let unchanged = existed && matches!(previous, Previous::Same { .. });
     if !store::write_presence(ctx, key, &name, target.socket, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
-    let count = record_presence(ctx, db, &target, expire_at, rule.cutoff(now))?;
+    sync::publish(ctx, events);
     Ok(RedisValue::Integer(count as i64))
 }
 

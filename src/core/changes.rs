@@ -8,7 +8,7 @@ use super::index::{Previous, RoomIndex};
 
 /// The key of (room, user) now holds `socket`, expiring at `expire_at`. Announces a `join` when
 /// the presence became live, and a `force-leave`/`replaced` for the socket it replaced. Returns
-/// the events and the room's live count afterwards.
+/// the events, the room's live count afterwards, and what the index held before.
 pub fn observed(
     index: &mut RoomIndex,
     db: i32,
@@ -17,7 +17,7 @@ pub fn observed(
     socket: &str,
     expire_at: i64,
     cutoff: i64,
-) -> (Vec<Event>, usize) {
+) -> (Vec<Event>, usize, Previous) {
     let (previous, count) = index.upsert_counted(room, user, socket, expire_at, Some(cutoff));
     let live = expire_at > cutoff;
     let was_live = match &previous {
@@ -38,7 +38,7 @@ pub fn observed(
     if live && !was_live {
         events.push(Event::join(db, room, user, socket, count));
     }
-    (events, count)
+    (events, count, previous)
 }
 
 /// The key of (room, user) is gone (or no longer a presence) for `reason`. Announces the end
@@ -69,7 +69,8 @@ mod tests {
     #[test]
     fn a_new_live_presence_joins() {
         let mut index = RoomIndex::new();
-        let (events, count) = observed(&mut index, 0, "r", "u", "s", 1000, 0);
+        let (events, count, previous) = observed(&mut index, 0, "r", "u", "s", 1000, 0);
+        assert_eq!(previous, Previous::Absent);
         assert_eq!(count, 1);
         assert_eq!(events, vec![Event::join(0, "r", "u", "s", 1)]);
     }
@@ -102,7 +103,7 @@ mod tests {
     fn another_socket_replaces() {
         let mut index = RoomIndex::new();
         observed(&mut index, 0, "r", "u", "old", 1000, 0);
-        let (events, _) = observed(&mut index, 0, "r", "u", "new", 2000, 0);
+        let (events, _, _) = observed(&mut index, 0, "r", "u", "new", 2000, 0);
         assert_eq!(
             events,
             vec![
