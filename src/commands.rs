@@ -12,7 +12,8 @@ use crate::store::{self, Kind, OpenKey};
 use crate::sweeper;
 use crate::sync;
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
-use std::os::raw::{c_char, c_long};
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_long};
 
 impl From<PresenceError> for RedisError {
     fn from(error: PresenceError) -> RedisError {
@@ -23,9 +24,68 @@ impl From<PresenceError> for RedisError {
     }
 }
 
-/// The arguments after the command name, as bytes.
-fn arguments(args: &[RedisString]) -> Vec<&[u8]> {
-    args.iter().skip(1).map(RedisString::as_slice).collect()
+/// A command handler: the context and the arguments after the command name.
+pub type Handler = fn(&Context, &[&[u8]]) -> RedisResult;
+
+/// How many arguments are read without a heap allocation.
+const STACK_ARGS: usize = 8;
+
+/// Runs `handler` for a raw command call and replies with its result. The arguments are read in
+/// place: no copy, no reference counting.
+pub(crate) fn dispatch(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    handler: Handler,
+) -> c_int {
+    let context = Context::new(ctx);
+    let raw_args: &[*mut raw::RedisModuleString] = match usize::try_from(argc) {
+        Ok(n) if n > 0 && !argv.is_null() => unsafe { std::slice::from_raw_parts(argv, n) },
+        _ => &[],
+    };
+    let given = raw_args.get(1..).unwrap_or_default();
+    let reply = if given.len() <= STACK_ARGS {
+        let mut args: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
+        for (slot, arg) in args.iter_mut().zip(given) {
+            *slot = RedisString::string_as_slice(*arg);
+        }
+        handler(&context, &args[..given.len()])
+    } else {
+        let args: Vec<&[u8]> = given
+            .iter()
+            .map(|arg| RedisString::string_as_slice(*arg))
+            .collect();
+        handler(&context, &args)
+    };
+    context.reply(reply) as c_int
+}
+
+/// A command to register.
+pub struct Spec {
+    /// The command name.
+    pub name: &'static CStr,
+    /// The raw handler.
+    pub handler:
+        extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int,
+    /// Redis command flags.
+    pub flags: &'static CStr,
+    /// First key, last key and key step (the room argument is the key).
+    pub keys: (c_int, c_int, c_int),
+}
+
+/// Registers `commands`; false when Redis refused one.
+pub fn register(ctx: &Context, commands: &[Spec]) -> bool {
+    commands.iter().all(|spec| unsafe {
+        raw::RedisModule_CreateCommand.unwrap()(
+            ctx.ctx,
+            spec.name.as_ptr(),
+            Some(spec.handler),
+            spec.flags.as_ptr(),
+            spec.keys.0,
+            spec.keys.1,
+            spec.keys.2,
+        ) == raw::REDISMODULE_OK as c_int
+    })
 }
 
 /// The state was in use further up the stack: a bug, answered instead of panicking.
@@ -93,8 +153,8 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
 }
 
 /// `PRESENCE.JOIN room user socket`
-pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let target = request::target(&arguments(&args))?;
+pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let target = request::target(args)?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = store::now_ms();
@@ -121,8 +181,8 @@ pub fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `PRESENCE.BEAT room user socket`
-pub fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let target = request::target(&arguments(&args))?;
+pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let target = request::target(args)?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = store::now_ms();
@@ -158,8 +218,8 @@ pub fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `PRESENCE.LEAVE room user socket`
-pub fn leave(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let target = request::target(&arguments(&args))?;
+pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let target = request::target(args)?;
     let Some(Opened { db, name, key }) = open_held(ctx, &target)? else {
         return Ok(RedisValue::Integer(0));
     };
@@ -170,8 +230,8 @@ pub fn leave(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n]`
-pub fn list(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let request = request::list(&arguments(&args))?;
+pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let request = request::list(args)?;
     sync::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let cutoff = config::liveness().cutoff(store::now_ms());
@@ -199,8 +259,8 @@ fn reply_bulk(ctx: &Context, value: &str) {
 }
 
 /// `PRESENCE.COUNT room`
-pub fn count(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    let room = request::room(&arguments(&args))?;
+pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let room = request::room(args)?;
     sync::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let cutoff = config::liveness().cutoff(store::now_ms());
@@ -214,8 +274,8 @@ pub fn count(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// `PRESENCE.SWEEP`
-pub fn sweep(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    request::none(&arguments(&args))?;
+pub fn sweep(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    request::none(args)?;
     sync::resolve_pending(ctx);
     if !store::is_active_master(ctx) {
         return Err(RedisError::Str(

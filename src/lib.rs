@@ -13,8 +13,11 @@ pub mod store;
 pub mod sweeper;
 pub mod sync;
 
+use commands::Spec;
 use redis_module::configuration::ConfigurationFlags;
-use redis_module::{redis_module, Context, RedisResult, RedisString, Status};
+use redis_module::raw::{RedisModuleCtx as RawCtx, RedisModuleString as RawString};
+use redis_module::{redis_module, Context, RedisString, Status};
+use std::os::raw::c_int;
 
 #[cfg(not(test))]
 type ModuleAllocator = redis_module::alloc::RedisAlloc;
@@ -26,37 +29,77 @@ type ModuleAllocator = std::alloc::System;
 const MODULE_ALLOCATOR: ModuleAllocator = std::alloc::System;
 
 /// PRESENCE.JOIN room user socket
-fn join(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::join(ctx, args)
+extern "C" fn join(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    commands::dispatch(ctx, argv, argc, commands::join)
 }
 
 /// PRESENCE.BEAT room user socket
-fn beat(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::beat(ctx, args)
+extern "C" fn beat(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    commands::dispatch(ctx, argv, argc, commands::beat)
 }
 
 /// PRESENCE.LEAVE room user socket
-fn leave(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::leave(ctx, args)
+extern "C" fn leave(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    commands::dispatch(ctx, argv, argc, commands::leave)
 }
 
 /// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n]
-fn list(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::list(ctx, args)
+extern "C" fn list(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    commands::dispatch(ctx, argv, argc, commands::list)
 }
 
 /// PRESENCE.COUNT room
-fn count(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::count(ctx, args)
+extern "C" fn count(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    commands::dispatch(ctx, argv, argc, commands::count)
 }
 
 /// PRESENCE.SWEEP
-fn sweep(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    commands::sweep(ctx, args)
+extern "C" fn sweep(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    commands::dispatch(ctx, argv, argc, commands::sweep)
 }
 
+/// The commands: name, handler, flags, and the room argument as the key.
+const COMMANDS: [Spec; 6] = [
+    Spec {
+        name: c"presence.join",
+        handler: join,
+        flags: c"write deny-oom fast",
+        keys: (1, 1, 1),
+    },
+    Spec {
+        name: c"presence.beat",
+        handler: beat,
+        flags: c"write fast",
+        keys: (1, 1, 1),
+    },
+    Spec {
+        name: c"presence.leave",
+        handler: leave,
+        flags: c"write fast",
+        keys: (1, 1, 1),
+    },
+    Spec {
+        name: c"presence.list",
+        handler: list,
+        flags: c"readonly",
+        keys: (1, 1, 1),
+    },
+    Spec {
+        name: c"presence.count",
+        handler: count,
+        flags: c"readonly fast",
+        keys: (1, 1, 1),
+    },
+    Spec {
+        name: c"presence.sweep",
+        handler: sweep,
+        flags: c"write",
+        keys: (0, 0, 0),
+    },
+];
+
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
-    setup::init(ctx, args)
+    setup::init(ctx, args, &COMMANDS)
 }
 
 fn deinit(_ctx: &Context) -> Status {
@@ -71,14 +114,6 @@ redis_module! {
     data_types: [],
     init: init,
     deinit: deinit,
-    commands: [
-        ["presence.join", join, "write deny-oom fast", 1, 1, 1, ""],
-        ["presence.beat", beat, "write fast", 1, 1, 1, ""],
-        ["presence.leave", leave, "write fast", 1, 1, 1, ""],
-        ["presence.list", list, "readonly", 1, 1, 1, ""],
-        ["presence.count", count, "readonly fast", 1, 1, 1, ""],
-        ["presence.sweep", sweep, "write", 0, 0, 0, ""],
-    ],
     event_handlers: [
         [@GENERIC @STRING @EXPIRED @EVICTED @LOADED: hooks::on_keyspace_event],
     ],

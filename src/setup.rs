@@ -1,6 +1,7 @@
 //! What happens when the module is loaded: module arguments, key format, INFO, server events,
 //! the presences already in the keyspace, and the sweeper's timer.
 
+use crate::commands::{self, Spec};
 use crate::config;
 use crate::core::keys::KeyFormat;
 use crate::hooks;
@@ -17,6 +18,7 @@ fn api_available() -> bool {
     // on the thread that runs this, and nothing writes them afterwards.
     unsafe {
         [
+            { raw::RedisModule_CreateCommand }.is_some(),
             { raw::RedisModule_RegisterInfoFunc }.is_some(),
             { raw::RedisModule_InfoAddSection }.is_some(),
             { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
@@ -46,10 +48,15 @@ fn api_available() -> bool {
     .all(|present| present)
 }
 
-/// Called once by `RedisModule_OnLoad`, after the commands, hooks and configs are registered.
-pub fn init(ctx: &Context, args: &[RedisString]) -> Status {
+/// Called once by `RedisModule_OnLoad`, after the hooks and configs are registered: registers
+/// the commands and sets up the rest.
+pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
     if !api_available() {
         ctx.log_warning("presence: this server lacks module API functions the module needs (Redis 7.0 or later is required)");
+        return Status::Err;
+    }
+    if !commands::register(ctx, commands) {
+        ctx.log_warning("presence: could not register the commands");
         return Status::Err;
     }
     let raw_args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
