@@ -414,7 +414,7 @@ fn backlog() {
     c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
     std::thread::sleep(Duration::from_millis(1100));
     let port = server.port;
-    let (cleared, worst, pings) = pinging(port, || {
+    let (cleared, worst, pings) = common::pinging(port, || {
         let started = Instant::now();
         c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
         common::wait_for(Duration::from_secs(300), "the backlog to drain", || {
@@ -423,7 +423,7 @@ fn backlog() {
         started.elapsed()
     });
     let tick = c.info_field("presence", "presence_sweep_tick_max_us");
-    let (_, idle_worst, _) = pinging(port, || {
+    let (_, idle_worst, _) = common::pinging(port, || {
         let started = Instant::now();
         while started.elapsed() < cleared {
             c.int(&["DBSIZE"]);
@@ -444,32 +444,6 @@ fn backlog() {
         worst.as_secs_f64() * 1e3,
         idle_worst.as_secs_f64() * 1e3
     );
-}
-
-/// Runs `work` while a second client sends PINGs back to back to `port`; returns what `work`
-/// returned, the worst round trip and the number of PINGs.
-fn pinging<T>(port: u16, work: impl FnOnce() -> T) -> (T, Duration, u64) {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let pinger = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut p = Conn::connect(port).expect("connect");
-            let mut worst = Duration::ZERO;
-            let mut pings = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let t = Instant::now();
-                p.call(&["PING"]);
-                worst = worst.max(t.elapsed());
-                pings += 1;
-            }
-            (worst, pings)
-        })
-    };
-    std::thread::sleep(Duration::from_millis(200));
-    let result = work();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (worst, pings) = pinger.join().expect("pinger");
-    (result, worst, pings)
 }
 
 fn used_memory(c: &mut Conn) -> i64 {

@@ -122,31 +122,14 @@ fn a_backlog_of_100k_stale_presences_drains_in_small_ticks() {
     c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(c.info_field("presence", "presence_backlog"), "100000");
-    let port = server.port;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let pinger = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut p = Conn::connect(port).expect("connect");
-            let mut worst = Duration::ZERO;
-            let mut pings = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let t = Instant::now();
-                p.call(&["PING"]);
-                worst = worst.max(t.elapsed());
-                pings += 1;
-            }
-            (worst, pings)
-        })
-    };
-    let started = Instant::now();
-    c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
-    wait_for(Duration::from_secs(120), "the backlog to drain", || {
-        (c.int(&["DBSIZE"]) == 0).then_some(())
+    let (cleared, worst_ping, pings) = common::pinging(server.port, || {
+        let started = Instant::now();
+        c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
+        wait_for(Duration::from_secs(120), "the backlog to drain", || {
+            (c.int(&["DBSIZE"]) == 0).then_some(())
+        });
+        started.elapsed()
     });
-    let cleared = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (worst_ping, pings) = pinger.join().expect("pinger");
     assert_eq!(c.info_field("presence", "presence_swept"), "100000");
     assert_eq!(c.info_field("presence", "presence_backlog"), "0");
     println!(

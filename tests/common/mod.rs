@@ -507,3 +507,29 @@ impl Rng {
         self.0 % n
     }
 }
+
+/// Runs `work` while a second client sends PINGs back to back to `port`; returns what `work`
+/// returned, the worst round trip and the number of PINGs.
+pub fn pinging<T>(port: u16, work: impl FnOnce() -> T) -> (T, Duration, u64) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinger = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut p = Conn::connect(port).expect("connect");
+            let mut worst = Duration::ZERO;
+            let mut pings = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                p.call(&["PING"]);
+                worst = worst.max(t.elapsed());
+                pings += 1;
+            }
+            (worst, pings)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let result = work();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (worst, pings) = pinger.join().expect("pinger");
+    (result, worst, pings)
+}
