@@ -7,11 +7,13 @@
 //! [`NO_TTL`]). Liveness is not stored: every read is given the cutoff of the liveness rule
 //! ([`super::liveness::Liveness::cutoff`]) and a presence is live when `expire_at > cutoff`.
 //!
-//! Per room, presences are ordered twice: by user id (for listing) and by expiry (the ones that
-//! are not live form a prefix of that order). A room caches how many of its presences are at or
-//! below the last cutoff it was asked about, so counting costs only the presences that became
-//! not live since then. Across rooms, a queue ordered by each room's earliest expiry gives the
-//! sweeper the next presence to remove in O(log n).
+//! Per room, presences are ordered twice: by user id (for listing) and by expiry. An entry of
+//! the expiry order carries a lower bound of its presence's expiry: a heartbeat only raises the
+//! presence's own expiry, and the entry is moved to the real one when a count or the sweeper
+//! reaches it, so a heartbeat costs one search and an entry moves about once per staleness
+//! window. A room caches how many of its presences are at or below the last cutoff it was asked
+//! about, so counting costs only the entries reached since then. Across rooms, a queue ordered
+//! by each room's earliest entry gives the sweeper the next presence to remove in O(log n).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
