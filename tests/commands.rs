@@ -428,3 +428,47 @@ fn watch_sees_the_module_writes() {
         assert_eq!(watcher.call(&["EXEC"]), Reply::Array(None), "{write:?}");
     }
 }
+
+#[test]
+fn random_arguments_never_bring_the_server_down() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let mut rng = common::Rng::new(0xdead_beef);
+    let words: [&[u8]; 10] = [
+        b"r",
+        b"u",
+        b"s",
+        b"WITHSOCKETS",
+        b"LIMIT",
+        b"0",
+        b"-1",
+        b"18446744073709551616",
+        b"",
+        b"\0\xff:{}*",
+    ];
+    let commands = [
+        "PRESENCE.JOIN",
+        "PRESENCE.BEAT",
+        "PRESENCE.LEAVE",
+        "PRESENCE.LIST",
+        "PRESENCE.COUNT",
+        "PRESENCE.SWEEP",
+    ];
+    for _ in 0..3000 {
+        let mut args: Vec<Vec<u8>> = vec![commands[rng.below(6) as usize].as_bytes().to_vec()];
+        for _ in 0..rng.below(12) {
+            let arg = if rng.below(3) == 0 {
+                (0..rng.below(40)).map(|_| rng.below(256) as u8).collect()
+            } else {
+                words[rng.below(10) as usize].to_vec()
+            };
+            args.push(arg);
+        }
+        match c.call(&args) {
+            Reply::Error(e) => assert!(e.starts_with("ERR ") || e.starts_with("WRONGTYPE "), "{e}"),
+            Reply::Int(_) | Reply::Array(Some(_)) => {}
+            other => panic!("unexpected reply {other:?} to {args:?}"),
+        }
+    }
+    assert_eq!(c.call(&["PING"]), Reply::Status("PONG".into()));
+}
