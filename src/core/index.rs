@@ -363,45 +363,18 @@ impl RoomIndex {
         expire_at: i64,
         cutoff: Option<i64>,
     ) -> (Previous, usize) {
-        if let Some(state) = self.rooms.get_mut(room) {
-            return Self::upsert_in(
-                state,
-                &mut self.totals,
-                &mut self.due,
-                user,
-                socket,
-                expire_at,
-                cutoff,
-            );
-        }
-        let name: Rc<str> = Rc::from(room);
-        let state = self
-            .rooms
-            .entry(name.clone())
-            .or_insert_with(|| Room::new(name));
-        Self::upsert_in(
-            state,
-            &mut self.totals,
-            &mut self.due,
-            user,
-            socket,
-            expire_at,
-            cutoff,
-        )
-    }
-
-    fn upsert_in(
-        state: &mut Room,
-        totals: &mut Totals,
-        due: &mut BTreeSet<(i64, Rc<str>)>,
-        user: &str,
-        socket: &str,
-        expire_at: i64,
-        cutoff: Option<i64>,
-    ) -> (Previous, usize) {
-        let previous = state.upsert(user, socket, expire_at, totals);
-        state.requeue(due);
-        let count = cutoff.map_or(0, |c| state.live(c, totals, due));
+        let state = match self.rooms.get_mut(room) {
+            Some(state) => state,
+            None => {
+                let name: Rc<str> = Rc::from(room);
+                self.rooms
+                    .entry(name.clone())
+                    .or_insert_with(|| Room::new(name))
+            }
+        };
+        let previous = state.upsert(user, socket, expire_at, &mut self.totals);
+        state.requeue(&mut self.due);
+        let count = cutoff.map_or(0, |c| state.live(c, &mut self.totals, &mut self.due));
         (previous, count)
     }
 
