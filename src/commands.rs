@@ -238,7 +238,7 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     state::with(|s| {
         let entries = s
             .dbs
-            .get(&db)
+            .get_mut(&db)
             .map(|index| index.list(request.room, cutoff, request.limit))
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };

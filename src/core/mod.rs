@@ -9,3 +9,4 @@ pub mod index;
 pub mod keys;
 pub mod liveness;
 pub mod request;
+pub mod small_str;
