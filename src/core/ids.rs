@@ -28,14 +28,22 @@ impl IdKind {
     }
 }
 
-/// True for the bytes an id may contain.
-fn is_id_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+' | b'=' | b'~')
-}
+/// For each byte, whether an id may contain it: one table read per byte.
+const ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'_' | b'.' | b'@' | b'+' | b'=' | b'~');
+        b += 1;
+    }
+    table
+};
 
 /// True when `bytes` is a valid id.
 pub fn is_valid(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.len() <= MAX_ID_LEN && bytes.iter().all(|&b| is_id_byte(b))
+    !bytes.is_empty() && bytes.len() <= MAX_ID_LEN && bytes.iter().all(|&b| ID_BYTES[b as usize])
 }
 
 /// Returns the id as `&str` when it is valid (a valid id is always ASCII).
