@@ -49,7 +49,11 @@ impl OpenKey {
 
     /// [`OpenKey::open`] on a key name Redis handed over (a keyspace notification's key). A
     /// read does not count as an access of the key (no LRU/LFU update).
-    pub(crate) fn open_raw(ctx: &Context, name: *mut raw::RedisModuleString, write: bool) -> OpenKey {
+    pub(crate) fn open_raw(
+        ctx: &Context,
+        name: *mut raw::RedisModuleString,
+        write: bool,
+    ) -> OpenKey {
         let mode = if write {
             raw::KeyMode::READ.bits() | raw::KeyMode::WRITE.bits()
         } else {
@@ -246,18 +250,28 @@ struct Decimal {
     start: usize,
 }
 
+/// "00" to "99": two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 impl Decimal {
     fn new(value: i64) -> Decimal {
         let mut digits = [0u8; 20];
         let mut start = digits.len();
         let mut rest = value.unsigned_abs();
-        loop {
+        while rest >= 10 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 || start == digits.len() {
             start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
+            digits[start] = b'0' + rest as u8;
         }
         if value < 0 {
             start -= 1;
@@ -314,7 +328,18 @@ mod tests {
 
     #[test]
     fn decimal_matches_display() {
-        for value in [0, 7, -7, 10, 1_764_450_000_123, i64::MAX, i64::MIN] {
+        for value in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            -100,
+            1_764_450_000_123,
+            i64::MAX,
+            i64::MIN,
+        ] {
             assert_eq!(Decimal::new(value).as_bytes(), value.to_string().as_bytes());
         }
     }

@@ -20,7 +20,11 @@ pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
 }
 
 /// [`reconcile`] for a key name Redis handed over, read without a copy.
-pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: *mut raw::RedisModuleString) -> Vec<Event> {
+pub(crate) fn reconcile_key(
+    ctx: &Context,
+    db: i32,
+    key: *mut raw::RedisModuleString,
+) -> Vec<Event> {
     let Some(format) = state::with(|s| s.format) else {
         return Vec::new();
     };

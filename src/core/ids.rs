@@ -49,7 +49,9 @@ pub fn is_valid(bytes: &[u8]) -> bool {
 /// Returns the id as `&str` when it is valid (a valid id is always ASCII).
 pub fn parse(bytes: &[u8]) -> Option<&str> {
     if is_valid(bytes) {
-        std::str::from_utf8(bytes).ok()
+        // SAFETY: every byte passed `ID_BYTES`, which admits ASCII bytes only, and ASCII is
+        // valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {
         None
     }
@@ -93,6 +95,17 @@ mod tests {
         ] {
             assert!(!is_valid(bad), "{bad:?} must be refused");
             assert_eq!(parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn the_table_admits_ascii_only() {
+        for b in 0..=255u8 {
+            assert_eq!(
+                ID_BYTES[b as usize],
+                b.is_ascii_alphanumeric() || b"-_.@+=~".contains(&b),
+                "byte {b}"
+            );
         }
     }
 
