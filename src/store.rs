@@ -8,15 +8,15 @@ use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 
-/// What a key holds, as far as presence is concerned.
+/// What a key holds, as far as presence is concerned; the value is borrowed from the open key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed {
+pub enum Observed<'a> {
     /// No such key.
     Missing,
     /// A string key, with its value and absolute expiry (or [`NO_TTL`]).
     String {
         /// The value.
-        value: Vec<u8>,
+        value: &'a [u8],
         /// Absolute expiry in Unix ms, or [`NO_TTL`].
         expire_at: i64,
     },
@@ -93,8 +93,8 @@ impl OpenKey {
         }
     }
 
-    /// The value of a string key.
-    fn value(&self) -> Option<Vec<u8>> {
+    /// The value of a string key, valid while the key stays open and unchanged.
+    fn value(&self) -> Option<&[u8]> {
         if self.ptr.is_null() {
             return None;
         }
@@ -105,11 +105,11 @@ impl OpenKey {
         if data.is_null() {
             return None;
         }
-        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec())
+        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
     }
 
     /// What the key holds.
-    pub fn observe(&self) -> Observed {
+    pub fn observe(&self) -> Observed<'_> {
         match self.kind() {
             Kind::Empty => Observed::Missing,
             Kind::Other => Observed::Other,

@@ -31,7 +31,8 @@ pub(crate) fn reconcile_key(
     let Some((room, user)) = format.parse(RedisString::string_as_slice(key)) else {
         return Vec::new();
     };
-    let observed = OpenKey::open_raw(ctx, key, false).observe();
+    let open = OpenKey::open_raw(ctx, key, false);
+    let observed = open.observe();
     let cutoff = config::liveness().cutoff(store::now_ms());
     state::with(|s| {
         let index = s.db(db);
