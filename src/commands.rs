@@ -96,7 +96,10 @@ fn busy() -> RedisError {
 /// The key name of a target, in the selected database.
 fn key_name(ctx: &Context, target: &Target) -> Result<RedisString, RedisError> {
     let format = state::with(|s| s.format).ok_or_else(busy)?;
-    Ok(store::string(ctx, &format.key(target.room, target.user)))
+    Ok(store::string(
+        ctx,
+        format.key(target.room, target.user).as_bytes(),
+    ))
 }
 
 /// True when the index holds `target.socket` for (room, user) in `db`.

@@ -9,7 +9,8 @@ use crate::store;
 use crate::sync;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::cell::Cell;
-use std::os::raw::{c_int, c_void};
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int, c_void};
 
 thread_local! {
     /// The database a `MOVE` started from: some servers (Valkey 8) run notification callbacks
@@ -18,31 +19,62 @@ thread_local! {
     static ORIGIN_DB: Cell<Option<i32>> = const { Cell::new(None) };
 }
 
-/// Every keyspace notification the module listens to.
-pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &str, key: &[u8]) {
-    if state::is_muted() || !KeyFormat::has_prefix(key) {
-        return;
+/// Subscribes to the keyspace notifications the index follows. The raw API hands over the key
+/// as Redis's own string, which is opened as is.
+pub fn subscribe_keyspace_events(ctx: &Context) -> bool {
+    let classes = NotifyEvent::GENERIC
+        | NotifyEvent::STRING
+        | NotifyEvent::EXPIRED
+        | NotifyEvent::EVICTED
+        | NotifyEvent::LOADED;
+    unsafe {
+        raw::RedisModule_SubscribeToKeyspaceEvents.unwrap()(
+            ctx.ctx,
+            classes.bits(),
+            Some(on_keyspace_event),
+        ) == raw::REDISMODULE_OK as c_int
     }
-    let db = store::selected_db(ctx);
+}
+
+/// Every keyspace notification the module listens to.
+extern "C" fn on_keyspace_event(
+    ctx: *mut raw::RedisModuleCtx,
+    kind: c_int,
+    event: *const c_char,
+    key: *mut raw::RedisModuleString,
+) -> c_int {
+    if event.is_null() || key.is_null() || state::is_muted() {
+        return raw::REDISMODULE_OK as c_int;
+    }
+    let name = RedisString::string_as_slice(key);
+    if !KeyFormat::has_prefix(name) {
+        return raw::REDISMODULE_OK as c_int;
+    }
+    let event = unsafe { CStr::from_ptr(event) }.to_bytes();
+    let ctx = Context::new(ctx);
+    let db = store::selected_db(&ctx);
     let events = match event {
-        "del" | "rename_from" | "move_from" => sync::forget(db, key, Reason::Deleted),
-        "expired" => sync::forget(db, key, Reason::Expired),
-        "evicted" => sync::forget(db, key, Reason::Evicted),
-        _ if kind.contains(NotifyEvent::STRING) => {
-            sync::defer(ctx, db, key);
+        b"del" | b"rename_from" | b"move_from" => sync::forget(db, name, Reason::Deleted),
+        b"expired" => sync::forget(db, name, Reason::Expired),
+        b"evicted" => sync::forget(db, name, Reason::Evicted),
+        // An RDB load hands over a key name on its stack: it is copied before the key is opened.
+        b"loaded" => sync::reconcile(&ctx, db, name),
+        _ if NotifyEvent::from_bits_truncate(kind).contains(NotifyEvent::STRING) => {
+            sync::defer(&ctx, db, name);
             Vec::new()
         }
         _ => {
-            sync::take_pending(db, key);
-            sync::reconcile(ctx, db, key)
+            sync::take_pending(db, name);
+            sync::reconcile_key(&ctx, db, key)
         }
     };
-    sync::publish(ctx, events);
+    sync::publish(&ctx, events);
     match event {
-        "move_from" => ORIGIN_DB.with(|o| o.set(Some(db))),
-        "move_to" => restore_origin_db(ctx),
+        b"move_from" => ORIGIN_DB.with(|o| o.set(Some(db))),
+        b"move_to" => restore_origin_db(&ctx),
         _ => {}
     }
+    raw::REDISMODULE_OK as c_int
 }
 
 /// Selects again the database saved in [`ORIGIN_DB`], if any.

@@ -114,9 +114,6 @@ redis_module! {
     data_types: [],
     init: init,
     deinit: deinit,
-    event_handlers: [
-        [@GENERIC @STRING @EXPIRED @EVICTED @LOADED: hooks::on_keyspace_event],
-    ],
     configurations: [
         i64: [
             ["ttl", &config::TTL, config::DEFAULT_TTL, 1, config::MAX_SECONDS, ConfigurationFlags::IMMUTABLE, None],

@@ -24,6 +24,7 @@ fn api_available() -> bool {
             { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
             { raw::RedisModule_PublishMessage }.is_some(),
             { raw::RedisModule_SubscribeToServerEvent }.is_some(),
+            { raw::RedisModule_SubscribeToKeyspaceEvents }.is_some(),
             { raw::RedisModule_OpenKey }.is_some(),
             { raw::RedisModule_KeyType }.is_some(),
             { raw::RedisModule_GetAbsExpire }.is_some(),
@@ -77,8 +78,11 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
         KeyFormat::Standalone
     };
     state::with(|s| s.format = format);
-    if !info::register(ctx) || !hooks::subscribe_server_events(ctx) {
-        ctx.log_warning("presence: could not register INFO or server events");
+    if !info::register(ctx)
+        || !hooks::subscribe_keyspace_events(ctx)
+        || !hooks::subscribe_server_events(ctx)
+    {
+        ctx.log_warning("presence: could not register INFO, keyspace or server events");
         return Status::Err;
     }
     hooks::index_existing_keys(ctx);

@@ -6,17 +6,17 @@ use crate::core::liveness::NO_TTL;
 use crate::state;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::ffi::CStr;
-use std::os::raw::{c_char, c_int, c_longlong};
+use std::os::raw::{c_char, c_int};
 
-/// What a key holds, as far as presence is concerned.
+/// What a key holds, as far as presence is concerned; the value is borrowed from the open key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed {
+pub enum Observed<'a> {
     /// No such key.
     Missing,
     /// A string key, with its value and absolute expiry (or [`NO_TTL`]).
     String {
         /// The value.
-        value: Vec<u8>,
+        value: &'a [u8],
         /// Absolute expiry in Unix ms, or [`NO_TTL`].
         expire_at: i64,
     },
@@ -44,14 +44,23 @@ impl OpenKey {
     /// Opens `name` in the context's selected database. Opening a logically expired key on a
     /// master deletes it and fires `expired` into the module's hooks: callers hold no state.
     pub fn open(ctx: &Context, name: &RedisString, write: bool) -> OpenKey {
+        OpenKey::open_raw(ctx, name.inner, write)
+    }
+
+    /// [`OpenKey::open`] on a key name Redis handed over (a keyspace notification's key). A
+    /// read does not count as an access of the key (no LRU/LFU update).
+    pub(crate) fn open_raw(
+        ctx: &Context,
+        name: *mut raw::RedisModuleString,
+        write: bool,
+    ) -> OpenKey {
         let mode = if write {
-            raw::KeyMode::READ | raw::KeyMode::WRITE
+            raw::KeyMode::READ.bits() | raw::KeyMode::WRITE.bits()
         } else {
-            raw::KeyMode::READ
+            raw::KeyMode::READ.bits() | raw::REDISMODULE_OPEN_KEY_NOTOUCH as c_int
         };
         let ptr = unsafe {
-            raw::RedisModule_OpenKey.unwrap()(ctx.ctx, name.inner, mode.bits())
-                .cast::<raw::RedisModuleKey>()
+            raw::RedisModule_OpenKey.unwrap()(ctx.ctx, name, mode).cast::<raw::RedisModuleKey>()
         };
         OpenKey { ptr }
     }
@@ -84,8 +93,8 @@ impl OpenKey {
         }
     }
 
-    /// The value of a string key.
-    fn value(&self) -> Option<Vec<u8>> {
+    /// The value of a string key, valid while the key stays open and unchanged.
+    fn value(&self) -> Option<&[u8]> {
         if self.ptr.is_null() {
             return None;
         }
@@ -96,11 +105,11 @@ impl OpenKey {
         if data.is_null() {
             return None;
         }
-        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec())
+        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
     }
 
     /// What the key holds.
-    pub fn observe(&self) -> Observed {
+    pub fn observe(&self) -> Observed<'_> {
         match self.kind() {
             Kind::Empty => Observed::Missing,
             Kind::Other => Observed::Other,
@@ -175,16 +184,18 @@ pub fn write_presence(
         && key.set_expire_at(expire_at);
     drop(key);
     if written {
+        let at = Decimal::new(expire_at);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
                 ctx.ctx,
                 c"SET".as_ptr(),
-                c"sbcl".as_ptr(),
+                c"sbcb".as_ptr(),
                 name.inner,
                 socket.as_ptr().cast::<c_char>(),
                 socket.len(),
                 c"PXAT".as_ptr(),
-                expire_at as c_longlong,
+                at.as_bytes().as_ptr().cast::<c_char>(),
+                at.as_bytes().len(),
             );
         }
         notify(ctx, NotifyEvent::STRING, c"set", name);
@@ -198,13 +209,15 @@ pub fn refresh(ctx: &Context, key: OpenKey, name: &RedisString, expire_at: i64) 
     let done = key.set_expire_at(expire_at);
     drop(key);
     if done {
+        let at = Decimal::new(expire_at);
         unsafe {
             raw::RedisModule_Replicate.unwrap()(
                 ctx.ctx,
                 c"PEXPIREAT".as_ptr(),
-                c"sl".as_ptr(),
+                c"sb".as_ptr(),
                 name.inner,
-                expire_at as c_longlong,
+                at.as_bytes().as_ptr().cast::<c_char>(),
+                at.as_bytes().len(),
             );
         }
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
@@ -228,6 +241,48 @@ pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
         notify(ctx, NotifyEvent::GENERIC, c"del", name);
     }
     done
+}
+
+/// An `i64` written in decimal on the stack: replicated arguments passed as buffers cost Redis
+/// less than its own number formatting.
+struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+/// "00" to "99": two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+impl Decimal {
+    fn new(value: i64) -> Decimal {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut rest = value.unsigned_abs();
+        while rest >= 10 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if rest > 0 || start == digits.len() {
+            start -= 1;
+            digits[start] = b'0' + rest as u8;
+        }
+        if value < 0 {
+            start -= 1;
+            digits[start] = b'-';
+        }
+        Decimal { digits, start }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
 }
 
 /// A Redis string holding `bytes` (any bytes: no C-string conversion).
@@ -265,4 +320,27 @@ pub fn is_active_master(ctx: &Context) -> bool {
 /// True when the server runs with `cluster-enabled yes`.
 pub fn is_cluster(ctx: &Context) -> bool {
     flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimal_matches_display() {
+        for value in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            -100,
+            1_764_450_000_123,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            assert_eq!(Decimal::new(value).as_bytes(), value.to_string().as_bytes());
+        }
+    }
 }

@@ -148,7 +148,7 @@ fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
         let dead = s.dbs.get_mut(&db)?.first_dead(cutoff)?;
         Some((s.format, dead))
     })??;
-    let name = store::string(ctx, &format.key(&dead.room, &dead.user));
+    let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
     let unchanged = state::with(|s| {
         s.dbs

@@ -7,7 +7,7 @@ use crate::core::events::{Event, Reason};
 use crate::core::ids;
 use crate::state;
 use crate::store::{self, Observed, OpenKey};
-use redis_module::{raw, Context};
+use redis_module::{raw, Context, RedisString};
 
 /// Past this many raw string writes waiting to be read, they are read at once.
 const MAX_PENDING: usize = 64;
@@ -15,14 +15,24 @@ const MAX_PENDING: usize = 64;
 /// Reads the key `name` in the selected database `db` and brings the index in line with it.
 /// A key that is gone or no longer a presence string counts as deleted.
 pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
+    let key_name = store::string(ctx, name);
+    reconcile_key(ctx, db, key_name.inner)
+}
+
+/// [`reconcile`] for a key name Redis handed over, read without a copy.
+pub(crate) fn reconcile_key(
+    ctx: &Context,
+    db: i32,
+    key: *mut raw::RedisModuleString,
+) -> Vec<Event> {
     let Some(format) = state::with(|s| s.format) else {
         return Vec::new();
     };
-    let Some((room, user)) = format.parse(name) else {
+    let Some((room, user)) = format.parse(RedisString::string_as_slice(key)) else {
         return Vec::new();
     };
-    let key_name = store::string(ctx, name);
-    let observed = OpenKey::open(ctx, &key_name, false).observe();
+    let open = OpenKey::open_raw(ctx, key, false);
+    let observed = open.observe();
     let cutoff = config::liveness().cutoff(store::now_ms());
     state::with(|s| {
         let index = s.db(db);

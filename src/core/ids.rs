@@ -28,20 +28,30 @@ impl IdKind {
     }
 }
 
-/// True for the bytes an id may contain.
-fn is_id_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+' | b'=' | b'~')
-}
+/// For each byte, whether an id may contain it: one table read per byte.
+const ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'_' | b'.' | b'@' | b'+' | b'=' | b'~');
+        b += 1;
+    }
+    table
+};
 
 /// True when `bytes` is a valid id.
 pub fn is_valid(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && bytes.len() <= MAX_ID_LEN && bytes.iter().all(|&b| is_id_byte(b))
+    !bytes.is_empty() && bytes.len() <= MAX_ID_LEN && bytes.iter().all(|&b| ID_BYTES[b as usize])
 }
 
 /// Returns the id as `&str` when it is valid (a valid id is always ASCII).
 pub fn parse(bytes: &[u8]) -> Option<&str> {
     if is_valid(bytes) {
-        std::str::from_utf8(bytes).ok()
+        // SAFETY: every byte passed `ID_BYTES`, which admits ASCII bytes only, and ASCII is
+        // valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {
         None
     }
@@ -85,6 +95,17 @@ mod tests {
         ] {
             assert!(!is_valid(bad), "{bad:?} must be refused");
             assert_eq!(parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn the_table_admits_ascii_only() {
+        for b in 0..=255u8 {
+            assert_eq!(
+                ID_BYTES[b as usize],
+                b.is_ascii_alphanumeric() || b"-_.@+=~".contains(&b),
+                "byte {b}"
+            );
         }
     }
 

@@ -15,21 +15,56 @@ pub enum KeyFormat {
     Cluster,
 }
 
+/// The longest presence key name: the prefix, two ids of [`ids::MAX_ID_LEN`] bytes, braces and
+/// the separator.
+const MAX_KEY_LEN: usize = PREFIX.len() + 2 * ids::MAX_ID_LEN + 3;
+
+/// A presence key name, built on the stack.
+#[derive(Clone, Copy)]
+pub struct KeyName {
+    bytes: [u8; MAX_KEY_LEN],
+    len: usize,
+}
+
+impl KeyName {
+    fn push(&mut self, part: &[u8]) {
+        let end = (self.len + part.len()).min(MAX_KEY_LEN);
+        let take = end - self.len;
+        self.bytes[self.len..end].copy_from_slice(&part[..take]);
+        self.len = end;
+    }
+
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::fmt::Debug for KeyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 impl KeyFormat {
-    /// The key name of a (room, user) presence. Both ids must already be valid.
-    pub fn key(self, room: &str, user: &str) -> Vec<u8> {
-        let mut key = Vec::with_capacity(PREFIX.len() + room.len() + user.len() + 3);
-        key.extend_from_slice(PREFIX);
+    /// The key name of a (room, user) presence. Both ids must already be valid (longer ids
+    /// would be cut to fit).
+    pub fn key(self, room: &str, user: &str) -> KeyName {
+        let mut key = KeyName {
+            bytes: [0; MAX_KEY_LEN],
+            len: 0,
+        };
+        key.push(PREFIX);
         match self {
-            KeyFormat::Standalone => key.extend_from_slice(room.as_bytes()),
+            KeyFormat::Standalone => key.push(room.as_bytes()),
             KeyFormat::Cluster => {
-                key.push(b'{');
-                key.extend_from_slice(room.as_bytes());
-                key.push(b'}');
+                key.push(b"{");
+                key.push(room.as_bytes());
+                key.push(b"}");
             }
         }
-        key.push(b':');
-        key.extend_from_slice(user.as_bytes());
+        key.push(b":");
+        key.push(user.as_bytes());
         key
     }
 
@@ -65,8 +100,8 @@ mod tests {
     #[test]
     fn standalone_key_is_room_presence_room_user() {
         assert_eq!(
-            KeyFormat::Standalone.key("123", "45"),
-            b"room:presence:123:45".to_vec()
+            KeyFormat::Standalone.key("123", "45").as_bytes(),
+            b"room:presence:123:45"
         );
         assert_eq!(
             KeyFormat::Standalone.parse(b"room:presence:123:45"),
@@ -77,8 +112,8 @@ mod tests {
     #[test]
     fn cluster_key_puts_the_room_in_a_hash_tag() {
         assert_eq!(
-            KeyFormat::Cluster.key("123", "45"),
-            b"room:presence:{123}:45".to_vec()
+            KeyFormat::Cluster.key("123", "45").as_bytes(),
+            b"room:presence:{123}:45"
         );
         assert_eq!(
             KeyFormat::Cluster.parse(b"room:presence:{123}:45"),
@@ -96,7 +131,7 @@ mod tests {
     fn round_trips() {
         for format in [KeyFormat::Standalone, KeyFormat::Cluster] {
             let key = format.key("r.1-a", "u@x=~+_");
-            assert_eq!(format.parse(&key), Some(("r.1-a", "u@x=~+_")));
+            assert_eq!(format.parse(key.as_bytes()), Some(("r.1-a", "u@x=~+_")));
         }
     }
 
@@ -123,6 +158,15 @@ mod tests {
             b"room:presence:{1{2}:45",
         ] {
             assert_eq!(KeyFormat::Cluster.parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_longest_ids_fit() {
+        let id = "i".repeat(ids::MAX_ID_LEN);
+        for format in [KeyFormat::Standalone, KeyFormat::Cluster] {
+            let key = format.key(&id, &id);
+            assert_eq!(format.parse(key.as_bytes()), Some((&*id, &*id)));
         }
     }
 
