@@ -62,7 +62,7 @@
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
-use std::collections::hash_map::RandomState;
+use foldhash::fast::RandomState;
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::rc::Rc;
@@ -664,7 +664,7 @@ impl RoomIndex {
                 dead: 0,
                 max_cutoff: i64::MIN,
             },
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         }
     }
 
