@@ -393,57 +393,178 @@ fn throughput(settings: &Settings) {
             );
         }
     }
-    println!();
+    let mut pings = (0..settings.rounds)
+        .map(|_| rps(port, settings, 1, &["PING"]))
+        .collect::<Vec<_>>();
+    println!(
+        "\nThe round trip alone: `PING` at pipeline 1 runs at {:.0} req/s on the same server.\n",
+        median(&mut pings)
+    );
 }
 
 fn backlog() {
     println!("## 3. A backlog of 100k presences going stale at once\n");
-    let server = Server::with(Options::default().module("presence.sweep-interval", "3600000"));
-    let mut c = server.conn();
-    pipelined(
-        &mut c,
-        (0..100_000).map(|i| {
-            vec![
-                "PRESENCE.JOIN".into(),
-                format!("room{}", i % 100),
-                user(i),
-                format!("s{i}"),
-            ]
-        }),
+    let sweeper = drain(
+        true,
+        |c| {
+            pipelined(
+                c,
+                (0..100_000).map(|i| {
+                    vec![
+                        "PRESENCE.JOIN".into(),
+                        format!("room{}", i % 100),
+                        user(i),
+                        format!("s{i}"),
+                    ]
+                }),
+            );
+            c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
+            std::thread::sleep(Duration::from_millis(1100));
+        },
+        |c| {
+            c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
+        },
     );
-    c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
-    std::thread::sleep(Duration::from_millis(1100));
-    let port = server.port;
-    let (cleared, worst, pings) = common::pinging(port, || {
+    let since_epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+    };
+    let expire_at = std::cell::Cell::new(Duration::ZERO);
+    let expiry = drain(
+        false,
+        |c| {
+            expire_at.set(since_epoch() + Duration::from_secs(3));
+            let at = expire_at.get().as_millis().to_string();
+            pipelined(
+                c,
+                (0..100_000).map(|i| {
+                    vec![
+                        "SET".into(),
+                        format!("plain:{}", user(i)),
+                        format!("s{i}"),
+                        "PXAT".into(),
+                        at.clone(),
+                    ]
+                }),
+            );
+            assert_eq!(
+                c.int(&["DBSIZE"]),
+                100_000,
+                "keys expired before the PINGs began"
+            );
+        },
+        |_| std::thread::sleep(expire_at.get().saturating_sub(since_epoch())),
+    );
+    println!(
+        "A second client sends PINGs back to back while the backlog drains, and again for as long \
+         on the same server once it is empty (the machine's own noise). The baseline is Redis's \
+         own expiry of 100k plain keys that expire in the same millisecond, on a server without \
+         the module. {}\n",
+        if sweeper.pinned && expiry.pinned {
+            "The server runs on CPU 0, the clients on the other CPUs (`taskset`)."
+        } else {
+            "Server and clients share the CPUs (`taskset` or a second CPU missing)."
+        }
+    );
+    println!(
+        "| 100k at once | cleared in | longest sweep tick | worst PING, draining | worst PING, idle | PINGs |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| presences, the module's sweeper | {:.2} s | {} µs (target ≤ 1000) | {:.2} ms (target ≤ 2) | {:.2} ms | {} |",
+        sweeper.cleared.as_secs_f64(),
+        sweeper.tick_us,
+        sweeper.worst.as_secs_f64() * 1e3,
+        sweeper.idle_worst.as_secs_f64() * 1e3,
+        sweeper.pings
+    );
+    println!(
+        "| plain keys, Redis's own expiry | {:.2} s | – | {:.2} ms | {:.2} ms | {} |\n",
+        expiry.cleared.as_secs_f64(),
+        expiry.worst.as_secs_f64() * 1e3,
+        expiry.idle_worst.as_secs_f64() * 1e3,
+        expiry.pings
+    );
+}
+
+/// What one backlog run measured.
+struct Drained {
+    cleared: Duration,
+    worst: Duration,
+    idle_worst: Duration,
+    pings: u64,
+    tick_us: String,
+    pinned: bool,
+}
+
+/// Starts a server (with the module sweeping once an hour, or without it), lets `fill` write
+/// the keys, then measures PINGs from `begin` until the keyspace is empty, and again as long on
+/// the idle server.
+fn drain(
+    with_module: bool,
+    fill: impl FnOnce(&mut Conn),
+    begin: impl FnOnce(&mut Conn),
+) -> Drained {
+    let server = Server::with(Options {
+        without_module: !with_module,
+        ..Options::default().module("presence.sweep-interval", "3600000")
+    });
+    let mut c = server.conn();
+    fill(&mut c);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = pin_apart(&server, cpus);
+    let (cleared, worst, pings) = common::pinging(server.port, || {
+        begin(&mut c);
         let started = Instant::now();
-        c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
         common::wait_for(Duration::from_secs(300), "the backlog to drain", || {
             (c.int(&["DBSIZE"]) == 0).then_some(())
         });
         started.elapsed()
     });
-    let tick = c.info_field("presence", "presence_sweep_tick_max_us");
-    let (_, idle_worst, _) = common::pinging(port, || {
+    let tick_us = if with_module {
+        c.info_field("presence", "presence_sweep_tick_max_us")
+    } else {
+        String::new()
+    };
+    let (_, idle_worst, _) = common::pinging(server.port, || {
         let started = Instant::now();
         while started.elapsed() < cleared {
             c.int(&["DBSIZE"]);
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    println!(
-        "A second client sends PINGs back to back while the sweeper drains the backlog, and again \
-         for as long on the same server once it is empty (the machine's own noise).\n"
-    );
-    println!(
-        "| presences | cleared in | longest sweep tick | worst PING, draining | worst PING, idle | PINGs |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|");
-    println!(
-        "| 100000 | {:.2} s | {tick} µs (target ≤ 1000) | {:.2} ms (target ≤ 2) | {:.2} ms | {pings} |\n",
-        cleared.as_secs_f64(),
-        worst.as_secs_f64() * 1e3,
-        idle_worst.as_secs_f64() * 1e3
-    );
+    if pinned {
+        pin(std::process::id(), &format!("0-{}", cpus - 1));
+    }
+    Drained {
+        cleared,
+        worst,
+        idle_worst,
+        pings,
+        tick_us,
+        pinned,
+    }
+}
+
+/// Sets the CPUs of every thread of process `pid` with `taskset`; true when it could.
+fn pin(pid: u32, cpus: &str) -> bool {
+    Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Runs the server on the first of `cpus` CPUs and this process (the clients) on the others, so
+/// that the PINGs measure the server rather than the clients competing with it for a core. True
+/// when it could (`taskset` and at least two CPUs).
+fn pin_apart(server: &Server, cpus: usize) -> bool {
+    match server.pid() {
+        Some(pid) if cpus >= 2 => {
+            pin(pid, "0") && pin(std::process::id(), &format!("1-{}", cpus - 1))
+        }
+        _ => false,
+    }
 }
 
 fn used_memory(c: &mut Conn) -> i64 {

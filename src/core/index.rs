@@ -60,9 +60,9 @@
 //! table of rooms (16,384 buckets × 161 bytes, in a 3 MiB class) adds 3.1, the rooms' names and
 //! the queue of rooms about 0.9: about 88 bytes per presence in all.
 
+use foldhash::fast::RandomState;
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
-use foldhash::fast::RandomState;
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::rc::Rc;

@@ -285,6 +285,11 @@ impl Server {
         Server::with(Options::default())
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts a server with `options`.
     pub fn with(options: Options) -> Server {
         Server::start_in(std::sync::Arc::new(TempDir::new()), options)
