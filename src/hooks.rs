@@ -57,15 +57,21 @@ extern "C" fn on_keyspace_event(
         b"del" | b"rename_from" | b"move_from" => sync::forget(db, name, Reason::Deleted),
         b"expired" => sync::forget(db, name, Reason::Expired),
         b"evicted" => sync::forget(db, name, Reason::Evicted),
-        // An RDB load hands over a key name on its stack: it is copied before the key is opened.
-        b"loaded" => sync::reconcile(&ctx, db, name),
         _ if NotifyEvent::from_bits_truncate(kind).contains(NotifyEvent::STRING) => {
             sync::defer(&ctx, db, name);
             Vec::new()
         }
-        _ => {
+        // The second event of every `SET … EX` and the event of a raw `EXPIRE`: the key comes
+        // from the command's arguments and is opened as it is.
+        b"expire" => {
             sync::take_pending(db, name);
             sync::reconcile_key(&ctx, db, key)
+        }
+        // The rarer events get a copy of the name: an RDB load, for one, hands over a key name
+        // that lives on its stack, which opening the key would try to retain.
+        _ => {
+            sync::take_pending(db, name);
+            sync::reconcile(&ctx, db, name)
         }
     };
     sync::publish(&ctx, events);
