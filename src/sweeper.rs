@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 pub const TICK_BUDGET: Duration = Duration::from_micros(500);
 /// The delay before the next tick while a backlog remains.
 pub const BACKLOG_DELAY_MS: i64 = 1;
-/// How many removals between two looks at the clock.
-const CLOCK_EVERY: usize = 8;
 
 /// A context kept from load, used to arm the timer outside a callback (on `CONFIG SET`).
 static TIMER_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
@@ -112,7 +110,7 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
         (s.dbs.keys().copied().collect::<Vec<i32>>(), entries)
     })
     .unwrap_or_default();
-    let max_steps = entries.saturating_mul(2).saturating_add(CLOCK_EVERY);
+    let max_steps = entries.saturating_mul(2).saturating_add(1);
     let mut outcome = Outcome::default();
     let mut steps = 0usize;
     'dbs: for db in dbs {
@@ -126,7 +124,7 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
                 break 'dbs;
             }
             if let Some(budget) = budget {
-                if steps.is_multiple_of(CLOCK_EVERY) && started.elapsed() >= budget {
+                if started.elapsed() >= budget {
                     outcome.more = true;
                     break 'dbs;
                 }
