@@ -1,10 +1,11 @@
 //! The sweeper: a Redis timer that, on masters, deletes every presence that is not live (stale,
 //! expired, or without TTL) as a replicated `DEL`, and announces each as `force-leave`.
 //!
-//! The index hands it the dead presences in expiry order, so a tick costs what it removes, not
-//! what exists. A tick stops after [`TICK_BUDGET`]; when work is left the next tick comes
-//! after [`BACKLOG_DELAY_MS`] instead of the full interval, so that a backlog drains quickly
-//! while clients are served between ticks.
+//! The index hands it the dead presences (the room with the earliest expiry first), so a tick
+//! costs what it removes, not what exists. A tick stops once it has worked [`TICK_BUDGET`],
+//! looking at the clock after every removal; when work is left the next tick comes after
+//! [`BACKLOG_DELAY_MS`] instead of the full interval, so that a backlog drains quickly while
+//! clients are served between ticks.
 
 use crate::config;
 use crate::core::changes;
