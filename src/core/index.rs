@@ -636,6 +636,15 @@ impl Room {
     }
 }
 
+/// The room called `name` in `rooms`, to change.
+fn find_room<'a>(
+    rooms: &'a mut HashTable<Room>,
+    hasher: &RandomState,
+    name: &str,
+) -> Option<&'a mut Room> {
+    rooms.find_mut(hash_id(hasher, name), |state| *state.name == *name)
+}
+
 /// The room index of one database.
 #[derive(Debug)]
 pub struct RoomIndex {
@@ -672,12 +681,6 @@ impl RoomIndex {
     fn room(&self, room: &str) -> Option<&Room> {
         self.rooms
             .find(hash_id(&self.hasher, room), |state| *state.name == *room)
-    }
-
-    /// The room called `room`, to change.
-    fn room_mut(&mut self, room: &str) -> Option<&mut Room> {
-        self.rooms
-            .find_mut(hash_id(&self.hasher, room), |state| *state.name == *room)
     }
 
     /// What the index holds for (room, user).
@@ -727,8 +730,7 @@ impl RoomIndex {
         cutoff: i64,
     ) -> Refresh {
         let hash = hash_id(&self.hasher, user);
-        let room_hash = hash_id(&self.hasher, room);
-        let Some(state) = self.rooms.find_mut(room_hash, |state| *state.name == *room) else {
+        let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Refresh::NotHeld;
         };
         let Some(ix) = state.find(hash, user) else {
@@ -788,8 +790,7 @@ impl RoomIndex {
 
     /// The number of live presences in `room`: those with `expire_at > cutoff`.
     pub fn count(&mut self, room: &str, cutoff: i64) -> usize {
-        let hash = hash_id(&self.hasher, room);
-        match self.rooms.find_mut(hash, |state| *state.name == *room) {
+        match find_room(&mut self.rooms, &self.hasher, room) {
             Some(state) => state.count(cutoff, &mut self.totals, &mut self.due),
             None => 0,
         }
@@ -799,7 +800,7 @@ impl RoomIndex {
     /// The first listing after a change of the room's members sorts the room (O(n log n), less
     /// when few members changed); the order lasts until the next change.
     pub fn list(&mut self, room: &str, cutoff: i64, limit: usize) -> Vec<(&str, &str)> {
-        let Some(state) = self.room_mut(room) else {
+        let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Vec::new();
         };
         if !state.sorted {
@@ -824,8 +825,7 @@ impl RoomIndex {
                 return None;
             }
             let name = name.clone();
-            let hash = hash_id(&self.hasher, &name);
-            let state = self.rooms.find_mut(hash, |state| *state.name == *name)?;
+            let state = find_room(&mut self.rooms, &self.hasher, &name)?;
             let found = state.first_dead(cutoff, &mut self.totals);
             state.requeue(&mut self.due);
             if let Some(ix) = found {
@@ -855,8 +855,7 @@ impl RoomIndex {
                 .map(|(_, name)| name.clone())
                 .collect();
             for name in reached {
-                let hash = hash_id(&self.hasher, &name);
-                if let Some(state) = self.rooms.find_mut(hash, |state| *state.name == *name) {
+                if let Some(state) = find_room(&mut self.rooms, &self.hasher, &name) {
                     state.count(cutoff, &mut self.totals, &mut self.due);
                 }
             }
