@@ -21,9 +21,20 @@ thread_local! {
 
 /// Subscribes to the keyspace notifications the index follows. The raw API hands over the key
 /// as Redis's own string, which is opened as is.
+///
+/// Besides strings and generic commands, the classes of every command that can replace a
+/// string with a value of another type: the `…STORE` commands of sets (`SUNIONSTORE`, …),
+/// sorted sets and geo (`ZUNIONSTORE`, `ZRANGESTORE`, `GEOSEARCHSTORE`, …) and lists
+/// (`SORT … STORE`), and module types. Hash and stream commands answer WRONGTYPE on a string
+/// key and only create keys that are not presences, so their classes are left out: every
+/// `HSET` or `XADD` on any key would pay for a callback.
 pub fn subscribe_keyspace_events(ctx: &Context) -> bool {
     let classes = NotifyEvent::GENERIC
         | NotifyEvent::STRING
+        | NotifyEvent::LIST
+        | NotifyEvent::SET
+        | NotifyEvent::ZSET
+        | NotifyEvent::MODULE
         | NotifyEvent::EXPIRED
         | NotifyEvent::EVICTED
         | NotifyEvent::LOADED;
@@ -68,7 +79,8 @@ extern "C" fn on_keyspace_event(
             sync::reconcile_key(&ctx, db, key)
         }
         // The rarer events get a copy of the name: an RDB load, for one, hands over a key name
-        // that lives on its stack, which opening the key would try to retain.
+        // that lives on its stack, which opening the key would try to retain. Among them, the
+        // events of other types: a key that now holds a set, a sorted set, … is no presence.
         _ => {
             sync::take_pending(db, name);
             sync::reconcile(&ctx, db, name)
