@@ -2,6 +2,10 @@
 //! settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and (but for the TTL) `CONFIG SET`.
 
 use crate::core::liveness::Liveness;
+use crate::sweeper;
+use redis_module::configuration::{register_i64_configuration, ConfigurationFlags};
+use redis_module::{raw, Context};
+use std::os::raw::c_int;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// `presence.ttl`: the TTL, in seconds, a join or a heartbeat gives a presence key.
@@ -21,6 +25,44 @@ pub const DEFAULT_SWEEP_INTERVAL: i64 = 1000;
 pub const MAX_SECONDS: i64 = 315_360_000;
 /// The largest sweep interval accepted: one hour, in milliseconds.
 pub const MAX_SWEEP_INTERVAL: i64 = 3_600_000;
+
+/// Registers the three configs and applies the values Redis holds for them (`redis.conf`
+/// lines, `MODULE LOADEX … CONFIG`). False when Redis refused a value: the load must then fail
+/// before anything else is set up, since Redis leaves a module whose configs were refused
+/// half-loaded.
+pub fn register_and_load(ctx: &Context) -> bool {
+    register_i64_configuration(
+        ctx,
+        "ttl",
+        &TTL,
+        DEFAULT_TTL,
+        1,
+        MAX_SECONDS,
+        ConfigurationFlags::IMMUTABLE,
+        None,
+    );
+    register_i64_configuration(
+        ctx,
+        "stale-after",
+        &STALE_AFTER,
+        DEFAULT_STALE_AFTER,
+        0,
+        MAX_SECONDS,
+        ConfigurationFlags::DEFAULT,
+        None,
+    );
+    register_i64_configuration(
+        ctx,
+        "sweep-interval",
+        &SWEEP_INTERVAL,
+        DEFAULT_SWEEP_INTERVAL,
+        1,
+        MAX_SWEEP_INTERVAL,
+        ConfigurationFlags::DEFAULT,
+        Some(Box::new(|_, _, _| sweeper::rearm())),
+    );
+    unsafe { raw::RedisModule_LoadConfigs.unwrap()(ctx.ctx) == raw::REDISMODULE_OK as c_int }
+}
 
 /// The liveness rule for the current configs.
 pub fn liveness() -> Liveness {

@@ -14,7 +14,6 @@ pub mod sweeper;
 pub mod sync;
 
 use commands::Spec;
-use redis_module::configuration::ConfigurationFlags;
 use redis_module::raw::{RedisModuleCtx as RawCtx, RedisModuleString as RawString};
 use redis_module::{redis_module, Context, RedisString, Status};
 use std::os::raw::c_int;
@@ -114,15 +113,4 @@ redis_module! {
     data_types: [],
     init: init,
     deinit: deinit,
-    configurations: [
-        i64: [
-            ["ttl", &config::TTL, config::DEFAULT_TTL, 1, config::MAX_SECONDS, ConfigurationFlags::IMMUTABLE, None],
-            ["stale-after", &config::STALE_AFTER, config::DEFAULT_STALE_AFTER, 0, config::MAX_SECONDS, ConfigurationFlags::DEFAULT, None],
-            ["sweep-interval", &config::SWEEP_INTERVAL, config::DEFAULT_SWEEP_INTERVAL, 1, config::MAX_SWEEP_INTERVAL, ConfigurationFlags::DEFAULT, Some(Box::new(|_, _, _| sweeper::rearm()))],
-        ],
-        string: [],
-        bool: [],
-        enum: [],
-        module_args_as_configuration: false,
-    ]
 }

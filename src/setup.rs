@@ -1,5 +1,5 @@
 //! What happens when the module is loaded: module arguments, key format, INFO, server events,
-//! the presences already in the keyspace, and the sweeper's timer.
+//! the presences already in the keyspace, and the sweeper.
 
 use crate::commands::{self, Spec};
 use crate::config;
@@ -43,21 +43,32 @@ fn api_available() -> bool {
             { raw::RedisModule_GetNotifyKeyspaceEvents }.is_some(),
             { raw::RedisModule_NotifyKeyspaceEvent }.is_some(),
             { raw::RedisModule_Replicate }.is_some(),
+            { raw::RedisModule_RegisterNumericConfig }.is_some(),
+            { raw::RedisModule_LoadConfigs }.is_some(),
+            { raw::RedisModule_SetModuleOptions }.is_some(),
+            { raw::RedisModule_SignalModifiedKey }.is_some(),
+            { raw::RedisModule_AvoidReplicaTraffic }.is_some(),
+            { raw::RedisModule_FreeThreadSafeContext }.is_some(),
         ]
     }
     .into_iter()
     .all(|present| present)
 }
 
-/// Called once by `RedisModule_OnLoad`, after the hooks and configs are registered: registers
-/// the commands and sets up the rest.
+/// Called once by `RedisModule_OnLoad`: everything that can refuse the load (missing API,
+/// refused configs or arguments, commands) comes first, then what Redis cannot take back if
+/// the load failed later (keyspace and server event subscriptions). The sweeper's timer is not
+/// armed here but at the first server cron: Redis may still unload the module after a
+/// successful `OnLoad` (a `MODULE LOADEX` config it did not apply), and it refuses to unload a
+/// module that holds a timer.
 pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
     if !api_available() {
         ctx.log_warning("presence: this server lacks module API functions the module needs (Redis 7.0 or later is required)");
         return Status::Err;
     }
-    if !commands::register(ctx, commands) {
-        ctx.log_warning("presence: could not register the commands");
+    state::reset();
+    if !config::register_and_load(ctx) {
+        ctx.log_warning("presence: a presence.* config was refused; the module is not loaded");
         return Status::Err;
     }
     let raw_args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
@@ -72,12 +83,17 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
             return Status::Err;
         }
     }
+    if !commands::register(ctx, commands) {
+        ctx.log_warning("presence: could not register the commands");
+        return Status::Err;
+    }
     let format = if store::is_cluster(ctx) {
         KeyFormat::Cluster
     } else {
         KeyFormat::Standalone
     };
     state::with(|s| s.format = format);
+    store::set_module_options(ctx);
     if !info::register(ctx)
         || !hooks::subscribe_keyspace_events(ctx)
         || !hooks::subscribe_server_events(ctx)
@@ -86,6 +102,6 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
         return Status::Err;
     }
     hooks::index_existing_keys(ctx);
-    sweeper::start(ctx);
+    sweeper::prepare(ctx);
     Status::Ok
 }

@@ -56,6 +56,12 @@ thread_local! {
     static MUTED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Starts from an empty state (a load that follows a refused one finds the old state, since
+/// the library may stay mapped).
+pub fn reset() {
+    with(|s| *s = State::new());
+}
+
 /// Runs `f` on the state. Returns `None` (and does nothing) if the state is already in use
 /// further up the stack, which would be a bug: no call into Redis may happen inside `f`.
 pub fn with<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {

@@ -198,6 +198,7 @@ pub fn write_presence(
                 at.as_bytes().len(),
             );
         }
+        signal_modified(ctx, name);
         notify(ctx, NotifyEvent::STRING, c"set", name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
@@ -220,6 +221,7 @@ pub fn refresh(ctx: &Context, key: OpenKey, name: &RedisString, expire_at: i64) 
                 at.as_bytes().len(),
             );
         }
+        signal_modified(ctx, name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
     done
@@ -238,6 +240,7 @@ pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
                 name.inner,
             );
         }
+        signal_modified(ctx, name);
         notify(ctx, NotifyEvent::GENERIC, c"del", name);
     }
     done
@@ -315,6 +318,28 @@ pub fn is_active_master(ctx: &Context) -> bool {
     let flags = flags(ctx);
     flags & raw::REDISMODULE_CTX_FLAGS_MASTER as c_int != 0
         && flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int == 0
+}
+
+/// True while clients' writes are paused (`CLIENT PAUSE WRITE` or `ALL`, a `FAILOVER`): the
+/// module must not write on its own then.
+pub fn writes_paused() -> bool {
+    unsafe { raw::RedisModule_AvoidReplicaTraffic.unwrap()() != 0 }
+}
+
+/// Tells Redis that the module signals modified keys itself ([`signal_modified`] after each
+/// write), so that a key opened for writing but left unchanged does not abort a `WATCH`.
+pub fn set_module_options(ctx: &Context) {
+    unsafe {
+        raw::RedisModule_SetModuleOptions.unwrap()(
+            ctx.ctx,
+            raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED as c_int,
+        )
+    };
+}
+
+/// Signals that the key `name` changed (WATCH, client-side caching).
+fn signal_modified(ctx: &Context, name: &RedisString) {
+    unsafe { raw::RedisModule_SignalModifiedKey.unwrap()(ctx.ctx, name.inner) };
 }
 
 /// True when the server runs with `cluster-enabled yes`.

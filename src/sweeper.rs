@@ -40,29 +40,54 @@ pub struct Outcome {
     pub more: bool,
 }
 
-/// Starts the timer; called once at load.
-pub fn start(ctx: &Context) {
+/// Keeps a context to arm the timer with, and subscribes to the server cron, whose first call
+/// arms the timer; called once at load. The timer is not armed during the load itself: Redis
+/// refuses to unload a module that holds a timer, and it may still unload this one after a
+/// successful `OnLoad`.
+pub fn prepare(ctx: &Context) {
+    stop();
     let detached = unsafe { raw::RedisModule_GetDetachedThreadSafeContext.unwrap()(ctx.ctx) };
     TIMER_CTX.store(detached, Ordering::Relaxed);
-    arm(config::sweep_interval_ms());
+    let cron = raw::RedisModuleEvent {
+        id: raw::REDISMODULE_EVENT_CRON_LOOP,
+        dataver: 1,
+    };
+    unsafe { raw::RedisModule_SubscribeToServerEvent.unwrap()(ctx.ctx, cron, Some(on_cron)) };
 }
 
-/// Stops the timer; called at unload.
-pub fn stop() {
-    let ctx = TIMER_CTX.load(Ordering::Relaxed);
-    if let Some(id) = TIMER.with(|t| t.take()) {
-        if !ctx.is_null() {
-            unsafe { raw::RedisModule_StopTimer.unwrap()(ctx, id, ptr::null_mut()) };
-        }
+/// The server cron (`hz` times a second): arms the timer when it is not armed.
+extern "C" fn on_cron(
+    _ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut std::os::raw::c_void,
+) {
+    if TIMER.with(Cell::get).is_none() {
+        arm(config::sweep_interval_ms());
     }
+}
+
+/// Stops the timer and lets go of the context kept to arm it; called at unload.
+pub fn stop() {
+    let ctx = TIMER_CTX.swap(ptr::null_mut(), Ordering::Relaxed);
+    if ctx.is_null() {
+        return;
+    }
+    if let Some(id) = TIMER.with(|t| t.take()) {
+        unsafe { raw::RedisModule_StopTimer.unwrap()(ctx, id, ptr::null_mut()) };
+    }
+    unsafe { raw::RedisModule_FreeThreadSafeContext.unwrap()(ctx) };
 }
 
 /// Re-arms the timer with the current interval (`CONFIG SET presence.sweep-interval`).
 pub fn rearm() {
-    if TIMER_CTX.load(Ordering::Relaxed).is_null() {
+    let ctx = TIMER_CTX.load(Ordering::Relaxed);
+    if ctx.is_null() {
         return;
     }
-    stop();
+    if let Some(id) = TIMER.with(|t| t.take()) {
+        unsafe { raw::RedisModule_StopTimer.unwrap()(ctx, id, ptr::null_mut()) };
+    }
     arm(config::sweep_interval_ms());
 }
 
@@ -87,7 +112,10 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
     let ctx = Context::new(ctx);
     sync::resolve_pending(&ctx);
     let mut next = config::sweep_interval_ms();
-    if store::is_active_master(&ctx) {
+    // While writes are paused (`CLIENT PAUSE WRITE`, `FAILOVER`) the sweeper stands still, as
+    // Redis's own expiry does: a write now would break the pause. The next tick after the
+    // pause catches up.
+    if store::is_active_master(&ctx) && !store::writes_paused() {
         let started = Instant::now();
         let outcome = sweep(&ctx, Some(TICK_BUDGET));
         let took = started.elapsed().as_micros() as u64;

@@ -472,3 +472,28 @@ fn random_arguments_never_bring_the_server_down() {
     }
     assert_eq!(c.call(&["PING"]), Reply::Status("PONG".into()));
 }
+
+#[test]
+fn writes_that_change_nothing_leave_watch_alone() {
+    let server = Server::start();
+    let mut watcher = server.conn();
+    let mut other = server.conn();
+    other.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    for write in [
+        vec!["PRESENCE.BEAT", "r", "u", "wrong"],
+        vec!["PRESENCE.LEAVE", "r", "u", "wrong"],
+        vec!["PRESENCE.BEAT", "r", "nobody", "s"],
+        vec!["PRESENCE.LEAVE", "r", "nobody", "s"],
+    ] {
+        let key = format!("room:presence:r:{}", write[2]);
+        watcher.call(&["WATCH", key.as_str()]);
+        watcher.call(&["MULTI"]);
+        watcher.call(&["PING"]);
+        assert_eq!(other.call(&write).int(), 0, "{write:?}");
+        assert_eq!(
+            watcher.call(&["EXEC"]).strings(),
+            ["PONG"],
+            "{write:?} aborted a WATCH"
+        );
+    }
+}
