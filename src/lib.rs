@@ -42,7 +42,7 @@ extern "C" fn leave(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) ->
     commands::dispatch(ctx, argv, argc, commands::leave)
 }
 
-/// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n]
+/// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
 extern "C" fn list(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
     commands::dispatch(ctx, argv, argc, commands::list)
 }

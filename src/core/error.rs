@@ -16,6 +16,8 @@ pub enum PresenceError {
     Syntax,
     /// `LIMIT` without a non-negative integer.
     InvalidLimit,
+    /// `AFTER` as the last argument.
+    MissingAfter,
 }
 
 impl fmt::Display for PresenceError {
@@ -35,6 +37,7 @@ impl fmt::Display for PresenceError {
             PresenceError::InvalidLimit => {
                 write!(f, "ERR LIMIT must be followed by a non-negative integer")
             }
+            PresenceError::MissingAfter => write!(f, "ERR AFTER must be followed by a user id"),
         }
     }
 }
@@ -57,6 +60,10 @@ mod tests {
         assert_eq!(
             PresenceError::InvalidLimit.to_string(),
             "ERR LIMIT must be followed by a non-negative integer"
+        );
+        assert_eq!(
+            PresenceError::MissingAfter.to_string(),
+            "ERR AFTER must be followed by a user id"
         );
     }
 }

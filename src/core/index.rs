@@ -799,15 +799,25 @@ impl RoomIndex {
     /// The live presences of `room` as (user, socket), ordered by user id, at most `limit`.
     /// The first listing after a change of the room's members sorts the room (O(n log n), less
     /// when few members changed); the order lasts until the next change.
-    pub fn list(&mut self, room: &str, cutoff: i64, limit: usize) -> Vec<(&str, &str)> {
+    pub fn list(
+        &mut self,
+        room: &str,
+        cutoff: i64,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Vec<(&str, &str)> {
         let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Vec::new();
         };
         if !state.sorted {
             state.sort();
         }
-        state
-            .slots
+        let start = after.map_or(0, |after| {
+            state
+                .slots
+                .partition_point(|slot| slot.user.as_bytes() <= after.as_bytes())
+        });
+        state.slots[start..]
             .iter()
             .filter(|slot| slot.presence.expire_at > cutoff)
             .take(limit)
@@ -899,7 +909,7 @@ mod tests {
 
     fn users(index: &mut RoomIndex, room: &str, cutoff: i64) -> Vec<String> {
         index
-            .list(room, cutoff, usize::MAX)
+            .list(room, cutoff, usize::MAX, None)
             .into_iter()
             .map(|(u, _)| u.to_string())
             .collect()
@@ -1036,8 +1046,8 @@ mod tests {
         assert_eq!(index.count("r", 300), 0);
         assert_eq!(index.count("nope", 0), 0);
         assert_eq!(index.count("other", 300), 1);
-        assert_eq!(index.list("r", 0, 2), vec![("a", "sa"), ("b", "sb")]);
-        assert!(index.list("nope", 0, 2).is_empty());
+        assert_eq!(index.list("r", 0, 2, None), vec![("a", "sa"), ("b", "sb")]);
+        assert!(index.list("nope", 0, 2, None).is_empty());
         index.assert_consistent();
     }
 
@@ -1214,7 +1224,7 @@ mod tests {
             );
         }
         assert_eq!(
-            index.list("r", 0, 3),
+            index.list("r", 0, 3, None),
             vec![("u0", "s"), ("u1", "s"), ("u10", "s")]
         );
         for i in 10..2000 {
@@ -1279,7 +1289,10 @@ mod tests {
         assert_eq!(users(&mut index, "r", 0), ["a", "b", "c", "m", "x"]);
         index.remove("r", "a");
         assert!(!index.room("r").unwrap().sorted);
-        assert_eq!(index.list("r", 0, 2), vec![("b", "s"), ("c", "other")]);
+        assert_eq!(
+            index.list("r", 0, 2, None),
+            vec![("b", "s"), ("c", "other")]
+        );
         index.assert_consistent();
     }
 
@@ -1462,7 +1475,7 @@ mod tests {
                         .take(limit)
                         .collect();
                     let got: Vec<(String, String)> = index
-                        .list(&room, cutoff, limit)
+                        .list(&room, cutoff, limit, None)
                         .into_iter()
                         .map(|(u, s)| (u.to_string(), s.to_string()))
                         .collect();
@@ -1478,7 +1491,7 @@ mod tests {
             }
             if step % 7 == 0 {
                 let listed: Vec<(String, String)> = index
-                    .list(&room, cutoff, usize::MAX)
+                    .list(&room, cutoff, usize::MAX, None)
                     .into_iter()
                     .map(|(u, s)| (u.to_string(), s.to_string()))
                     .collect();

@@ -14,7 +14,7 @@ pub struct Target<'a> {
     pub socket: &'a str,
 }
 
-/// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n]`.
+/// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListRequest<'a> {
     /// The room id.
@@ -23,6 +23,8 @@ pub struct ListRequest<'a> {
     pub with_sockets: bool,
     /// At most this many users.
     pub limit: usize,
+    /// Only the users after this one, in byte order (the last user of the previous page).
+    pub after: Option<&'a str>,
 }
 
 fn id(bytes: &[u8], kind: IdKind) -> Result<&str, PresenceError> {
@@ -49,7 +51,8 @@ pub fn room<'a>(args: &[&'a [u8]]) -> Result<&'a str, PresenceError> {
     id(room, IdKind::Room)
 }
 
-/// Parses `room [WITHSOCKETS] [LIMIT n]` (options in any order, each at most once).
+/// Parses `room [WITHSOCKETS] [LIMIT n] [AFTER user]` (options in any order, each at most
+/// once).
 pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
     let Some((room, mut options)) = args.split_first() else {
         return Err(PresenceError::WrongArity);
@@ -58,6 +61,7 @@ pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
         room: id(room, IdKind::Room)?,
         with_sockets: false,
         limit: usize::MAX,
+        after: None,
     };
     let mut seen_limit = false;
     while let Some((option, rest)) = options.split_first() {
@@ -73,6 +77,10 @@ pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
                 .try_into()
                 .unwrap_or(usize::MAX);
             seen_limit = true;
+            options = rest;
+        } else if option.eq_ignore_ascii_case(b"AFTER") && request.after.is_none() {
+            let (user, rest) = rest.split_first().ok_or(PresenceError::MissingAfter)?;
+            request.after = Some(id(user, IdKind::User)?);
             options = rest;
         } else {
             return Err(PresenceError::Syntax);
@@ -148,6 +156,23 @@ mod tests {
             Err(PresenceError::Syntax)
         );
         assert_eq!(list(&[b"*"]), Err(PresenceError::InvalidId(IdKind::Room)));
+    }
+
+    #[test]
+    fn list_after() {
+        assert_eq!(list(&[b"r"]).unwrap().after, None);
+        let page = list(&[b"r", b"after", b"u7", b"LIMIT", b"2"]).unwrap();
+        assert_eq!(page.after, Some("u7"));
+        assert_eq!(page.limit, 2);
+        assert_eq!(list(&[b"r", b"AFTER"]), Err(PresenceError::MissingAfter));
+        assert_eq!(
+            list(&[b"r", b"AFTER", b"a:b"]),
+            Err(PresenceError::InvalidId(IdKind::User))
+        );
+        assert_eq!(
+            list(&[b"r", b"AFTER", b"a", b"AFTER", b"b"]),
+            Err(PresenceError::Syntax)
+        );
     }
 
     #[test]
