@@ -1,7 +1,8 @@
 //! `scripts/bench`: figures for the module against the ways a user would otherwise do the same
 //! work, each measured in the same run on a private server. Prints Markdown tables.
 //!
-//! `--quick` measures smaller keyspaces and fewer repetitions.
+//! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
+//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,6 +20,8 @@ struct Settings {
     rounds: usize,
     /// Presences in the memory comparison.
     memory_presences: usize,
+    /// Room sizes of the big-room comparison.
+    big_rooms: Vec<usize>,
 }
 
 fn main() {
@@ -30,6 +33,7 @@ fn main() {
             requests: 100_000,
             rounds: 1,
             memory_presences: 100_000,
+            big_rooms: vec![100_000],
         }
     } else {
         Settings {
@@ -38,6 +42,7 @@ fn main() {
             requests: 300_000,
             rounds: 3,
             memory_presences: 1_000_000,
+            big_rooms: vec![100_000, 1_000_000],
         }
     };
     println!(
@@ -49,10 +54,23 @@ fn main() {
         common::server_binary(),
         common::module_path().display()
     );
-    rooms_against_scan(&settings);
-    throughput(&settings);
-    backlog();
-    memory(&settings);
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|at| args.get(at + 1));
+    let sections: [(&str, &dyn Fn()); 5] = [
+        ("scan", &|| rooms_against_scan(&settings)),
+        ("throughput", &|| throughput(&settings)),
+        ("backlog", &backlog),
+        ("memory", &|| memory(&settings)),
+        ("big-rooms", &|| big_rooms(&settings)),
+    ];
+    for (name, run) in sections {
+        if only.is_none_or(|only| only == name) {
+            run();
+        }
+    }
 }
 
 /// Mean time of `f` over `n` runs.
@@ -620,4 +638,158 @@ fn memory(settings: &Settings) {
         (with - without) as f64 / n as f64,
         without as f64 / n as f64
     );
+}
+
+/// The slow log's threshold in the big-room comparison, in µs: commands below it are not
+/// recorded, so their worst is reported as "< 50 µs".
+const BIG_ROOM_SLOWLOG_US: i64 = 50;
+
+/// A server that records every command slower than [`BIG_ROOM_SLOWLOG_US`].
+fn recording(with_module: bool) -> Server {
+    Server::with(Options {
+        without_module: !with_module,
+        ..Options::default()
+            .module("presence.sweep-interval", "100")
+            .config("slowlog-log-slower-than", &BIG_ROOM_SLOWLOG_US.to_string())
+            .config("slowlog-max-len", "1000000")
+    })
+}
+
+/// The worst server time of each command in the slow log, in µs, then empties it.
+fn worst_by_command(c: &mut Conn) -> std::collections::BTreeMap<String, i64> {
+    let mut worst = std::collections::BTreeMap::new();
+    let common::Reply::Array(Some(entries)) = c.call(&["SLOWLOG", "GET", "-1"]) else {
+        panic!("SLOWLOG GET");
+    };
+    for entry in entries {
+        let common::Reply::Array(Some(fields)) = entry else {
+            continue;
+        };
+        let mut command = fields[3].strings();
+        let name = command.remove(0).to_ascii_uppercase();
+        let name = match command.get(1).map(String::as_str) {
+            Some("LIMIT") if name == "PRESENCE.LIST" => format!("{name} … LIMIT"),
+            _ => name,
+        };
+        let at = worst.entry(name).or_insert(0);
+        *at = (*at).max(fields[2].int());
+    }
+    c.call(&["SLOWLOG", "RESET"]);
+    worst
+}
+
+fn worst_cell(worst: &std::collections::BTreeMap<String, i64>, command: &str) -> String {
+    match worst.get(command) {
+        Some(us) => format!("{us} µs"),
+        None => format!("< {BIG_ROOM_SLOWLOG_US} µs"),
+    }
+}
+
+/// Sends `make(i)` for every `i` of `range`, pipelined.
+fn pipelined_each(
+    c: &mut Conn,
+    range: impl Iterator<Item = usize>,
+    make: impl Fn(usize) -> Vec<String>,
+) {
+    pipelined(c, range.map(make));
+}
+
+fn big_rooms(settings: &Settings) {
+    println!("## 5. One big room: the worst single command\n");
+    println!(
+        "One room of N presences, against one set of N members on a server without the module. \
+         Server time per command from the slow log (threshold {BIG_ROOM_SLOWLOG_US} µs; a command \
+         never recorded shows as below it): every join, a leave of every other user, their \
+         joins again, a heartbeat of every third, 1000 `LIST … LIMIT 100 AFTER <random>` pages, \
+         and a `stale-after` change to 1 s that leaves the whole room to the sweeper (its \
+         longest tick from `INFO presence`). Target: nothing over 1 ms but a full listing (which \
+         is O(N), like SMEMBERS), `LIST … LIMIT 100` under 0.1 ms at 1M.\n"
+    );
+    println!("| N | JOIN | LEAVE | BEAT | COUNT | LIST … LIMIT 100 | full LIST | sweep tick | SADD | SREM | SCARD | SMEMBERS |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in &settings.big_rooms {
+        let server = recording(true);
+        let mut c = server.conn();
+        let name = |i: usize| format!("u{i:08}");
+        let presence = |command: &str, i: usize| {
+            vec![
+                command.to_string(),
+                "big".into(),
+                name(i),
+                format!("s{i:019}"),
+            ]
+        };
+        pipelined_each(&mut c, 0..n, |i| presence("PRESENCE.JOIN", i));
+        pipelined_each(&mut c, (0..n).step_by(2), |i| presence("PRESENCE.LEAVE", i));
+        pipelined_each(&mut c, (0..n).step_by(2), |i| presence("PRESENCE.JOIN", i));
+        pipelined_each(&mut c, (0..n).step_by(3), |i| presence("PRESENCE.BEAT", i));
+        pipelined_each(&mut c, 0..1000, |i| {
+            vec![
+                "PRESENCE.LIST".into(),
+                "big".into(),
+                "LIMIT".into(),
+                "100".into(),
+                "AFTER".into(),
+                name(i * 7919 % n),
+            ]
+        });
+        pipelined_each(&mut c, 0..100, |_| {
+            vec!["PRESENCE.COUNT".into(), "big".into()]
+        });
+        c.call(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        let full = c.strings(&["PRESENCE.LIST", "big"]).len();
+        assert_eq!(full, n);
+        c.call(&[
+            "CONFIG",
+            "SET",
+            "slowlog-log-slower-than",
+            &BIG_ROOM_SLOWLOG_US.to_string(),
+        ]);
+        let mut module = worst_by_command(&mut c);
+        c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
+        let started = Instant::now();
+        while c.int(&["DBSIZE"]) > 0 {
+            c.int(&["PRESENCE.COUNT", "big"]);
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "sweep too slow"
+            );
+        }
+        for (command, us) in worst_by_command(&mut c) {
+            let worst = module.entry(command).or_insert(0);
+            *worst = (*worst).max(us);
+        }
+        let tick = c.info_field("presence", "presence_sweep_tick_max_us");
+        drop(c);
+        drop(server);
+
+        let baseline = recording(false);
+        let mut b = baseline.conn();
+        pipelined_each(&mut b, 0..n, |i| vec!["SADD".into(), "big".into(), name(i)]);
+        pipelined_each(&mut b, (0..n).step_by(2), |i| {
+            vec!["SREM".into(), "big".into(), name(i)]
+        });
+        pipelined_each(&mut b, (0..n).step_by(2), |i| {
+            vec!["SADD".into(), "big".into(), name(i)]
+        });
+        pipelined_each(&mut b, 0..100, |_| vec!["SCARD".into(), "big".into()]);
+        b.call(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        assert_eq!(b.strings(&["SMEMBERS", "big"]).len(), n);
+        let set = worst_by_command(&mut b);
+        println!(
+            "| {n} | {} | {} | {} | {} | {} | {} | {tick} µs | {} | {} | {} | {} |",
+            worst_cell(&module, "PRESENCE.JOIN"),
+            worst_cell(&module, "PRESENCE.LEAVE"),
+            worst_cell(&module, "PRESENCE.BEAT"),
+            worst_cell(&module, "PRESENCE.COUNT"),
+            worst_cell(&module, "PRESENCE.LIST … LIMIT"),
+            worst_cell(&module, "PRESENCE.LIST"),
+            worst_cell(&set, "SADD"),
+            worst_cell(&set, "SREM"),
+            worst_cell(&set, "SCARD"),
+            worst_cell(&set, "SMEMBERS"),
+        );
+    }
+    println!();
 }
