@@ -119,3 +119,25 @@ fn a_promoted_replica_sweeps_and_announces() {
         event.payload
     );
 }
+
+#[test]
+fn a_replica_set_to_swapdb_loads_from_disk_and_matches() {
+    let master = Server::with(master_options(90, 100).config("repl-diskless-sync", "yes"));
+    let mut m = master.conn();
+    m.int(&["PRESENCE.JOIN", "r", "old", "s0"]);
+    let replica = Server::with(Options::default().config("repl-diskless-load", "swapdb"));
+    let mut r = replica.conn();
+    r.call(&["SET", "room:presence:r:gone", "stale-socket", "EX", "21600"]);
+    assert_eq!(r.int(&["PRESENCE.COUNT", "r"]), 1);
+    let port = master.port.to_string();
+    r.call(&["REPLICAOF", "127.0.0.1", port.as_str()]);
+    wait_for(SYNC, "the replica to sync", || {
+        (r.info_field("replication", "master_link_status") == "up").then_some(())
+    });
+    m.int(&["PRESENCE.JOIN", "r", "new", "s1"]);
+    assert_eq!(wait_same(&mut m, &mut r, "r"), ["new", "s1", "old", "s0"]);
+    assert_eq!(r.info_field("presence", "presence_indexed"), "2");
+    assert!(replica.log().contains(
+        "Skipping diskless-load because there are modules that are not aware of async replication"
+    ));
+}
