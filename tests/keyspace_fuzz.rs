@@ -1,0 +1,182 @@
+//! Thousands of random commands of every type class on a small set of presence keys (strings
+//! and other types, TTLs, renames, copies, moves, restores, stores, swaps and flushes, and the
+//! module's own commands), with the sweeper running. After every few commands one `MULTI`
+//! reads every room's listing and every key's type, value and TTL at the same instant: the
+//! listing must be exactly what the liveness rule makes of the keys.
+
+mod common;
+
+use common::{Conn, Options, Reply, Rng, Server};
+
+const ROOMS: u64 = 3;
+const USERS: u64 = 8;
+const TTL_S: i64 = 21600;
+const STALE_AFTER_S: i64 = 90;
+
+fn name(rng: &mut Rng) -> String {
+    format!("room:presence:r{}:u{}", rng.below(ROOMS), rng.below(USERS))
+}
+
+fn socket(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0 => "bad:value".to_string(),
+        1 => "with space".to_string(),
+        _ => format!("s{}", rng.below(4)),
+    }
+}
+
+fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[rng.below(items.len() as u64) as usize]
+}
+
+/// Dumps of one value of each type, to RESTORE over presence keys.
+fn dumps(c: &mut Conn) -> Vec<Vec<u8>> {
+    c.call(&["SET", "src:string", "s9"]);
+    c.int(&["SADD", "src:set", "x"]);
+    c.int(&["ZADD", "src:zset", "1", "x"]);
+    c.int(&["RPUSH", "src:list", "2", "1"]);
+    c.int(&["HSET", "src:hash", "f", "v"]);
+    ["src:string", "src:set", "src:zset", "src:list", "src:hash"]
+        .iter()
+        .map(|key| match c.call(&["DUMP", key]) {
+            Reply::Bulk(Some(payload)) => payload,
+            other => panic!("DUMP {key}: {other:?}"),
+        })
+        .collect()
+}
+
+/// One random command on the presence keys.
+fn random_command(rng: &mut Rng, dumps: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let a = name(rng);
+    let b = name(rng);
+    let v = socket(rng);
+    let room = format!("r{}", rng.below(ROOMS));
+    let user = format!("u{}", rng.below(USERS));
+    let ttl = pick(rng, &["21600", "21600", "1000", "5"]).to_string();
+    let words: Vec<String> = match rng.below(40) {
+        0..=3 => vec!["SET".into(), a, v, "EX".into(), ttl],
+        4 => vec!["SET".into(), a, v],
+        5 => vec!["SET".into(), a, v, "KEEPTTL".into()],
+        6 => vec!["SETEX".into(), a, ttl, v],
+        7 => vec!["MSET".into(), a, v.clone(), b, v],
+        8 => vec![
+            "SET".into(),
+            a,
+            v,
+            "GET".into(),
+            "PX".into(),
+            "21600000".into(),
+        ],
+        9 => vec!["SETNX".into(), a, v],
+        10 | 11 => vec!["EXPIRE".into(), a, ttl],
+        12 => vec!["PEXPIREAT".into(), a, "1".into()],
+        13 => vec!["PERSIST".into(), a],
+        14 => vec!["GETEX".into(), a, "EX".into(), ttl],
+        15 => vec!["DEL".into(), a],
+        16 => vec!["UNLINK".into(), a, b],
+        17 => vec!["GETDEL".into(), a],
+        18 => vec!["RENAME".into(), a, b],
+        19 => vec!["COPY".into(), a, b, "REPLACE".into()],
+        20 => vec!["MOVE".into(), a, "1".into()],
+        21 => vec!["APPEND".into(), a, "x".into()],
+        22 => vec![
+            "SETRANGE".into(),
+            a,
+            "0".into(),
+            pick(rng, &["s", ":"]).into(),
+        ],
+        23 => vec!["SUNIONSTORE".into(), a, "src:set".into()],
+        24 => vec!["ZUNIONSTORE".into(), a, "1".into(), "src:zset".into()],
+        25 => vec!["SORT".into(), "src:list".into(), "STORE".into(), a],
+        26 => vec!["LPUSH".into(), a, "x".into()],
+        27 => vec!["HSET".into(), a, "f".into(), "v".into()],
+        28 => {
+            let dump = &dumps[rng.below(dumps.len() as u64) as usize];
+            let mut words = vec![b"RESTORE".to_vec(), a.into_bytes()];
+            words.push(pick(rng, &["0", "21600000", "5000"]).as_bytes().to_vec());
+            words.push(dump.clone());
+            words.push(b"REPLACE".to_vec());
+            return words;
+        }
+        29 => vec!["SWAPDB".into(), "0".into(), "1".into()],
+        30 if rng.below(10) == 0 => vec!["FLUSHDB".into()],
+        31..=34 => vec!["PRESENCE.JOIN".into(), room, user, socket(rng)],
+        35 | 36 => vec!["PRESENCE.BEAT".into(), room, user, socket(rng)],
+        37 => vec!["PRESENCE.LEAVE".into(), room, user, socket(rng)],
+        38 => vec!["INCR".into(), a],
+        _ => vec!["PRESENCE.COUNT".into(), room],
+    };
+    words.into_iter().map(String::into_bytes).collect()
+}
+
+fn valid_socket(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+=~".contains(b))
+}
+
+/// Reads every room's listing and every key's type, value and TTL in one transaction, and
+/// checks the listings against the keys.
+fn check(c: &mut Conn, step: usize) {
+    c.call(&["MULTI"]);
+    for room in 0..ROOMS {
+        let room = format!("r{room}");
+        c.call(&["PRESENCE.LIST", room.as_str(), "WITHSOCKETS"]);
+    }
+    let mut names = Vec::new();
+    for room in 0..ROOMS {
+        for user in 0..USERS {
+            let key = format!("room:presence:r{room}:u{user}");
+            c.call(&["TYPE", key.as_str()]);
+            c.call(&["GET", key.as_str()]);
+            c.call(&["PTTL", key.as_str()]);
+            names.push((room, user));
+        }
+    }
+    let Reply::Array(Some(replies)) = c.call(&["EXEC"]) else {
+        panic!("EXEC failed");
+    };
+    let (listings, keys) = replies.split_at(ROOMS as usize);
+    let live_above_ms = (TTL_S - STALE_AFTER_S) * 1000;
+    for (room, listing) in listings.iter().enumerate() {
+        let mut expected = Vec::new();
+        for (at, (key_room, user)) in names.iter().enumerate() {
+            if *key_room != room as u64 {
+                continue;
+            }
+            let kind = keys[3 * at].text().unwrap_or_default();
+            let Reply::Bulk(Some(value)) = &keys[3 * at + 1] else {
+                continue;
+            };
+            let pttl = keys[3 * at + 2].int();
+            if kind == "string" && valid_socket(value) && pttl > live_above_ms {
+                expected.push(format!("u{user}"));
+                expected.push(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+        assert_eq!(
+            listing.strings(),
+            expected,
+            "room r{room} after step {step}"
+        );
+    }
+}
+
+#[test]
+fn random_commands_of_every_type_keep_the_index_equal_to_the_keys() {
+    let server = Server::with(Options::default().fast(STALE_AFTER_S as u32, 20));
+    let mut c = server.conn();
+    let dumps = dumps(&mut c);
+    let mut rng = Rng::new(20261130);
+    for step in 0..4000 {
+        let command = random_command(&mut rng, &dumps);
+        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+        c.call(&args);
+        if step % 4 == 3 {
+            check(&mut c, step);
+        }
+    }
+    assert_eq!(c.call(&["PING"]).text().as_deref(), Some("PONG"));
+}
