@@ -12,7 +12,6 @@ use crate::store::{self, Kind, OpenKey};
 use crate::sweeper;
 use crate::sync;
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
-use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_long};
 
 impl From<PresenceError> for RedisError {
@@ -58,34 +57,6 @@ pub(crate) fn dispatch(
         handler(&context, &args)
     };
     context.reply(reply) as c_int
-}
-
-/// A command to register.
-pub struct Spec {
-    /// The command name.
-    pub name: &'static CStr,
-    /// The raw handler.
-    pub handler:
-        extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int,
-    /// Redis command flags.
-    pub flags: &'static CStr,
-    /// First key, last key and key step (the room argument is the key).
-    pub keys: (c_int, c_int, c_int),
-}
-
-/// Registers `commands`; false when Redis refused one.
-pub fn register(ctx: &Context, commands: &[Spec]) -> bool {
-    commands.iter().all(|spec| unsafe {
-        raw::RedisModule_CreateCommand.unwrap()(
-            ctx.ctx,
-            spec.name.as_ptr(),
-            Some(spec.handler),
-            spec.flags.as_ptr(),
-            spec.keys.0,
-            spec.keys.1,
-            spec.keys.2,
-        ) == raw::REDISMODULE_OK as c_int
-    })
 }
 
 /// The state was in use further up the stack: a bug, answered instead of panicking.

@@ -7,15 +7,16 @@ pub mod config;
 pub mod core;
 pub mod hooks;
 pub mod info;
+pub mod registration;
 pub mod setup;
 pub mod state;
 pub mod store;
 pub mod sweeper;
 pub mod sync;
 
-use commands::Spec;
 use redis_module::raw::{RedisModuleCtx as RawCtx, RedisModuleString as RawString};
 use redis_module::{redis_module, Context, RedisString, Status};
+use registration::{Arg, ArgType, RoomKey, Spec};
 use std::os::raw::c_int;
 
 #[cfg(not(test))]
@@ -57,44 +58,81 @@ extern "C" fn sweep(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) ->
     commands::dispatch(ctx, argv, argc, commands::sweep)
 }
 
-/// The commands: name, handler, flags, and the room argument as the key.
+/// The commands: name, handler, flags, how the room argument (the declared key) is used, and
+/// the documentation `COMMAND DOCS` shows.
 const COMMANDS: [Spec; 6] = [
     Spec {
         name: c"presence.join",
         handler: join,
         flags: c"write deny-oom fast",
-        keys: (1, 1, 1),
+        room: RoomKey::Writes,
+        arity: 4,
+        summary: c"Sets room:presence:<room>:<user> to the socket with the presence TTL; another socket holding it is replaced. Replies with the room's live count.",
+        complexity: c"O(1)",
+        args: &TARGET_ARGS,
     },
     Spec {
         name: c"presence.beat",
         handler: beat,
         flags: c"write fast",
-        keys: (1, 1, 1),
+        room: RoomKey::Writes,
+        arity: 4,
+        summary: c"The heartbeat: resets the TTL of a live presence held by the socket. Replies 1, or 0 when the socket is not in the room.",
+        complexity: c"O(1)",
+        args: &TARGET_ARGS,
     },
     Spec {
         name: c"presence.leave",
         handler: leave,
         flags: c"write fast",
-        keys: (1, 1, 1),
+        room: RoomKey::Writes,
+        arity: 4,
+        summary: c"Deletes the presence when the socket holds it. Replies 1, or 0 when there was nothing to remove.",
+        complexity: c"O(1)",
+        args: &TARGET_ARGS,
     },
     Spec {
         name: c"presence.list",
         handler: list,
         flags: c"readonly",
-        keys: (1, 1, 1),
+        room: RoomKey::Reads,
+        arity: -2,
+        summary: c"Lists the live users of a room in user id order, optionally with their sockets, a page at a time with LIMIT and AFTER.",
+        complexity: c"O(log N + M) for a page of M users, O(N) for the whole room of N",
+        args: &[
+            Arg::required(c"room", ArgType::Room),
+            Arg::option(c"withsockets", ArgType::Token, c"WITHSOCKETS"),
+            Arg::option(c"count", ArgType::Integer, c"LIMIT"),
+            Arg::option(c"user", ArgType::String, c"AFTER"),
+        ],
     },
     Spec {
         name: c"presence.count",
         handler: count,
         flags: c"readonly fast",
-        keys: (1, 1, 1),
+        room: RoomKey::Reads,
+        arity: 2,
+        summary: c"The number of live users in a room (the viewer count).",
+        complexity: c"O(1)",
+        args: &[Arg::required(c"room", ArgType::Room)],
     },
     Spec {
         name: c"presence.sweep",
         handler: sweep,
         flags: c"write",
-        keys: (0, 0, 0),
+        room: RoomKey::None,
+        arity: 1,
+        summary: c"Removes every presence that is not live now, as the sweeper's timer does. Replies with the number removed.",
+        complexity: c"O(R) for R presences removed",
+        args: &[],
     },
+];
+
+/// The arguments of JOIN, BEAT and LEAVE.
+const TARGET_ARGS: [Arg; 3] = [
+    Arg::required(c"room", ArgType::Room),
+    Arg::required(c"user", ArgType::String),
+    Arg::required(c"socket", ArgType::String),
 ];
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {

@@ -1,11 +1,11 @@
 //! What happens when the module is loaded: module arguments, key format, INFO, server events,
 //! the presences already in the keyspace, and the sweeper.
 
-use crate::commands::{self, Spec};
 use crate::config;
 use crate::core::keys::KeyFormat;
 use crate::hooks;
 use crate::info;
+use crate::registration::{self, Spec};
 use crate::state;
 use crate::store;
 use crate::sweeper;
@@ -19,6 +19,8 @@ fn api_available() -> bool {
     unsafe {
         [
             { raw::RedisModule_CreateCommand }.is_some(),
+            { raw::RedisModule_GetCommand }.is_some(),
+            { raw::RedisModule_SetCommandInfo }.is_some(),
             { raw::RedisModule_RegisterInfoFunc }.is_some(),
             { raw::RedisModule_InfoAddSection }.is_some(),
             { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
@@ -83,7 +85,7 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
             return Status::Err;
         }
     }
-    if !commands::register(ctx, commands) {
+    if !registration::register(ctx, commands) {
         ctx.log_warning("presence: could not register the commands");
         return Status::Err;
     }

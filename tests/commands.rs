@@ -497,3 +497,76 @@ fn writes_that_change_nothing_leave_watch_alone() {
         );
     }
 }
+
+/// Every string of a nested reply, in order, for searching.
+fn flatten(reply: &Reply) -> String {
+    match reply {
+        Reply::Array(Some(items)) => items.iter().map(flatten).collect::<Vec<_>>().join(" "),
+        Reply::Bulk(Some(_)) | Reply::Status(_) => reply.text().unwrap_or_default(),
+        Reply::Int(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn command_docs_describe_every_command() {
+    let server = Server::start();
+    let mut c = server.conn();
+    let docs = c.call(&["COMMAND", "DOCS", "presence.list"]);
+    let text = flatten(&docs);
+    for expected in [
+        "Lists the live users of a room in user id order",
+        "complexity",
+        "WITHSOCKETS",
+        "LIMIT",
+        "AFTER",
+        "pure-token",
+        "optional",
+    ] {
+        assert!(
+            text.contains(expected),
+            "COMMAND DOCS lacks {expected}: {text}"
+        );
+    }
+    for (command, arity) in [
+        ("presence.join", 4),
+        ("presence.beat", 4),
+        ("presence.leave", 4),
+        ("presence.list", -2),
+        ("presence.count", 2),
+        ("presence.sweep", 1),
+    ] {
+        let Reply::Array(Some(infos)) = c.call(&["COMMAND", "INFO", command]) else {
+            panic!("COMMAND INFO {command}");
+        };
+        let Reply::Array(Some(info)) = &infos[0] else {
+            panic!("no COMMAND INFO for {command}");
+        };
+        assert_eq!(info[1].int(), arity, "{command}");
+        let docs = flatten(&c.call(&["COMMAND", "DOCS", command]));
+        assert!(docs.contains("summary") && docs.contains("0.1.0"), "{docs}");
+    }
+    assert_eq!(
+        c.strings(&["COMMAND", "GETKEYS", "presence.join", "r1", "u", "s"]),
+        ["r1"]
+    );
+    assert_eq!(
+        c.strings(&["COMMAND", "GETKEYS", "presence.list", "r2", "LIMIT", "5"]),
+        ["r2"]
+    );
+    if common::is_valkey() {
+        let mut listed = c.strings(&["ACL", "CAT", "presence"]);
+        listed.sort();
+        assert_eq!(
+            listed,
+            [
+                "presence.beat",
+                "presence.count",
+                "presence.join",
+                "presence.leave",
+                "presence.list",
+                "presence.sweep"
+            ]
+        );
+    }
+}
