@@ -14,6 +14,8 @@ const PUBLIC_DIR = path.join(__dirname, '..', 'public');
 const STATIC_FILES = {
   '/': { file: path.join(PUBLIC_DIR, 'index.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { file: path.join(PUBLIC_DIR, 'app.js'), type: 'text/javascript; charset=utf-8' },
+  '/names.js': { file: path.join(PUBLIC_DIR, 'names.js'), type: 'text/javascript; charset=utf-8' },
+  '/messages.js': { file: path.join(PUBLIC_DIR, 'messages.js'), type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: path.join(PUBLIC_DIR, 'style.css'), type: 'text/css; charset=utf-8' },
   '/favicon.svg': { file: path.join(PUBLIC_DIR, 'favicon.svg'), type: 'image/svg+xml' },
   '/favicon.ico': { file: path.join(PUBLIC_DIR, 'favicon.svg'), type: 'image/svg+xml' },
