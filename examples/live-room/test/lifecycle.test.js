@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { startRedis, waitFor, track, freePort } = require('./support/shared');
+const { startRedis, waitFor, track, freePort, stopProcess } = require('./support/shared');
 const { startDemo } = require('./support/demo-server');
 const { TcpProxy } = require('./support/tcp-proxy');
 
@@ -84,6 +84,37 @@ describe('shutdown within its bound', () => {
     } finally {
       for (const client of clients) client.close();
       await proxy.close();
+      await demo.stop('SIGKILL');
+      await redis.stop();
+    }
+  });
+});
+
+describe('Redis down for a while', () => {
+  it('each error is logged once, requests get an answer, and everything works again when it is back', async () => {
+    const redis = await startRedis({ staleAfter: 30 });
+    const demo = await startDemo({ redisUrl: redis.url });
+    const bob = await demo.connect('bob');
+    try {
+      await bob.join('r');
+      await stopProcess(redis.process, 'SIGKILL');
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline) {
+        assert.equal((await fetch(`${demo.url}/api/room?id=r`)).status, 503);
+        assert.equal((await fetch(`${demo.url}/`)).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await redis.restart();
+      assert.match((await bob.waitForForceLeave('r', 15000)).reason, /^(reset|not-present)$/, 'told of the presence Redis lost');
+      await waitFor(() => /GET \/api\/room: working again/.test(demo.output) || fetch(`${demo.url}/api/room?id=r`).then(() => false), {
+        message: 'the room readable again',
+      });
+      assert.equal(demo.process.exitCode, null);
+      const lines = demo.output.split('\n').filter((line) => /ECONNREFUSED|not connected/.test(line));
+      assert.deepEqual(lines, [...new Set(lines)], 'no error line twice in one outage');
+      assert.doesNotMatch(demo.output, STACK_LINE);
+    } finally {
+      bob.close();
       await demo.stop('SIGKILL');
       await redis.stop();
     }
