@@ -144,6 +144,7 @@ describe('browser: the page', () => {
       await alice.waitForFunction(() => document.getElementById('count').textContent === '1');
       assert.deepEqual(await alice.locator('#users li .person-name').allTextContents(), ['José']);
       assert.equal(await alice.textContent('#outside-text'), 'You are not in this room.');
+      await shot(alice, 'outside-after-dialog');
     } finally {
       await context.close();
     }
