@@ -80,7 +80,7 @@ function handleProcessSignals(resources) {
   process.on('SIGINT', () => stop('SIGINT', 0));
   process.on('uncaughtException', (err) => {
     logError(`unexpected error: ${err.stack}`);
-    stop('after that error', 1);
+    stop('after the unexpected error above', 1);
   });
   const rejections = new Set();
   process.on('unhandledRejection', (reason) => {

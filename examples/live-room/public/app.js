@@ -161,7 +161,6 @@
     var name = Names.idToName(id);
     var item = document.createElement('li');
     item.className = badge ? 'person me' : 'person';
-    item.dataset.id = id;
     item.dataset.key = id + '\n' + badge;
     var avatar = document.createElement('span');
     avatar.className = 'avatar';

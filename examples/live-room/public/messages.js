@@ -1,5 +1,6 @@
 /*
- * Every sentence the live-room page shows, in one place. Codes from the server (error codes of
+ * Every sentence the live-room page's script shows, in one place (the fixed labels and hints
+ * are in index.html). Codes from the server (error codes of
  * acknowledgements, force-leave reasons) are turned into words here and nowhere else.
  * Runs in browsers (window.LiveRoomMessages) and in Node (require).
  */
@@ -66,7 +67,6 @@
   }
 
   return {
-    title: 'You are not in the chatroom',
     nameError: function (code) {
       return NAME_ERRORS[code];
     },
@@ -89,7 +89,6 @@
     rejoinLabel: function (reason) {
       return reason === 'replaced' ? 'Use here' : 'Join again';
     },
-    dismissLabel: 'Close',
     joinLabel: 'Join room',
     joinBusy: 'Joining…',
     hereAs: function (name) {
