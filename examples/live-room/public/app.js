@@ -1,188 +1,504 @@
-/* The live-room page: login, join and leave, the live participant list and the force-leave dialog. */
+/*
+ * The live-room page: the join form, the room with its live participant list and count, and
+ * the dialog that says why this page is not in the room any more. The words come from
+ * messages.js, names and ids from names.js.
+ */
 (function () {
   'use strict';
 
-  var elements = {
-    form: document.getElementById('join-form'),
-    name: document.getElementById('name'),
-    room: document.getElementById('room'),
-    join: document.getElementById('join'),
-    leave: document.getElementById('leave'),
-    status: document.getElementById('status'),
-    count: document.getElementById('count'),
-    users: document.getElementById('users'),
-    truncated: document.getElementById('truncated'),
-    dialog: document.getElementById('force-leave-dialog'),
-    rejoin: document.getElementById('rejoin'),
+  var Names = window.LiveRoomNames;
+  var Text = window.LiveRoomMessages;
+
+  /** How often a page that is not in the room it shows reads that room again. */
+  var OUTSIDE_POLL_MS = 3000;
+  /** How long a join waits for the connection before giving up. */
+  var CONNECT_TIMEOUT_MS = 10000;
+  /** First and longest delay before connecting again after the server refused the handshake. */
+  var RETRY_MS = 1000;
+  var RETRY_MAX_MS = 5000;
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  var el = {
+    connection: byId('connection'),
+    alert: byId('alert'),
+    lobby: byId('lobby'),
+    form: byId('join-form'),
+    name: byId('name'),
+    nameError: byId('name-error'),
+    room: byId('room'),
+    roomError: byId('room-error'),
+    join: byId('join'),
+    roomView: byId('room-view'),
+    roomTitle: byId('room-title'),
+    roomSubtitle: byId('room-subtitle'),
+    leave: byId('leave'),
+    outside: byId('outside'),
+    outsideText: byId('outside-text'),
+    outsideBack: byId('outside-back'),
+    outsideRejoin: byId('outside-rejoin'),
+    count: byId('count'),
+    countLabel: byId('count-label'),
+    users: byId('users'),
+    truncated: byId('truncated'),
+    roomNote: byId('room-note'),
+    status: byId('status'),
+    dialog: byId('force-leave-dialog'),
+    reason: byId('force-leave-reason'),
+    rejoin: byId('rejoin'),
   };
 
-  var settings = null;
-  var socket = null;
-  var presence = null;
-  var userId = null;
-  /** True once the current socket was connected: a later refusal is a restarted server's. */
-  var wasConnected = false;
-  /** The room this page is in, or null. */
-  var currentRoom = null;
-  /** The room the dialog offers to join again. */
-  var lostRoom = null;
+  var state = {
+    settings: null,
+    /** The Socket.IO connection of the current user: {userId, token, socket, presence, closed}. */
+    connection: null,
+    /** {id, name} of the user, once a join succeeded. */
+    me: null,
+    /** {id, name} of the room shown. */
+    room: null,
+    /** True while this page holds a presence in `room`. */
+    inRoom: false,
+    /** The force-leave reason while the page shows a room it is not in. */
+    lostReason: null,
+    /** Whether the connection dropped since the last join (a restarted server, say). */
+    disconnectedSinceJoin: false,
+    pollTimer: null,
+    busy: false,
+  };
 
-  function setStatus(text, isError) {
-    elements.status.textContent = text;
-    elements.status.classList.toggle('error', Boolean(isError));
+  var collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
+
+  /* ---------- small helpers ---------- */
+
+  function show(element, text) {
+    element.textContent = text || '';
+    element.hidden = !text;
   }
 
-  function render(users, count, truncated) {
-    elements.users.replaceChildren.apply(
-      elements.users,
-      users.map(function (user) {
-        var item = document.createElement('li');
-        item.textContent = user;
-        if (user === userId) item.className = 'me';
-        return item;
-      }),
+  function announce(text) {
+    el.status.textContent = text;
+  }
+
+  function showAlert(text) {
+    show(el.alert, text);
+  }
+
+  /** An error whose message is for the user. */
+  function userError(code) {
+    var err = new Error(Text.requestError(code));
+    err.code = code;
+    return err;
+  }
+
+  /** Fetches JSON; rejects with a {@link userError} (`offline`, `unavailable`, …). */
+  function fetchJson(url) {
+    return fetch(url, { cache: 'no-store' }).then(
+      function (res) {
+        if (res.status === 503) throw userError('unavailable');
+        if (!res.ok) throw userError('http-' + res.status);
+        return res.json();
+      },
+      function () {
+        throw userError('offline');
+      },
     );
-    elements.count.textContent = String(count);
-    elements.truncated.hidden = !truncated;
-  }
-
-  function setRoom(roomId) {
-    currentRoom = roomId;
-    elements.leave.disabled = roomId === null;
-    if (roomId === null) render([], 0, false);
   }
 
   function loadSettings() {
-    if (settings) return Promise.resolve(settings);
-    return fetch('/api/config')
-      .then(function (res) {
-        return res.json();
-      })
-      .then(function (body) {
-        settings = body;
-        return settings;
+    if (state.settings) return Promise.resolve(state.settings);
+    return fetchJson('/api/config').then(function (settings) {
+      state.settings = settings;
+      return settings;
+    });
+  }
+
+  function fetchToken(userId) {
+    return fetchJson('/api/token?user=' + encodeURIComponent(userId)).then(function (body) {
+      return body.token;
+    });
+  }
+
+  function remember(name, room) {
+    try {
+      localStorage.setItem('live-room', JSON.stringify({ name: name, room: room }));
+    } catch (err) {
+      return;
+    }
+  }
+
+  function recall() {
+    try {
+      return JSON.parse(localStorage.getItem('live-room')) || {};
+    } catch (err) {
+      return {};
+    }
+  }
+
+  /* ---------- participants ---------- */
+
+  function hue(id) {
+    var hash = 0;
+    for (var i = 0; i < id.length; i++) hash = (hash * 31 + id.charCodeAt(i)) >>> 0;
+    return hash % 360;
+  }
+
+  function initials(name) {
+    var words = name.split(' ').filter(Boolean);
+    var letters = words.slice(0, 2).map(function (word) {
+      return Array.from(word)[0];
+    });
+    return letters.join('').toUpperCase();
+  }
+
+  function badgeFor(id) {
+    if (!state.me || id !== state.me.id) return '';
+    return state.inRoom ? Text.you : Text.youElsewhere;
+  }
+
+  function personItem(id, badge) {
+    var name = Names.idToName(id);
+    var item = document.createElement('li');
+    item.className = badge ? 'person me' : 'person';
+    item.dataset.key = id + '\n' + badge;
+    var avatar = document.createElement('span');
+    avatar.className = 'avatar';
+    avatar.setAttribute('aria-hidden', 'true');
+    avatar.textContent = initials(name);
+    avatar.style.backgroundColor = 'hsl(' + hue(id) + ' 55% 42%)';
+    var label = document.createElement('span');
+    label.className = 'person-name';
+    label.dir = 'auto';
+    label.textContent = name;
+    item.append(avatar, label);
+    if (badge) {
+      var tag = document.createElement('span');
+      tag.className = 'badge';
+      tag.textContent = badge;
+      item.append(tag);
+    }
+    return item;
+  }
+
+  /** The ids to show: this user first, then everybody else by name. */
+  function orderPeople(users) {
+    var mine = state.me ? state.me.id : null;
+    var others = users.filter(function (id) {
+      return id !== mine;
+    });
+    others.sort(function (a, b) {
+      return collator.compare(Names.idToName(a), Names.idToName(b)) || (a < b ? -1 : 1);
+    });
+    var listed = state.inRoom || users.indexOf(mine) >= 0;
+    return listed && mine !== null ? [mine].concat(others) : others;
+  }
+
+  /** Updates the list in place, so that assistive technology announces only what changed. */
+  function syncList(ids) {
+    var existing = new Map();
+    Array.prototype.forEach.call(el.users.children, function (item) {
+      existing.set(item.dataset.key, item);
+    });
+    ids.forEach(function (id, index) {
+      var badge = badgeFor(id);
+      var key = id + '\n' + badge;
+      var item = existing.get(key) || personItem(id, badge);
+      existing.delete(key);
+      if (el.users.children[index] !== item) el.users.insertBefore(item, el.users.children[index] || null);
+    });
+    existing.forEach(function (item) {
+      item.remove();
+    });
+  }
+
+  function renderPeople(users, count) {
+    var ids = orderPeople(users);
+    var shownCount = Math.max(count, ids.length);
+    syncList(ids);
+    el.count.textContent = String(shownCount);
+    el.countLabel.textContent = Text.count(shownCount);
+    show(el.truncated, shownCount > ids.length ? Text.more(shownCount - ids.length) : '');
+    show(el.roomNote, shownCount === 0 ? Text.nobody : '');
+  }
+
+  /* ---------- views ---------- */
+
+  function stopPolling() {
+    clearTimeout(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function showLobby() {
+    stopPolling();
+    state.inRoom = false;
+    state.lostReason = null;
+    el.roomView.hidden = true;
+    el.lobby.hidden = false;
+    el.name.focus();
+  }
+
+  function showRoom() {
+    stopPolling();
+    el.lobby.hidden = true;
+    el.roomView.hidden = false;
+    el.roomView.classList.toggle('is-outside', !state.inRoom);
+    el.roomTitle.textContent = state.room.name;
+    show(el.roomSubtitle, state.inRoom ? Text.hereAs(state.me.name) : '');
+    el.leave.hidden = !state.inRoom;
+    el.outside.hidden = state.inRoom;
+    el.outsideText.textContent = Text.notInRoom;
+    el.outsideRejoin.textContent = Text.rejoinLabel(state.lostReason);
+  }
+
+  /** Reads the room shown while this page is not in it, every few seconds. */
+  function pollRoom() {
+    var room = state.room;
+    fetchJson('/api/room?id=' + encodeURIComponent(room.id))
+      .then(
+        function (body) {
+          if (state.inRoom || state.room !== room) return;
+          show(el.roomNote, '');
+          renderPeople(body.users, body.count);
+        },
+        function () {
+          if (!state.inRoom && state.room === room) show(el.roomNote, Text.roomUnavailable);
+        },
+      )
+      .then(function () {
+        if (!state.inRoom && state.room === room && !el.roomView.hidden) state.pollTimer = setTimeout(pollRoom, OUTSIDE_POLL_MS);
       });
+  }
+
+  function showOutside(reason) {
+    state.inRoom = false;
+    state.lostReason = reason;
+    showRoom();
+    pollRoom();
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    [el.join, el.outsideRejoin, el.rejoin].forEach(function (button) {
+      button.disabled = busy;
+    });
+    el.join.textContent = busy ? Text.joinBusy : Text.joinLabel;
+  }
+
+  /* ---------- the connection ---------- */
+
+  function isCurrent(connection) {
+    return state.connection === connection && !connection.closed;
+  }
+
+  function retryConnection(connection, refreshToken) {
+    connection.attempts += 1;
+    var delay = Math.min(RETRY_MS * connection.attempts, RETRY_MAX_MS);
+    setTimeout(function () {
+      if (connection.closed) return;
+      var ready = refreshToken ? fetchToken(connection.userId) : Promise.resolve(connection.token);
+      ready
+        .then(function (token) {
+          connection.token = token;
+        }, function () {
+          return null;
+        })
+        .then(function () {
+          if (!connection.closed) connection.socket.connect();
+        });
+    }, delay);
+  }
+
+  function openConnection(userId, token) {
+    var connection = { userId: userId, token: token, socket: null, presence: null, closed: false, attempts: 0 };
+    connection.socket = io({
+      auth: function (send) {
+        send({ token: connection.token });
+      },
+      reconnectionDelayMax: RETRY_MAX_MS,
+    });
+    connection.presence = PresenceClient.createPresenceClient(connection.socket, {
+      heartbeatIntervalMs: state.settings.heartbeatIntervalMs,
+      heartbeatJitterMs: state.settings.heartbeatJitterMs,
+      onForceLeave: function (event) {
+        if (isCurrent(connection)) onForceLeave(event);
+      },
+      onParticipants: function (event) {
+        if (isCurrent(connection)) onParticipants(event);
+      },
+    });
+    connection.socket.on('connect', function () {
+      connection.attempts = 0;
+      if (isCurrent(connection)) show(el.connection, '');
+    });
+    connection.socket.on('disconnect', function () {
+      if (!isCurrent(connection)) return;
+      state.disconnectedSinceJoin = true;
+      show(el.connection, Text.connectionLost);
+    });
+    connection.socket.on('connect_error', function (err) {
+      // A refused handshake is not retried by Socket.IO: a restarted server may not know the
+      // old login (a new SESSION_SECRET) or may not be ready yet, so log in again and retry.
+      if (!connection.socket.active && !connection.closed) retryConnection(connection, err.message === 'unauthorized');
+    });
+    return connection;
+  }
+
+  function closeConnection(connection) {
+    connection.closed = true;
+    connection.presence.close();
+    connection.socket.close();
+  }
+
+  function whenConnected(connection) {
+    if (connection.socket.connected) return Promise.resolve();
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () {
+        connection.socket.off('connect', onConnect);
+        reject(userError('offline'));
+      }, CONNECT_TIMEOUT_MS);
+      function onConnect() {
+        clearTimeout(timer);
+        resolve();
+      }
+      connection.socket.once('connect', onConnect);
+    });
+  }
+
+  /**
+   * Resolves once connected as `userId`. A new user gets a new connection, and the old one is
+   * closed only after the new one is up: a refused login changes nothing.
+   */
+  function connectAs(userId) {
+    var current = state.connection;
+    if (current && current.userId === userId) return whenConnected(current);
+    return loadSettings()
+      .then(function () {
+        return fetchToken(userId);
+      })
+      .then(function (token) {
+        var next = openConnection(userId, token);
+        return whenConnected(next).then(
+          function () {
+            if (current) closeConnection(current);
+            state.connection = next;
+          },
+          function (err) {
+            closeConnection(next);
+            throw err;
+          },
+        );
+      });
+  }
+
+  /* ---------- joining, leaving, losing the room ---------- */
+
+  function join(me, room) {
+    if (state.busy) return Promise.resolve();
+    setBusy(true);
+    showAlert('');
+    announce(Text.joining(room.name));
+    return connectAs(me.id)
+      .then(function () {
+        return state.connection.presence.join(room.id);
+      })
+      .then(function (ack) {
+        if (!ack.ok) throw userError(ack.error);
+        state.me = me;
+        state.room = room;
+        state.inRoom = true;
+        state.lostReason = null;
+        state.disconnectedSinceJoin = false;
+        remember(me.name, room.name);
+        showRoom();
+        renderPeople(ack.users, ack.count);
+        announce(Text.joined(room.name));
+      })
+      .catch(function (err) {
+        announce('');
+        showAlert(err.message);
+      })
+      .then(function () {
+        setBusy(false);
+      });
+  }
+
+  function rejoin() {
+    if (state.me && state.room) join(state.me, state.room);
+  }
+
+  function leave() {
+    var room = state.room;
+    if (!state.inRoom || !room) return;
+    showLobby();
+    state.connection.presence.leave(room.id).then(function (ack) {
+      announce(ack.ok || ack.error === 'not-present' ? Text.left(room.name) : Text.leftUnconfirmed(room.name));
+    });
+  }
+
+  function openDialog(reason, text) {
+    el.reason.textContent = text;
+    el.rejoin.textContent = Text.rejoinLabel(reason);
+    el.dialog.dataset.reason = reason;
+    el.dialog.returnValue = '';
+    if (!el.dialog.open) el.dialog.showModal();
+    el.rejoin.focus();
   }
 
   function onForceLeave(event) {
-    if (event.roomId !== currentRoom) return;
-    lostRoom = event.roomId;
-    setRoom(null);
-    setStatus('Removed from room ' + event.roomId + ' (' + event.reason + ').', true);
-    elements.dialog.dataset.reason = event.reason;
-    elements.dialog.returnValue = '';
-    if (!elements.dialog.open) elements.dialog.showModal();
+    if (!state.inRoom || !state.room || event.roomId !== state.room.id) return;
+    var text = Text.reason(event.reason, state.room.name, state.disconnectedSinceJoin);
+    showOutside(event.reason);
+    openDialog(event.reason, text);
+    announce(Text.removed(text));
   }
 
   function onParticipants(event) {
-    if (event.roomId === currentRoom) render(event.users, event.count, event.truncated);
+    if (state.inRoom && state.room && event.roomId === state.room.id) renderPeople(event.users, event.count);
   }
 
-  /** The development login: resolves a token for `name`. */
-  function fetchToken(name) {
-    return fetch('/api/token?user=' + encodeURIComponent(name)).then(function (res) {
-      if (!res.ok) throw new Error('That name is not allowed: use 1-128 of A-Z a-z 0-9 - _ . @ + = ~');
-      return res.json().then(function (body) {
-        return body.token;
-      });
-    });
+  /* ---------- the form ---------- */
+
+  function readField(input, errorElement, messageOf) {
+    var result = Names.nameToId(input.value);
+    var message = result.ok ? '' : messageOf(result.error);
+    show(errorElement, message);
+    input.setAttribute('aria-invalid', String(!result.ok));
+    return result;
   }
 
-  /** Connects as `name` (a new login when the name changed); resolves once connected. */
-  function connect(name) {
-    if (socket && userId === name && socket.connected) return Promise.resolve();
-    if (socket) {
-      presence.close();
-      socket.close();
-      socket = null;
-      setRoom(null);
-    }
-    return loadSettings()
-      .then(function () {
-        return fetchToken(name);
-      })
-      .then(function (token) {
-        userId = name;
-        wasConnected = false;
-        var current = io({ auth: { token: token } });
-        socket = current;
-        presence = PresenceClient.createPresenceClient(socket, {
-          heartbeatIntervalMs: settings.heartbeatIntervalMs,
-          heartbeatJitterMs: settings.heartbeatJitterMs,
-          onForceLeave: onForceLeave,
-          onParticipants: onParticipants,
-        });
-        socket.on('disconnect', function () {
-          setStatus('Connection lost, reconnecting…', true);
-        });
-        socket.io.on('reconnect', function () {
-          setStatus(currentRoom ? 'Reconnected.' : 'Reconnected. Not in a room.');
-        });
-        socket.on('connect_error', function () {
-          // A restarted server may refuse the old login (a new SESSION_SECRET) or not be ready
-          // yet; Socket.IO does not retry a refused connection by itself, so log in again.
-          if (current.active || !wasConnected || socket !== current) return;
-          setTimeout(function () {
-            fetchToken(userId).then(function (token) {
-              current.auth = { token: token };
-              current.connect();
-            }, function () {
-              current.connect();
-            });
-          }, 1000);
-        });
-        socket.on('connect', function () {
-          wasConnected = true;
-        });
-        return new Promise(function (resolve, reject) {
-          socket.once('connect', resolve);
-          socket.once('connect_error', function (err) {
-            reject(new Error('Cannot connect: ' + err.message));
-          });
-        });
-      });
-  }
-
-  function join(name, roomId) {
-    elements.join.disabled = true;
-    setStatus('Joining ' + roomId + '…');
-    return connect(name)
-      .then(function () {
-        if (currentRoom !== null && currentRoom !== roomId) return presence.leave(currentRoom);
-        return null;
-      })
-      .then(function () {
-        return presence.join(roomId);
-      })
-      .then(function (ack) {
-        if (!ack.ok) throw new Error('Cannot join: ' + ack.error);
-        setRoom(roomId);
-        render(ack.users, ack.count, ack.truncated);
-        setStatus('In room ' + roomId + ' as ' + userId + '.');
-      })
-      .catch(function (err) {
-        setStatus(err.message, true);
-      })
-      .then(function () {
-        elements.join.disabled = false;
-      });
-  }
-
-  elements.form.addEventListener('submit', function (event) {
+  function onSubmit(event) {
     event.preventDefault();
-    join(elements.name.value.trim(), elements.room.value.trim());
-  });
+    var name = readField(el.name, el.nameError, Text.nameError);
+    var room = readField(el.room, el.roomError, Text.roomError);
+    if (!name.ok) el.name.focus();
+    else if (!room.ok) el.room.focus();
+    else join({ id: name.id, name: name.name }, { id: room.id, name: room.name });
+  }
 
-  elements.leave.addEventListener('click', function () {
-    var roomId = currentRoom;
-    if (roomId === null) return;
-    setRoom(null);
-    presence.leave(roomId).then(function (ack) {
-      setStatus(ack.ok ? 'Left room ' + roomId + '.' : 'Left room ' + roomId + ' (' + ack.error + ').');
+  function clearFieldError(input, errorElement) {
+    input.addEventListener('input', function () {
+      show(errorElement, '');
+      input.removeAttribute('aria-invalid');
     });
-  });
+  }
 
-  elements.dialog.addEventListener('close', function () {
-    if (elements.dialog.returnValue === 'rejoin' && lostRoom !== null) join(userId, lostRoom);
-  });
+  function start() {
+    var saved = recall();
+    if (typeof saved.name === 'string') el.name.value = saved.name;
+    if (typeof saved.room === 'string') el.room.value = saved.room;
+    el.form.addEventListener('submit', onSubmit);
+    clearFieldError(el.name, el.nameError);
+    clearFieldError(el.room, el.roomError);
+    el.leave.addEventListener('click', leave);
+    el.outsideRejoin.addEventListener('click', rejoin);
+    el.outsideBack.addEventListener('click', showLobby);
+    el.dialog.addEventListener('close', function () {
+      if (el.dialog.returnValue === 'rejoin') rejoin();
+    });
+    setBusy(false);
+    if (!el.name.value) el.name.focus();
+  }
+
+  start();
 })();

@@ -23,8 +23,15 @@ class PresenceSubscriber {
     this.logger = logger;
     this.subscribed = false;
     this.client = redis.duplicate();
-    this.client.on('error', (err) => this.logger.warn(`presence: pub/sub connection: ${err.message}`));
+    /** The error last logged: a reconnecting client repeats it at every attempt. */
+    this.lastError = null;
+    this.client.on('error', (err) => {
+      if (err.message === this.lastError) return;
+      this.lastError = err.message;
+      this.logger.warn(`presence: pub/sub connection: ${err.message}`);
+    });
     this.client.on('ready', () => {
+      this.lastError = null;
       if (this.subscribed) this.onResubscribed();
     });
   }

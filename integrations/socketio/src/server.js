@@ -105,6 +105,8 @@ class PresenceServer {
     this.closing = null;
     this.resyncing = false;
     this.resyncAgain = false;
+    /** When requests started failing with `unavailable`; null while Redis answers. */
+    this.unavailableSince = null;
     this.onConnection = (socket) => this.#onConnection(socket);
   }
 
@@ -187,14 +189,35 @@ class PresenceServer {
           if (userId === null) throw new PresenceError(ErrorCode.UNAUTHORIZED);
           return action(roomId, userId);
         })
-        .then(ack, (err) => {
-          const code = err instanceof PresenceError ? err.code : ErrorCode.INTERNAL;
-          if (code === ErrorCode.UNAVAILABLE || code === ErrorCode.INTERNAL) {
-            this.logger.warn(`presence: ${event} ${roomId} failed: ${err.message}`);
-          }
-          ack({ ok: false, error: code });
-        });
+        .then(
+          (result) => {
+            this.#redisAnswered();
+            ack(result);
+          },
+          (err) => {
+            const code = err instanceof PresenceError ? err.code : ErrorCode.INTERNAL;
+            if (code === ErrorCode.UNAVAILABLE) this.#redisUnavailable(`${event} ${roomId}`, err);
+            else if (code === ErrorCode.INTERNAL) this.logger.warn(`presence: ${event} ${roomId} failed: ${err.message}`);
+            ack({ ok: false, error: code });
+          },
+        );
     });
+  }
+
+  /**
+   * Logs the first request that failed because Redis could not answer; the others of the same
+   * outage (every heartbeat of every socket) would only repeat it.
+   */
+  #redisUnavailable(what, err) {
+    if (this.unavailableSince !== null) return;
+    this.unavailableSince = Date.now();
+    this.logger.warn(`presence: ${what} failed: ${err.message} (requests fail with unavailable until Redis answers again)`);
+  }
+
+  #redisAnswered() {
+    if (this.unavailableSince === null) return;
+    this.logger.warn(`presence: Redis answers again, after ${Date.now() - this.unavailableSince} ms of failed requests`);
+    this.unavailableSince = null;
   }
 
   async #join(session, roomId, userId) {

@@ -1,0 +1,52 @@
+'use strict';
+
+const crypto = require('node:crypto');
+
+/** A setting of the environment that cannot be used; the server does not start. */
+class ConfigError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads an integer of `[min, max]` from the environment.
+ * @param {string} name
+ * @param {number} fallback
+ * @param {{min?: number, max?: number}} [range]
+ * @returns {number}
+ */
+function envInteger(name, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/**
+ * The configuration, from the environment (see the README's table).
+ * @returns {object}
+ * @throws {ConfigError}
+ */
+function readConfig() {
+  const heartbeatIntervalMs = envInteger('HEARTBEAT_INTERVAL_MS', 25000, { min: 100 });
+  return {
+    port: envInteger('PORT', 3000, { max: 65535 }),
+    redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+    sessionSecret: process.env.SESSION_SECRET || crypto.randomBytes(32).toString('hex'),
+    pingInterval: envInteger('PING_INTERVAL_MS', 25000, { min: 1 }),
+    pingTimeout: envInteger('PING_TIMEOUT_MS', 20000, { min: 1 }),
+    maxHttpBufferSize: envInteger('MAX_HTTP_BUFFER_SIZE', 1e6, { min: 1024 }),
+    heartbeatIntervalMs,
+    heartbeatJitterMs: Math.round(heartbeatIntervalMs / 5),
+    participantsIntervalMs: envInteger('PARTICIPANTS_INTERVAL_MS', 250),
+    participantsLimit: envInteger('PARTICIPANTS_LIMIT', 200, { min: 1 }),
+    shutdownTimeoutMs: envInteger('SHUTDOWN_TIMEOUT_MS', 5000, { min: 100 }),
+  };
+}
+
+module.exports = { readConfig, ConfigError };

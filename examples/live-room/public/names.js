@@ -1,0 +1,89 @@
+/*
+ * Display names and presence ids. People type names with spaces, accents and symbols
+ * ("Ana María", "José", "a:b"); presence ids are 1-128 bytes of A-Z a-z 0-9 - _ . @ + = ~.
+ * A name is written as an id that reads the same where it can: letters, digits and - . @ + =
+ * stay, a space becomes "_", and every other byte of its UTF-8 becomes "~" and two hex digits
+ * ("José" → "Jos~C3~A9", "Ana María" → "Ana_Mar~C3~ADa"). The same name always gives the same
+ * id, and the id gives the name back, so the participant list needs nothing but the ids.
+ * Runs in browsers (window.LiveRoomNames) and in Node (require).
+ */
+(function (root, factory) {
+  if (typeof module === 'object' && module.exports) module.exports = factory();
+  else root.LiveRoomNames = factory();
+})(typeof self !== 'undefined' ? self : this, function () {
+  'use strict';
+
+  var MAX_ID_BYTES = 128;
+  var KEPT = /^[A-Za-z0-9\-.@+=]$/;
+  var ID_PATTERN = /^[A-Za-z0-9\-_.@+=~]{1,128}$/;
+
+  /** Trims, joins runs of blank characters into one space, drops control characters. */
+  function normalizeName(raw) {
+    return String(raw)
+      .normalize('NFC')
+      .replace(/\s+/gu, ' ')
+      .replace(/\p{Cc}/gu, '')
+      .trim();
+  }
+
+  function hexByte(byte) {
+    return '~' + (byte < 16 ? '0' : '') + byte.toString(16).toUpperCase();
+  }
+
+  function encodeName(name) {
+    var bytes = new TextEncoder().encode(name);
+    var id = '';
+    for (var i = 0; i < bytes.length; i++) {
+      var char = String.fromCharCode(bytes[i]);
+      if (bytes[i] < 0x80 && KEPT.test(char)) id += char;
+      else if (char === ' ') id += '_';
+      else id += hexByte(bytes[i]);
+    }
+    return id;
+  }
+
+  /**
+   * The presence id of a name typed by a person.
+   * @param {string} raw
+   * @returns {{ok: true, name: string, id: string} | {ok: false, error: 'empty' | 'too-long'}}
+   */
+  function nameToId(raw) {
+    var name = normalizeName(raw);
+    if (name === '') return { ok: false, error: 'empty' };
+    var id = encodeName(name);
+    if (id.length > MAX_ID_BYTES) return { ok: false, error: 'too-long' };
+    return { ok: true, name: name, id: id };
+  }
+
+  function decodeBytes(id) {
+    var bytes = [];
+    for (var i = 0; i < id.length; i++) {
+      var char = id.charAt(i);
+      if (char === '_') bytes.push(0x20);
+      else if (char === '~' && /^[0-9A-F]{2}$/.test(id.substr(i + 1, 2))) {
+        bytes.push(parseInt(id.substr(i + 1, 2), 16));
+        i += 2;
+      } else bytes.push(id.charCodeAt(i));
+    }
+    return new Uint8Array(bytes);
+  }
+
+  /**
+   * The name to show for a presence id: the name it was made from, or the id itself when it
+   * was not made by {@link nameToId} (a raw `PRESENCE.JOIN` from redis-cli, say).
+   * @param {string} id
+   * @returns {string}
+   */
+  function idToName(id) {
+    if (!ID_PATTERN.test(id)) return String(id);
+    var name;
+    try {
+      name = new TextDecoder('utf-8', { fatal: true }).decode(decodeBytes(id));
+    } catch (err) {
+      return id;
+    }
+    return encodeName(name) === id && normalizeName(name) === name ? name : id;
+  }
+
+  return { nameToId: nameToId, idToName: idToName, normalizeName: normalizeName, MAX_ID_BYTES: MAX_ID_BYTES };
+});
