@@ -6,7 +6,10 @@ const { STATUS_CODES } = require('node:http');
 const { isValidId } = require('@presence/socketio');
 const { issueToken } = require('../auth-token');
 const { parseRequestTarget } = require('./request-target');
-const { logError } = require('./log');
+const { logError, ThrottledLog } = require('./log');
+
+/** Malformed requests: at most one log line a second, whatever their number. */
+const malformed = new ThrottledLog(1000);
 
 const PUBLIC_DIR = path.join(__dirname, '..', 'public');
 
@@ -142,7 +145,8 @@ function createRequestHandler(context) {
 
 /**
  * Answers a request that Node's HTTP parser refused (malformed request line or header,
- * headers too large, unknown method, timeout) and logs it in one line.
+ * headers too large, unknown method, timeout) and logs it in one line (at most one such line a
+ * second; the next one says how many were held back).
  * @param {Error & {code?: string}} err
  * @param {import('node:net').Socket} socket
  */
@@ -152,7 +156,7 @@ function onClientError(err, socket) {
     return;
   }
   const status = { HPE_HEADER_OVERFLOW: 431, ERR_HTTP_REQUEST_TIMEOUT: 408 }[err.code] ?? 400;
-  logError(`http: answered ${status} to a malformed request from ${socket.remoteAddress}: ${err.code ?? err.message}`);
+  malformed.error(`http: answered ${status} to a malformed request from ${socket.remoteAddress}: ${err.code ?? err.message}`);
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }
 

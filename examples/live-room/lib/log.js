@@ -36,4 +36,30 @@ class OutageLog {
   }
 }
 
-module.exports = { logError, logInfo, OutageLog };
+/**
+ * Logs lines of one kind at most once per `intervalMs`, counting the ones it held back, so
+ * that a flood (of malformed requests, say) cannot flood the log.
+ */
+class ThrottledLog {
+  /** @param {number} intervalMs */
+  constructor(intervalMs) {
+    this.intervalMs = intervalMs;
+    this.lastAt = -Infinity;
+    this.held = 0;
+  }
+
+  /** @param {string} message */
+  error(message) {
+    const now = Date.now();
+    if (now - this.lastAt < this.intervalMs) {
+      this.held += 1;
+      return;
+    }
+    const held = this.held ? ` (and ${this.held} more like it since the last such line)` : '';
+    this.lastAt = now;
+    this.held = 0;
+    logError(message + held);
+  }
+}
+
+module.exports = { logError, logInfo, OutageLog, ThrottledLog };

@@ -103,6 +103,17 @@ describe('malformed and unexpected requests: a 4xx answer, the server stays up, 
     assert.equal(bad.status, 400);
   });
 
+  it('logs a flood of malformed requests in a few lines, not one each', async () => {
+    const before = (demo.output.match(/malformed request/g) ?? []).length;
+    await Promise.all(Array.from({ length: 200 }, () => rawRequest(demo.port, 'garbage\r\n\r\n')));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await rawRequest(demo.port, 'garbage\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const lines = demo.output.split('\n').filter((line) => line.includes('malformed request'));
+    assert.ok(lines.length - before <= 3, `${lines.length - before} lines for 201 requests`);
+    assert.match(lines[lines.length - 1], /and \d+ more like it/);
+  });
+
   it('is still up, and the joined user never noticed', async () => {
     assert.equal(demo.process.exitCode, null);
     assert.equal(alice.socket.connected, true);
