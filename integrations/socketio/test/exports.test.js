@@ -5,7 +5,15 @@ const assert = require('node:assert/strict');
 
 // The same names as test/types/exports.ts, which checks them against the declarations.
 const ENTRY_POINTS = {
-  '@presence/socketio': ['attachPresence', 'presenceChannel', 'createPresenceClient', 'ErrorCode', 'PresenceError', 'isValidId', 'MAX_ID_BYTES'],
+  '@presence/socketio': [
+    'attachPresence',
+    'presenceChannel',
+    'createPresenceClient',
+    'ErrorCode',
+    'PresenceError',
+    'isValidId',
+    'MAX_ID_BYTES',
+  ],
   '@presence/socketio/server': ['attachPresence', 'presenceChannel', 'parseRoomRequest'],
   '@presence/socketio/client': ['createPresenceClient'],
 };
