@@ -4,11 +4,9 @@ import { io, type Socket } from 'socket.io-client';
 import {
   createPresenceClient,
   type ForceLeaveReason,
-  type JoinAck,
   type PresenceClient,
   type PresenceClientToServerEvents,
   type PresenceServerToClientEvents,
-  type TimeoutFailure,
 } from '@presence/socketio/client';
 import type { ErrorCode } from '@presence/socketio';
 
@@ -67,7 +65,7 @@ async function main(): Promise<void> {
     },
   });
 
-  const ack: JoinAck | TimeoutFailure = await presence.join('lobby');
+  const ack = await presence.join('lobby');
   if (ack.ok) {
     const { roomId, users, count, truncated } = ack;
     console.log(roomId, users.length, count, truncated);
@@ -80,6 +78,8 @@ async function main(): Promise<void> {
 
   const left = await presence.leave('lobby');
   if (!left.ok) console.log(describeError(left.error));
+  // @ts-expect-error a leave is acknowledged without a user list
+  console.log(left.users);
   const rooms: string[] = presence.rooms();
   console.log(rooms);
 

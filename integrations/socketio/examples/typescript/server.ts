@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     }
   });
 
-  const presence: PresenceHandle = await attachPresence(io, {
+  const presence = await attachPresence(io, {
     redis,
     // `socket` is this server's typed socket: `socket.data` is SocketData.
     getUserId: (socket) => socket.data.userId,
@@ -79,6 +79,11 @@ async function main(): Promise<void> {
     const forceLeave: Parameters<ServerToClient['room:force-leave']>[0] = { roomId: 'lobby', reason: 'replaced' };
     void forceLeave;
   });
+
+  const handle: PresenceHandle = presence;
+  void handle;
+  // @ts-expect-error the handle has close() only
+  void presence.stop();
 
   // @ts-expect-error a user id is a string: a number would make every request `unauthorized`
   void attachPresence(io, { redis, getUserId: () => 42 });
