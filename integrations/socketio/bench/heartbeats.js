@@ -138,12 +138,14 @@ async function connectUser(url, user) {
  * @param {import('socket.io-client').Socket[]} sockets filled as they connect, for cleanup
  */
 async function connectAndJoin(url, count, sockets) {
-  await Promise.all(Array.from({ length: count }, async (_, i) => {
-    const socket = await connectUser(url, `bench-user-${i}`);
-    sockets.push(socket);
-    const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('room:join', { roomId: ROOM });
-    if (!ack || ack.ok !== true) throw new Error(`room:join of bench-user-${i} failed: ${JSON.stringify(ack)}`);
-  }));
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const socket = await connectUser(url, `bench-user-${i}`);
+      sockets.push(socket);
+      const ack = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('room:join', { roomId: ROOM });
+      if (!ack || ack.ok !== true) throw new Error(`room:join of bench-user-${i} failed: ${JSON.stringify(ack)}`);
+    }),
+  );
 }
 
 /**
@@ -240,9 +242,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-main()
-  .then(cleanUp, async (err) => {
-    console.error(`heartbeats bench: ${err.message.trim()}`);
-    await cleanUp();
-    process.exitCode = 1;
-  });
+main().then(cleanUp, async (err) => {
+  console.error(`heartbeats bench: ${err.message.trim()}`);
+  await cleanUp();
+  process.exitCode = 1;
+});

@@ -39,7 +39,10 @@
    *   rooms: () => string[], close: () => void}}
    */
   function createPresenceClient(socket, options) {
-    var opts = Object.assign({}, DEFAULTS, options);
+    var opts = Object.assign({}, DEFAULTS);
+    Object.keys(options || {}).forEach(function (name) {
+      if (options[name] !== undefined) opts[name] = options[name];
+    });
     /** roomId → {timer} for every room this socket holds. */
     var rooms = new Map();
     var connectedBefore = socket.connected;

@@ -145,10 +145,13 @@ class PresenceServer {
   #onConnection(socket) {
     const userId = Promise.resolve()
       .then(() => this.getUserId(socket))
-      .then((id) => (isValidId(id) ? id : null), (err) => {
-        this.logger.warn(`presence: getUserId failed: ${err && err.message}`);
-        return null;
-      });
+      .then(
+        (id) => (isValidId(id) ? id : null),
+        (err) => {
+          this.logger.warn(`presence: getUserId failed: ${err && err.message}`);
+          return null;
+        },
+      );
     const session = new SocketSession(socket, userId);
     this.sessions.set(socket.id, session);
     this.#on(session, 'room:join', true, (roomId, user) => this.#join(session, roomId, user));
@@ -287,7 +290,9 @@ class PresenceServer {
     );
     const failed = results.filter((result) => result.status === 'rejected');
     if (failed.length > 0) {
-      this.logger.warn(`presence: ${failed.length} leave(s) of socket ${session.socket.id} failed (the TTL rule will remove them): ${failed[0].reason.message}`);
+      this.logger.warn(
+        `presence: ${failed.length} leave(s) of socket ${session.socket.id} failed (the TTL rule will remove them): ${failed[0].reason.message}`,
+      );
     }
   }
 
@@ -318,7 +323,10 @@ class PresenceServer {
     const membership = session && session.memberships.get(event.room);
     if (!membership || membership.userId !== event.user) return;
     const reason = event.type === 'leave' ? 'deleted' : event.reason;
-    this.#background(session.run(() => this.#confirmLoss(session, membership, reason)), `check of ${event.socket} in ${event.room}`);
+    this.#background(
+      session.run(() => this.#confirmLoss(session, membership, reason)),
+      `check of ${event.socket} in ${event.room}`,
+    );
   }
 
   /**
@@ -426,7 +434,9 @@ async function attachPresence(io, options = {}) {
   }
   if (typeof getUserId !== 'function') throw new TypeError('attachPresence: options.getUserId must be a function');
   if (io._opts && io._opts.connectionStateRecovery) {
-    throw new TypeError('attachPresence: connection state recovery must stay off (a recovered socket keeps an id whose presence was already removed)');
+    throw new TypeError(
+      'attachPresence: connection state recovery must stay off (a recovered socket keeps an id whose presence was already removed)',
+    );
   }
   const server = new PresenceServer(io.of(options.namespace ?? '/'), {
     redis,

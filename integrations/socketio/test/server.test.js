@@ -41,7 +41,13 @@ describe('presence on one Socket.IO server', () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
     assert.deepEqual(await alice.presence.join('r-basic'), { ok: true, roomId: 'r-basic', users: ['alice'], count: 1, truncated: false });
-    assert.deepEqual(await bob.presence.join('r-basic'), { ok: true, roomId: 'r-basic', users: ['alice', 'bob'], count: 2, truncated: false });
+    assert.deepEqual(await bob.presence.join('r-basic'), {
+      ok: true,
+      roomId: 'r-basic',
+      users: ['alice', 'bob'],
+      count: 2,
+      truncated: false,
+    });
     await alice.waitForUsers('r-basic', ['alice', 'bob']);
     assert.deepEqual(await send(bob, 'room:heartbeat', { roomId: 'r-basic' }), { ok: true });
     assert.deepEqual(await bob.presence.leave('r-basic'), { ok: true });
@@ -191,18 +197,30 @@ describe('participants broadcasts', () => {
     const observer = new TestClient(server.url, { auth: { user: 'aaa-observer' } });
     clients.push(observer);
     await observer.connected();
-    assert.deepEqual(await observer.presence.join('r-storm'), { ok: true, roomId: 'r-storm', users: ['aaa-observer'], count: 1, truncated: false });
-    const crowd = Array.from({ length: 12 }, (_, i) => new TestClient(server.url, { auth: { user: `user-${String(i).padStart(2, '0')}` } }));
+    assert.deepEqual(await observer.presence.join('r-storm'), {
+      ok: true,
+      roomId: 'r-storm',
+      users: ['aaa-observer'],
+      count: 1,
+      truncated: false,
+    });
+    const crowd = Array.from(
+      { length: 12 },
+      (_, i) => new TestClient(server.url, { auth: { user: `user-${String(i).padStart(2, '0')}` } }),
+    );
     clients.push(...crowd);
     await Promise.all(crowd.map((client) => client.connected()));
     const stormStart = Date.now();
     const acks = await Promise.all(crowd.map((client) => client.presence.join('r-storm')));
     const stormEnd = Date.now();
     assert.ok(acks.every((ack) => ack.ok && ack.users.length <= 3 && ack.count >= 2));
-    const last = await waitFor(() => {
-      const event = observer.lastParticipants('r-storm');
-      return event && event.count === 13 ? event : null;
-    }, { message: 'count 13' });
+    const last = await waitFor(
+      () => {
+        const event = observer.lastParticipants('r-storm');
+        return event && event.count === 13 ? event : null;
+      },
+      { message: 'count 13' },
+    );
     assert.deepEqual(last.users, ['aaa-observer', 'user-00', 'user-01']);
     assert.equal(last.truncated, true);
     const received = observer.participants.filter((event) => event.roomId === 'r-storm').length;

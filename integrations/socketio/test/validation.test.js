@@ -39,10 +39,14 @@ test('presence events: channel and JSON payload', () => {
     parsePresenceEvent('__presence@0__:force-leave', '{"room":"123","user":"45","socket":"Xyz","count":17,"reason":"stale"}'),
     { type: 'force-leave', room: '123', user: '45', socket: 'Xyz', count: 17, reason: 'stale' },
   );
-  assert.deepEqual(
-    parsePresenceEvent('__presence@3__:join', '{"room":"r","user":"u","socket":"s","count":1}'),
-    { type: 'join', room: 'r', user: 'u', socket: 's', count: 1, reason: undefined },
-  );
+  assert.deepEqual(parsePresenceEvent('__presence@3__:join', '{"room":"r","user":"u","socket":"s","count":1}'), {
+    type: 'join',
+    room: 'r',
+    user: 'u',
+    socket: 's',
+    count: 1,
+    reason: undefined,
+  });
   assert.deepEqual(parsePresenceEvent('__presence@0__:reset', '{"reason":"flushdb"}'), { type: 'reset', reason: 'flushdb' });
   assert.equal(parsePresenceEvent('__presence@0__:unknown', '{}'), null);
   assert.equal(parsePresenceEvent('other', '{}'), null);

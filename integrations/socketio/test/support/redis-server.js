@@ -61,8 +61,19 @@ class RedisServer {
     const moduleArgs = ['presence.stale-after', String(staleAfter), 'presence.sweep-interval', String(sweepIntervalMs)];
     if (ttl !== undefined) moduleArgs.push('presence.ttl', String(ttl));
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', this.dir, '--loadmodule', PRESENCE_MODULE, ...moduleArgs,
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      '--loadmodule',
+      PRESENCE_MODULE,
+      ...moduleArgs,
     ];
     const child = track(spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.process = child;

@@ -1,0 +1,79 @@
+import type { ForceLeavePayload, JoinAck, LeaveAck, ParticipantsPayload, RoomRequest, TimeoutFailure } from './protocol';
+
+export * from './protocol';
+
+/** In a browser, `src/client.js` loaded as a plain `<script>` defines `window.PresenceClient`. */
+export as namespace PresenceClient;
+
+/**
+ * What the client needs of a socket.io-client (4.6 or later) socket. Any `Socket` of
+ * socket.io-client fits: an untyped one, or one whose event maps include
+ * {@link PresenceServerToClientEvents} and {@link PresenceClientToServerEvents}.
+ */
+export interface PresenceClientSocket {
+  readonly connected: boolean;
+  on(event: 'room:force-leave' | 'room:participants' | 'connect', listener: (...args: any[]) => void): unknown;
+  off(event: 'room:force-leave' | 'room:participants' | 'connect', listener: (...args: any[]) => void): unknown;
+  timeout(ms: number): {
+    emitWithAck(event: 'room:join' | 'room:leave' | 'room:heartbeat', payload: RoomRequest): Promise<unknown>;
+  };
+}
+
+/** The options of {@link createPresenceClient}. */
+export interface PresenceClientOptions {
+  /**
+   * Base period of `room:heartbeat` per joined room, in milliseconds.
+   * @default 25000
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * Random extra delay added to each period, in milliseconds (so 25–30 s by default).
+   * @default 5000
+   */
+  heartbeatJitterMs?: number;
+  /**
+   * A request without acknowledgement after this many milliseconds resolves
+   * `{ok: false, error: 'timeout'}`.
+   * @default 10000
+   */
+  ackTimeoutMs?: number;
+  /**
+   * Called once per join when the presence ended without `leave()`: on `room:force-leave`, or
+   * a heartbeat answered `not-present`. The room's heartbeat has stopped; the client does not
+   * join again by itself.
+   * @default a no-op
+   */
+  onForceLeave?: (event: ForceLeavePayload) => void;
+  /**
+   * Called with each `room:participants`.
+   * @default a no-op
+   */
+  onParticipants?: (event: ParticipantsPayload) => void;
+}
+
+/** Room presence on one socket; see {@link createPresenceClient}. */
+export interface PresenceClient {
+  /**
+   * Joins a room; resolves the server's acknowledgement `{ok: true, roomId, users, count,
+   * truncated}` or `{ok: false, error}`. On success the room's heartbeat starts.
+   */
+  join(roomId: string): Promise<JoinAck | TimeoutFailure>;
+  /** Stops the room's heartbeat and leaves it; resolves `{ok: true}` or `{ok: false, error}`. */
+  leave(roomId: string): Promise<LeaveAck | TimeoutFailure>;
+  /** The rooms this client holds a presence in, as far as it knows. */
+  rooms(): string[];
+  /** Stops every heartbeat and removes this helper's listeners from the socket. */
+  close(): void;
+}
+
+/**
+ * Room presence on one Socket.IO client socket.
+ *
+ * `join(roomId)` asks the server for a presence and, once acknowledged, sends
+ * `room:heartbeat` every `heartbeatIntervalMs` plus a random jitter of up to
+ * `heartbeatJitterMs`. On `room:force-leave`, or a heartbeat answered `not-present`, the
+ * room's heartbeat stops and `onForceLeave({roomId, reason})` is called, once per join. The
+ * client never joins again by itself. After a reconnection it sends a heartbeat for each room
+ * at once.
+ */
+export declare function createPresenceClient(socket: PresenceClientSocket, options?: PresenceClientOptions): PresenceClient;

@@ -1,0 +1,8 @@
+export { attachPresence, presenceChannel } from './server';
+export type { AttachPresenceOptions, PresenceHandle, PresenceLogger, PresenceRedisClient, ServerSocket } from './server';
+export { createPresenceClient } from './client';
+export type { PresenceClient, PresenceClientOptions, PresenceClientSocket } from './client';
+export { ErrorCode, PresenceError } from './errors';
+export type { ServerErrorCode } from './errors';
+export { isValidId, MAX_ID_BYTES } from './ids';
+export * from './protocol';

@@ -1,0 +1,107 @@
+import type { Server, Socket } from 'socket.io';
+import type { RedisClientType } from 'redis';
+
+export * from './protocol';
+
+/**
+ * A connected node-redis v5 client (`createClient` of `redis` or `@redis/client`, RESP2 or
+ * RESP3). A cluster client is not accepted.
+ */
+export type PresenceRedisClient = RedisClientType<any, any, any, any, any>;
+
+/** Where warnings go: `console`, or any object with a `warn(message)` method. */
+export interface PresenceLogger {
+  warn(message: string): unknown;
+}
+
+/** The socket type of a Socket.IO server, with its event maps and `socket.data`. */
+export type ServerSocket<TServer extends Server<any, any, any, any>> =
+  TServer['sockets']['sockets'] extends Map<string, infer S> ? S : Socket;
+
+/** The options of {@link attachPresence}. */
+export interface AttachPresenceOptions<TSocket = Socket> {
+  /** A connected node-redis v5 client; a duplicate of it is opened for pub/sub. Required. */
+  redis: PresenceRedisClient;
+  /**
+   * The socket's user id from its authenticated handshake (for example `socket.data.userId`
+   * set by the application's middleware), never from an event's payload. May return a
+   * promise. Anything but a valid id (1 to 128 bytes of `A-Z a-z 0-9 - _ . @ + = ~`), or a
+   * throw, makes that socket's requests fail with `unauthorized`. Required.
+   */
+  getUserId: (socket: TSocket) => string | null | undefined | PromiseLike<string | null | undefined>;
+  /**
+   * The Socket.IO namespace.
+   * @default '/'
+   */
+  namespace?: string;
+  /**
+   * The database whose events are followed (a non-negative integer).
+   * @default the client's database (`options.database`), else 0
+   */
+  db?: number;
+  /**
+   * At most one `room:participants` per room per interval, in milliseconds (0 or more).
+   * @default 250
+   */
+  participantsIntervalMs?: number;
+  /**
+   * Longest `users` list in acknowledgements and `room:participants` (1 or more); `count` is
+   * always exact.
+   * @default 200
+   */
+  maxUsers?: number;
+  /**
+   * Deadline of each Redis call in milliseconds (1 or more); past it the request fails with
+   * `unavailable`.
+   * @default 2000
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Where warnings go (Redis failures, pub/sub connection errors).
+   * @default console
+   */
+  logger?: PresenceLogger;
+}
+
+/** What {@link attachPresence} resolves. */
+export interface PresenceHandle {
+  /**
+   * The graceful shutdown (call it on SIGTERM): from then on joins, heartbeats and new
+   * connections are refused with `shutting-down`; waits for the operations under way, runs
+   * `PRESENCE.LEAVE` for every presence of this server's sockets, closes the pub/sub
+   * connection and resolves. Safe to call more than once. The Socket.IO server and the Redis
+   * client stay open for the application to close.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Attaches room presence to a Socket.IO server. Resolves once the pub/sub subscription is
+ * confirmed and the handlers are in place: await it before the HTTP server listens
+ * (connections arriving earlier are refused with `unavailable`).
+ *
+ * Handles `room:join`, `room:leave` and `room:heartbeat` (each `{roomId}` with an
+ * acknowledgement, see {@link PresenceClientToServerEvents}), leaves on disconnect, and sends
+ * `room:participants` and `room:force-leave` (see {@link PresenceServerToClientEvents}) to
+ * this server's own sockets only.
+ *
+ * Rejects with a `TypeError` when `redis` is not a node-redis client, `getUserId` is not a
+ * function, a number option is out of range, or the server has connection state recovery on.
+ */
+export declare function attachPresence<TServer extends Server<any, any, any, any>>(
+  io: TServer,
+  options: AttachPresenceOptions<ServerSocket<TServer>>,
+): Promise<PresenceHandle>;
+
+/**
+ * The Socket.IO room that holds this server's sockets present in a presence room, for
+ * applications that broadcast their own events to the same audience.
+ */
+export declare function presenceChannel<RoomId extends string>(roomId: RoomId): `presence:${RoomId}`;
+
+/**
+ * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
+ * one plain object whose `roomId` is a valid id. Returns the room id.
+ * @throws {PresenceError} with code `invalid-payload` or `invalid-room`
+ */
+export declare function parseRoomRequest(args: readonly unknown[]): string;

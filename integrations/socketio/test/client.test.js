@@ -1,0 +1,43 @@
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { EventEmitter } = require('node:events');
+const { createPresenceClient } = require('../src/client');
+
+/** A stand-in for a connected socket.io-client socket that acknowledges every request `ack`. */
+function fakeSocket(ack) {
+  const socket = new EventEmitter();
+  socket.connected = true;
+  socket.requests = [];
+  socket.timeout = (ms) => ({
+    emitWithAck: async (event, payload) => {
+      socket.requests.push({ ms, event, payload });
+      return ack;
+    },
+  });
+  return socket;
+}
+
+test('client: an option given as undefined takes its default', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const socket = fakeSocket({ ok: true, roomId: 'lobby', users: ['u'], count: 1, truncated: false });
+  const presence = createPresenceClient(socket, {
+    heartbeatIntervalMs: undefined,
+    heartbeatJitterMs: undefined,
+    ackTimeoutMs: undefined,
+    onForceLeave: undefined,
+    onParticipants: undefined,
+  });
+  assert.equal((await presence.join('lobby')).ok, true);
+  assert.deepEqual(socket.requests, [{ ms: 10000, event: 'room:join', payload: { roomId: 'lobby' } }]);
+  t.mock.timers.tick(24999);
+  assert.equal(socket.requests.length, 1, 'no heartbeat before 25 s');
+  t.mock.timers.tick(5001);
+  assert.equal(socket.requests.length, 2, 'one heartbeat within 25–30 s');
+  assert.equal(socket.requests[1].event, 'room:heartbeat');
+  socket.emit('room:participants', { roomId: 'lobby', users: ['u'], count: 1, truncated: false });
+  socket.emit('room:force-leave', { roomId: 'lobby', reason: 'stale' });
+  assert.deepEqual(presence.rooms(), []);
+  presence.close();
+});

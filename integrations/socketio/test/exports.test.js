@@ -1,0 +1,39 @@
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+
+// The same names as test/types/exports.ts, which checks them against the declarations.
+const ENTRY_POINTS = {
+  '@presence/socketio': [
+    'attachPresence',
+    'presenceChannel',
+    'createPresenceClient',
+    'ErrorCode',
+    'PresenceError',
+    'isValidId',
+    'MAX_ID_BYTES',
+  ],
+  '@presence/socketio/server': ['attachPresence', 'presenceChannel', 'parseRoomRequest'],
+  '@presence/socketio/client': ['createPresenceClient'],
+};
+
+test('each entry point exports what its declarations declare', () => {
+  for (const [name, exports] of Object.entries(ENTRY_POINTS)) {
+    assert.deepEqual(Object.keys(require(name)).sort(), [...exports].sort(), name);
+  }
+});
+
+test('ErrorCode holds the codes of the ErrorCode type', () => {
+  const { ErrorCode } = require('@presence/socketio');
+  assert.deepEqual(Object.values(ErrorCode).sort(), [
+    'internal',
+    'invalid-payload',
+    'invalid-room',
+    'not-present',
+    'shutting-down',
+    'timeout',
+    'unauthorized',
+    'unavailable',
+  ]);
+});
