@@ -242,7 +242,7 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         let entries = s
             .dbs
             .get_mut(&db)
-            .map(|index| index.list(request.room, cutoff, request.limit))
+            .map(|index| index.list(request.room, cutoff, request.limit, None))
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };
         raw::reply_with_array(ctx.ctx, (entries.len() * per_entry) as c_long);
