@@ -57,11 +57,12 @@
 //! so that the caller can look at its clock between steps.
 //!
 //! The index keeps its totals as it goes: the presences it holds, and the presences known not
-//! live: those in `dead` parts (small rooms) or at or below the cursor (large rooms), that is
-//! found not live when their room was last counted, listed by a count, changed or swept. A
-//! presence that went stale since its room was last looked at is counted as live until then
-//! (the sweeper looks at every room that holds one at its next tick); after `stale-after` is
-//! raised, a presence found not live before stays counted so until its room is next read.
+//! live: those in the `dead` parts of small rooms (brought to a cutoff by a count, a change
+//! counted by the command, or the sweeper) and those at or below the cursor of large rooms
+//! (moved by a count). A presence that went stale since its room was last brought to a cutoff
+//! is counted as live until then (on a master, the sweeper removes it within a tick or so);
+//! after `stale-after` is raised, a presence found not live before stays counted so until its
+//! room is next counted.
 //!
 //! # Memory
 //!
@@ -515,7 +516,7 @@ impl Room {
     /// entries until one is not live; a large room moves at most `work` heap entries. Either
     /// way, the slot is one of the `dead` part when it holds one, else the earliest expiry.
     fn sweep(&mut self, cutoff: i64, work: usize) -> Option<u32> {
-        let Some(expiries) = self.expiries.as_deref_mut() else {
+        if self.expiries.is_none() {
             if cutoff < self.dead_cutoff {
                 self.advance(cutoff);
             }
@@ -529,8 +530,7 @@ impl Room {
                 }
                 self.advance(first);
             }
-        };
-        expiries.at_or_below(cutoff);
+        }
         for _ in 0..work {
             if self.dead_len() > 0 {
                 let pos = self.queue.len() - 1;
@@ -986,8 +986,7 @@ impl RoomIndex {
     /// presence that is not live, [`SweepStep::Progress`] when the step found none yet (step
     /// again), or [`SweepStep::Idle`] when no presence is dead at `cutoff`. A step costs
     /// O(log n) in the queue of rooms, plus at most [`LARGE_ROOM`] entries of a small room or
-    /// [`SWEEP_WORK`] heap entries of a large one (and the expiry milliseconds its cursor
-    /// crosses).
+    /// [`SWEEP_WORK`] heap entries of a large one.
     pub fn first_dead(&mut self, cutoff: i64) -> SweepStep {
         let Some((at, name)) = self.due.first() else {
             return SweepStep::Idle;
@@ -1023,8 +1022,9 @@ impl RoomIndex {
     }
 
     /// The number of presences known not live and not yet removed (the sweeper's backlog):
-    /// found not live at the cutoff their room was last counted, changed or swept at. A
-    /// presence that went stale since is not in it until its room is looked at again. O(1).
+    /// found not live at the cutoff their room was last brought to (a count; in a room of at
+    /// most [`LARGE_ROOM`] presences also a counted change or a sweeper step). A presence that
+    /// went stale since is not in it until then. O(1).
     pub fn backlog(&self) -> usize {
         self.dead
     }
