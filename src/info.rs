@@ -2,7 +2,6 @@
 
 use crate::config;
 use crate::state;
-use crate::store;
 use redis_module::{raw, Context};
 use std::ffi::CString;
 use std::os::raw::c_int;
@@ -29,15 +28,14 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
     if for_crash_report != 0 {
         return;
     }
-    let cutoff = config::liveness().cutoff(store::now_ms());
     let Some((figures, stats)) = state::with(|s| {
         let mut figures = Figures {
             pending: s.pending.len(),
             ..Figures::default()
         };
         for index in s.dbs.values_mut() {
-            figures.live += index.live(cutoff);
-            figures.backlog += index.backlog(cutoff);
+            figures.live += index.live();
+            figures.backlog += index.backlog();
             figures.indexed += index.entries();
             figures.rooms += index.rooms();
         }

@@ -10,6 +10,7 @@
 use crate::config;
 use crate::core::changes;
 use crate::core::events::Reason;
+use crate::core::index::SweepStep;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sync;
@@ -165,16 +166,20 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
     outcome
 }
 
-/// Handles the earliest dead presence of `db`: `Some(true)` when it was deleted, `Some(false)`
-/// when the key showed the index was behind (now fixed), `None` when nothing is dead.
+/// Takes one step of the index towards the earliest dead presence of `db` and handles it:
+/// `Some(true)` when it was deleted, `Some(false)` when the key showed the index was behind
+/// (now fixed) or the step found none yet, `None` when nothing is dead.
 fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
     let rule = config::liveness();
     let now = store::now_ms();
     let cutoff = rule.cutoff(now);
-    let (format, dead) = state::with(|s| {
-        let dead = s.dbs.get_mut(&db)?.first_dead(cutoff)?;
-        Some((s.format, dead))
-    })??;
+    let (format, step) =
+        state::with(|s| Some((s.format, s.dbs.get_mut(&db)?.first_dead(cutoff))))??;
+    let dead = match step {
+        SweepStep::Dead(dead) => dead,
+        SweepStep::Progress => return Some(false),
+        SweepStep::Idle => return None,
+    };
     let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
     let unchanged = state::with(|s| {

@@ -121,6 +121,14 @@ fn a_backlog_of_100k_stale_presences_drains_in_small_ticks() {
     join_many(&mut c, 100_000, 100);
     c.call(&["CONFIG", "SET", "presence.stale-after", "1"]);
     std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        c.info_field("presence", "presence_backlog"),
+        "0",
+        "not looked at yet"
+    );
+    for room in 0..100 {
+        assert_eq!(c.int(&["PRESENCE.COUNT", &format!("room{room}")]), 0);
+    }
     assert_eq!(c.info_field("presence", "presence_backlog"), "100000");
     let (cleared, worst_ping, pings) = common::pinging(server.port, || {
         let started = Instant::now();

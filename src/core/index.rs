@@ -7,34 +7,62 @@
 //! [`NO_TTL`]). Liveness is not stored: every read is given the cutoff of the liveness rule
 //! ([`super::liveness::Liveness::cutoff`]) and a presence is live when `expire_at > cutoff`.
 //!
+//! No single operation costs time in proportion to the room's size, except a listing of the
+//! whole room: every structure a room keeps grows and shrinks in bounded pieces.
+//!
 //! # Per room
 //!
-//! A room keeps its presences in a dense vector of slots, found by user id through a hash table
-//! of slot numbers (seeded at random: the ids come from clients). Removal moves the last slot
-//! into the hole.
+//! A room keeps its presences in slots, found by user id through a hash table of slot numbers
+//! (seeded at random: the ids come from clients). Removal moves the last slot into the hole.
+//! The slots are a vector in chunks of 512 (`seg_vec`): the first chunk grows one allocator
+//! size class at a time, the others are allocated whole, so growth never copies more than one
+//! chunk. The hash table splits into sub-tables of at most 3,584 entries past that size
+//! (`split_table`), so a rehash never moves more than one sub-table.
 //!
-//! The room also remembers the last cutoff it was asked about (`dead_cutoff`) and splits its
-//! slots in two: those with `expire_at <= dead_cutoff` are in a `dead` list, every other one is
-//! in a binary min-heap ordered by a lower bound of its expiry (`queued_at`). A heartbeat only
-//! raises a presence's expiry: the slot keeps its place in the heap and records how far its
-//! real expiry has moved past its `queued_at` (`gap`), so a heartbeat costs one hash lookup.
-//! When a later cutoff reaches a heap entry, the presence either goes to `dead` or is queued
-//! again at its real expiry: an entry moves about once per staleness window. The live count is
-//! then the number of slots less the `dead` list. A cutoff that moves back (a larger
-//! `stale-after`) puts the `dead` slots that are live again back in the heap.
+//! **Order.** Once a room is listed (or large), its slot numbers are also kept in user id
+//! order, in sorted blocks of at most 512 (`sorted_blocks`), compared through the slots. The
+//! first listing of a small room sorts it once (at most [`LARGE_ROOM`] presences); from then on
+//! a join or a leave moves at most one block, and a room that is never listed never pays for
+//! the order. A listing starts at the first user after a given one by two binary searches and
+//! reads on, so a page of `limit` users costs O(log n + limit + presences skipped as not live).
 //!
-//! Listing needs the slots in user id order: the first listing after a change of the room's
-//! members sorts the slots themselves (renumbering their entries in the hash table, the heap and
-//! the `dead` list), so no order is kept beside them and a room that is never listed is never
-//! sorted. A join with a user id above every other and the removal of the last slot keep the
-//! order.
+//! **Expiry.** The room remembers the last cutoff it was brought to (`dead_cutoff`) and keeps
+//! its slot numbers in one queue in two parts: a binary min-heap of the slots ordered by a
+//! lower bound of their expiry (`queued_at`), then the `dead` part, slots not live at
+//! `dead_cutoff`. A heartbeat only raises a presence's expiry: the slot keeps its place in the
+//! heap and records how far its real expiry has moved past its `queued_at` (`gap`), so a
+//! heartbeat costs one hash lookup. When a later cutoff reaches a heap entry, the presence
+//! either goes to `dead` or is queued again at its real expiry: an entry moves about once per
+//! staleness window.
+//!
+//! **Count.** In a room of at most [`LARGE_ROOM`] presences, a count brings the room to the
+//! cutoff (moving the heap entries it reaches, at most the room's size) and the live count is
+//! the number of slots less the `dead` part; a cutoff that moves back (a larger `stale-after`)
+//! puts the `dead` slots that are live again back in the heap. A larger room also counts its
+//! presences per expiry millisecond (`expiries`), with a cursor at the last cutoff asked
+//! about: a count moves the cursor and costs the distinct expiry milliseconds it crosses, not
+//! the presences there, so neither time moving on nor a change of `stale-after` makes a count
+//! touch each presence that went stale. Such a room no longer keeps its `dead` part exact (its
+//! `dead_cutoff` stays at its lowest): the heap is read by the sweeper only. A room becomes
+//! large above [`LARGE_ROOM`] presences and small again below half of it (building or dropping
+//! the counts once, at a cost bounded by [`LARGE_ROOM`]).
 //!
 //! # Across rooms
 //!
-//! A queue orders the rooms by a lower bound of their earliest expiry: the `dead` list's lowest
-//! expiry when it is not empty, else the heap's first entry. It gives the sweeper a presence
-//! that is not live in O(log n) (amortized: entries of presences refreshed since they were
-//! queued are moved on the way).
+//! A queue orders the rooms by a lower bound of their earliest expiry (the `dead` part's lowest
+//! expiry or the heap's first entry). The sweeper takes one step at a time
+//! ([`RoomIndex::first_dead`]): a step looks at the first room of the queue and either hands
+//! back a presence that is not live, or does a bounded amount of work there (a small room is
+//! brought to the cutoff; a large one moves at most [`SWEEP_WORK`] heap entries) and says so,
+//! so that the caller can look at its clock between steps.
+//!
+//! The index keeps its totals as it goes: the presences it holds, and the presences known not
+//! live: those in the `dead` parts of small rooms (brought to a cutoff by a count, a change
+//! counted by the command, or the sweeper) and those at or below the cursor of large rooms
+//! (moved by a count). A presence that went stale since its room was last brought to a cutoff
+//! is counted as live until then (on a master, the sweeper removes it within a tick or so);
+//! after `stale-after` is raised, a presence found not live before stays counted so until its
+//! room is next counted.
 //!
 //! # Memory
 //!
@@ -44,21 +72,33 @@
 //!
 //! | part | bytes |
 //! | --- | ---: |
-//! | slot: user id (24, inline up to 22 bytes), socket id (24, same), `expire_at` (8), `gap` (4), place in the heap or `dead` list (4) | 64 |
-//! | entry in the heap or the `dead` list (slot number) | 4 |
+//! | slot: user id (24, inline up to 22 bytes), socket id (24, same), `expire_at` (8), `gap` (4), place in the queue (4) | 64 |
+//! | entry in the queue (slot number) | 4 |
 //! | entry in the user hash table: slot number and control byte, buckets a power of two, at most 7/8 full | 5 to 11 |
+//! | once the room was listed, or in a large room: entry in the user order (slot number), blocks half to full | 4 to 8 |
+//! | in a large room: its expiry millisecond in a B-tree, shared by the presences of that millisecond | up to about 24 |
 //! | an id longer than 22 bytes: its own allocation | its length, rounded to a size class |
 //!
-//! and one room costs its entry in the table of rooms (its 160-byte record and a control byte,
+//! and one room costs its entry in the table of rooms (its 184-byte record and a control byte,
 //! buckets a power of two, at most 7/8 full), its name (one allocation, shared with the queue
 //! of rooms, 16 bytes more than its length) and its entry in that queue (24 bytes in a B-tree
-//! node).
+//! node); a room that was listed adds the 32-byte head of its user order.
 //!
 //! For 1,000,000 presences in 10,000 rooms of 100 (12-byte user ids, 20-byte socket ids): per
-//! room, the slots take 112 × 64 = 7,168 bytes (a size class), the heap 112 × 4 = 448 (a class)
-//! and the hash table 128 buckets, 656 bytes in a class of 768: 83.8 bytes per presence. The
-//! table of rooms (16,384 buckets × 161 bytes, in a 3 MiB class) adds 3.1, the rooms' names and
-//! the queue of rooms about 0.9: about 88 bytes per presence in all.
+//! room, the slots take 112 × 64 = 7,168 bytes (a size class), the queue 112 × 4 = 448 (a
+//! class) and the hash table 128 buckets, 656 bytes in a class of 768: 83.8 bytes per presence.
+//! The table of rooms (16,384 buckets × 185 bytes, in a 3 MiB class) adds 3.1, the rooms' names
+//! and the queue of rooms about 0.9: about 88 bytes per presence in all, and about 92 once
+//! every room was listed (its user order, 448 + 32 bytes a room). One room of 1,000,000
+//! presences takes about 86 bytes per presence without its expiry counts: those add about 1
+//! when the presences share expiry milliseconds (heartbeats, 30 a millisecond), and up to 24
+//! when every presence has a millisecond of its own.
+
+mod compact;
+mod expiries;
+mod seg_vec;
+mod sorted_blocks;
+mod split_table;
 
 use foldhash::fast::RandomState;
 use hashbrown::hash_table::Entry;
@@ -68,9 +108,28 @@ use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use super::small_str::SmallStr;
+use expiries::Expiries;
+use seg_vec::SegVec;
+use sorted_blocks::SortedBlocks;
+use split_table::SplitTable;
 
 #[cfg(doc)]
 use super::liveness::NO_TTL;
+
+/// A room above this many presences counts them per expiry millisecond; it stops below half.
+pub const LARGE_ROOM: usize = 1024;
+
+/// The most heap entries one sweeper step moves in a large room.
+pub const SWEEP_WORK: usize = 64;
+
+/// Slots per chunk, as a power of two (512 slots, 32 KiB).
+const SLOT_SHIFT: u32 = 9;
+/// Queue entries per chunk, as a power of two (4,096 entries, 16 KiB).
+const QUEUE_SHIFT: u32 = 12;
+/// The most entries of one sub-table of users (a table of 4,096 buckets).
+const USERS_SPLIT: usize = 3584;
+/// The most slot numbers in one block of the user order.
+const ORDER_BLOCK: usize = 512;
 
 /// One presence as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +149,18 @@ pub struct DeadPresence {
     pub user: SmallStr,
     /// What the index holds for it.
     pub presence: Presence,
+}
+
+/// What one step of the sweeper found ([`RoomIndex::first_dead`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SweepStep {
+    /// A presence that is not live. It stays indexed until it is removed or changed: the same
+    /// step again would find it again.
+    Dead(DeadPresence),
+    /// Some bounded work was done and nothing was found yet: step again.
+    Progress,
+    /// No presence is dead at the cutoff.
+    Idle,
 }
 
 /// What (room, user) held before an [`RoomIndex::upsert`].
@@ -124,27 +195,15 @@ pub enum Refresh {
     },
 }
 
-/// The tag of a slot's `place` that says it is in the `dead` list, not the heap. A room holds
-/// fewer than 2^31 presences.
-const DEAD_TAG: u32 = 1 << 31;
-
-/// Where a slot is listed.
-enum Place {
-    /// At this position of the heap.
-    Heap(usize),
-    /// At this position of the `dead` list.
-    Dead(usize),
-}
-
 /// One presence of a room.
 #[derive(Debug)]
 struct Slot {
     user: SmallStr,
     presence: Presence,
     /// How far `presence.expire_at` lies past the expiry the slot is queued under in the heap
-    /// (0 in the `dead` list).
+    /// (0 in the `dead` part).
     gap: u32,
-    /// The slot's position in the heap, or in the `dead` list with [`DEAD_TAG`] set.
+    /// The slot's position in the queue (the heap, or the `dead` part after it).
     place: u32,
 }
 
@@ -153,47 +212,37 @@ impl Slot {
     fn queued_at(&self) -> i64 {
         self.presence.expire_at.saturating_sub(i64::from(self.gap))
     }
-
-    /// Where the slot is listed.
-    fn place(&self) -> Place {
-        if self.place & DEAD_TAG == 0 {
-            Place::Heap(self.place as usize)
-        } else {
-            Place::Dead((self.place & !DEAD_TAG) as usize)
-        }
-    }
 }
 
-/// The presences of one room. Every slot with `expire_at <= dead_cutoff` is in `dead`, every
-/// other one is in `heap` with `dead_cutoff < queued_at <= expire_at`.
+/// The presences of one room. The queue holds every slot number once: the heap in
+/// `queue[..heap_len]`, every entry with `dead_cutoff < queued_at <= expire_at`, then the
+/// `dead` part, every slot with `expire_at <= dead_cutoff` (in a small room, all of them; in a
+/// large room `dead_cutoff` stays at `i64::MIN` and the `dead` part may also hold slots found
+/// not live at an earlier cutoff).
 #[derive(Debug)]
 struct Room {
     name: Rc<str>,
-    slots: Vec<Slot>,
+    slots: SegVec<Slot, SLOT_SHIFT>,
     /// Slot numbers, by the hash of their user id.
-    users: HashTable<u32>,
-    /// Slot numbers, a binary min-heap by `queued_at`.
-    heap: Vec<u32>,
-    /// Slot numbers of the presences not live at `dead_cutoff`, in no order.
-    dead: Vec<u32>,
-    /// True when `slots` are in user id order (sorted by a listing, no change of members since).
-    sorted: bool,
-    /// The cutoff the room was last brought to.
+    users: SplitTable<USERS_SPLIT>,
+    /// Slot numbers: a binary min-heap by `queued_at`, then the `dead` part in no order.
+    queue: SegVec<u32, QUEUE_SHIFT>,
+    /// Slot numbers in user id order, when `ordered`.
+    order: SortedBlocks<ORDER_BLOCK>,
+    /// The presences per expiry, in a large room.
+    expiries: Option<Box<Expiries>>,
+    /// The cutoff a small room was last brought to.
     dead_cutoff: i64,
-    /// At most the lowest expiry in `dead`, when `dead` is not empty.
+    /// At most the lowest expiry in the `dead` part, when it is not empty.
     dead_low: i64,
-    /// The key this room is queued under in [`RoomIndex::due`].
-    due_at: Option<i64>,
-}
-
-/// Index-wide counters, kept beside the rooms so that a room can update them while borrowed.
-#[derive(Debug)]
-struct Totals {
-    entries: usize,
-    /// The sum of every room's `dead` list length.
-    dead: usize,
-    /// The highest cutoff any room was brought to; no room's `dead_cutoff` is above it.
-    max_cutoff: i64,
+    /// The key this room is queued under in [`RoomIndex::due`], when `queued`.
+    due_at: i64,
+    /// The number of entries of the heap.
+    heap_len: u32,
+    /// True when the room is in [`RoomIndex::due`].
+    queued: bool,
+    /// True when `order` is kept: since the room was first listed, or was large.
+    ordered: bool,
 }
 
 /// The hash of an id.
@@ -201,62 +250,37 @@ fn hash_id(hasher: &RandomState, id: &str) -> u64 {
     hasher.hash_one(id.as_bytes())
 }
 
-/// The size jemalloc gives an allocation of `bytes`: 8, multiples of 16 up to 128, then four
-/// classes per doubling.
-fn size_class(bytes: usize) -> usize {
-    match bytes {
-        0 => 0,
-        1..=8 => 8,
-        9..=128 => bytes.next_multiple_of(16),
-        _ => bytes
-            .checked_next_power_of_two()
-            .and_then(|power| bytes.checked_next_multiple_of(power / 8))
-            .unwrap_or(bytes),
-    }
-}
-
-/// The most elements of `T` that fit the size class of `len` of them.
-fn class_capacity<T>(len: usize) -> usize {
-    let size = size_of::<T>().max(1);
-    size_class(len.saturating_mul(size)) / size
-}
-
-/// Pushes `value`, growing a full vector to the next size class (by an eighth to a quarter)
-/// instead of doubling it.
-fn push_compact<T>(vec: &mut Vec<T>, value: T) {
-    if vec.len() == vec.capacity() {
-        let capacity = class_capacity::<T>(vec.len() + 1);
-        vec.reserve_exact(capacity - vec.len());
-    }
-    vec.push(value);
-}
-
-/// Gives back the memory of a vector that fell below half its capacity.
-fn shrink_compact<T>(vec: &mut Vec<T>) {
-    if vec.len() < vec.capacity() / 2 {
-        vec.shrink_to(class_capacity::<T>(vec.len()));
-    }
-}
-
 impl Room {
     /// An empty room.
     fn new(name: Rc<str>) -> Self {
         Room {
             name,
-            slots: Vec::new(),
-            users: HashTable::new(),
-            heap: Vec::new(),
-            dead: Vec::new(),
-            sorted: false,
+            slots: SegVec::default(),
+            users: SplitTable::default(),
+            queue: SegVec::default(),
+            order: SortedBlocks::default(),
+            expiries: None,
             dead_cutoff: i64::MIN,
             dead_low: i64::MIN,
-            due_at: None,
+            due_at: 0,
+            heap_len: 0,
+            queued: false,
+            ordered: false,
         }
     }
 
-    /// The number of presences live at `dead_cutoff`.
-    fn live(&self) -> usize {
-        self.slots.len() - self.dead.len()
+    /// The number of entries in the `dead` part.
+    fn dead_len(&self) -> usize {
+        self.queue.len() - self.heap_len as usize
+    }
+
+    /// The number of presences known not live: the `dead` part of a small room, the presences
+    /// at or below the cursor of a large one.
+    fn known_dead(&self) -> usize {
+        match &self.expiries {
+            Some(expiries) => expiries.known(),
+            None => self.dead_len(),
+        }
     }
 
     /// The slot of `user`, whose id hashes to `hash`.
@@ -266,7 +290,7 @@ impl Room {
             .find(hash, |&ix| {
                 slots[ix as usize].user.as_bytes() == user.as_bytes()
             })
-            .map(|&ix| ix as usize)
+            .map(|ix| ix as usize)
     }
 
     /// The `queued_at` of slot `ix`.
@@ -274,34 +298,39 @@ impl Room {
         self.slots[ix as usize].queued_at()
     }
 
-    /// Puts slot `ix` at heap position `pos`.
-    fn heap_set(&mut self, pos: usize, ix: u32) {
-        self.heap[pos] = ix;
+    /// The expiry of slot `ix`.
+    fn expire_at(&self, ix: u32) -> i64 {
+        self.slots[ix as usize].presence.expire_at
+    }
+
+    /// Puts slot `ix` at queue position `pos`.
+    fn put(&mut self, pos: usize, ix: u32) {
+        self.queue[pos] = ix;
         self.slots[ix as usize].place = pos as u32;
     }
 
-    /// Moves the entry at `pos` up to its place and returns where it landed.
+    /// Moves the heap entry at `pos` up to its place and returns where it landed.
     fn sift_up(&mut self, mut pos: usize) -> usize {
-        let ix = self.heap[pos];
+        let ix = self.queue[pos];
         let at = self.queued_at(ix);
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            let above = self.heap[parent];
+            let above = self.queue[parent];
             if self.queued_at(above) <= at {
                 break;
             }
-            self.heap_set(pos, above);
+            self.put(pos, above);
             pos = parent;
         }
-        self.heap_set(pos, ix);
+        self.put(pos, ix);
         pos
     }
 
-    /// Moves the entry at `pos` down to its place.
+    /// Moves the heap entry at `pos` down to its place.
     fn sift_down(&mut self, mut pos: usize) {
-        let ix = self.heap[pos];
+        let ix = self.queue[pos];
         let at = self.queued_at(ix);
-        let len = self.heap.len();
+        let len = self.heap_len as usize;
         loop {
             let left = 2 * pos + 1;
             if left >= len {
@@ -309,245 +338,287 @@ impl Room {
             }
             let right = left + 1;
             let child = if right < len
-                && self.queued_at(self.heap[right]) < self.queued_at(self.heap[left])
+                && self.queued_at(self.queue[right]) < self.queued_at(self.queue[left])
             {
                 right
             } else {
                 left
             };
-            let below = self.heap[child];
+            let below = self.queue[child];
             if self.queued_at(below) >= at {
                 break;
             }
-            self.heap_set(pos, below);
+            self.put(pos, below);
             pos = child;
         }
-        self.heap_set(pos, ix);
+        self.put(pos, ix);
     }
 
-    /// Moves the entry at `pos`, whose key changed, to its place.
+    /// Moves the heap entry at `pos`, whose key changed, to its place.
     fn heap_fix(&mut self, pos: usize) {
         let pos = self.sift_up(pos);
         self.sift_down(pos);
     }
 
-    /// Lists slot `ix` in the heap, under its `queued_at`.
-    fn heap_push(&mut self, ix: u32) {
-        let pos = self.heap.len();
-        push_compact(&mut self.heap, ix);
-        self.sift_up(pos);
+    /// Moves the `dead` entry at `pos` into the heap, under its real expiry.
+    fn revive(&mut self, pos: usize) {
+        let first_dead = self.heap_len as usize;
+        let ix = self.queue[pos];
+        let other = self.queue[first_dead];
+        self.put(pos, other);
+        self.put(first_dead, ix);
+        self.slots[ix as usize].gap = 0;
+        self.heap_len += 1;
+        self.sift_up(first_dead);
     }
 
-    /// Takes the entry at `pos` out of the heap.
-    fn heap_remove(&mut self, pos: usize) {
-        if let Some(last) = self.heap.pop() {
-            if pos < self.heap.len() {
-                self.heap_set(pos, last);
-                self.heap_fix(pos);
-            }
+    /// Moves the heap entry at `pos` to the `dead` part, and returns where it landed.
+    fn bury(&mut self, pos: usize) -> usize {
+        let last = self.heap_len as usize - 1;
+        let ix = self.queue[pos];
+        let moved = self.queue[last];
+        self.heap_len -= 1;
+        self.put(last, ix);
+        self.slots[ix as usize].gap = 0;
+        if pos < last {
+            self.put(pos, moved);
+            self.heap_fix(pos);
         }
-        shrink_compact(&mut self.heap);
+        last
     }
 
-    /// Lists slot `ix` in `dead`.
-    fn dead_push(&mut self, ix: u32, totals: &mut Totals) {
-        let slot = &mut self.slots[ix as usize];
-        slot.gap = 0;
-        slot.place = DEAD_TAG | self.dead.len() as u32;
-        let at = slot.presence.expire_at;
-        self.dead_low = if self.dead.is_empty() {
+    /// Lowers `dead_low` for an entry of the `dead` part expiring at `at`.
+    fn note_dead(&mut self, at: i64) {
+        self.dead_low = if self.dead_len() == 1 {
             at
         } else {
             self.dead_low.min(at)
         };
-        push_compact(&mut self.dead, ix);
-        totals.dead += 1;
     }
 
-    /// Takes the entry at `pos` out of the `dead` list.
-    fn dead_remove(&mut self, pos: usize, totals: &mut Totals) {
-        self.dead.swap_remove(pos);
-        if let Some(&moved) = self.dead.get(pos) {
-            self.slots[moved as usize].place = DEAD_TAG | pos as u32;
-        }
-        shrink_compact(&mut self.dead);
-        totals.dead -= 1;
-    }
-
-    /// Lists slot `ix` in `dead` or the heap, at its real expiry.
-    fn attach(&mut self, ix: u32, totals: &mut Totals) {
-        let slot = &mut self.slots[ix as usize];
-        slot.gap = 0;
-        if slot.presence.expire_at <= self.dead_cutoff {
-            self.dead_push(ix, totals);
+    /// Lists the new slot `ix` in the heap or the `dead` part, at its real expiry.
+    fn attach(&mut self, ix: u32) {
+        let pos = self.queue.len();
+        self.queue.push(ix);
+        self.slots[ix as usize].place = pos as u32;
+        self.slots[ix as usize].gap = 0;
+        let at = self.expire_at(ix);
+        if at > self.dead_cutoff {
+            self.revive(pos);
         } else {
-            self.heap_push(ix);
+            self.note_dead(at);
         }
     }
 
-    /// Takes slot `ix` out of `dead` or the heap.
-    fn detach(&mut self, ix: usize, totals: &mut Totals) {
-        match self.slots[ix].place() {
-            Place::Heap(pos) => self.heap_remove(pos),
-            Place::Dead(pos) => self.dead_remove(pos, totals),
+    /// Takes slot `ix` out of the queue.
+    fn detach(&mut self, ix: usize) {
+        let mut pos = self.slots[ix].place as usize;
+        if pos < self.heap_len as usize {
+            pos = self.bury(pos);
+        }
+        self.queue.swap_remove(pos);
+        if let Some(&moved) = self.queue.get(pos) {
+            self.slots[moved as usize].place = pos as u32;
         }
     }
 
     /// Gives slot `ix` the expiry `expire_at`. A later expiry of a slot in the heap only grows
     /// its `gap`; otherwise the slot moves, and the result is true (the room's key in the queue
     /// of rooms may have changed).
-    fn set_expiry(&mut self, ix: usize, expire_at: i64, totals: &mut Totals) -> bool {
-        let dead_cutoff = self.dead_cutoff;
+    fn set_expiry(&mut self, ix: usize, expire_at: i64) -> bool {
         let slot = &mut self.slots[ix];
+        let previous = slot.presence.expire_at;
         let queued_at = slot.queued_at();
         slot.presence.expire_at = expire_at;
-        match slot.place() {
-            Place::Heap(pos) => {
-                if let Some(gap) = expire_at
-                    .checked_sub(queued_at)
-                    .and_then(|gap| u32::try_from(gap).ok())
-                {
-                    slot.gap = gap;
-                    return false;
-                }
-                slot.gap = 0;
-                if expire_at <= dead_cutoff {
-                    self.heap_remove(pos);
-                    self.dead_push(ix as u32, totals);
-                } else {
-                    self.heap_fix(pos);
-                }
+        let pos = slot.place as usize;
+        if let Some(expiries) = self.expiries.as_deref_mut() {
+            expiries.remove(previous);
+            expiries.add(expire_at);
+        }
+        if pos < self.heap_len as usize {
+            let slot = &mut self.slots[ix];
+            if let Some(gap) = expire_at
+                .checked_sub(queued_at)
+                .and_then(|gap| u32::try_from(gap).ok())
+            {
+                slot.gap = gap;
+                return false;
             }
-            Place::Dead(pos) => {
-                if expire_at > dead_cutoff {
-                    self.dead_remove(pos, totals);
-                    self.heap_push(ix as u32);
-                } else {
-                    self.dead_low = self.dead_low.min(expire_at);
-                }
+            slot.gap = 0;
+            if expire_at <= self.dead_cutoff {
+                self.bury(pos);
+                self.note_dead(expire_at);
+            } else {
+                self.heap_fix(pos);
             }
+        } else if expire_at > self.dead_cutoff {
+            self.revive(pos);
+        } else {
+            self.dead_low = self.dead_low.min(expire_at);
         }
         true
     }
 
-    /// Brings the room to `cutoff`: afterwards `dead` holds exactly the presences not live at it.
-    fn advance(&mut self, cutoff: i64, totals: &mut Totals) {
+    /// Brings a small room to `cutoff`: afterwards the `dead` part holds exactly the presences
+    /// not live at it. Costs the heap entries reached (moving forward) or the `dead` part
+    /// (moving back): at most the room's size.
+    fn advance(&mut self, cutoff: i64) {
         if cutoff < self.dead_cutoff {
             self.dead_cutoff = cutoff;
-            let mut pos = 0;
             let mut low = i64::MAX;
-            while let Some(&ix) = self.dead.get(pos) {
-                let at = self.slots[ix as usize].presence.expire_at;
+            let mut pos = self.heap_len as usize;
+            while let Some(&ix) = self.queue.get(pos) {
+                let at = self.expire_at(ix);
                 if at > cutoff {
-                    self.dead_remove(pos, totals);
-                    self.heap_push(ix);
+                    self.revive(pos);
                 } else {
                     low = low.min(at);
-                    pos += 1;
                 }
+                pos += 1;
             }
             self.dead_low = low;
         } else {
             self.dead_cutoff = cutoff;
-            while let Some(&ix) = self.heap.first() {
+            while self.heap_len > 0 {
+                let ix = self.queue[0];
                 let slot = &mut self.slots[ix as usize];
                 if slot.queued_at() > cutoff {
                     break;
                 }
                 if slot.presence.expire_at <= cutoff {
-                    self.heap_remove(0);
-                    self.dead_push(ix, totals);
+                    let at = slot.presence.expire_at;
+                    self.bury(0);
+                    self.note_dead(at);
                 } else {
                     slot.gap = 0;
                     self.sift_down(0);
                 }
             }
         }
-        totals.max_cutoff = totals.max_cutoff.max(cutoff);
     }
 
-    /// A slot not live at `cutoff`, if any: one of the `dead` list when it holds one, else the
-    /// earliest expiry. The room moves only as far as needed: back to `cutoff` when its own
-    /// cutoff is above it, else forward to its earliest entries until one is not live.
-    fn first_dead(&mut self, cutoff: i64, totals: &mut Totals) -> Option<usize> {
-        if cutoff < self.dead_cutoff {
-            self.advance(cutoff, totals);
-        }
-        loop {
-            if let Some(&ix) = self.dead.last() {
-                return Some(ix as usize);
+    /// The number of presences live at `cutoff`. A small room is brought to `cutoff`; a large
+    /// one moves its cursor.
+    fn live(&mut self, cutoff: i64) -> usize {
+        match self.expiries.as_deref_mut() {
+            Some(expiries) => self.slots.len() - expiries.at_or_below(cutoff),
+            None => {
+                self.advance(cutoff);
+                self.slots.len() - self.dead_len()
             }
-            let first = self.queued_at(*self.heap.first()?);
-            if first > cutoff {
+        }
+    }
+
+    /// One step of the sweeper in this room: a slot not live at `cutoff`, or `None` when the
+    /// step found none (it may find one when called again while the room's key in the queue of
+    /// rooms is at or below `cutoff`). A small room moves as far as needed (at most to
+    /// `cutoff`): back to `cutoff` when its own cutoff is above it, else forward to its earliest
+    /// entries until one is not live; a large room moves at most `work` heap entries. Either
+    /// way, the slot is one of the `dead` part when it holds one, else the earliest expiry.
+    fn sweep(&mut self, cutoff: i64, work: usize) -> Option<u32> {
+        if self.expiries.is_none() {
+            if cutoff < self.dead_cutoff {
+                self.advance(cutoff);
+            }
+            loop {
+                if let Some(&ix) = self.queue.get(self.heap_len as usize) {
+                    return Some(ix);
+                }
+                let first = self.queued_at(*self.queue.first()?);
+                if first > cutoff {
+                    return None;
+                }
+                self.advance(first);
+            }
+        }
+        for _ in 0..work {
+            if self.dead_len() > 0 {
+                let pos = self.queue.len() - 1;
+                let ix = self.queue[pos];
+                if self.expire_at(ix) <= cutoff {
+                    return Some(ix);
+                }
+                self.revive(pos);
+                continue;
+            }
+            let ix = *self.queue.first()?;
+            let slot = &mut self.slots[ix as usize];
+            if slot.queued_at() > cutoff {
                 return None;
             }
-            self.advance(first, totals);
+            if slot.presence.expire_at <= cutoff {
+                return Some(ix);
+            }
+            slot.gap = 0;
+            self.sift_down(0);
         }
+        None
     }
 
-    /// Puts the slots in user id order, and renumbers the entries that point at them. The
-    /// order is found on slot numbers with a stable sort, which takes O(n) when the slots were
-    /// sorted before a few changes of members, then applied by following its cycles.
-    fn sort(&mut self) {
+    /// Keeps the user order from now on, sorting the slot numbers once (a room that is not
+    /// ordered is small: at most [`LARGE_ROOM`] presences).
+    fn keep_order(&mut self) {
+        if self.ordered {
+            return;
+        }
         let slots = &self.slots;
-        let mut order: Vec<u32> = (0..slots.len() as u32).collect();
-        order.sort_by(|&a, &b| slots[a as usize].user.cmp(&slots[b as usize].user));
-        let mut renumbered = vec![0; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            renumbered[old as usize] = new as u32;
-        }
-        for start in 0..order.len() {
-            let mut at = start;
-            while order[at] != u32::MAX {
-                let from = order[at] as usize;
-                order[at] = u32::MAX;
-                if from != start {
-                    self.slots.swap(at, from);
-                    at = from;
-                }
+        let mut numbers: Vec<u32> = (0..slots.len() as u32).collect();
+        numbers.sort_unstable_by(|&a, &b| slots[a as usize].user.cmp(&slots[b as usize].user));
+        self.order = SortedBlocks::from_sorted(numbers);
+        self.ordered = true;
+    }
+
+    /// Counts per expiry above `large` presences, and stops below half of it. A large room
+    /// keeps the user order.
+    fn fit(&mut self, large: usize) {
+        let len = self.slots.len();
+        if self.expiries.is_none() && len > large {
+            self.keep_order();
+            let mut expiries = Expiries::new(self.dead_cutoff);
+            for slot in self.slots.iter() {
+                expiries.add(slot.presence.expire_at);
             }
+            self.expiries = Some(Box::new(expiries));
+            self.dead_cutoff = i64::MIN;
+        } else if self.expiries.is_some() && len < large / 2 {
+            self.expiries = None;
+            let mut pos = self.heap_len as usize;
+            while let Some(&ix) = self.queue.get(pos) {
+                if self.expire_at(ix) > self.dead_cutoff {
+                    self.revive(pos);
+                }
+                pos += 1;
+            }
+            self.dead_low = self.dead_cutoff;
         }
-        let entries = self.heap.iter_mut().chain(self.dead.iter_mut());
-        for entry in entries.chain(self.users.iter_mut()) {
-            *entry = renumbered[*entry as usize];
-        }
-        self.sorted = true;
     }
 
     /// The key the room belongs under in the queue of rooms: a lower bound of its earliest
     /// expiry, `None` when it holds nothing.
     fn due_key(&self) -> Option<i64> {
-        if self.dead.is_empty() {
-            self.heap.first().map(|&ix| self.queued_at(ix))
-        } else {
-            Some(self.dead_low)
+        let heap = self.queue.first().filter(|_| self.heap_len > 0);
+        let heap = heap.map(|&ix| self.queued_at(ix));
+        let dead = (self.dead_len() > 0).then_some(self.dead_low);
+        match (heap, dead) {
+            (Some(heap), Some(dead)) => Some(heap.min(dead)),
+            (heap, dead) => heap.or(dead),
         }
     }
 
     /// Moves the room to its place in the queue of rooms.
     fn requeue(&mut self, due: &mut BTreeSet<(i64, Rc<str>)>) {
         let key = self.due_key();
-        if key != self.due_at {
-            if let Some(at) = self.due_at {
+        let current = self.queued.then_some(self.due_at);
+        if key != current {
+            if let Some(at) = current {
                 due.remove(&(at, self.name.clone()));
             }
             if let Some(at) = key {
                 due.insert((at, self.name.clone()));
+                self.due_at = at;
             }
-            self.due_at = key;
+            self.queued = key.is_some();
         }
-    }
-
-    /// Brings the room to `cutoff` and returns its live count.
-    fn count(
-        &mut self,
-        cutoff: i64,
-        totals: &mut Totals,
-        due: &mut BTreeSet<(i64, Rc<str>)>,
-    ) -> usize {
-        self.advance(cutoff, totals);
-        self.requeue(due);
-        self.live()
     }
 
     /// Sets `user` to `socket` expiring at `expire_at`.
@@ -557,7 +628,7 @@ impl Room {
         user: &str,
         socket: &str,
         expire_at: i64,
-        totals: &mut Totals,
+        large: usize,
     ) -> Previous {
         let hash = hash_id(hasher, user);
         if let Some(ix) = self.find(hash, user) {
@@ -573,49 +644,72 @@ impl Room {
                     expire_at: old_expire,
                 })
             };
-            self.set_expiry(ix, expire_at, totals);
+            self.set_expiry(ix, expire_at);
             return previous;
         }
         let ix = self.slots.len() as u32;
-        self.sorted &= self
-            .slots
-            .last()
-            .is_none_or(|last| last.user.as_bytes() < user.as_bytes());
-        push_compact(
-            &mut self.slots,
-            Slot {
-                user: SmallStr::from(user),
-                presence: Presence {
-                    socket: SmallStr::from(socket),
-                    expire_at,
-                },
-                gap: 0,
-                place: 0,
+        self.slots.push(Slot {
+            user: SmallStr::from(user),
+            presence: Presence {
+                socket: SmallStr::from(socket),
+                expire_at,
             },
-        );
+            gap: 0,
+            place: 0,
+        });
         let slots = &self.slots;
-        self.users.insert_unique(hash, ix, |&other| {
+        self.users.insert(hash, ix, |other| {
             hash_id(hasher, &slots[other as usize].user)
         });
-        self.attach(ix, totals);
-        totals.entries += 1;
+        if self.ordered {
+            self.order.insert(ix, |other| {
+                slots[other as usize].user.as_bytes().cmp(user.as_bytes())
+            });
+        }
+        self.attach(ix);
+        if let Some(expiries) = self.expiries.as_deref_mut() {
+            expiries.add(expire_at);
+        }
+        self.fit(large);
         Previous::Absent
     }
 
     /// Removes slot `ix`, whose user id hashes to `hash`, and returns it.
-    fn remove(&mut self, ix: usize, hash: u64, hasher: &RandomState, totals: &mut Totals) -> Slot {
-        self.detach(ix, totals);
-        if let Ok(entry) = self.users.find_entry(hash, |&other| other as usize == ix) {
-            entry.remove();
+    fn remove(&mut self, ix: usize, hash: u64, hasher: &RandomState, large: usize) -> Option<Slot> {
+        self.detach(ix);
+        if let Some(expiries) = self.expiries.as_deref_mut() {
+            expiries.remove(self.slots[ix].presence.expire_at);
         }
-        let last = self.slots.len() - 1;
+        let slots = &self.slots;
+        self.users.remove(
+            hash,
+            |&other| other as usize == ix,
+            |other| hash_id(hasher, &slots[other as usize].user),
+        );
+        let by_user = |of: usize| {
+            let user = slots[of].user.as_bytes();
+            move |other: u32| slots[other as usize].user.as_bytes().cmp(user)
+        };
+        let ordered = self.ordered;
+        if let Some(at) = self.order.find(by_user(ix)).filter(|_| ordered) {
+            self.order.remove(at);
+        }
+        let last = slots.len() - 1;
+        let moved = (ix != last).then(|| {
+            let at = if ordered {
+                self.order.find(by_user(last))
+            } else {
+                None
+            };
+            (at, hash_id(hasher, &slots[last].user))
+        });
         let removed = self.slots.swap_remove(ix);
-        if let Some(moved) = self.slots.get(ix) {
-            match moved.place() {
-                Place::Heap(pos) => self.heap[pos] = ix as u32,
-                Place::Dead(pos) => self.dead[pos] = ix as u32,
+        if let Some((at, moved_hash)) = moved {
+            if let Some(at) = at {
+                self.order.set(at, ix as u32);
             }
-            let moved_hash = hash_id(hasher, &moved.user);
+            let place = self.slots[ix].place as usize;
+            self.queue[place] = ix as u32;
             if let Some(entry) = self
                 .users
                 .find_mut(moved_hash, |&other| other as usize == last)
@@ -623,18 +717,37 @@ impl Room {
                 *entry = ix as u32;
             }
         }
-        shrink_compact(&mut self.slots);
-        if self.users.len() < self.users.capacity() / 4 {
-            let slots = &self.slots;
-            self.users.shrink_to(self.users.len(), |&other| {
-                hash_id(hasher, &slots[other as usize].user)
-            });
-        }
-        self.sorted &= ix == last;
-        totals.entries -= 1;
+        self.fit(large);
         removed
     }
+
+    /// The bytes the room's structures take in allocations (not its record, name or entry in
+    /// the queue of rooms).
+    #[cfg(test)]
+    fn allocated_bytes(&self) -> usize {
+        let long_ids: usize = self
+            .slots
+            .iter()
+            .flat_map(|slot| [&slot.user, &slot.presence.socket])
+            .filter(|id| id.len() > super::small_str::INLINE_MAX)
+            .map(|id| compact::size_class(id.len()))
+            .sum();
+        let expiries = self.expiries.as_deref().map_or(0, |expiries| {
+            compact::size_class(size_of::<Expiries>()) + expiries.distinct() * EXPIRY_BYTES
+        });
+        self.slots.allocated_bytes()
+            + self.users.allocated_bytes()
+            + self.queue.allocated_bytes()
+            + self.order.allocated_bytes()
+            + long_ids
+            + expiries
+    }
 }
+
+/// About the bytes one distinct expiry takes in a B-tree of `(i64, u32)`: leaf nodes of 11
+/// entries in a 160-byte class, two thirds full, and the inner nodes above them.
+#[cfg(test)]
+const EXPIRY_BYTES: usize = 24;
 
 /// The room called `name` in `rooms`, to change.
 fn find_room<'a>(
@@ -645,13 +758,23 @@ fn find_room<'a>(
     rooms.find_mut(hash_id(hasher, name), |state| *state.name == *name)
 }
 
+/// Adds to `total` the change of a room's known dead from `before` to `after`.
+fn settle(total: &mut usize, before: usize, after: usize) {
+    *total = *total + after - before;
+}
+
 /// The room index of one database.
 #[derive(Debug)]
 pub struct RoomIndex {
     rooms: HashTable<Room>,
     /// Rooms by [`Room::due_key`].
     due: BTreeSet<(i64, Rc<str>)>,
-    totals: Totals,
+    /// The number of presences.
+    entries: usize,
+    /// The sum of every room's [`Room::known_dead`].
+    dead: usize,
+    /// The size above which a room counts per expiry ([`LARGE_ROOM`]).
+    large: usize,
     /// Hashes room and user ids, with a random seed.
     hasher: RandomState,
 }
@@ -668,12 +791,19 @@ impl RoomIndex {
         RoomIndex {
             rooms: HashTable::new(),
             due: BTreeSet::new(),
-            totals: Totals {
-                entries: 0,
-                dead: 0,
-                max_cutoff: i64::MIN,
-            },
+            entries: 0,
+            dead: 0,
+            large: LARGE_ROOM,
             hasher: RandomState::default(),
+        }
+    }
+
+    /// An empty index whose rooms count per expiry above `large` presences.
+    #[cfg(test)]
+    fn with_large_rooms_above(large: usize) -> Self {
+        RoomIndex {
+            large,
+            ..RoomIndex::new()
         }
     }
 
@@ -713,9 +843,14 @@ impl RoomIndex {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(Room::new(Rc::from(room))).into_mut(),
         };
-        let previous = state.upsert(hasher, user, socket, expire_at, &mut self.totals);
+        let before = state.known_dead();
+        let previous = state.upsert(hasher, user, socket, expire_at, self.large);
+        if previous == Previous::Absent {
+            self.entries += 1;
+        }
+        let count = cutoff.map_or(0, |cutoff| state.live(cutoff));
+        settle(&mut self.dead, before, state.known_dead());
         state.requeue(&mut self.due);
-        let count = cutoff.map_or(0, |c| state.count(c, &mut self.totals, &mut self.due));
         (previous, count)
     }
 
@@ -746,20 +881,19 @@ impl RoomIndex {
                 expire_at: previous,
             };
         }
-        if state.set_expiry(ix, expire_at, &mut self.totals) {
+        let before = state.known_dead();
+        if state.set_expiry(ix, expire_at) {
+            settle(&mut self.dead, before, state.known_dead());
             state.requeue(&mut self.due);
+        } else if state.expiries.is_some() {
+            settle(&mut self.dead, before, state.known_dead());
         }
         Refresh::Refreshed { previous }
     }
 
     /// Removes (room, user) and returns what it held, with the room's live count at `cutoff`
-    /// afterwards.
-    pub fn remove_counted(
-        &mut self,
-        room: &str,
-        user: &str,
-        cutoff: i64,
-    ) -> Option<(Presence, usize)> {
+    /// afterwards when one is given.
+    fn take(&mut self, room: &str, user: &str, cutoff: Option<i64>) -> Option<(Presence, usize)> {
         let hasher = &self.hasher;
         let Ok(mut entry) = self
             .rooms
@@ -770,8 +904,12 @@ impl RoomIndex {
         let state = entry.get_mut();
         let hash = hash_id(hasher, user);
         let ix = state.find(hash, user)?;
-        let old = state.remove(ix, hash, hasher, &mut self.totals);
-        let count = state.count(cutoff, &mut self.totals, &mut self.due);
+        let before = state.known_dead();
+        let old = state.remove(ix, hash, hasher, self.large)?;
+        self.entries -= 1;
+        let count = cutoff.map_or(0, |cutoff| state.live(cutoff));
+        settle(&mut self.dead, before, state.known_dead());
+        state.requeue(&mut self.due);
         if state.slots.is_empty() {
             entry.remove();
             if self.rooms.len() < self.rooms.capacity() / 4 {
@@ -782,23 +920,40 @@ impl RoomIndex {
         Some((old.presence, count))
     }
 
+    /// Removes (room, user) and returns what it held, with the room's live count at `cutoff`
+    /// afterwards.
+    pub fn remove_counted(
+        &mut self,
+        room: &str,
+        user: &str,
+        cutoff: i64,
+    ) -> Option<(Presence, usize)> {
+        self.take(room, user, Some(cutoff))
+    }
+
     /// Removes (room, user) and returns what it held.
     pub fn remove(&mut self, room: &str, user: &str) -> Option<Presence> {
-        let cutoff = self.totals.max_cutoff;
-        self.remove_counted(room, user, cutoff).map(|(old, _)| old)
+        self.take(room, user, None).map(|(old, _)| old)
     }
 
     /// The number of live presences in `room`: those with `expire_at > cutoff`.
     pub fn count(&mut self, room: &str, cutoff: i64) -> usize {
-        match find_room(&mut self.rooms, &self.hasher, room) {
-            Some(state) => state.count(cutoff, &mut self.totals, &mut self.due),
-            None => 0,
-        }
+        let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
+            return 0;
+        };
+        let before = state.known_dead();
+        let count = state.live(cutoff);
+        settle(&mut self.dead, before, state.known_dead());
+        state.requeue(&mut self.due);
+        count
     }
 
-    /// The live presences of `room` as (user, socket), ordered by user id, at most `limit`.
-    /// The first listing after a change of the room's members sorts the room (O(n log n), less
-    /// when few members changed); the order lasts until the next change.
+    /// The live presences of `room` as (user, socket), ordered by user id (bytes), at most
+    /// `limit`, and only those after `after` when it is given. Costs O(log n + the presences
+    /// read), those read being the ones returned and the ones skipped as not live: reading a
+    /// room page by page, each page after the last user of the one before, gives the same
+    /// presences as one listing. The first listing of a small room sorts it once (at most
+    /// [`LARGE_ROOM`] presences); the room keeps its order from then on.
     pub fn list(
         &mut self,
         room: &str,
@@ -809,80 +964,81 @@ impl RoomIndex {
         let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Vec::new();
         };
-        if !state.sorted {
-            state.sort();
-        }
-        let start = after.map_or(0, |after| {
-            state
-                .slots
-                .partition_point(|slot| slot.user.as_bytes() <= after.as_bytes())
-        });
-        state.slots[start..]
-            .iter()
+        state.keep_order();
+        let slots = &state.slots;
+        let start = match after {
+            Some(after) => state
+                .order
+                .after(|ix| slots[ix as usize].user.as_bytes().cmp(after.as_bytes())),
+            None => state.order.start(),
+        };
+        state
+            .order
+            .iter_from(start)
+            .map(|ix| &slots[ix as usize])
             .filter(|slot| slot.presence.expire_at > cutoff)
             .take(limit)
             .map(|slot| (&*slot.user, &*slot.presence.socket))
             .collect()
     }
 
-    /// One presence that is not live at `cutoff`, if any, from the room with the earliest
-    /// expiry. Within that room it is the earliest expiry, unless a count already found some
-    /// presences not live: then it is any one of those.
-    pub fn first_dead(&mut self, cutoff: i64) -> Option<DeadPresence> {
-        loop {
-            let (at, name) = self.due.first()?;
-            if *at > cutoff {
-                return None;
-            }
-            let name = name.clone();
-            let state = find_room(&mut self.rooms, &self.hasher, &name)?;
-            let found = state.first_dead(cutoff, &mut self.totals);
-            state.requeue(&mut self.due);
-            if let Some(ix) = found {
-                let slot = &state.slots[ix];
-                return Some(DeadPresence {
+    /// One bounded step of the sweeper at `cutoff`, in the room with the earliest expiry: a
+    /// presence that is not live, [`SweepStep::Progress`] when the step found none yet (step
+    /// again), or [`SweepStep::Idle`] when no presence is dead at `cutoff`. A step costs
+    /// O(log n) in the queue of rooms, plus at most [`LARGE_ROOM`] entries of a small room or
+    /// [`SWEEP_WORK`] heap entries of a large one.
+    pub fn first_dead(&mut self, cutoff: i64) -> SweepStep {
+        let Some((at, name)) = self.due.first() else {
+            return SweepStep::Idle;
+        };
+        if *at > cutoff {
+            return SweepStep::Idle;
+        }
+        let name = name.clone();
+        let Some(state) = find_room(&mut self.rooms, &self.hasher, &name) else {
+            return SweepStep::Idle;
+        };
+        let before = state.known_dead();
+        let found = state.sweep(cutoff, SWEEP_WORK);
+        settle(&mut self.dead, before, state.known_dead());
+        state.requeue(&mut self.due);
+        match found {
+            Some(ix) => {
+                let slot = &state.slots[ix as usize];
+                SweepStep::Dead(DeadPresence {
                     room: name,
                     user: slot.user.clone(),
                     presence: slot.presence.clone(),
-                });
+                })
             }
+            None => SweepStep::Progress,
         }
     }
 
-    /// Brings every room that may hold a presence not live at `cutoff` to it. Costs the
-    /// presences that became not live since the last call and the rooms that hold some, unless
-    /// the cutoff moved back (a larger `stale-after`): then every room is visited.
-    fn advance_all(&mut self, cutoff: i64) {
-        if cutoff < self.totals.max_cutoff {
-            for state in self.rooms.iter_mut() {
-                state.count(cutoff, &mut self.totals, &mut self.due);
-            }
-        } else {
-            let reached: Vec<Rc<str>> = self
-                .due
-                .iter()
-                .take_while(|(at, _)| *at <= cutoff)
-                .map(|(_, name)| name.clone())
-                .collect();
-            for name in reached {
-                if let Some(state) = find_room(&mut self.rooms, &self.hasher, &name) {
-                    state.count(cutoff, &mut self.totals, &mut self.due);
-                }
-            }
-        }
-        self.totals.max_cutoff = cutoff;
+    /// The number of presences known live in the whole database: those indexed less those
+    /// known not live (see [`RoomIndex::backlog`]). O(1).
+    pub fn live(&self) -> usize {
+        self.entries - self.dead
     }
 
-    /// The number of live presences in the whole database.
-    pub fn live(&mut self, cutoff: i64) -> usize {
-        self.advance_all(cutoff);
-        self.totals.entries - self.totals.dead
+    /// The number of presences known not live and not yet removed (the sweeper's backlog):
+    /// found not live at the cutoff their room was last brought to (a count; in a room of at
+    /// most [`LARGE_ROOM`] presences also a counted change or a sweeper step). A presence that
+    /// went stale since is not in it until then. O(1).
+    pub fn backlog(&self) -> usize {
+        self.dead
     }
 
-    /// The number of presences that are not live and not yet removed (the sweeper's backlog).
-    pub fn backlog(&mut self, cutoff: i64) -> usize {
-        self.advance_all(cutoff);
-        self.totals.dead
+    /// The bytes the index takes in allocations: its rooms, the table of rooms, the rooms'
+    /// names and the queue of rooms (24 bytes an entry, in B-tree nodes about two thirds full).
+    #[cfg(test)]
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        let rooms: usize = self
+            .rooms
+            .iter()
+            .map(|state| state.allocated_bytes() + compact::size_class(state.name.len() + 16))
+            .sum();
+        rooms + compact::size_class(self.rooms.allocation_size()) + self.due.len() * 36
     }
 
     /// The number of rooms that hold at least one presence (live or not).
@@ -892,12 +1048,12 @@ impl RoomIndex {
 
     /// The number of presences indexed (live or not).
     pub fn entries(&self) -> usize {
-        self.totals.entries
+        self.entries
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.totals.entries == 0
+        self.entries == 0
     }
 }
 
@@ -915,6 +1071,26 @@ mod tests {
             .collect()
     }
 
+    /// The sweeper's loop: steps until a dead presence is found or none is left.
+    fn dead_at(index: &mut RoomIndex, cutoff: i64) -> Option<DeadPresence> {
+        loop {
+            match index.first_dead(cutoff) {
+                SweepStep::Dead(dead) => return Some(dead),
+                SweepStep::Progress => {}
+                SweepStep::Idle => return None,
+            }
+        }
+    }
+
+    /// `live` and `backlog` once every room was counted at `cutoff`.
+    fn totals_at(index: &mut RoomIndex, cutoff: i64) -> (usize, usize) {
+        let names: Vec<Rc<str>> = index.rooms.iter().map(|r| r.name.clone()).collect();
+        for name in names {
+            index.count(&name, cutoff);
+        }
+        (index.live(), index.backlog())
+    }
+
     impl RoomIndex {
         /// Checks every invariant the index relies on.
         fn assert_consistent(&self) {
@@ -923,46 +1099,68 @@ mod tests {
             let mut queued = 0;
             for state in self.rooms.iter() {
                 assert!(!state.slots.is_empty(), "an empty room is kept");
-                assert_eq!(state.users.len(), state.slots.len());
-                assert_eq!(state.heap.len() + state.dead.len(), state.slots.len());
-                assert!(state.dead_cutoff <= self.totals.max_cutoff);
+                let len = state.slots.len();
+                assert_eq!(state.users.len(), len);
+                assert_eq!(state.queue.len(), len);
+                assert!(state.heap_len as usize <= len);
+                let large = state.expiries.is_some();
+                if large {
+                    assert_eq!(state.dead_cutoff, i64::MIN);
+                    assert!(len >= self.large / 2, "{len}");
+                } else {
+                    assert!(len <= self.large, "{len}");
+                }
+                state
+                    .users
+                    .assert_consistent(|ix| hash_id(&self.hasher, &state.slots[ix as usize].user));
                 for (ix, slot) in state.slots.iter().enumerate() {
                     let hash = hash_id(&self.hasher, &slot.user);
                     assert_eq!(state.find(hash, &slot.user), Some(ix));
-                    match slot.place() {
-                        Place::Heap(pos) => {
-                            assert_eq!(state.heap[pos] as usize, ix);
-                            assert!(slot.queued_at() > state.dead_cutoff);
-                            assert!(slot.queued_at() <= slot.presence.expire_at);
-                        }
-                        Place::Dead(pos) => {
-                            assert_eq!(state.dead[pos] as usize, ix);
-                            assert_eq!(slot.gap, 0);
+                    let pos = slot.place as usize;
+                    assert_eq!(state.queue[pos] as usize, ix);
+                    if pos < state.heap_len as usize {
+                        assert!(slot.queued_at() > state.dead_cutoff);
+                        assert!(slot.queued_at() <= slot.presence.expire_at);
+                    } else {
+                        assert_eq!(slot.gap, 0);
+                        if !large {
                             assert!(slot.presence.expire_at <= state.dead_cutoff);
-                            assert!(slot.presence.expire_at >= state.dead_low);
                         }
+                        assert!(slot.presence.expire_at >= state.dead_low);
                     }
                 }
-                for pos in 1..state.heap.len() {
-                    let parent = state.heap[(pos - 1) / 2];
-                    assert!(state.queued_at(parent) <= state.queued_at(state.heap[pos]));
+                for pos in 1..state.heap_len as usize {
+                    let parent = state.queue[(pos - 1) / 2];
+                    assert!(state.queued_at(parent) <= state.queued_at(state.queue[pos]));
                 }
-                if state.sorted {
-                    for pair in state.slots.windows(2) {
-                        assert!(pair[0].user < pair[1].user);
-                    }
+                assert!(state.ordered || !large);
+                let ordered: Vec<u32> = state.order.iter_from(state.order.start()).collect();
+                assert_eq!(ordered.len(), if state.ordered { len } else { 0 });
+                for pair in ordered.windows(2) {
+                    let (a, b) = (pair[0] as usize, pair[1] as usize);
+                    assert!(state.slots[a].user < state.slots[b].user);
                 }
-                assert_eq!(state.due_at, state.due_key());
-                if let Some(at) = state.due_at {
-                    assert!(self.due.contains(&(at, state.name.clone())));
+                let blocks = state.order.block_lens();
+                assert!(blocks.iter().all(|&n| n > 0 && n <= ORDER_BLOCK));
+                if let Some(expiries) = state.expiries.as_deref() {
+                    let at_or_below = state
+                        .slots
+                        .iter()
+                        .filter(|slot| slot.presence.expire_at <= expiries.cursor())
+                        .count();
+                    assert_eq!(expiries.known(), at_or_below);
+                }
+                assert_eq!(state.queued.then_some(state.due_at), state.due_key());
+                if state.queued {
+                    assert!(self.due.contains(&(state.due_at, state.name.clone())));
                     queued += 1;
                 }
-                entries += state.slots.len();
-                dead += state.dead.len();
+                entries += len;
+                dead += state.known_dead();
             }
             assert_eq!(self.due.len(), queued);
-            assert_eq!(self.totals.entries, entries);
-            assert_eq!(self.totals.dead, dead);
+            assert_eq!(self.entries, entries);
+            assert_eq!(self.dead, dead);
         }
     }
 
@@ -1012,9 +1210,9 @@ mod tests {
             Refresh::Refreshed { previous: 100 }
         );
         assert_eq!(index.count("r", 200), 1);
-        assert_eq!(index.first_dead(200), None);
+        assert_eq!(dead_at(&mut index, 200), None);
         assert_eq!(
-            index.first_dead(500).map(|d| d.presence.expire_at),
+            dead_at(&mut index, 500).map(|d| d.presence.expire_at),
             Some(500)
         );
         assert_eq!(
@@ -1027,7 +1225,7 @@ mod tests {
                 .map(|(p, c)| (p.expire_at, c)),
             Some((500, 0))
         );
-        assert_eq!(index.backlog(200), 1);
+        assert_eq!(totals_at(&mut index, 200).1, 1);
         index.assert_consistent();
     }
 
@@ -1058,9 +1256,9 @@ mod tests {
         index.upsert("r", "b", "s", 200);
         assert_eq!(index.count("r", 150), 1);
         assert_eq!(index.count("r", 50), 2);
-        assert_eq!(index.live(50), 2);
-        assert_eq!(index.live(500), 0);
-        assert_eq!(index.live(150), 1);
+        assert_eq!(totals_at(&mut index, 50), (2, 0));
+        assert_eq!(totals_at(&mut index, 500), (0, 2));
+        assert_eq!(totals_at(&mut index, 150), (1, 1));
         index.assert_consistent();
     }
 
@@ -1076,8 +1274,7 @@ mod tests {
         assert_eq!(index.count("r", 150), 1);
         index.upsert("r", "c", "s", NO_TTL);
         assert_eq!(index.count("r", 150), 1);
-        assert_eq!(index.backlog(150), 1);
-        assert_eq!(index.live(150), 1);
+        assert_eq!(totals_at(&mut index, 150), (1, 1));
         index.assert_consistent();
     }
 
@@ -1089,13 +1286,13 @@ mod tests {
         index.upsert("r1", "c", "s", NO_TTL);
         index.upsert("r3", "d", "s", 10_000);
         let mut order = Vec::new();
-        while let Some(dead) = index.first_dead(500) {
+        while let Some(dead) = dead_at(&mut index, 500) {
             order.push(format!("{}/{}", dead.room, dead.user));
             index.remove(&dead.room, &dead.user);
         }
         assert_eq!(order, ["r1/c", "r2/b", "r1/a"]);
         assert_eq!(index.entries(), 1);
-        assert_eq!(index.first_dead(500), None);
+        assert_eq!(dead_at(&mut index, 500), None);
         assert_eq!(index.rooms(), 1);
         index.assert_consistent();
     }
@@ -1129,7 +1326,7 @@ mod tests {
         assert_eq!(index.count("r", 1500), 2);
         assert_eq!(index.count("r", 1600), 1);
         assert_eq!(
-            index.first_dead(1600).map(|d| d.user.to_string()),
+            dead_at(&mut index, 1600).map(|d| d.user.to_string()),
             Some("a".into())
         );
         index.assert_consistent();
@@ -1150,15 +1347,15 @@ mod tests {
         assert_eq!(index.count("r", i64::MIN), 3);
         assert_eq!(index.count("r", i64::MAX), 0);
         assert_eq!(index.count("r", i64::MIN + 1), 2);
-        assert_eq!(index.live(i64::MIN), 3);
-        assert_eq!(index.backlog(i64::MAX), 4);
+        assert_eq!(totals_at(&mut index, i64::MIN).0, 3);
+        assert_eq!(totals_at(&mut index, i64::MAX).1, 4);
         assert_eq!(
             index.refresh("r", "d", "s", NO_TTL, -1),
             Refresh::Refreshed { previous: 0 }
         );
         assert_eq!(index.count("r", -1), 1);
         assert_eq!(
-            index.first_dead(i64::MIN).map(|d| d.presence.expire_at),
+            dead_at(&mut index, i64::MIN).map(|d| d.presence.expire_at),
             Some(NO_TTL)
         );
         index.assert_consistent();
@@ -1169,75 +1366,90 @@ mod tests {
         assert_eq!(size_of::<SmallStr>(), 24);
         assert_eq!(size_of::<Presence>(), 32);
         assert_eq!(size_of::<Slot>(), 64);
-        assert_eq!(size_of::<Room>(), 160);
+        assert_eq!(size_of::<Room>(), 184);
         let mut index = RoomIndex::new();
         for i in 0..100 {
             index.upsert("room1", &format!("{i:012}"), &format!("s{i:019}"), 1000);
         }
         let state = index.room("room1").unwrap();
-        assert_eq!(state.slots.capacity(), 112);
-        assert_eq!(size_class(state.slots.capacity() * size_of::<Slot>()), 7168);
-        assert_eq!(state.heap.capacity(), 112);
-        assert_eq!(size_class(state.heap.capacity() * 4), 448);
-        assert_eq!(state.users.allocation_size(), 656);
-        assert_eq!(size_class(state.users.allocation_size()), 768);
-        assert_eq!(state.dead.capacity(), 0);
+        assert_eq!(state.slots.shape(), (112, 0));
+        assert_eq!(state.slots.allocated_bytes(), 7168);
+        assert_eq!(state.queue.shape(), (112, 0));
+        assert_eq!(state.queue.allocated_bytes(), 448);
+        assert_eq!(state.order.allocated_bytes(), 0);
+        assert_eq!(state.users.allocated_bytes(), 768);
+        assert!(state.expiries.is_none());
+        assert_eq!(state.allocated_bytes(), 7168 + 448 + 768);
+        index.list("room1", 0, 1, None);
+        let state = index.room("room1").unwrap();
+        assert_eq!(state.order.block_lens(), [100]);
+        assert_eq!(state.order.allocated_bytes(), 32 + 448);
+        index.upsert("room1", "another", "s", 1000);
+        let state = index.room("room1").unwrap();
+        assert_eq!(state.order.allocated_bytes(), 32 + 448);
     }
 
     #[test]
-    fn size_classes_are_jemallocs() {
-        let classes = [
-            8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
-            896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
-        ];
-        let mut class = classes.iter();
-        let mut current = *class.next().unwrap();
-        for bytes in 1..=8192 {
-            if bytes > current {
-                current = *class.next().unwrap();
-            }
-            assert_eq!(size_class(bytes), current, "{bytes}");
-        }
-        assert_eq!(size_class(0), 0);
-        assert_eq!(size_class(usize::MAX), usize::MAX);
-    }
-
-    #[test]
-    fn vectors_follow_membership() {
+    fn memory_per_presence_in_ten_thousand_rooms_of_a_hundred() {
         let mut index = RoomIndex::new();
-        let mut capacities = Vec::new();
-        for i in 0..2000 {
-            index.upsert("r", &format!("u{i}"), "s", 1000 + i);
-            let capacity = index.room("r").unwrap().slots.capacity();
-            if capacities.last() != Some(&capacity) {
-                capacities.push(capacity);
+        for room in 0..10_000 {
+            let name = format!("room{room:06}");
+            for i in 0..100 {
+                index.upsert(&name, &format!("{i:012}"), &format!("s{i:019}"), 1000 + i);
             }
         }
-        for pair in capacities.windows(2).filter(|pair| pair[0] >= 8) {
-            assert!(
-                pair[1] * 4 <= pair[0] * 5,
-                "{pair:?} grows by at most a quarter"
-            );
-            assert!(
-                pair[1] * 8 >= pair[0] * 9,
-                "{pair:?} grows by at least an eighth"
-            );
+        let per_presence = index.allocated_bytes() as f64 / 1e6;
+        assert!((87.0..=89.0).contains(&per_presence), "{per_presence}");
+        for room in 0..10_000 {
+            index.list(&format!("room{room:06}"), 0, 1, None);
         }
-        assert_eq!(
-            index.list("r", 0, 3, None),
-            vec![("u0", "s"), ("u1", "s"), ("u10", "s")]
-        );
-        for i in 10..2000 {
-            index.remove("r", &format!("u{i}"));
+        let listed = index.allocated_bytes() as f64 / 1e6;
+        assert!((91.0..=93.0).contains(&listed), "{listed}");
+    }
+
+    #[test]
+    fn a_room_grows_and_shrinks_in_bounded_pieces() {
+        let mut index = RoomIndex::new();
+        let n = 20_000;
+        for i in 0..n {
+            index.upsert("r", &format!("u{i:06}"), "s", 1000 + i);
+            let state = index.room("r").unwrap();
+            let (head, chunks) = state.slots.shape();
+            assert!(head <= 512);
+            assert!(chunks <= (i as usize + 1) / 512 + 1);
+            assert!(state.users.largest_buckets() <= 4096);
+            assert!(state
+                .order
+                .block_lens()
+                .iter()
+                .all(|&len| len <= ORDER_BLOCK));
         }
         let state = index.room("r").unwrap();
-        assert!(state.slots.capacity() <= 20, "{}", state.slots.capacity());
-        assert!(state.heap.capacity() <= 20);
-        assert!(state.users.capacity() <= 28);
+        assert_eq!(state.slots.shape(), (512, 39));
+        assert_eq!(state.queue.shape(), (4096, 4));
+        assert!(state.users.tables() >= 6, "{}", state.users.tables());
+        assert!(state.expiries.is_some());
+        index.assert_consistent();
+        assert_eq!(
+            index.list("r", 0, 3, Some("u010000")),
+            vec![("u010001", "s"), ("u010002", "s"), ("u010003", "s")]
+        );
+        for i in 10..n {
+            index.remove("r", &format!("u{i:06}"));
+            if i % 997 == 0 {
+                index.assert_consistent();
+            }
+        }
+        let state = index.room("r").unwrap();
+        assert_eq!(state.slots.shape(), (16, 0));
+        assert_eq!(state.queue.shape().1, 0);
+        assert_eq!(state.users.tables(), 1);
+        assert_eq!(state.order.block_lens(), [10]);
+        assert!(state.expiries.is_none());
         assert_eq!(index.count("r", 0), 10);
         index.assert_consistent();
         for i in 0..10 {
-            index.remove("r", &format!("u{i}"));
+            index.remove("r", &format!("u{i:06}"));
         }
         assert_eq!(index.rooms(), 0);
         assert!(index.due.is_empty());
@@ -1262,37 +1474,90 @@ mod tests {
         assert_eq!(index.count("r3", 0), 1);
         assert_eq!(index.get("r9", "u").map(|p| p.expire_at), Some(1009));
         assert_eq!(
-            index.first_dead(2000).map(|d| d.room.to_string()),
+            dead_at(&mut index, 2000).map(|d| d.room.to_string()),
             Some("r0".into())
         );
         index.assert_consistent();
     }
 
     #[test]
-    fn listing_sorts_the_slots_once_per_change_of_members() {
+    fn pages_after_a_user_join_up_to_the_full_listing() {
         let mut index = RoomIndex::new();
-        for user in ["m", "c", "x", "a"] {
+        for user in ["m", "c", "x", "a", "b", "mm", "y"] {
             index.upsert("r", user, "s", 1000);
         }
-        assert!(!index.room("r").unwrap().sorted);
-        assert_eq!(users(&mut index, "r", 0), ["a", "c", "m", "x"]);
-        assert!(index.room("r").unwrap().sorted);
-        index.upsert("r", "z", "s", 1000);
         index.upsert("r", "c", "other", 2000);
-        index.remove("r", "z");
-        assert!(
-            index.room("r").unwrap().sorted,
-            "kept by appends and the last removal"
-        );
-        index.upsert("r", "b", "s", 1000);
-        assert!(!index.room("r").unwrap().sorted);
-        assert_eq!(users(&mut index, "r", 0), ["a", "b", "c", "m", "x"]);
-        index.remove("r", "a");
-        assert!(!index.room("r").unwrap().sorted);
+        index.upsert("r", "b", "s", 10);
+        assert_eq!(users(&mut index, "r", 100), ["a", "c", "m", "mm", "x", "y"]);
         assert_eq!(
-            index.list("r", 0, 2, None),
-            vec![("b", "s"), ("c", "other")]
+            index.list("r", 100, 2, Some("a")),
+            vec![("c", "other"), ("m", "s")]
         );
+        assert_eq!(
+            index.list("r", 100, 2, Some("b")),
+            vec![("c", "other"), ("m", "s")]
+        );
+        assert_eq!(
+            index.list("r", 100, 9, Some("m")),
+            vec![("mm", "s"), ("x", "s"), ("y", "s")]
+        );
+        assert!(index.list("r", 100, 9, Some("y")).is_empty());
+        assert!(index.list("r", 100, 9, Some("zzz")).is_empty());
+        assert!(index.list("r", 100, 0, None).is_empty());
+        assert_eq!(index.list("r", 100, 1, Some("")), vec![("a", "s")]);
+        index.remove("r", "a");
+        index.upsert("r", "aa", "s", 1000);
+        assert_eq!(
+            users(&mut index, "r", 100),
+            ["aa", "c", "m", "mm", "x", "y"]
+        );
+        index.assert_consistent();
+    }
+
+    #[test]
+    fn large_rooms_count_per_expiry_and_sweep_in_steps() {
+        let mut index = RoomIndex::with_large_rooms_above(8);
+        for i in 0..20 {
+            index.upsert("r", &format!("u{i:02}"), "s", 100 + i);
+        }
+        assert!(index.room("r").unwrap().expiries.is_some());
+        assert_eq!(index.count("r", 109), 10);
+        assert_eq!(index.count("r", 0), 20);
+        assert_eq!(index.count("r", 119), 0);
+        assert_eq!(index.backlog(), 20);
+        assert_eq!(index.count("r", 104), 15);
+        assert_eq!((index.live(), index.backlog()), (15, 5));
+        for i in 0..20 {
+            index.refresh("r", &format!("u{i:02}"), "s", 1000 + i, 104);
+        }
+        assert_eq!((index.live(), index.backlog()), (15, 5));
+        let mut progress = 0;
+        let mut swept = Vec::new();
+        loop {
+            match index.first_dead(1009) {
+                SweepStep::Dead(dead) => {
+                    swept.push(dead.user.to_string());
+                    index.remove(&dead.room, &dead.user);
+                }
+                SweepStep::Progress => progress += 1,
+                SweepStep::Idle => break,
+            }
+            index.assert_consistent();
+        }
+        let want: Vec<String> = (0..10).map(|i| format!("u{i:02}")).collect();
+        assert_eq!(swept, want, "earliest expiry first");
+        assert_eq!(progress, 1, "the refreshed entries queued again");
+        assert_eq!(index.count("r", 1009), 10);
+        assert!(index.room("r").unwrap().expiries.is_some());
+        for i in 10..17 {
+            index.remove("r", &format!("u{i:02}"));
+        }
+        assert!(
+            index.room("r").unwrap().expiries.is_none(),
+            "small again below half"
+        );
+        assert_eq!(index.count("r", 1009), 3);
+        assert_eq!(index.count("r", 0), 3);
         index.assert_consistent();
     }
 
@@ -1316,23 +1581,70 @@ mod tests {
         /// A clock that moves forward, heartbeats a little ahead of it, and a cutoff that
         /// sometimes steps back.
         Clock,
+        /// A clock that moves forward, with a cutoff that jumps back and forth around it (as
+        /// `stale-after` is changed).
+        Jumps,
     }
 
     type Model = BTreeMap<(String, String), (String, i64)>;
 
     fn live_in(model: &Model, room: &str, cutoff: i64) -> Vec<(String, String)> {
         model
-            .iter()
-            .filter(|((r, _), (_, at))| r == room && *at > cutoff)
+            .range((room.to_string(), String::new())..)
+            .take_while(|((r, _), _)| r == room)
+            .filter(|(_, (_, at))| *at > cutoff)
             .map(|((_, u), (s, _))| (u.clone(), s.clone()))
             .collect()
     }
 
-    fn run_model(seed: u64, steps: u32, rooms: u64, users: u64, times: Times) {
-        let mut index = RoomIndex::new();
+    fn live_count(model: &Model, room: &str, cutoff: i64) -> usize {
+        model
+            .range((room.to_string(), String::new())..)
+            .take_while(|((r, _), _)| r == room)
+            .filter(|(_, (_, at))| *at > cutoff)
+            .count()
+    }
+
+    fn owned(listed: Vec<(&str, &str)>) -> Vec<(String, String)> {
+        listed
+            .into_iter()
+            .map(|(u, s)| (u.to_string(), s.to_string()))
+            .collect()
+    }
+
+    /// A model test run: `rooms` rooms of up to `users` users each, rooms counting per expiry
+    /// above `large` presences, the first room holding `prefill` users to begin with.
+    struct Run {
+        seed: u64,
+        prefill: u64,
+        steps: u32,
+        rooms: u64,
+        users: u64,
+        large: usize,
+        times: Times,
+    }
+
+    fn run_model(run: Run) {
+        let Run {
+            seed,
+            prefill,
+            steps,
+            rooms,
+            users,
+            large,
+            times,
+        } = run;
+        let mut index = RoomIndex::with_large_rooms_above(large);
         let mut model = Model::new();
         let mut rng = Rng(seed);
         let mut clock: i64 = 1_000;
+        let mut was_large = BTreeSet::new();
+        let mut left_large = 0;
+        for n in 0..prefill {
+            let (user, at) = (format!("u{n}"), clock + rng.below(400) as i64);
+            index.upsert("r0", &user, "s1", at);
+            model.insert(("r0".to_string(), user), ("s1".to_string(), at));
+        }
         for step in 0..steps {
             let room = format!("r{}", rng.below(rooms));
             let n = rng.below(users);
@@ -1375,10 +1687,29 @@ mod tests {
                     };
                     (expire_at, cutoff)
                 }
+                Times::Jumps => {
+                    let expire_at = match rng.below(50) {
+                        0 => NO_TTL,
+                        _ => clock + rng.below(400) as i64,
+                    };
+                    let cutoff = match (step / 500) % 3 {
+                        0 => clock,
+                        1 => clock + 200,
+                        _ => clock + rng.below(400) as i64 - 100,
+                    };
+                    (expire_at, cutoff)
+                }
             };
             let key = (room.clone(), user.clone());
             let held = model.get(&key).cloned();
-            match rng.below(12) {
+            let draining = (step / 2500) % 2 == 1;
+            match rng.below(13) {
+                0..=2 if draining => {
+                    let got = index
+                        .remove(&room, &user)
+                        .map(|p| (p.socket.to_string(), p.expire_at));
+                    assert_eq!(got, model.remove(&key), "step {step}");
+                }
                 0 | 1 => {
                     let want = match &held {
                         None => Previous::Absent,
@@ -1395,7 +1726,7 @@ mod tests {
                 2 => {
                     let got = index.upsert_counted(&room, &user, &socket, expire_at, Some(cutoff));
                     model.insert(key, (socket, expire_at));
-                    assert_eq!(got.1, live_in(&model, &room, cutoff).len(), "step {step}");
+                    assert_eq!(got.1, live_count(&model, &room, cutoff), "step {step}");
                 }
                 3..=5 => {
                     let socket = match (&held, rng.below(4)) {
@@ -1426,7 +1757,7 @@ mod tests {
                 7 => {
                     let got = index.remove_counted(&room, &user, cutoff);
                     let want = model.remove(&key).map(|(s, at)| {
-                        let count = live_in(&model, &room, cutoff).len();
+                        let count = live_count(&model, &room, cutoff);
                         (
                             Presence {
                                 socket: s.as_str().into(),
@@ -1439,22 +1770,36 @@ mod tests {
                 }
                 8 | 9 => {
                     let any_dead = model.values().any(|(_, at)| *at <= cutoff);
-                    match index.first_dead(cutoff) {
-                        Some(dead) => {
-                            let key = (dead.room.to_string(), dead.user.to_string());
-                            let (s, at) = model.get(&key).expect("an indexed presence");
-                            assert_eq!(
-                                (s.as_str(), *at),
-                                (&*dead.presence.socket, dead.presence.expire_at),
-                                "step {step}"
-                            );
-                            assert!(*at <= cutoff, "step {step}");
-                            if rng.below(4) > 0 {
-                                assert!(index.remove(&dead.room, &dead.user).is_some());
-                                model.remove(&key);
+                    let mut steps_left = model.len() + 2;
+                    loop {
+                        match index.first_dead(cutoff) {
+                            SweepStep::Dead(dead) => {
+                                let key = (dead.room.to_string(), dead.user.to_string());
+                                let (s, at) = model.get(&key).expect("an indexed presence");
+                                assert_eq!(
+                                    (s.as_str(), *at),
+                                    (&*dead.presence.socket, dead.presence.expire_at),
+                                    "step {step}"
+                                );
+                                assert!(*at <= cutoff, "step {step}");
+                                if rng.below(4) > 0 {
+                                    assert!(index.remove(&dead.room, &dead.user).is_some());
+                                    model.remove(&key);
+                                }
+                                break;
+                            }
+                            SweepStep::Progress => {
+                                assert!(steps_left > 0, "step {step}: the sweeper never ends");
+                                steps_left -= 1;
+                                if rng.below(3) == 0 {
+                                    break;
+                                }
+                            }
+                            SweepStep::Idle => {
+                                assert!(!any_dead, "step {step}: a dead presence was missed");
+                                break;
                             }
                         }
-                        None => assert!(!any_dead, "step {step}: a dead presence was missed"),
                     }
                 }
                 10 => {
@@ -1465,42 +1810,66 @@ mod tests {
                     });
                     assert_eq!(got, want, "step {step}");
                 }
+                11 => {
+                    let live = live_in(&model, &room, cutoff);
+                    let page = 1 + rng.below(7) as usize;
+                    let mut pages = Vec::new();
+                    let mut after: Option<String> = None;
+                    loop {
+                        let got = owned(index.list(&room, cutoff, page, after.as_deref()));
+                        assert!(got.len() <= page);
+                        let last = got.last().map(|(u, _)| u.clone());
+                        let full = got.len() == page;
+                        pages.extend(got);
+                        match last {
+                            Some(last) if full => after = Some(last),
+                            _ => break,
+                        }
+                    }
+                    assert_eq!(pages, live, "step {step}: pages of {page}");
+                }
                 _ => {
                     let limit = match rng.below(3) {
                         0 => usize::MAX,
                         _ => rng.below(6) as usize,
                     };
+                    let after = match rng.below(3) {
+                        0 => None,
+                        1 => Some(user.clone()),
+                        _ => Some(format!("u{}", rng.below(users))),
+                    };
                     let want: Vec<(String, String)> = live_in(&model, &room, cutoff)
                         .into_iter()
+                        .filter(|(u, _)| after.as_ref().is_none_or(|a| u > a))
                         .take(limit)
                         .collect();
-                    let got: Vec<(String, String)> = index
-                        .list(&room, cutoff, limit, None)
-                        .into_iter()
-                        .map(|(u, s)| (u.to_string(), s.to_string()))
-                        .collect();
+                    let got = owned(index.list(&room, cutoff, limit, after.as_deref()));
                     assert_eq!(got, want, "step {step}");
+                }
+            }
+            if let Some(state) = index.room(&room) {
+                if state.expiries.is_some() {
+                    was_large.insert(room.clone());
+                } else if was_large.remove(&room) {
+                    left_large += 1;
                 }
             }
             if step % 3 == 0 {
                 index.assert_consistent();
             }
-            let live = live_in(&model, &room, cutoff);
             if rng.below(2) == 0 {
-                assert_eq!(index.count(&room, cutoff), live.len(), "step {step}");
+                let want = live_count(&model, &room, cutoff);
+                assert_eq!(index.count(&room, cutoff), want, "step {step}");
             }
             if step % 7 == 0 {
-                let listed: Vec<(String, String)> = index
-                    .list(&room, cutoff, usize::MAX, None)
-                    .into_iter()
-                    .map(|(u, s)| (u.to_string(), s.to_string()))
-                    .collect();
-                assert_eq!(listed, live, "step {step}");
+                let listed = owned(index.list(&room, cutoff, usize::MAX, None));
+                assert_eq!(listed, live_in(&model, &room, cutoff), "step {step}");
             }
+            assert_eq!(index.live() + index.backlog(), model.len());
             if step % 31 == 0 {
                 let all_live = model.values().filter(|(_, at)| *at > cutoff).count();
-                assert_eq!(index.live(cutoff), all_live, "step {step}");
-                assert_eq!(index.backlog(cutoff), model.len() - all_live, "step {step}");
+                let want = (all_live, model.len() - all_live);
+                assert_eq!(totals_at(&mut index, cutoff), want, "step {step}");
             }
             assert_eq!(index.entries(), model.len(), "step {step}");
             assert_eq!(index.is_empty(), model.is_empty());
@@ -1508,17 +1877,75 @@ mod tests {
             assert_eq!(index.rooms(), rooms.len(), "step {step}");
         }
         index.assert_consistent();
+        if prefill == 0 && large < users as usize / 2 {
+            assert!(left_large > 0, "rooms went large and back");
+        }
     }
 
     #[test]
     fn matches_a_naive_model_under_random_operations() {
-        run_model(0x2545_f491_4f6c_dd1d, 60_000, 8, 40, Times::Scattered);
-        run_model(0x9e37_79b9_7f4a_7c15, 60_000, 3, 300, Times::Scattered);
+        for (seed, rooms, users, large) in [
+            (0x2545_f491_4f6c_dd1d, 8, 40, LARGE_ROOM),
+            (0x9e37_79b9_7f4a_7c15, 3, 300, LARGE_ROOM),
+            (0x5851_f42d_4c95_7f2d, 3, 60, 12),
+        ] {
+            run_model(Run {
+                seed,
+                prefill: 0,
+                steps: 60_000,
+                rooms,
+                users,
+                large,
+                times: Times::Scattered,
+            });
+        }
     }
 
     #[test]
     fn matches_a_naive_model_under_a_moving_clock() {
-        run_model(0xd1b5_4a32_d192_ed03, 60_000, 6, 60, Times::Clock);
-        run_model(0x8cb9_2ba7_2f3d_8dd7, 60_000, 2, 500, Times::Clock);
+        for (seed, rooms, users, large) in [
+            (0xd1b5_4a32_d192_ed03, 6, 60, LARGE_ROOM),
+            (0x8cb9_2ba7_2f3d_8dd7, 2, 500, LARGE_ROOM),
+            (0x1405_7b7e_f767_814f, 2, 80, 16),
+        ] {
+            run_model(Run {
+                seed,
+                prefill: 0,
+                steps: 60_000,
+                rooms,
+                users,
+                large,
+                times: Times::Clock,
+            });
+        }
+    }
+
+    #[test]
+    fn matches_a_naive_model_under_jumping_cutoffs() {
+        run_model(Run {
+            seed: 0x6c07_8965_2f3a_1b4d,
+            prefill: 0,
+            steps: 60_000,
+            rooms: 4,
+            users: 100,
+            large: 20,
+            times: Times::Jumps,
+        });
+    }
+
+    /// A room of about 4,000 presences that shrinks as the sweeper removes them: the slots and
+    /// the queue span several chunks and give them back, the users are in sub-tables, the order
+    /// in many blocks, and the room counts per expiry.
+    #[test]
+    fn matches_a_naive_model_in_a_large_room() {
+        run_model(Run {
+            seed: 0x3c6e_f372_fe94_f82b,
+            prefill: 4150,
+            steps: 12_000,
+            rooms: 1,
+            users: 8000,
+            large: LARGE_ROOM,
+            times: Times::Jumps,
+        });
     }
 }
