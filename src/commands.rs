@@ -7,6 +7,7 @@ use crate::core::error::PresenceError;
 use crate::core::events::Reason;
 use crate::core::index::{Previous, Refresh};
 use crate::core::request::{self, Target};
+use crate::rebuild;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sweeper;
@@ -38,6 +39,9 @@ pub(crate) fn dispatch(
     handler: Handler,
 ) -> c_int {
     let context = Context::new(ctx);
+    if rebuild::in_progress() {
+        return context.reply(Err(RedisError::Str(rebuild::LOADING))) as c_int;
+    }
     let raw_args: &[*mut raw::RedisModuleString] = match usize::try_from(argc) {
         Ok(n) if n > 0 && !argv.is_null() => unsafe { std::slice::from_raw_parts(argv, n) },
         _ => &[],

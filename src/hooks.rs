@@ -4,6 +4,7 @@
 
 use crate::core::events::{Event, Reason, ResetReason};
 use crate::core::keys::KeyFormat;
+use crate::rebuild;
 use crate::state;
 use crate::store;
 use crate::sync;
@@ -62,6 +63,9 @@ extern "C" fn on_keyspace_event(
         return raw::REDISMODULE_OK as c_int;
     }
     let event = unsafe { CStr::from_ptr(event) }.to_bytes();
+    if event == b"loaded" && rebuild::ignoring_loaded_keys() {
+        return raw::REDISMODULE_OK as c_int;
+    }
     let ctx = Context::new(ctx);
     let db = store::selected_db(&ctx);
     let events = match event {
@@ -105,10 +109,11 @@ fn restore_origin_db(ctx: &Context) {
 /// Subscribes to the server events the index needs. The crate has no wrappers for SWAPDB, and
 /// its flush wrapper drops the database number, so the raw API is used.
 pub fn subscribe_server_events(ctx: &Context) -> bool {
-    let subscriptions: [(u64, raw::RedisModuleEventCallback); 3] = [
+    let subscriptions: [(u64, raw::RedisModuleEventCallback); 4] = [
         (raw::REDISMODULE_EVENT_FLUSHDB, Some(on_flush)),
         (raw::REDISMODULE_EVENT_SWAPDB, Some(on_swapdb)),
         (raw::REDISMODULE_EVENT_LOADING, Some(on_loading)),
+        (raw::REDISMODULE_EVENT_REPL_ASYNC_LOAD, Some(on_swapdb_load)),
     ];
     subscriptions.into_iter().all(|(id, callback)| {
         let event = raw::RedisModuleEvent { id, dataver: 1 };
@@ -166,6 +171,10 @@ extern "C" fn on_swapdb(
     }
     let info = unsafe { &*(data as *const raw::RedisModuleSwapDbInfoV1) };
     let (a, b) = (info.dbnum_first, info.dbnum_second);
+    if rebuild::in_progress() {
+        rebuild::restart();
+        return;
+    }
     let events = state::with(|s| {
         for (db, _) in s.pending.iter_mut() {
             if *db == a {
@@ -193,6 +202,22 @@ extern "C" fn on_swapdb(
     })
     .unwrap_or_default();
     sync::publish(&Context::new(ctx), events);
+}
+
+/// A replica's full sync with `repl-diskless-load swapdb`: the data loads into a temporary
+/// database, then replaces the old one (see [`rebuild`]).
+extern "C" fn on_swapdb_load(
+    _ctx: *mut raw::RedisModuleCtx,
+    _event: raw::RedisModuleEvent,
+    subevent: u64,
+    _data: *mut c_void,
+) {
+    match subevent {
+        raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_STARTED => rebuild::load_started(),
+        raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_ABORTED => rebuild::load_aborted(),
+        raw::REDISMODULE_SUBEVENT_REPL_ASYNC_LOAD_COMPLETED => rebuild::load_completed(),
+        _ => {}
+    }
 }
 
 /// Loading from RDB or AOF, or a replica's full sync: announces `reset` once it is done.

@@ -1,6 +1,7 @@
 //! The `INFO presence` section.
 
 use crate::config;
+use crate::rebuild;
 use crate::state;
 use redis_module::{raw, Context};
 use std::ffi::CString;
@@ -44,7 +45,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         return;
     };
     unsafe { raw::RedisModule_InfoAddSection.unwrap()(ctx, std::ptr::null_mut()) };
-    let fields: [(&str, u64); 10] = [
+    let fields: [(&str, u64); 11] = [
         ("live", figures.live as u64),
         ("rooms", figures.rooms as u64),
         ("indexed", figures.indexed as u64),
@@ -55,6 +56,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         ("events", stats.events),
         ("sweep_tick_max_us", stats.max_tick_us),
         ("sweep_interval_ms", config::sweep_interval_ms() as u64),
+        ("rebuilding", u64::from(rebuild::in_progress())),
     ];
     for (name, value) in fields {
         if let Ok(name) = CString::new(name) {

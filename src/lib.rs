@@ -7,6 +7,7 @@ pub mod config;
 pub mod core;
 pub mod hooks;
 pub mod info;
+pub mod rebuild;
 pub mod registration;
 pub mod setup;
 pub mod state;

@@ -51,6 +51,10 @@ fn api_available() -> bool {
             { raw::RedisModule_SignalModifiedKey }.is_some(),
             { raw::RedisModule_AvoidReplicaTraffic }.is_some(),
             { raw::RedisModule_FreeThreadSafeContext }.is_some(),
+            { raw::RedisModule_ScanCursorCreate }.is_some(),
+            { raw::RedisModule_ScanCursorRestart }.is_some(),
+            { raw::RedisModule_ScanCursorDestroy }.is_some(),
+            { raw::RedisModule_Scan }.is_some(),
         ]
     }
     .into_iter()

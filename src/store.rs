@@ -327,14 +327,13 @@ pub fn writes_paused() -> bool {
 }
 
 /// Tells Redis that the module signals modified keys itself ([`signal_modified`] after each
-/// write), so that a key opened for writing but left unchanged does not abort a `WATCH`.
+/// write), so that a key opened for writing but left unchanged does not abort a `WATCH`; and
+/// that it handles a replica's async loading (`repl-diskless-load swapdb`, see
+/// [`crate::rebuild`]).
 pub fn set_module_options(ctx: &Context) {
-    unsafe {
-        raw::RedisModule_SetModuleOptions.unwrap()(
-            ctx.ctx,
-            raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED as c_int,
-        )
-    };
+    let options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
+        | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
+    unsafe { raw::RedisModule_SetModuleOptions.unwrap()(ctx.ctx, options as c_int) };
 }
 
 /// Signals that the key `name` changed (WATCH, client-side caching).

@@ -11,6 +11,7 @@ use crate::config;
 use crate::core::changes;
 use crate::core::events::Reason;
 use crate::core::index::SweepStep;
+use crate::rebuild;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sync;
@@ -113,6 +114,13 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
     let ctx = Context::new(ctx);
     sync::resolve_pending(&ctx);
     let mut next = config::sweep_interval_ms();
+    if rebuild::in_progress() {
+        if rebuild::step(&ctx, TICK_BUDGET) {
+            next = BACKLOG_DELAY_MS;
+        }
+        arm(next);
+        return;
+    }
     // While writes are paused (`CLIENT PAUSE WRITE`, `FAILOVER`) the sweeper stands still, as
     // Redis's own expiry does: a write now would break the pause. The next tick after the
     // pause catches up.

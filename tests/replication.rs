@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{wait_for, Conn, Options, Server, Subscriber};
+use common::{wait_for, Conn, Options, Reply, Server, Subscriber};
 use std::time::Duration;
 
 const SYNC: Duration = Duration::from_secs(30);
@@ -120,24 +120,71 @@ fn a_promoted_replica_sweeps_and_announces() {
     );
 }
 
+/// The listing of `room`, or `None` while the server answers an error (`LOADING`).
+fn listing_when_ready(c: &mut Conn, room: &str) -> Option<Vec<String>> {
+    match c.call(&["PRESENCE.LIST", room, "WITHSOCKETS"]) {
+        Reply::Array(Some(_)) => Some(listing(c, room)),
+        _ => None,
+    }
+}
+
+/// Waits until the replica lists what the master lists, its index holding as many presences.
+fn wait_rebuilt(m: &mut Conn, r: &mut Conn, room: &str) -> Vec<String> {
+    wait_for(SYNC, "the replica's index to match the master's", || {
+        let want = listing(m, room);
+        let got = listing_when_ready(r, room)?;
+        (got == want && r.info_field("presence", "presence_rebuilding") == "0").then_some(got)
+    })
+}
+
 #[test]
-fn a_replica_set_to_swapdb_loads_from_disk_and_matches() {
-    let master = Server::with(master_options(90, 100).config("repl-diskless-sync", "yes"));
+fn a_replica_with_swapdb_loads_from_the_socket_and_serves_the_old_index_meanwhile() {
+    let master = Server::with(
+        master_options(90, 100)
+            .config("repl-diskless-sync", "yes")
+            .config("rdbcompression", "no"),
+    );
     let mut m = master.conn();
     m.int(&["PRESENCE.JOIN", "r", "old", "s0"]);
-    let replica = Server::with(Options::default().config("repl-diskless-load", "swapdb"));
+    let replica = Server::with(
+        Options::default()
+            .config("repl-diskless-load", "swapdb")
+            .config("loading-process-events-interval-bytes", "1024"),
+    );
     let mut r = replica.conn();
     r.call(&["SET", "room:presence:r:gone", "stale-socket", "EX", "21600"]);
-    assert_eq!(r.int(&["PRESENCE.COUNT", "r"]), 1);
     let port = master.port.to_string();
     r.call(&["REPLICAOF", "127.0.0.1", port.as_str()]);
-    wait_for(SYNC, "the replica to sync", || {
-        (r.info_field("replication", "master_link_status") == "up").then_some(())
+    assert_eq!(wait_rebuilt(&mut m, &mut r, "r"), ["old", "s0"]);
+
+    // A second full sync with the same replication id: the replica loads asynchronously and
+    // keeps serving the old data, and the old index with it.
+    for i in 0..200 {
+        let user = format!("u{i:03}");
+        m.int(&["PRESENCE.JOIN", "r", user.as_str(), "s"]);
+    }
+    wait_rebuilt(&mut m, &mut r, "r");
+    let before = listing(&mut r, "r");
+    r.call(&["CONFIG", "SET", "key-load-delay", "10000"]);
+    m.call(&["MULTI"]);
+    m.call(&["CLIENT", "KILL", "TYPE", "replica"]);
+    m.call(&["CONFIG", "SET", "repl-backlog-size", "16384"]);
+    for i in 0..10 {
+        let key = format!("filler{i}");
+        m.call(&["SET", key.as_str(), &"A".repeat(16384)]);
+    }
+    m.call(&["PRESENCE.JOIN", "r", "new", "s1"]);
+    m.call(&["PRESENCE.LEAVE", "r", "old", "s0"]);
+    m.call(&["EXEC"]);
+    wait_for(SYNC, "the replica to load asynchronously", || {
+        (r.info_field("persistence", "async_loading") == "1").then_some(())
     });
-    m.int(&["PRESENCE.JOIN", "r", "new", "s1"]);
-    assert_eq!(wait_same(&mut m, &mut r, "r"), ["new", "s1", "old", "s0"]);
-    assert_eq!(r.info_field("presence", "presence_indexed"), "2");
-    assert!(replica.log().contains(
-        "Skipping diskless-load because there are modules that are not aware of async replication"
-    ));
+    assert_eq!(listing(&mut r, "r"), before, "the old index while loading");
+    assert_eq!(r.int(&["PRESENCE.COUNT", "r"]), 201);
+    r.call(&["CONFIG", "SET", "key-load-delay", "0"]);
+    let after = wait_rebuilt(&mut m, &mut r, "r");
+    assert_eq!(after.len(), 2 * 201);
+    assert!(after.contains(&"new".to_string()) && !after.contains(&"old".to_string()));
+    assert_eq!(r.info_field("presence", "presence_indexed"), "201");
+    assert!(!replica.log().contains("Skipping diskless-load"));
 }
