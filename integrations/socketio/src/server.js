@@ -5,6 +5,7 @@ const { isValidId } = require('./ids');
 const { PresenceCommands } = require('./presence-commands');
 const { PresenceSubscriber } = require('./presence-subscriber');
 const { ParticipantsPublisher } = require('./participants-publisher');
+const { OptionChecks } = require('./options');
 
 /** Delay before re-reading the rooms again when Redis could not answer. */
 const RESYNC_RETRY_MS = 500;
@@ -396,13 +397,6 @@ class PresenceServer {
   }
 }
 
-function positiveInteger(name, value, { allowZero = false } = {}) {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new TypeError(`attachPresence: ${name} must be a${allowZero ? ' non-negative' : ' positive'} integer`);
-  }
-  return value;
-}
-
 /**
  * Attaches room presence to a Socket.IO server. Resolves once the pub/sub subscription is
  * confirmed and the handlers are in place: await it before the HTTP server listens
@@ -428,25 +422,28 @@ function positiveInteger(name, value, { allowZero = false } = {}) {
  * @returns {Promise<{close: () => Promise<void>}>}
  */
 async function attachPresence(io, options = {}) {
-  const { redis, getUserId } = options;
-  if (!redis || typeof redis.sendCommand !== 'function' || typeof redis.duplicate !== 'function') {
-    throw new TypeError('attachPresence: options.redis must be a connected node-redis client');
-  }
-  if (typeof getUserId !== 'function') throw new TypeError('attachPresence: options.getUserId must be a function');
+  const check = new OptionChecks('attachPresence');
+  const redis = check.withMethods(options.redis, 'redis', {
+    methods: ['sendCommand', 'duplicate'],
+    what: 'a connected node-redis client',
+  });
+  const settings = {
+    redis,
+    getUserId: check.callback(options.getUserId, 'getUserId'),
+    namespace: check.string(options.namespace ?? '/', 'namespace'),
+    db: check.positiveInteger(options.db ?? (redis.options && redis.options.database) ?? 0, 'db', { allowZero: true }),
+    participantsIntervalMs: check.milliseconds(options.participantsIntervalMs ?? 250, 'participantsIntervalMs', { allowZero: true }),
+    maxUsers: check.positiveInteger(options.maxUsers ?? 200, 'maxUsers'),
+    commandTimeoutMs: check.milliseconds(options.commandTimeoutMs ?? 2000, 'commandTimeoutMs'),
+    logger: check.withMethods(options.logger ?? console, 'logger', { methods: ['warn'], what: 'an object with a warn(message) method' }),
+  };
+  const nsp = io.of(settings.namespace);
   if (io._opts && io._opts.connectionStateRecovery) {
     throw new TypeError(
       'attachPresence: connection state recovery must stay off (a recovered socket keeps an id whose presence was already removed)',
     );
   }
-  const server = new PresenceServer(io.of(options.namespace ?? '/'), {
-    redis,
-    getUserId,
-    db: positiveInteger('db', options.db ?? (redis.options && redis.options.database) ?? 0, { allowZero: true }),
-    participantsIntervalMs: positiveInteger('participantsIntervalMs', options.participantsIntervalMs ?? 250, { allowZero: true }),
-    maxUsers: positiveInteger('maxUsers', options.maxUsers ?? 200),
-    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2000),
-    logger: options.logger ?? console,
-  });
+  const server = new PresenceServer(nsp, settings);
   await server.start();
   return { close: () => server.close() };
 }
