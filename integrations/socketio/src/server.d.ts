@@ -88,7 +88,9 @@ export interface PresenceHandle {
  * Rejects with a `TypeError` that names the option when `redis` is not a node-redis client,
  * `getUserId` is not a function, `namespace` is not a string, `logger` has no `warn` method or
  * a number option is not an integer in its range; or when the server has connection state
- * recovery on.
+ * recovery on (seen from the namespace's adapter, Socket.IO's `SessionAwareAdapter`; with an
+ * adapter of another package, a restored socket is taken out of its presence channels and one
+ * warning is logged).
  */
 export declare function attachPresence<TServer extends Server<any, any, any, any>>(
   io: TServer,

@@ -108,6 +108,8 @@ class PresenceServer {
     this.resyncAgain = false;
     /** When requests started failing with `unavailable`; null while Redis answers. */
     this.unavailableSince = null;
+    /** Whether the warning about a recovered socket was logged. */
+    this.warnedRecovery = false;
     this.onConnection = (socket) => this.#onConnection(socket);
   }
 
@@ -144,6 +146,7 @@ class PresenceServer {
   }
 
   #onConnection(socket) {
+    if (socket.recovered) this.#dropRecoveredChannels(socket);
     const userId = Promise.resolve()
       .then(() => this.getUserId(socket))
       .then(
@@ -165,6 +168,23 @@ class PresenceServer {
         `leave on disconnect of ${socket.id}`,
       );
     });
+  }
+
+  /**
+   * A socket restored by connection state recovery (through an adapter `attachPresence` could
+   * not recognise) comes back in the presence channels of its previous connection, whose
+   * presences were removed on disconnect. It is taken out of them, so that it is a socket like
+   * any new one: its client's first heartbeat gets `not-present` and `room:force-leave`.
+   */
+  #dropRecoveredChannels(socket) {
+    for (const room of socket.rooms) {
+      if (room.startsWith(presenceChannel(''))) socket.leave(room);
+    }
+    if (this.warnedRecovery) return;
+    this.warnedRecovery = true;
+    this.logger.warn(
+      'presence: a socket was restored by connection state recovery, which must stay off; it was taken out of its presence channels',
+    );
   }
 
   /** Lets `promise` run on its own, logging a failure instead of leaving it unhandled. */
@@ -398,6 +418,23 @@ class PresenceServer {
 }
 
 /**
+ * Tells whether a namespace's adapter is Socket.IO's `SessionAwareAdapter` (or extends it): the
+ * adapter a server with connection state recovery gets unless the application gives its own.
+ * Socket.IO has no public way to read a server's options; adapters of other packages that
+ * restore sessions are caught per socket instead (see `socket.recovered` in the connection
+ * handler). The class is recognised by name, since the application's copy of socket.io-adapter
+ * may not be the one this package would load.
+ * @param {object} adapter
+ * @returns {boolean}
+ */
+function restoresSessions(adapter) {
+  for (let proto = Object.getPrototypeOf(adapter); proto; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor && proto.constructor.name === 'SessionAwareAdapter') return true;
+  }
+  return false;
+}
+
+/**
  * Attaches room presence to a Socket.IO server. Resolves once the pub/sub subscription is
  * confirmed and the handlers are in place: await it before the HTTP server listens
  * (connections arriving earlier are refused with `unavailable`).
@@ -438,7 +475,7 @@ async function attachPresence(io, options = {}) {
     logger: check.withMethods(options.logger ?? console, 'logger', { methods: ['warn'], what: 'an object with a warn(message) method' }),
   };
   const nsp = io.of(settings.namespace);
-  if (io._opts && io._opts.connectionStateRecovery) {
+  if (restoresSessions(nsp.adapter)) {
     throw new TypeError(
       'attachPresence: connection state recovery must stay off (a recovered socket keeps an id whose presence was already removed)',
     );
