@@ -43,11 +43,11 @@ function parseRoomRequest(args) {
 class SocketSession {
   /**
    * @param {import('socket.io').Socket} socket
-   * @param {Promise<string | null>} userId the handshake's user id, null when not authenticated
+   * @param {Promise<string | null>} userIdPromise the handshake's user id, null when not authenticated
    */
-  constructor(socket, userId) {
+  constructor(socket, userIdPromise) {
     this.socket = socket;
-    this.userId = userId;
+    this.userIdPromise = userIdPromise;
     /** Rooms this socket joined and still holds: roomId → {roomId, userId, confirmedSeq}. */
     this.memberships = new Map();
     /** Rooms whose JOIN or LEAVE failed without a reply: Redis may hold a presence there. */
@@ -55,7 +55,8 @@ class SocketSession {
     /** Rooms that got their one `room:force-leave` since this socket's last join of them. */
     this.forceLeft = new Set();
     this.closed = false;
-    this.tail = Promise.resolve();
+    /** Settles once every task queued so far has settled; never rejects. */
+    this.queueDrainedPromise = Promise.resolve();
   }
 
   /**
@@ -66,9 +67,9 @@ class SocketSession {
    * @returns {Promise<T>}
    */
   run(task) {
-    const result = this.tail.then(task);
-    this.tail = result.catch(() => {});
-    return result;
+    const resultPromise = this.queueDrainedPromise.then(task);
+    this.queueDrainedPromise = resultPromise.catch(() => {});
+    return resultPromise;
   }
 }
 
@@ -102,8 +103,8 @@ class PresenceServer {
      */
     this.joinsUnderWay = new Map();
     this.seq = 0;
-    this.ready = false;
-    this.closing = null;
+    this.started = false;
+    this.closePromise = null;
     this.resyncing = false;
     this.resyncAgain = false;
     /** When requests started failing with `unavailable`; null while Redis answers. */
@@ -115,13 +116,13 @@ class PresenceServer {
 
   async start() {
     this.nsp.use((socket, next) => {
-      if (this.closing) next(new Error(ErrorCode.SHUTTING_DOWN));
-      else if (!this.ready) next(new Error(ErrorCode.UNAVAILABLE));
+      if (this.closePromise) next(new Error(ErrorCode.SHUTTING_DOWN));
+      else if (!this.started) next(new Error(ErrorCode.UNAVAILABLE));
       else next();
     });
     await this.subscriber.start();
     this.nsp.on('connection', this.onConnection);
-    this.ready = true;
+    this.started = true;
   }
 
   /**
@@ -132,14 +133,14 @@ class PresenceServer {
    * @returns {Promise<void>}
    */
   close() {
-    if (!this.closing) this.closing = this.#shutdown();
-    return this.closing;
+    if (!this.closePromise) this.closePromise = this.#shutdown();
+    return this.closePromise;
   }
 
   async #shutdown() {
     this.nsp.off('connection', this.onConnection);
     const sessions = [...this.sessions.values()];
-    await Promise.all(sessions.map((session) => session.tail));
+    await Promise.all(sessions.map((session) => session.queueDrainedPromise));
     await Promise.all(sessions.map((session) => this.#leaveAll(session)));
     this.publisher.close();
     await this.subscriber.close();
@@ -147,7 +148,7 @@ class PresenceServer {
 
   #onConnection(socket) {
     if (socket.recovered) this.#dropRecoveredChannels(socket);
-    const userId = Promise.resolve()
+    const userIdPromise = Promise.resolve()
       .then(() => this.getUserId(socket))
       .then(
         (id) => (isValidId(id) ? id : null),
@@ -156,7 +157,7 @@ class PresenceServer {
           return null;
         },
       );
-    const session = new SocketSession(socket, userId);
+    const session = new SocketSession(socket, userIdPromise);
     this.sessions.set(socket.id, session);
     this.#on(session, 'room:join', true, (roomId, user) => this.#join(session, roomId, user));
     this.#on(session, 'room:leave', false, (roomId, user) => this.#leave(session, roomId, user));
@@ -208,8 +209,8 @@ class PresenceServer {
       }
       session
         .run(async () => {
-          if (refusedWhileClosing && this.closing) throw new PresenceError(ErrorCode.SHUTTING_DOWN);
-          const userId = await session.userId;
+          if (refusedWhileClosing && this.closePromise) throw new PresenceError(ErrorCode.SHUTTING_DOWN);
+          const userId = await session.userIdPromise;
           if (userId === null) throw new PresenceError(ErrorCode.UNAUTHORIZED);
           return action(roomId, userId);
         })
@@ -299,7 +300,7 @@ class PresenceServer {
   /** Leaves every presence the socket may hold (disconnect and shutdown). */
   async #leaveAll(session) {
     const rooms = new Set([...session.memberships.keys(), ...session.uncertain]);
-    const userId = await session.userId;
+    const userId = await session.userIdPromise;
     session.memberships.clear();
     session.uncertain.clear();
     if (userId === null) return;
@@ -388,7 +389,7 @@ class PresenceServer {
           await new Promise((resolve) => setTimeout(resolve, RESYNC_RETRY_MS));
           this.resyncAgain = true;
         }
-      } while (this.resyncAgain && !this.closing);
+      } while (this.resyncAgain && !this.closePromise);
     } finally {
       this.resyncing = false;
     }

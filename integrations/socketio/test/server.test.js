@@ -348,9 +348,9 @@ describe('resilience', () => {
     const next = new TestClient(server.url, { auth: { user: 'next' } });
     try {
       await big.connected();
-      const closed = new Promise((resolve) => big.socket.once('disconnect', resolve));
+      const disconnectPromise = new Promise((resolve) => big.socket.once('disconnect', resolve));
       big.socket.emit('room:join', { roomId: 'r', padding: 'x'.repeat(20000) });
-      assert.match(await closed, /transport (close|error)/);
+      assert.match(await disconnectPromise, /transport (close|error)/);
       assert.deepEqual(await admin.sendCommand(['KEYS', 'room:presence:*']), []);
       await next.connected();
       assert.equal((await next.presence.join('r-after')).ok, true);
