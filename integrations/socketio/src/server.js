@@ -159,9 +159,9 @@ class PresenceServer {
       );
     const session = new SocketSession(socket, userIdPromise);
     this.sessions.set(socket.id, session);
-    this.#on(session, 'room:join', true, (roomId, user) => this.#join(session, roomId, user));
-    this.#on(session, 'room:leave', false, (roomId, user) => this.#leave(session, roomId, user));
-    this.#on(session, 'room:heartbeat', true, (roomId, user) => this.#heartbeat(session, roomId, user));
+    this.#on(session, 'room:join', (roomId, user) => this.#join(session, roomId, user), { refusedWhileClosing: true });
+    this.#on(session, 'room:leave', (roomId, user) => this.#leave(session, roomId, user), { refusedWhileClosing: false });
+    this.#on(session, 'room:heartbeat', (roomId, user) => this.#heartbeat(session, roomId, user), { refusedWhileClosing: true });
     socket.on('disconnecting', () => {
       session.closed = true;
       this.#background(
@@ -195,9 +195,14 @@ class PresenceServer {
 
   /**
    * Registers one `room:*` handler: validates the payload, resolves the user, queues the
-   * action on the socket's queue and acknowledges its result or `{ok: false, error}`.
+   * action on the socket's queue and acknowledges its result or `{ok: false, error}`. With
+   * `refusedWhileClosing`, the request fails with `shutting-down` once `close()` was called.
+   * @param {SocketSession} session
+   * @param {string} event
+   * @param {(roomId: string, userId: string) => Promise<object>} action
+   * @param {{refusedWhileClosing: boolean}} options
    */
-  #on(session, event, refusedWhileClosing, action) {
+  #on(session, event, action, { refusedWhileClosing }) {
     session.socket.on(event, (...args) => {
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() : () => {};
       let roomId;
