@@ -102,10 +102,3 @@ export declare function attachPresence<TServer extends Server<any, any, any, any
  * applications that broadcast their own events to the same audience.
  */
 export declare function presenceChannel<RoomId extends string>(roomId: RoomId): `presence:${RoomId}`;
-
-/**
- * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
- * one plain object whose `roomId` is a valid id. Returns the room id.
- * @throws {PresenceError} with code `invalid-payload` or `invalid-room`
- */
-export declare function parseRoomRequest(args: readonly unknown[]): string;

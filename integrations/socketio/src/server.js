@@ -2,6 +2,7 @@
 
 const { ErrorCode, PresenceError } = require('./errors');
 const { isValidId } = require('./ids');
+const { parseRoomRequest } = require('./room-request');
 const { PresenceCommands } = require('./presence-commands');
 const { PresenceSubscriber } = require('./presence-subscriber');
 const { ParticipantsPublisher } = require('./participants-publisher');
@@ -18,25 +19,6 @@ const RESYNC_RETRY_MS = 500;
  */
 function presenceChannel(roomId) {
   return `presence:${roomId}`;
-}
-
-/**
- * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
- * one plain object whose `roomId` is a valid id. Other fields are ignored, a `userId` among
- * them: the user always comes from the handshake.
- * @param {unknown[]} args
- * @returns {string} the room id
- * @throws {PresenceError} `invalid-payload` or `invalid-room`
- */
-function parseRoomRequest(args) {
-  const [payload] = args;
-  if (args.length !== 1 || payload === null || typeof payload !== 'object' || Object.getPrototypeOf(payload) !== Object.prototype) {
-    throw new PresenceError(ErrorCode.INVALID_PAYLOAD, 'expected one object {roomId}');
-  }
-  if (!isValidId(payload.roomId)) {
-    throw new PresenceError(ErrorCode.INVALID_ROOM, 'roomId must be 1-128 characters of A-Z a-z 0-9 - _ . @ + = ~');
-  }
-  return payload.roomId;
 }
 
 /** What this server knows about one of its connected sockets. */
@@ -491,4 +473,4 @@ async function attachPresence(io, options = {}) {
   return { close: () => server.close() };
 }
 
-module.exports = { attachPresence, presenceChannel, parseRoomRequest };
+module.exports = { attachPresence, presenceChannel };

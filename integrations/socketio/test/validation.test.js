@@ -4,7 +4,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { isValidId } = require('../src/ids');
 const { Server } = require('socket.io');
-const { parseRoomRequest, attachPresence } = require('../src/server');
+const { attachPresence } = require('../src/server');
+const { parseRoomRequest } = require('../src/room-request');
 const { parsePresenceEvent, presenceEventPattern } = require('../src/presence-events');
 
 test('ids: 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~', () => {
