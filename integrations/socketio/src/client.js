@@ -17,6 +17,46 @@
     onParticipants: function () {},
   };
 
+  /** The longest delay `setTimeout` honours; a longer one fires at once. */
+  var MAX_TIMER_MS = 2147483647;
+
+  /*
+   * The checks of the options, named after what they check, with the same messages as the
+   * server's (src/options.js): this file is also a plain browser script, so it has its own.
+   * Each returns the value or throws a TypeError naming the option.
+   */
+  function fail(name, expected, value) {
+    var got =
+      typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : typeof value === 'object' ? 'an object' : String(value);
+    throw new TypeError('createPresenceClient: options.' + name + ' must be ' + expected + ' (got ' + got + ')');
+  }
+
+  function milliseconds(value, name, checks) {
+    var min = checks && checks.allowZero ? 0 : 1;
+    if (Number.isInteger(value) && value >= min && value <= MAX_TIMER_MS) return value;
+    return fail(name, 'an integer number of milliseconds from ' + min + ' to ' + MAX_TIMER_MS, value);
+  }
+
+  function callback(value, name) {
+    if (typeof value === 'function') return value;
+    return fail(name, 'a function', value);
+  }
+
+  /** The options with their defaults (an option given as undefined takes its default), checked. */
+  function readOptions(options) {
+    var given = {};
+    Object.keys(DEFAULTS).forEach(function (name) {
+      given[name] = options && options[name] !== undefined ? options[name] : DEFAULTS[name];
+    });
+    return {
+      heartbeatIntervalMs: milliseconds(given.heartbeatIntervalMs, 'heartbeatIntervalMs'),
+      heartbeatJitterMs: milliseconds(given.heartbeatJitterMs, 'heartbeatJitterMs', { allowZero: true }),
+      ackTimeoutMs: milliseconds(given.ackTimeoutMs, 'ackTimeoutMs'),
+      onForceLeave: callback(given.onForceLeave, 'onForceLeave'),
+      onParticipants: callback(given.onParticipants, 'onParticipants'),
+    };
+  }
+
   /**
    * Room presence on one Socket.IO client socket.
    *
@@ -39,10 +79,7 @@
    *   rooms: () => string[], close: () => void}}
    */
   function createPresenceClient(socket, options) {
-    var opts = Object.assign({}, DEFAULTS);
-    Object.keys(options || {}).forEach(function (name) {
-      if (options[name] !== undefined) opts[name] = options[name];
-    });
+    var opts = readOptions(options);
     /** roomId → {timer} for every room this socket holds. */
     var rooms = new Map();
     var connectedBefore = socket.connected;

@@ -113,14 +113,14 @@ class PresenceCommands {
     const multi = this.redis.multi();
     for (const args of commands) multi.addCommand(args);
     let timer;
-    const deadline = new Promise((_, reject) => {
+    const deadlinePromise = new Promise((_, reject) => {
       timer = setTimeout(
         () => reject(new PresenceError(ErrorCode.UNAVAILABLE, `no reply from Redis within ${this.timeoutMs} ms`)),
         this.timeoutMs,
       );
     });
     try {
-      return await Promise.race([multi.exec(), deadline]);
+      return await Promise.race([multi.exec(), deadlinePromise]);
     } catch (err) {
       throw toPresenceError(err);
     } finally {

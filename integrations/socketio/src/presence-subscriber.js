@@ -52,10 +52,10 @@ class PresenceSubscriber {
       return;
     }
     let timer;
-    const deadline = new Promise((resolve) => {
+    const deadlinePromise = new Promise((resolve) => {
       timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
     });
-    await Promise.race([this.client.close().catch(() => {}), deadline]);
+    await Promise.race([this.client.close().catch(() => {}), deadlinePromise]);
     clearTimeout(timer);
     if (this.client.isOpen) this.client.destroy();
   }

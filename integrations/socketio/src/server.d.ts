@@ -40,7 +40,7 @@ export interface AttachPresenceOptions<TSocket = Socket> {
    */
   db?: number;
   /**
-   * At most one `room:participants` per room per interval, in milliseconds (0 or more).
+   * At most one `room:participants` per room per interval, in milliseconds (0 to 2147483647).
    * @default 250
    */
   participantsIntervalMs?: number;
@@ -51,13 +51,13 @@ export interface AttachPresenceOptions<TSocket = Socket> {
    */
   maxUsers?: number;
   /**
-   * Deadline of each Redis call in milliseconds (1 or more); past it the request fails with
+   * Deadline of each Redis call in milliseconds (1 to 2147483647); past it the request fails with
    * `unavailable`.
    * @default 2000
    */
   commandTimeoutMs?: number;
   /**
-   * Where warnings go (Redis failures, pub/sub connection errors).
+   * Where warnings go (Redis failures, pub/sub connection errors): an object with a `warn` method.
    * @default console
    */
   logger?: PresenceLogger;
@@ -85,8 +85,12 @@ export interface PresenceHandle {
  * `room:participants` and `room:force-leave` (see {@link PresenceServerToClientEvents}) to
  * this server's own sockets only.
  *
- * Rejects with a `TypeError` when `redis` is not a node-redis client, `getUserId` is not a
- * function, a number option is out of range, or the server has connection state recovery on.
+ * Rejects with a `TypeError` that names the option when `redis` is not a node-redis client,
+ * `getUserId` is not a function, `namespace` is not a string, `logger` has no `warn` method or
+ * a number option is not an integer in its range; or when the server has connection state
+ * recovery on (seen from the namespace's adapter, Socket.IO's `SessionAwareAdapter`; with an
+ * adapter of another package, a restored socket is taken out of its presence channels and one
+ * warning is logged).
  */
 export declare function attachPresence<TServer extends Server<any, any, any, any>>(
   io: TServer,
@@ -98,10 +102,3 @@ export declare function attachPresence<TServer extends Server<any, any, any, any
  * applications that broadcast their own events to the same audience.
  */
 export declare function presenceChannel<RoomId extends string>(roomId: RoomId): `presence:${RoomId}`;
-
-/**
- * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
- * one plain object whose `roomId` is a valid id. Returns the room id.
- * @throws {PresenceError} with code `invalid-payload` or `invalid-room`
- */
-export declare function parseRoomRequest(args: readonly unknown[]): string;

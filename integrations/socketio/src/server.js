@@ -2,9 +2,11 @@
 
 const { ErrorCode, PresenceError } = require('./errors');
 const { isValidId } = require('./ids');
+const { parseRoomRequest } = require('./room-request');
 const { PresenceCommands } = require('./presence-commands');
 const { PresenceSubscriber } = require('./presence-subscriber');
 const { ParticipantsPublisher } = require('./participants-publisher');
+const { OptionChecks } = require('./options');
 
 /** Delay before re-reading the rooms again when Redis could not answer. */
 const RESYNC_RETRY_MS = 500;
@@ -19,34 +21,15 @@ function presenceChannel(roomId) {
   return `presence:${roomId}`;
 }
 
-/**
- * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
- * one plain object whose `roomId` is a valid id. Other fields are ignored, a `userId` among
- * them: the user always comes from the handshake.
- * @param {unknown[]} args
- * @returns {string} the room id
- * @throws {PresenceError} `invalid-payload` or `invalid-room`
- */
-function parseRoomRequest(args) {
-  const [payload] = args;
-  if (args.length !== 1 || payload === null || typeof payload !== 'object' || Object.getPrototypeOf(payload) !== Object.prototype) {
-    throw new PresenceError(ErrorCode.INVALID_PAYLOAD, 'expected one object {roomId}');
-  }
-  if (!isValidId(payload.roomId)) {
-    throw new PresenceError(ErrorCode.INVALID_ROOM, 'roomId must be 1-128 characters of A-Z a-z 0-9 - _ . @ + = ~');
-  }
-  return payload.roomId;
-}
-
 /** What this server knows about one of its connected sockets. */
 class SocketSession {
   /**
    * @param {import('socket.io').Socket} socket
-   * @param {Promise<string | null>} userId the handshake's user id, null when not authenticated
+   * @param {Promise<string | null>} userIdPromise the handshake's user id, null when not authenticated
    */
-  constructor(socket, userId) {
+  constructor(socket, userIdPromise) {
     this.socket = socket;
-    this.userId = userId;
+    this.userIdPromise = userIdPromise;
     /** Rooms this socket joined and still holds: roomId → {roomId, userId, confirmedSeq}. */
     this.memberships = new Map();
     /** Rooms whose JOIN or LEAVE failed without a reply: Redis may hold a presence there. */
@@ -54,7 +37,8 @@ class SocketSession {
     /** Rooms that got their one `room:force-leave` since this socket's last join of them. */
     this.forceLeft = new Set();
     this.closed = false;
-    this.tail = Promise.resolve();
+    /** Settles once every task queued so far has settled; never rejects. */
+    this.queueDrainedPromise = Promise.resolve();
   }
 
   /**
@@ -65,9 +49,9 @@ class SocketSession {
    * @returns {Promise<T>}
    */
   run(task) {
-    const result = this.tail.then(task);
-    this.tail = result.catch(() => {});
-    return result;
+    const resultPromise = this.queueDrainedPromise.then(task);
+    this.queueDrainedPromise = resultPromise.catch(() => {});
+    return resultPromise;
   }
 }
 
@@ -101,24 +85,26 @@ class PresenceServer {
      */
     this.joinsUnderWay = new Map();
     this.seq = 0;
-    this.ready = false;
-    this.closing = null;
+    this.started = false;
+    this.closePromise = null;
     this.resyncing = false;
     this.resyncAgain = false;
     /** When requests started failing with `unavailable`; null while Redis answers. */
     this.unavailableSince = null;
+    /** Whether the warning about a recovered socket was logged. */
+    this.warnedRecovery = false;
     this.onConnection = (socket) => this.#onConnection(socket);
   }
 
   async start() {
     this.nsp.use((socket, next) => {
-      if (this.closing) next(new Error(ErrorCode.SHUTTING_DOWN));
-      else if (!this.ready) next(new Error(ErrorCode.UNAVAILABLE));
+      if (this.closePromise) next(new Error(ErrorCode.SHUTTING_DOWN));
+      else if (!this.started) next(new Error(ErrorCode.UNAVAILABLE));
       else next();
     });
     await this.subscriber.start();
     this.nsp.on('connection', this.onConnection);
-    this.ready = true;
+    this.started = true;
   }
 
   /**
@@ -129,21 +115,22 @@ class PresenceServer {
    * @returns {Promise<void>}
    */
   close() {
-    if (!this.closing) this.closing = this.#shutdown();
-    return this.closing;
+    if (!this.closePromise) this.closePromise = this.#shutdown();
+    return this.closePromise;
   }
 
   async #shutdown() {
     this.nsp.off('connection', this.onConnection);
     const sessions = [...this.sessions.values()];
-    await Promise.all(sessions.map((session) => session.tail));
+    await Promise.all(sessions.map((session) => session.queueDrainedPromise));
     await Promise.all(sessions.map((session) => this.#leaveAll(session)));
     this.publisher.close();
     await this.subscriber.close();
   }
 
   #onConnection(socket) {
-    const userId = Promise.resolve()
+    if (socket.recovered) this.#dropRecoveredChannels(socket);
+    const userIdPromise = Promise.resolve()
       .then(() => this.getUserId(socket))
       .then(
         (id) => (isValidId(id) ? id : null),
@@ -152,11 +139,11 @@ class PresenceServer {
           return null;
         },
       );
-    const session = new SocketSession(socket, userId);
+    const session = new SocketSession(socket, userIdPromise);
     this.sessions.set(socket.id, session);
-    this.#on(session, 'room:join', true, (roomId, user) => this.#join(session, roomId, user));
-    this.#on(session, 'room:leave', false, (roomId, user) => this.#leave(session, roomId, user));
-    this.#on(session, 'room:heartbeat', true, (roomId, user) => this.#heartbeat(session, roomId, user));
+    this.#on(session, 'room:join', (roomId, user) => this.#join(session, roomId, user), { refusedWhileClosing: true });
+    this.#on(session, 'room:leave', (roomId, user) => this.#leave(session, roomId, user), { refusedWhileClosing: false });
+    this.#on(session, 'room:heartbeat', (roomId, user) => this.#heartbeat(session, roomId, user), { refusedWhileClosing: true });
     socket.on('disconnecting', () => {
       session.closed = true;
       this.#background(
@@ -166,6 +153,23 @@ class PresenceServer {
     });
   }
 
+  /**
+   * A socket restored by connection state recovery (through an adapter `attachPresence` could
+   * not recognise) comes back in the presence channels of its previous connection, whose
+   * presences were removed on disconnect. It is taken out of them, so that it is a socket like
+   * any new one: its client's first heartbeat gets `not-present` and `room:force-leave`.
+   */
+  #dropRecoveredChannels(socket) {
+    for (const room of socket.rooms) {
+      if (room.startsWith(presenceChannel(''))) socket.leave(room);
+    }
+    if (this.warnedRecovery) return;
+    this.warnedRecovery = true;
+    this.logger.warn(
+      'presence: a socket was restored by connection state recovery, which must stay off; it was taken out of its presence channels',
+    );
+  }
+
   /** Lets `promise` run on its own, logging a failure instead of leaving it unhandled. */
   #background(promise, what) {
     promise.catch((err) => this.logger.warn(`presence: ${what} failed: ${err && err.message}`));
@@ -173,9 +177,14 @@ class PresenceServer {
 
   /**
    * Registers one `room:*` handler: validates the payload, resolves the user, queues the
-   * action on the socket's queue and acknowledges its result or `{ok: false, error}`.
+   * action on the socket's queue and acknowledges its result or `{ok: false, error}`. With
+   * `refusedWhileClosing`, the request fails with `shutting-down` once `close()` was called.
+   * @param {SocketSession} session
+   * @param {string} event
+   * @param {(roomId: string, userId: string) => Promise<object>} action
+   * @param {{refusedWhileClosing: boolean}} options
    */
-  #on(session, event, refusedWhileClosing, action) {
+  #on(session, event, action, { refusedWhileClosing }) {
     session.socket.on(event, (...args) => {
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() : () => {};
       let roomId;
@@ -187,8 +196,8 @@ class PresenceServer {
       }
       session
         .run(async () => {
-          if (refusedWhileClosing && this.closing) throw new PresenceError(ErrorCode.SHUTTING_DOWN);
-          const userId = await session.userId;
+          if (refusedWhileClosing && this.closePromise) throw new PresenceError(ErrorCode.SHUTTING_DOWN);
+          const userId = await session.userIdPromise;
           if (userId === null) throw new PresenceError(ErrorCode.UNAUTHORIZED);
           return action(roomId, userId);
         })
@@ -278,7 +287,7 @@ class PresenceServer {
   /** Leaves every presence the socket may hold (disconnect and shutdown). */
   async #leaveAll(session) {
     const rooms = new Set([...session.memberships.keys(), ...session.uncertain]);
-    const userId = await session.userId;
+    const userId = await session.userIdPromise;
     session.memberships.clear();
     session.uncertain.clear();
     if (userId === null) return;
@@ -367,7 +376,7 @@ class PresenceServer {
           await new Promise((resolve) => setTimeout(resolve, RESYNC_RETRY_MS));
           this.resyncAgain = true;
         }
-      } while (this.resyncAgain && !this.closing);
+      } while (this.resyncAgain && !this.closePromise);
     } finally {
       this.resyncing = false;
     }
@@ -396,11 +405,21 @@ class PresenceServer {
   }
 }
 
-function positiveInteger(name, value, { allowZero = false } = {}) {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new TypeError(`attachPresence: ${name} must be a${allowZero ? ' non-negative' : ' positive'} integer`);
+/**
+ * Tells whether a namespace's adapter is Socket.IO's `SessionAwareAdapter` (or extends it): the
+ * adapter a server with connection state recovery gets unless the application gives its own.
+ * Socket.IO has no public way to read a server's options; adapters of other packages that
+ * restore sessions are caught per socket instead (see `socket.recovered` in the connection
+ * handler). The class is recognised by name, since the application's copy of socket.io-adapter
+ * may not be the one this package would load.
+ * @param {object} adapter
+ * @returns {boolean}
+ */
+function restoresSessions(adapter) {
+  for (let proto = Object.getPrototypeOf(adapter); proto; proto = Object.getPrototypeOf(proto)) {
+    if (proto.constructor && proto.constructor.name === 'SessionAwareAdapter') return true;
   }
-  return value;
+  return false;
 }
 
 /**
@@ -428,27 +447,30 @@ function positiveInteger(name, value, { allowZero = false } = {}) {
  * @returns {Promise<{close: () => Promise<void>}>}
  */
 async function attachPresence(io, options = {}) {
-  const { redis, getUserId } = options;
-  if (!redis || typeof redis.sendCommand !== 'function' || typeof redis.duplicate !== 'function') {
-    throw new TypeError('attachPresence: options.redis must be a connected node-redis client');
-  }
-  if (typeof getUserId !== 'function') throw new TypeError('attachPresence: options.getUserId must be a function');
-  if (io._opts && io._opts.connectionStateRecovery) {
+  const check = new OptionChecks('attachPresence');
+  const redis = check.withMethods(options.redis, 'redis', {
+    methods: ['sendCommand', 'duplicate'],
+    what: 'a connected node-redis client',
+  });
+  const settings = {
+    redis,
+    getUserId: check.callback(options.getUserId, 'getUserId'),
+    namespace: check.string(options.namespace ?? '/', 'namespace'),
+    db: check.positiveInteger(options.db ?? (redis.options && redis.options.database) ?? 0, 'db', { allowZero: true }),
+    participantsIntervalMs: check.milliseconds(options.participantsIntervalMs ?? 250, 'participantsIntervalMs', { allowZero: true }),
+    maxUsers: check.positiveInteger(options.maxUsers ?? 200, 'maxUsers'),
+    commandTimeoutMs: check.milliseconds(options.commandTimeoutMs ?? 2000, 'commandTimeoutMs'),
+    logger: check.withMethods(options.logger ?? console, 'logger', { methods: ['warn'], what: 'an object with a warn(message) method' }),
+  };
+  const nsp = io.of(settings.namespace);
+  if (restoresSessions(nsp.adapter)) {
     throw new TypeError(
       'attachPresence: connection state recovery must stay off (a recovered socket keeps an id whose presence was already removed)',
     );
   }
-  const server = new PresenceServer(io.of(options.namespace ?? '/'), {
-    redis,
-    getUserId,
-    db: positiveInteger('db', options.db ?? (redis.options && redis.options.database) ?? 0, { allowZero: true }),
-    participantsIntervalMs: positiveInteger('participantsIntervalMs', options.participantsIntervalMs ?? 250, { allowZero: true }),
-    maxUsers: positiveInteger('maxUsers', options.maxUsers ?? 200),
-    commandTimeoutMs: positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2000),
-    logger: options.logger ?? console,
-  });
+  const server = new PresenceServer(nsp, settings);
   await server.start();
   return { close: () => server.close() };
 }
 
-module.exports = { attachPresence, presenceChannel, parseRoomRequest };
+module.exports = { attachPresence, presenceChannel };

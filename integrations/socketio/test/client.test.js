@@ -41,3 +41,24 @@ test('client: an option given as undefined takes its default', async (t) => {
   assert.deepEqual(presence.rooms(), []);
   presence.close();
 });
+
+test('client: a bad option is refused with its name and value', () => {
+  const socket = fakeSocket({ ok: true });
+  const refused = (options) => () => createPresenceClient(socket, options);
+  assert.throws(refused({ heartbeatIntervalMs: 0 }), {
+    name: 'TypeError',
+    message: 'createPresenceClient: options.heartbeatIntervalMs must be an integer number of milliseconds from 1 to 2147483647 (got 0)',
+  });
+  assert.throws(refused({ heartbeatJitterMs: -1 }), {
+    message: 'createPresenceClient: options.heartbeatJitterMs must be an integer number of milliseconds from 0 to 2147483647 (got -1)',
+  });
+  assert.throws(refused({ ackTimeoutMs: '10s' }), {
+    message: 'createPresenceClient: options.ackTimeoutMs must be an integer number of milliseconds from 1 to 2147483647 (got "10s")',
+  });
+  assert.throws(refused({ onForceLeave: null }), { message: 'createPresenceClient: options.onForceLeave must be a function (got null)' });
+  assert.throws(refused({ onParticipants: {} }), {
+    message: 'createPresenceClient: options.onParticipants must be a function (got an object)',
+  });
+  assert.equal(socket.listenerCount('connect'), 0, 'nothing is registered on the socket');
+  createPresenceClient(socket, { heartbeatJitterMs: 0 }).close();
+});

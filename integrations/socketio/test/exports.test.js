@@ -14,13 +14,21 @@ const ENTRY_POINTS = {
     'isValidId',
     'MAX_ID_BYTES',
   ],
-  '@presence/socketio/server': ['attachPresence', 'presenceChannel', 'parseRoomRequest'],
+  '@presence/socketio/server': ['attachPresence', 'presenceChannel'],
   '@presence/socketio/client': ['createPresenceClient'],
 };
 
 test('each entry point exports what its declarations declare', () => {
   for (const [name, exports] of Object.entries(ENTRY_POINTS)) {
     assert.deepEqual(Object.keys(require(name)).sort(), [...exports].sort(), name);
+  }
+});
+
+test('the internal modules are not exported (tests require them by path)', () => {
+  for (const name of ['room-request', 'options', 'presence-events', 'presence-commands', 'presence-subscriber']) {
+    for (const path of [`@presence/socketio/src/${name}`, `@presence/socketio/src/${name}.js`, `@presence/socketio/${name}`]) {
+      assert.throws(() => require(path), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' }, path);
+    }
   }
 });
 

@@ -6,6 +6,8 @@ const { startRedis } = require('./support/redis-server');
 const { startSocketServer } = require('./support/socket-server');
 const { TestClient } = require('./support/test-client');
 const { waitFor } = require('./support/wait');
+const { Adapter, SessionAwareAdapter } = require('socket.io-adapter');
+const { presenceChannel } = require('../src/server');
 
 const STALE_AFTER_S = 2;
 
@@ -248,6 +250,48 @@ describe('resilience', () => {
     }
   });
 
+  it('takes a socket restored by connection state recovery out of its presence channels', async () => {
+    // An adapter that restores sessions without being Socket.IO's SessionAwareAdapter, as those
+    // of other packages: attachPresence cannot tell, so the connection handler deals with it.
+    class RestoringAdapter extends Adapter {
+      constructor(nsp) {
+        super(nsp);
+        this.sessions = new Map();
+        this.packets = [];
+        this.maxDisconnectionDuration = 60000;
+      }
+    }
+    for (const method of ['persistSession', 'restoreSession', 'broadcast']) {
+      RestoringAdapter.prototype[method] = SessionAwareAdapter.prototype[method];
+    }
+    const redis = await startRedis({ staleAfter: 30 });
+    const server = await startSocketServer(redis.url, {}, { connectionStateRecovery: {}, adapter: RestoringAdapter });
+    const lee = new TestClient(server.url, { auth: { user: 'lee' }, heartbeatIntervalMs: 60000 });
+    const max = new TestClient(server.url, { auth: { user: 'max' } });
+    try {
+      await lee.connected();
+      await max.connected();
+      await lee.join('r-recovered');
+      await max.join('r-recovered');
+      // A broadcast carries the offset the client recovers from.
+      await lee.waitForUsers('r-recovered', ['lee', 'max']);
+      lee.socket.io.engine.close();
+      const event = await lee.waitForForceLeave('r-recovered');
+      assert.equal(lee.socket.recovered, true);
+      assert.equal(event.reason, 'not-present');
+      assert.deepEqual([...server.io.of('/').adapter.rooms.get(presenceChannel('r-recovered'))], [max.socket.id]);
+      assert.deepEqual(
+        server.warnings.filter((line) => line.includes('connection state recovery')),
+        ['presence: a socket was restored by connection state recovery, which must stay off; it was taken out of its presence channels'],
+      );
+    } finally {
+      lee.close();
+      max.close();
+      await server.close();
+      await redis.stop();
+    }
+  });
+
   it('answers unavailable while Redis is down', async () => {
     const redis = await startRedis({ staleAfter: 30 });
     const server = await startSocketServer(redis.url);
@@ -304,9 +348,9 @@ describe('resilience', () => {
     const next = new TestClient(server.url, { auth: { user: 'next' } });
     try {
       await big.connected();
-      const closed = new Promise((resolve) => big.socket.once('disconnect', resolve));
+      const disconnectPromise = new Promise((resolve) => big.socket.once('disconnect', resolve));
       big.socket.emit('room:join', { roomId: 'r', padding: 'x'.repeat(20000) });
-      assert.match(await closed, /transport (close|error)/);
+      assert.match(await disconnectPromise, /transport (close|error)/);
       assert.deepEqual(await admin.sendCommand(['KEYS', 'room:presence:*']), []);
       await next.connected();
       assert.equal((await next.presence.join('r-after')).ok, true);

@@ -4,7 +4,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { isValidId } = require('../src/ids');
 const { Server } = require('socket.io');
-const { parseRoomRequest, attachPresence } = require('../src/server');
+const { attachPresence } = require('../src/server');
+const { parseRoomRequest } = require('../src/room-request');
 const { parsePresenceEvent, presenceEventPattern } = require('../src/presence-events');
 
 test('ids: 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~', () => {
@@ -65,4 +66,29 @@ test('attachPresence refuses bad options and connection state recovery', async (
     attachPresence(new Server({ connectionStateRecovery: {} }), { redis, getUserId: () => 'u' }),
     /connection state recovery must stay off/,
   );
+});
+
+test('attachPresence names the option and the value it refuses', async () => {
+  const redis = { sendCommand() {}, duplicate() {} };
+  const refused = (options) => attachPresence(new Server(), { redis, getUserId: () => 'u', ...options });
+  await assert.rejects(refused({ db: -1 }), {
+    name: 'TypeError',
+    message: 'attachPresence: options.db must be a non-negative integer (got -1)',
+  });
+  await assert.rejects(refused({ maxUsers: 1.5 }), { message: 'attachPresence: options.maxUsers must be a positive integer (got 1.5)' });
+  await assert.rejects(refused({ participantsIntervalMs: '250' }), {
+    message: 'attachPresence: options.participantsIntervalMs must be an integer number of milliseconds from 0 to 2147483647 (got "250")',
+  });
+  await assert.rejects(refused({ commandTimeoutMs: 2 ** 31 }), {
+    message: 'attachPresence: options.commandTimeoutMs must be an integer number of milliseconds from 1 to 2147483647 (got 2147483648)',
+  });
+  await assert.rejects(refused({ namespace: /^\/rooms-\d+$/ }), {
+    message: 'attachPresence: options.namespace must be a string (got an object)',
+  });
+  await assert.rejects(refused({ logger: {} }), {
+    message: 'attachPresence: options.logger must be an object with a warn(message) method (got an object)',
+  });
+  await assert.rejects(refused({ redis: {} }), {
+    message: 'attachPresence: options.redis must be a connected node-redis client (got an object)',
+  });
 });

@@ -19,7 +19,6 @@ export const rootExports = {
 export const serverExports = {
   attachPresence: true,
   presenceChannel: true,
-  parseRoomRequest: true,
 } as const satisfies Record<keyof typeof server, true>;
 
 export const clientExports = {

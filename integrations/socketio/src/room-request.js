@@ -1,0 +1,25 @@
+'use strict';
+
+const { ErrorCode, PresenceError } = require('./errors');
+const { isValidId } = require('./ids');
+
+/**
+ * Validates the arguments of a `room:*` event (the acknowledgement already removed): exactly
+ * one plain object whose `roomId` is a valid id. Other fields are ignored, a `userId` among
+ * them: the user always comes from the handshake.
+ * @param {unknown[]} args
+ * @returns {string} the room id
+ * @throws {PresenceError} `invalid-payload` or `invalid-room`
+ */
+function parseRoomRequest(args) {
+  const [payload] = args;
+  if (args.length !== 1 || payload === null || typeof payload !== 'object' || Object.getPrototypeOf(payload) !== Object.prototype) {
+    throw new PresenceError(ErrorCode.INVALID_PAYLOAD, 'expected one object {roomId}');
+  }
+  if (!isValidId(payload.roomId)) {
+    throw new PresenceError(ErrorCode.INVALID_ROOM, 'roomId must be 1-128 characters of A-Z a-z 0-9 - _ . @ + = ~');
+  }
+  return payload.roomId;
+}
+
+module.exports = { parseRoomRequest };
