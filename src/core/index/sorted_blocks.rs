@@ -20,7 +20,7 @@
 //! its block's ceiling in O(1). A listing skips every block whose ceiling is at or below the
 //! cutoff, and lowers the ceiling of a block it read whole to the largest expiry there.
 
-use super::compact::{reserve_one, shrink};
+use super::compact::{fit, reserve_one, shrink, split_point};
 #[cfg(test)]
 use super::compact::{size_class, vec_bytes};
 use super::seg_vec::SegVec;
@@ -262,7 +262,8 @@ impl<const MAX: usize> SortedBlocks<MAX> {
                     for _ in 0..lower.len() {
                         many.block_of.push(0);
                     }
-                    Self::split(&mut many, lower, 0, 1, &expiry);
+                    let point = split_point(lower.len(), at.pos, MAX);
+                    Self::split(&mut many, lower, point, [0, 1], &expiry);
                     self.blocks = Blocks::Many(Box::new(many));
                 }
             }
@@ -275,28 +276,29 @@ impl<const MAX: usize> SortedBlocks<MAX> {
                 block.ceiling = block.ceiling.max(expiry(value));
                 if block.values.len() > MAX {
                     let values = std::mem::take(&mut block.values);
+                    let point = split_point(values.len(), at.pos, MAX);
                     let upper = many.slab.len() as u32;
                     many.order.insert(at.block + 1, upper);
-                    Self::split(many, values, id, upper, &expiry);
+                    Self::split(many, values, point, [id, upper], &expiry);
                 }
             }
         }
     }
 
-    /// Puts the lower half of `values` in block `lower`, the upper half in block `upper`, each
-    /// with its exact ceiling.
+    /// Puts `values` before `point` in block `ids[0]`, the others in block `ids[1]`, each with
+    /// its exact ceiling.
     fn split(
         many: &mut Many,
         mut values: Vec<u32>,
-        lower: u32,
-        upper: u32,
+        point: usize,
+        ids: [u32; 2],
         expiry: impl Fn(u32) -> i64,
     ) {
-        let high = values.split_off(values.len() / 2);
-        shrink(&mut values);
+        let high = values.split_off(point);
+        fit(&mut values);
         let (low_ceiling, high_ceiling) = (highest(&values, &expiry), highest(&high, &expiry));
-        many.place(lower, values, low_ceiling);
-        many.place(upper, high, high_ceiling);
+        many.place(ids[0], values, low_ceiling);
+        many.place(ids[1], high, high_ceiling);
     }
 
     /// Removes the value at `at` and returns it. Unless it was the last value, the caller then
@@ -340,7 +342,7 @@ impl<const MAX: usize> SortedBlocks<MAX> {
                         let mut values = std::mem::take(&mut merged.values);
                         values.extend_from_slice(&high.values);
                         let upper = values.split_off(values.len() / 2);
-                        shrink(&mut values);
+                        fit(&mut values);
                         many.place(low_id, values, ceiling);
                         many.place(high_id, upper, ceiling);
                     } else {
@@ -573,7 +575,7 @@ mod tests {
         assert!(blocks
             .block_lens()
             .iter()
-            .all(|&len| (4..=8).contains(&len)));
+            .all(|&len| (2..=8).contains(&len)));
         for key in 0..200 {
             let at = blocks.find(by(&keys, key)).unwrap();
             let from: Vec<u32> = blocks.iter_from(at).map(|v| keys[v as usize]).collect();
@@ -671,16 +673,26 @@ mod tests {
             keys.push(key);
             blocks.insert(key, by(&keys, key), ten_times(&keys));
         }
-        assert_eq!(blocks.block_lens(), [4, 5]);
-        assert_eq!(blocks.ceilings(), [Some(30), Some(80)]);
+        // Split where the last one came in, a quarter of a block kept above it.
+        assert_eq!(blocks.block_lens(), [7, 2]);
+        assert_eq!(blocks.ceilings(), [Some(60), Some(80)]);
         blocks.assert_consistent(ten_times(&keys));
-        // The lower block falls under MAX / 4 and merges: one block again.
-        for key in [0, 1, 2] {
+        // The upper block falls under MAX / 4 and merges: one block again.
+        remove_key(&mut blocks, &mut keys, 7);
+        blocks.assert_consistent(ten_times(&keys));
+        assert_eq!(blocks.block_lens(), [8]);
+        assert_eq!(blocks.ceilings(), [None]);
+        // Past MAX again, in the lower half: split in the middle.
+        keys.push(0);
+        blocks.insert(8, by(&keys, 0), ten_times(&keys));
+        assert_eq!(blocks.block_lens(), [4, 5]);
+        assert_eq!(blocks.ceilings(), [Some(20), Some(80)]);
+        blocks.assert_consistent(ten_times(&keys));
+        for key in [0, 0, 1] {
             remove_key(&mut blocks, &mut keys, key);
             blocks.assert_consistent(ten_times(&keys));
         }
         assert_eq!(blocks.block_lens(), [6]);
-        assert_eq!(blocks.ceilings(), [None]);
         for key in 0..6 {
             blocks.raise(key, i64::MAX);
         }
