@@ -23,8 +23,18 @@
 //! order, in sorted blocks of at most 512 (`sorted_blocks`), compared through the slots. The
 //! first listing of a small room sorts it once (at most [`LARGE_ROOM`] presences); from then on
 //! a join or a leave moves at most one block, and a room that is never listed never pays for
-//! the order. A listing starts at the first user after a given one by two binary searches and
-//! reads on, so a page of `limit` users costs O(log n + limit + presences skipped as not live).
+//! the order. Past one block, each block has a stable id and a *ceiling*, at least the expiry
+//! of each presence it holds, and the room keeps the block id of each slot: a heartbeat raises
+//! its block's ceiling in O(1), a join raises the ceiling of the block it enters, a split gives
+//! each half its exact ceiling and a merge the larger of the two. A listing starts at the first
+//! user after a given one by two binary searches and reads on, skipping every block whose
+//! ceiling is at or below the cutoff; it lowers the ceiling of a block it read whole to the
+//! block's largest expiry. A block holds at least 128 slot numbers (but for a room of one
+//! block), so a page of `limit` users looks at most at n / 128 blocks and reads only those
+//! with a live presence (at most `limit` and the first one) or whose ceiling is stale (a
+//! presence there left, or its expiry came down, since the block was last read whole; the
+//! listing then makes it exact): O(log n + n / 128 + 512 · limit) at worst, whatever the number
+//! of presences not live, and O(log n + limit) when the presences read are live.
 //!
 //! **Expiry.** The room remembers the last cutoff it was brought to (`dead_cutoff`) and keeps
 //! its slot numbers in one queue in two parts: a binary min-heap of the slots ordered by a
@@ -39,10 +49,13 @@
 //! cutoff (moving the heap entries it reaches, at most the room's size) and the live count is
 //! the number of slots less the `dead` part; a cutoff that moves back (a larger `stale-after`)
 //! puts the `dead` slots that are live again back in the heap. A larger room also counts its
-//! presences per expiry millisecond (`expiries`), with a cursor at the last cutoff asked
-//! about: a count moves the cursor and costs the distinct expiry milliseconds it crosses, not
-//! the presences there, so neither time moving on nor a change of `stale-after` makes a count
-//! touch each presence that went stale. Such a room no longer keeps its `dead` part exact (its
+//! presences per expiry millisecond (`expiries`): the distinct milliseconds in order, in
+//! blocks of at most 512, each block with the sum of its counts, so that the number of
+//! presences at or below any cutoff is a sum over the blocks before the cutoff's block and a
+//! partial sum in it, O(log n + n / 128) however far the cutoff moved since the last count;
+//! neither time moving on nor a change of `stale-after` makes a count touch each presence or
+//! each millisecond that went stale. A heartbeat there moves one count from one millisecond
+//! to another (two binary searches, and at most one block's entries moved). Such a room no longer keeps its `dead` part exact (its
 //! `dead_cutoff` stays at its lowest): the heap is read by the sweeper only. A room becomes
 //! large above [`LARGE_ROOM`] presences and small again below half of it (building or dropping
 //! the counts once, at a cost bounded by [`LARGE_ROOM`]).
@@ -76,23 +89,26 @@
 //! | entry in the queue (slot number) | 4 |
 //! | entry in the user hash table: slot number and control byte, buckets a power of two, at most 7/8 full | 5 to 11 |
 //! | once the room was listed, or in a large room: entry in the user order (slot number), blocks half to full | 4 to 8 |
-//! | in a large room: its expiry millisecond in a B-tree, shared by the presences of that millisecond | up to about 24 |
+//! | in an order of more than one block (past 512 presences): the block id of the slot, and per block its ceiling and id (8 + 4 + 32 in a vector of blocks, 128 to 512 presences a block) | about 4 |
+//! | in a large room: its expiry millisecond and its count (8 + 4), shared by the presences of that millisecond, in blocks a quarter to full | 12 to 48, about 16 when the expiries come in increasing order |
 //! | an id longer than 22 bytes: its own allocation | its length, rounded to a size class |
 //!
 //! and one room costs its entry in the table of rooms (its 184-byte record and a control byte,
 //! buckets a power of two, at most 7/8 full), its name (one allocation, shared with the queue
 //! of rooms, 16 bytes more than its length) and its entry in that queue (24 bytes in a B-tree
-//! node); a room that was listed adds the 32-byte head of its user order.
+//! node); a room whose user order is more than one block adds its 80-byte head.
 //!
 //! For 1,000,000 presences in 10,000 rooms of 100 (12-byte user ids, 20-byte socket ids): per
 //! room, the slots take 112 × 64 = 7,168 bytes (a size class), the queue 112 × 4 = 448 (a
 //! class) and the hash table 128 buckets, 656 bytes in a class of 768: 83.8 bytes per presence.
 //! The table of rooms (16,384 buckets × 185 bytes, in a 3 MiB class) adds 3.1, the rooms' names
 //! and the queue of rooms about 0.9: about 88 bytes per presence in all, and about 92 once
-//! every room was listed (its user order, 448 + 32 bytes a room). One room of 1,000,000
-//! presences takes about 86 bytes per presence without its expiry counts: those add about 1
-//! when the presences share expiry milliseconds (heartbeats, 30 a millisecond), and up to 24
-//! when every presence has a millisecond of its own.
+//! every room was listed (its user order, one block of 448 bytes a room, without ceilings).
+//! One room of 1,000,000 presences, joined in user id order, takes about 90 bytes per presence
+//! without its expiry counts (9 of them for its user order: slot numbers in blocks three
+//! quarters full, and the block of each slot); the counts add about 1 when the presences share
+//! expiry milliseconds (heartbeats, 30 a millisecond), and about 14 when every presence has a
+//! millisecond of its own (in increasing order, as heartbeats give them).
 
 mod compact;
 mod expiries;
@@ -431,6 +447,7 @@ impl Room {
         let queued_at = slot.queued_at();
         slot.presence.expire_at = expire_at;
         let pos = slot.place as usize;
+        self.order.raise(ix as u32, expire_at);
         if let Some(expiries) = self.expiries.as_deref_mut() {
             expiries.remove(previous);
             expiries.add(expire_at);
@@ -564,7 +581,7 @@ impl Room {
         let slots = &self.slots;
         let mut numbers: Vec<u32> = (0..slots.len() as u32).collect();
         numbers.sort_unstable_by(|&a, &b| slots[a as usize].user.cmp(&slots[b as usize].user));
-        self.order = SortedBlocks::from_sorted(numbers);
+        self.order = SortedBlocks::from_sorted(numbers, |ix| slots[ix as usize].presence.expire_at);
         self.ordered = true;
     }
 
@@ -662,9 +679,11 @@ impl Room {
             hash_id(hasher, &slots[other as usize].user)
         });
         if self.ordered {
-            self.order.insert(ix, |other| {
-                slots[other as usize].user.as_bytes().cmp(user.as_bytes())
-            });
+            self.order.insert(
+                ix,
+                |other| slots[other as usize].user.as_bytes().cmp(user.as_bytes()),
+                |other| slots[other as usize].presence.expire_at,
+            );
         }
         self.attach(ix);
         if let Some(expiries) = self.expiries.as_deref_mut() {
@@ -733,7 +752,7 @@ impl Room {
             .map(|id| compact::size_class(id.len()))
             .sum();
         let expiries = self.expiries.as_deref().map_or(0, |expiries| {
-            compact::size_class(size_of::<Expiries>()) + expiries.distinct() * EXPIRY_BYTES
+            compact::size_class(size_of::<Expiries>()) + expiries.allocated_bytes()
         });
         self.slots.allocated_bytes()
             + self.users.allocated_bytes()
@@ -743,11 +762,6 @@ impl Room {
             + expiries
     }
 }
-
-/// About the bytes one distinct expiry takes in a B-tree of `(i64, u32)`: leaf nodes of 11
-/// entries in a 160-byte class, two thirds full, and the inner nodes above them.
-#[cfg(test)]
-const EXPIRY_BYTES: usize = 24;
 
 /// The room called `name` in `rooms`, to change.
 fn find_room<'a>(
@@ -949,11 +963,13 @@ impl RoomIndex {
     }
 
     /// The live presences of `room` as (user, socket), ordered by user id (bytes), at most
-    /// `limit`, and only those after `after` when it is given. Costs O(log n + the presences
-    /// read), those read being the ones returned and the ones skipped as not live: reading a
-    /// room page by page, each page after the last user of the one before, gives the same
-    /// presences as one listing. The first listing of a small room sorts it once (at most
-    /// [`LARGE_ROOM`] presences); the room keeps its order from then on.
+    /// `limit`, and only those after `after` when it is given. Reading a room page by page,
+    /// each page after the last user of the one before, gives the same presences as one
+    /// listing. Costs O(log n + the blocks of the user order looked at + the presences read):
+    /// blocks whose ceiling is at or below `cutoff` are skipped whole, so the presences read
+    /// are those of the blocks that hold a live one or whose ceiling is stale (see the module's
+    /// doc), whatever the number of presences not live. The first listing of a small room
+    /// sorts it once (at most [`LARGE_ROOM`] presences); the room keeps its order from then on.
     pub fn list(
         &mut self,
         room: &str,
@@ -965,20 +981,23 @@ impl RoomIndex {
             return Vec::new();
         };
         state.keep_order();
-        let slots = &state.slots;
+        let Room { slots, order, .. } = state;
+        let slots = &*slots;
         let start = match after {
-            Some(after) => state
-                .order
-                .after(|ix| slots[ix as usize].user.as_bytes().cmp(after.as_bytes())),
-            None => state.order.start(),
+            Some(after) => {
+                order.after(|ix| slots[ix as usize].user.as_bytes().cmp(after.as_bytes()))
+            }
+            None => order.start(),
         };
-        state
-            .order
-            .iter_from(start)
-            .map(|ix| &slots[ix as usize])
-            .filter(|slot| slot.presence.expire_at > cutoff)
-            .take(limit)
-            .map(|slot| (&*slot.user, &*slot.presence.socket))
+        order
+            .live_from(start, cutoff, limit, |ix| {
+                slots[ix as usize].presence.expire_at
+            })
+            .into_iter()
+            .map(|ix| {
+                let slot = &slots[ix as usize];
+                (&*slot.user, &*slot.presence.socket)
+            })
             .collect()
     }
 
@@ -1142,13 +1161,27 @@ mod tests {
                 }
                 let blocks = state.order.block_lens();
                 assert!(blocks.iter().all(|&n| n > 0 && n <= ORDER_BLOCK));
+                state
+                    .order
+                    .assert_consistent(|ix| state.slots[ix as usize].presence.expire_at);
                 if let Some(expiries) = state.expiries.as_deref() {
-                    let at_or_below = state
-                        .slots
-                        .iter()
-                        .filter(|slot| slot.presence.expire_at <= expiries.cursor())
-                        .count();
-                    assert_eq!(expiries.known(), at_or_below);
+                    let at_or_below = |cutoff: i64| {
+                        let count = state
+                            .slots
+                            .iter()
+                            .filter(|slot| slot.presence.expire_at <= cutoff)
+                            .count();
+                        (cutoff, count)
+                    };
+                    assert_eq!(at_or_below(expiries.cursor()).1, expiries.known());
+                    let some = state.slots.iter().step_by(len / 3).take(3);
+                    let cutoffs: Vec<(i64, usize)> = some
+                        .map(|slot| slot.presence.expire_at)
+                        .flat_map(|at| [at.saturating_sub(1), at])
+                        .chain([i64::MIN, i64::MAX, expiries.cursor().saturating_add(1)])
+                        .map(at_or_below)
+                        .collect();
+                    expiries.assert_consistent(&cutoffs);
                 }
                 assert_eq!(state.queued.then_some(state.due_at), state.due_key());
                 if state.queued {
@@ -1383,10 +1416,10 @@ mod tests {
         index.list("room1", 0, 1, None);
         let state = index.room("room1").unwrap();
         assert_eq!(state.order.block_lens(), [100]);
-        assert_eq!(state.order.allocated_bytes(), 32 + 448);
+        assert_eq!(state.order.allocated_bytes(), 448);
         index.upsert("room1", "another", "s", 1000);
         let state = index.room("room1").unwrap();
-        assert_eq!(state.order.allocated_bytes(), 32 + 448);
+        assert_eq!(state.order.allocated_bytes(), 448);
     }
 
     #[test]
@@ -1561,6 +1594,83 @@ mod tests {
         index.assert_consistent();
     }
 
+    /// A page of a room of 100,000 where all but a few presences are dead looks at each block
+    /// once and reads only the blocks that hold a live presence (or held one since they were
+    /// last read whole), not the dead presences one by one.
+    #[test]
+    fn a_page_skips_the_blocks_without_a_live_presence() {
+        let mut index = RoomIndex::new();
+        let n = 100_000;
+        let user = |i: usize| format!("u{i:06}");
+        let live = [7, 50_000, 99_998];
+        for i in 0..n {
+            let at = if live.contains(&i) {
+                1 << 40
+            } else {
+                1000 + (i as i64 % 5000)
+            };
+            index.upsert("r", &user(i), "s", at);
+        }
+        let blocks = index.room("r").unwrap().order.block_lens().len();
+        assert!(
+            (n / ORDER_BLOCK..=n * 4 / ORDER_BLOCK).contains(&blocks),
+            "{blocks}"
+        );
+        let cutoff = 1 << 30;
+        let page = |index: &mut RoomIndex, limit, after: Option<&str>| {
+            let before = sorted_blocks::visited();
+            let users: Vec<String> = index
+                .list("r", cutoff, limit, after)
+                .into_iter()
+                .map(|(u, _)| u.to_string())
+                .collect();
+            (users, sorted_blocks::visited() - before)
+        };
+        let (users, work) = page(&mut index, 100, None);
+        assert_eq!(users, live.map(user));
+        assert!(
+            work <= blocks + live.len() * ORDER_BLOCK,
+            "{work} for {blocks} blocks"
+        );
+        let (users, work) = page(&mut index, 1, Some(&user(7)));
+        assert_eq!(users, [user(50_000)]);
+        assert!(
+            work <= blocks + 2 * ORDER_BLOCK,
+            "{work} for {blocks} blocks"
+        );
+        // A heartbeat or a join that makes a presence live raises its block's ceiling.
+        index.upsert("r", &user(70_000), "s", 1 << 41);
+        index.upsert("r", "u070000a", "s", 1 << 41);
+        let (users, work) = page(&mut index, 100, Some(&user(50_000)));
+        assert_eq!(users, [user(70_000), "u070000a".into(), user(99_998)]);
+        assert!(
+            work <= blocks + 3 * ORDER_BLOCK,
+            "{work} for {blocks} blocks"
+        );
+        // The live ones leave: their blocks are read once more, then skipped.
+        for i in live {
+            index.remove("r", &user(i));
+        }
+        index.upsert("r", &user(70_000), "s", 0);
+        index.remove("r", "u070000a");
+        let (users, work) = page(&mut index, 100, None);
+        assert!(users.is_empty());
+        assert!(
+            work <= blocks + 4 * ORDER_BLOCK,
+            "{work} for {blocks} blocks"
+        );
+        let (_, work) = page(&mut index, 100, None);
+        assert!(work <= blocks, "{work} for {blocks} blocks");
+        // A cutoff back below every expiry: a page reads its own presences only.
+        let before = sorted_blocks::visited();
+        assert_eq!(index.list("r", 0, 100, Some(&user(500))).len(), 100);
+        assert!(
+            sorted_blocks::visited() - before <= 100 + 2,
+            "a page of live presences"
+        );
+        index.assert_consistent();
+    }
+
     /// A xorshift generator: the same sequence on every run.
     struct Rng(u64);
 
@@ -1584,6 +1694,9 @@ mod tests {
         /// A clock that moves forward, with a cutoff that jumps back and forth around it (as
         /// `stale-after` is changed).
         Jumps,
+        /// Expiries far ahead of a clock that moves forward, so that rooms grow, with a cutoff
+        /// that now and then jumps past most of them and back.
+        Long,
     }
 
     type Model = BTreeMap<(String, String), (String, i64)>;
@@ -1640,6 +1753,8 @@ mod tests {
         let mut clock: i64 = 1_000;
         let mut was_large = BTreeSet::new();
         let mut left_large = 0;
+        let mut was_split = BTreeSet::new();
+        let mut left_split = 0;
         for n in 0..prefill {
             let (user, at) = (format!("u{n}"), clock + rng.below(400) as i64);
             index.upsert("r0", &user, "s1", at);
@@ -1696,6 +1811,18 @@ mod tests {
                         0 => clock,
                         1 => clock + 200,
                         _ => clock + rng.below(400) as i64 - 100,
+                    };
+                    (expire_at, cutoff)
+                }
+                Times::Long => {
+                    let expire_at = match rng.below(8) {
+                        0 => NO_TTL,
+                        1 => clock + rng.below(400) as i64,
+                        _ => clock + 5_000 + rng.below(5_000) as i64,
+                    };
+                    let cutoff = match (step / 300) % 5 {
+                        4 => clock + 5_000 + rng.below(5_000) as i64,
+                        _ => clock,
                     };
                     (expire_at, cutoff)
                 }
@@ -1853,6 +1980,11 @@ mod tests {
                 } else if was_large.remove(&room) {
                     left_large += 1;
                 }
+                if state.order.block_lens().len() > 1 {
+                    was_split.insert(room.clone());
+                } else if was_split.remove(&room) {
+                    left_split += 1;
+                }
             }
             if step % 3 == 0 {
                 index.assert_consistent();
@@ -1877,8 +2009,11 @@ mod tests {
             assert_eq!(index.rooms(), rooms.len(), "step {step}");
         }
         index.assert_consistent();
-        if prefill == 0 && large < users as usize / 2 {
+        if prefill == 0 && large * 4 < users as usize {
             assert!(left_large > 0, "rooms went large and back");
+        }
+        if prefill == 0 && users as usize > ORDER_BLOCK * 2 {
+            assert!(left_split > 0, "orders went past one block and back");
         }
     }
 
@@ -1930,6 +2065,21 @@ mod tests {
             users: 100,
             large: 20,
             times: Times::Jumps,
+        });
+    }
+
+    /// Rooms whose user order goes past one block and back, with ceilings on the blocks, under
+    /// cutoffs that jump back and forth.
+    #[test]
+    fn matches_a_naive_model_across_block_splits() {
+        run_model(Run {
+            seed: 0x2f6b_0c61_9d3e_a457,
+            prefill: 0,
+            steps: 60_000,
+            rooms: 1,
+            users: 4000,
+            large: LARGE_ROOM,
+            times: Times::Long,
         });
     }
 

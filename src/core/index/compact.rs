@@ -40,6 +40,22 @@ pub(crate) fn shrink<T>(vec: &mut Vec<T>) {
     }
 }
 
+/// Gives back the memory past the size class of a vector's length (a block split off).
+pub(crate) fn fit<T>(vec: &mut Vec<T>) {
+    let capacity = class_capacity::<T>(vec.len());
+    if vec.capacity() > capacity {
+        vec.shrink_to(capacity);
+    }
+}
+
+/// The point where a block of `len` values that passed its most, `max`, splits, the new value
+/// being at `pos`: there when it is in the upper half, so that values that come in increasing
+/// order (user ids given in sequence, the expiries of heartbeats) leave fuller blocks behind,
+/// but keeping at least `max / 4` values on each side; else in the middle.
+pub(crate) fn split_point(len: usize, pos: usize, max: usize) -> usize {
+    pos.min(len - max / 4).max(len / 2)
+}
+
 /// The bytes a vector's buffer takes.
 #[cfg(test)]
 pub(crate) fn vec_bytes<T>(vec: &Vec<T>) -> usize {
@@ -82,5 +98,19 @@ mod tests {
         vec.truncate(10);
         shrink(&mut vec);
         assert!(vec.capacity() < 32, "{}", vec.capacity());
+        vec.extend(0..8);
+        fit(&mut vec);
+        assert_eq!(vec.capacity(), 20);
+    }
+
+    #[test]
+    fn blocks_split_at_a_value_in_their_upper_half() {
+        assert_eq!(split_point(513, 512, 512), 385);
+        assert_eq!(split_point(513, 400, 512), 385);
+        assert_eq!(split_point(513, 300, 512), 300);
+        assert_eq!(split_point(513, 256, 512), 256);
+        assert_eq!(split_point(513, 255, 512), 256);
+        assert_eq!(split_point(513, 0, 512), 256);
+        assert_eq!(split_point(9, 8, 8), 7);
     }
 }
