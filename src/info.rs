@@ -45,7 +45,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         return;
     };
     unsafe { raw::RedisModule_InfoAddSection.unwrap()(ctx, std::ptr::null_mut()) };
-    let fields: [(&str, u64); 11] = [
+    let fields: [(&str, u64); 12] = [
         ("live", figures.live as u64),
         ("rooms", figures.rooms as u64),
         ("indexed", figures.indexed as u64),
@@ -55,6 +55,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         ("swept", stats.swept),
         ("events", stats.events),
         ("sweep_tick_max_us", stats.max_tick_us),
+        ("sweep_tick_max_cpu_us", stats.max_tick_cpu_us),
         ("sweep_interval_ms", config::sweep_interval_ms() as u64),
         ("rebuilding", u64::from(rebuild::in_progress())),
     ];

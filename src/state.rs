@@ -18,6 +18,9 @@ pub struct Stats {
     pub events: u64,
     /// The longest sweep tick, in microseconds.
     pub max_tick_us: u64,
+    /// The most CPU time one sweep tick used, in microseconds (the wall-clock figure above
+    /// also counts the time the machine gave the CPU to other work).
+    pub max_tick_cpu_us: u64,
 }
 
 /// Everything the module keeps between calls.

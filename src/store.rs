@@ -303,6 +303,20 @@ pub fn select_db(ctx: &Context, db: i32) -> bool {
     unsafe { raw::RedisModule_SelectDb.unwrap()(ctx.ctx, db) == raw::REDISMODULE_OK as c_int }
 }
 
+/// The CPU time the calling thread has used, in µs: unlike the wall clock, it does not count
+/// the time the machine gave the CPU to others.
+pub fn thread_cpu_us() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the duration of the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return 0;
+    }
+    (now.tv_sec as u64).saturating_mul(1_000_000) + now.tv_nsec as u64 / 1000
+}
+
 /// Redis's clock, in Unix ms.
 pub fn now_ms() -> i64 {
     unsafe { raw::RedisModule_Milliseconds.unwrap()() }

@@ -126,11 +126,14 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
     // pause catches up.
     if store::is_active_master(&ctx) && !store::writes_paused() {
         let started = Instant::now();
+        let cpu_before = store::thread_cpu_us();
         let outcome = sweep(&ctx, Some(TICK_BUDGET));
         let took = started.elapsed().as_micros() as u64;
+        let cpu = store::thread_cpu_us().saturating_sub(cpu_before);
         state::with(|s| {
             s.stats.sweeps += 1;
             s.stats.max_tick_us = s.stats.max_tick_us.max(took);
+            s.stats.max_tick_cpu_us = s.stats.max_tick_cpu_us.max(cpu);
         });
         if outcome.more {
             next = BACKLOG_DELAY_MS;
