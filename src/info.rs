@@ -45,7 +45,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         return;
     };
     unsafe { raw::RedisModule_InfoAddSection.unwrap()(ctx, std::ptr::null_mut()) };
-    let fields: [(&str, u64); 12] = [
+    let fields: [(&str, u64); 13] = [
         ("live", figures.live as u64),
         ("rooms", figures.rooms as u64),
         ("indexed", figures.indexed as u64),
@@ -56,6 +56,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         ("events", stats.events),
         ("sweep_tick_max_us", stats.max_tick_us),
         ("sweep_tick_max_cpu_us", stats.max_tick_cpu_us),
+        ("sweep_ticks_slow", stats.slow_ticks),
         ("sweep_interval_ms", config::sweep_interval_ms() as u64),
         ("rebuilding", u64::from(rebuild::in_progress())),
     ];

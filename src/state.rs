@@ -21,6 +21,8 @@ pub struct Stats {
     /// The most CPU time one sweep tick used, in microseconds (the wall-clock figure above
     /// also counts the time the machine gave the CPU to other work).
     pub max_tick_cpu_us: u64,
+    /// Timer ticks that took longer than [`crate::sweeper::SLOW_TICK_US`] of wall clock.
+    pub slow_ticks: u64,
 }
 
 /// Everything the module keeps between calls.

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// How long one tick may sweep.
 pub const TICK_BUDGET: Duration = Duration::from_micros(500);
+/// A tick longer than this, in µs (twice [`TICK_BUDGET`]), counts as slow in `INFO presence`.
+pub const SLOW_TICK_US: u64 = 1000;
 /// The delay before the next tick while a backlog remains.
 pub const BACKLOG_DELAY_MS: i64 = 1;
 
@@ -134,6 +136,9 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
             s.stats.sweeps += 1;
             s.stats.max_tick_us = s.stats.max_tick_us.max(took);
             s.stats.max_tick_cpu_us = s.stats.max_tick_cpu_us.max(cpu);
+            if took > SLOW_TICK_US {
+                s.stats.slow_ticks += 1;
+            }
         });
         if outcome.more {
             next = BACKLOG_DELAY_MS;
