@@ -655,8 +655,16 @@ fn recording(with_module: bool) -> Server {
     })
 }
 
-/// The worst server time of each command in the slow log, in µs, then empties it.
-fn worst_by_command(c: &mut Conn) -> std::collections::BTreeMap<String, i64> {
+/// What the slow log holds for one command: its worst server time in µs, and how many of its
+/// calls took over 1 ms.
+#[derive(Clone, Copy, Default)]
+struct Worst {
+    micros: i64,
+    over_1ms: usize,
+}
+
+/// The worst server time of each command in the slow log, then empties it.
+fn worst_by_command(c: &mut Conn) -> std::collections::BTreeMap<String, Worst> {
     let mut worst = std::collections::BTreeMap::new();
     let common::Reply::Array(Some(entries)) = c.call(&["SLOWLOG", "GET", "-1"]) else {
         panic!("SLOWLOG GET");
@@ -671,16 +679,31 @@ fn worst_by_command(c: &mut Conn) -> std::collections::BTreeMap<String, i64> {
             Some("LIMIT") if name == "PRESENCE.LIST" => format!("{name} … LIMIT"),
             _ => name,
         };
-        let at = worst.entry(name).or_insert(0);
-        *at = (*at).max(fields[2].int());
+        let micros = fields[2].int();
+        let at: &mut Worst = worst.entry(name).or_default();
+        at.micros = at.micros.max(micros);
+        at.over_1ms += usize::from(micros > 1000);
     }
     c.call(&["SLOWLOG", "RESET"]);
     worst
 }
 
-fn worst_cell(worst: &std::collections::BTreeMap<String, i64>, command: &str) -> String {
+/// Keeps the worse of `more` and `into`, command by command.
+fn merge_worst(
+    into: &mut std::collections::BTreeMap<String, Worst>,
+    more: std::collections::BTreeMap<String, Worst>,
+) {
+    for (command, w) in more {
+        let at = into.entry(command).or_default();
+        at.micros = at.micros.max(w.micros);
+        at.over_1ms += w.over_1ms;
+    }
+}
+
+fn worst_cell(worst: &std::collections::BTreeMap<String, Worst>, command: &str) -> String {
     match worst.get(command) {
-        Some(us) => format!("{us} µs"),
+        Some(w) if w.over_1ms > 0 => format!("{} µs ({} over 1 ms)", w.micros, w.over_1ms),
+        Some(w) => format!("{} µs", w.micros),
         None => format!("< {BIG_ROOM_SLOWLOG_US} µs"),
     }
 }
@@ -695,18 +718,21 @@ fn pipelined_each(
 }
 
 fn big_rooms(settings: &Settings) {
-    println!("## 5. One big room: the worst single command\n");
+    println!("## 7. One big room: the worst single command\n");
     println!(
         "One room of N presences, against one set of N members on a server without the module. \
          Server time per command from the slow log (threshold {BIG_ROOM_SLOWLOG_US} µs; a command \
          never recorded shows as below it): every join, a leave of every other user, their \
          joins again, a heartbeat of every third, 1000 `LIST … LIMIT 100 AFTER <random>` pages, \
          and a `stale-after` change to 1 s that leaves the whole room to the sweeper (its \
-         longest tick from `INFO presence`). Target: nothing over 1 ms but a full listing (which \
-         is O(N), like SMEMBERS), `LIST … LIMIT 100` under 0.1 ms at 1M.\n"
+         longest tick from `INFO presence`, with its CPU time and the ticks over 1 ms). The \
+         same keys written with plain `SET … EX`, `DEL` and `EXPIRE` on a server without the \
+         module show what Redis's own keyspace costs at that size (its hash tables grow and \
+         shrink at once too). Target: nothing over 1 ms but a full listing (which is O(N), like \
+         SMEMBERS), `LIST … LIMIT 100` under 0.1 ms at 1M.\n"
     );
-    println!("| N | JOIN | LEAVE | BEAT | COUNT | LIST … LIMIT 100 | full LIST | sweep tick | SADD | SREM | SCARD | SMEMBERS |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| N | JOIN | SET (same keys) | LEAVE | DEL | BEAT | EXPIRE | COUNT | LIST … LIMIT 100 | full LIST | sweep tick | SADD | SREM | SCARD | SMEMBERS |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &settings.big_rooms {
         let server = recording(true);
         let mut c = server.conn();
@@ -756,13 +782,38 @@ fn big_rooms(settings: &Settings) {
                 "sweep too slow"
             );
         }
-        for (command, us) in worst_by_command(&mut c) {
-            let worst = module.entry(command).or_insert(0);
-            *worst = (*worst).max(us);
-        }
-        let tick = c.info_field("presence", "presence_sweep_tick_max_us");
+        merge_worst(&mut module, worst_by_command(&mut c));
+        let tick = format!(
+            "{} µs (CPU {} µs; {} of {} ticks over 1 ms)",
+            c.info_field("presence", "presence_sweep_tick_max_us"),
+            c.info_field("presence", "presence_sweep_tick_max_cpu_us"),
+            c.info_field("presence", "presence_sweep_ticks_slow"),
+            c.info_field("presence", "presence_sweeps"),
+        );
         drop(c);
         drop(server);
+
+        let keys = recording(false);
+        let mut k = keys.conn();
+        let key = |i: usize| format!("room:presence:big:{}", name(i));
+        let set = |i: usize| {
+            vec![
+                "SET".into(),
+                key(i),
+                format!("s{i:019}"),
+                "EX".into(),
+                "21600".into(),
+            ]
+        };
+        pipelined_each(&mut k, 0..n, set);
+        pipelined_each(&mut k, (0..n).step_by(2), |i| vec!["DEL".into(), key(i)]);
+        pipelined_each(&mut k, (0..n).step_by(2), set);
+        pipelined_each(&mut k, (0..n).step_by(3), |i| {
+            vec!["EXPIRE".into(), key(i), "21600".into()]
+        });
+        let plain = worst_by_command(&mut k);
+        drop(k);
+        drop(keys);
 
         let baseline = recording(false);
         let mut b = baseline.conn();
@@ -778,10 +829,13 @@ fn big_rooms(settings: &Settings) {
         assert_eq!(b.strings(&["SMEMBERS", "big"]).len(), n);
         let set = worst_by_command(&mut b);
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {} | {tick} µs | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {tick} | {} | {} | {} | {} |",
             worst_cell(&module, "PRESENCE.JOIN"),
+            worst_cell(&plain, "SET"),
             worst_cell(&module, "PRESENCE.LEAVE"),
+            worst_cell(&plain, "DEL"),
             worst_cell(&module, "PRESENCE.BEAT"),
+            worst_cell(&plain, "EXPIRE"),
             worst_cell(&module, "PRESENCE.COUNT"),
             worst_cell(&module, "PRESENCE.LIST … LIMIT"),
             worst_cell(&module, "PRESENCE.LIST"),
