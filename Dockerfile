@@ -14,7 +14,10 @@ WORKDIR /build
 # Fetch the locked dependencies in a layer of their own, so that a change of the sources does
 # not fetch them again.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches && touch src/lib.rs benches/presence.rs && cargo fetch --locked
+COPY core/Cargo.toml core/Cargo.toml
+RUN mkdir -p src benches core/src && touch src/lib.rs benches/presence.rs core/src/lib.rs \
+    && cargo fetch --locked
+COPY core core
 COPY src src
 COPY benches benches
 RUN cargo build --release --locked --lib \

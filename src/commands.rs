@@ -2,25 +2,24 @@
 //! presence key and the index, publishes what changed, and replies.
 
 use crate::config;
-use crate::core::changes;
-use crate::core::error::PresenceError;
-use crate::core::events::Reason;
-use crate::core::index::{Previous, Refresh};
-use crate::core::request::{self, Target};
 use crate::rebuild;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sweeper;
 use crate::sync;
+use presence_core::changes;
+use presence_core::error::PresenceError;
+use presence_core::events::Reason;
+use presence_core::index::{Previous, Refresh};
+use presence_core::request::{self, Target};
 use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
 use std::os::raw::{c_char, c_int, c_long};
 
-impl From<PresenceError> for RedisError {
-    fn from(error: PresenceError) -> RedisError {
-        match error {
-            PresenceError::WrongArity => RedisError::WrongArity,
-            other => RedisError::String(other.to_string()),
-        }
+/// The reply for a refused request.
+fn refused(error: PresenceError) -> RedisError {
+    match error {
+        PresenceError::WrongArity => RedisError::WrongArity,
+        other => RedisError::String(other.to_string()),
     }
 }
 
@@ -112,7 +111,7 @@ fn open(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
     let name = key_name(ctx, target)?;
     let key = OpenKey::open(ctx, &name, true);
     if key.kind() == Kind::Other {
-        return Err(PresenceError::WrongType.into());
+        return Err(refused(PresenceError::WrongType));
     }
     Ok(Opened { db, name, key })
 }
@@ -132,7 +131,7 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
 
 /// `PRESENCE.JOIN room user socket`
 pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let target = request::target(args)?;
+    let target = request::target(args).map_err(refused)?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = store::now_ms();
@@ -160,7 +159,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 
 /// `PRESENCE.BEAT room user socket`
 pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let target = request::target(args)?;
+    let target = request::target(args).map_err(refused)?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = store::now_ms();
@@ -197,7 +196,7 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 
 /// `PRESENCE.LEAVE room user socket`
 pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let target = request::target(args)?;
+    let target = request::target(args).map_err(refused)?;
     let Some(Opened { db, name, key }) = open_held(ctx, &target)? else {
         return Ok(RedisValue::Integer(0));
     };
@@ -209,7 +208,7 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 
 /// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`
 pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let request = request::list(args)?;
+    let request = request::list(args).map_err(refused)?;
     sync::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let cutoff = config::liveness().cutoff(store::now_ms());
@@ -238,7 +237,7 @@ fn reply_bulk(ctx: &Context, value: &str) {
 
 /// `PRESENCE.COUNT room`
 pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let room = request::room(args)?;
+    let room = request::room(args).map_err(refused)?;
     sync::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let cutoff = config::liveness().cutoff(store::now_ms());
@@ -253,7 +252,7 @@ pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 
 /// `PRESENCE.SWEEP`
 pub fn sweep(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    request::none(args)?;
+    request::none(args).map_err(refused)?;
     sync::resolve_pending(ctx);
     if !store::is_active_master(ctx) {
         return Err(RedisError::Str(

@@ -1,8 +1,8 @@
 //! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`),
 //! settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and (but for the TTL) `CONFIG SET`.
 
-use crate::core::liveness::Liveness;
 use crate::sweeper;
+use presence_core::liveness::Liveness;
 use redis_module::configuration::{register_i64_configuration, ConfigurationFlags};
 use redis_module::{raw, Context};
 use std::os::raw::c_int;

@@ -2,12 +2,12 @@
 //! notifications (raw commands, expiry, eviction, RDB and AOF loading) and server events
 //! (FLUSHDB/FLUSHALL, SWAPDB, loading).
 
-use crate::core::events::{Event, Reason, ResetReason};
-use crate::core::keys::KeyFormat;
 use crate::rebuild;
 use crate::state;
 use crate::store;
 use crate::sync;
+use presence_core::events::Reason;
+use presence_core::keys::KeyFormat;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -135,27 +135,7 @@ extern "C" fn on_flush(
         return;
     }
     let info = unsafe { &*(data as *const raw::RedisModuleFlushInfoV1) };
-    let target = info.dbnum;
-    let reason = if target < 0 {
-        ResetReason::FlushAll
-    } else {
-        ResetReason::FlushDb
-    };
-    let events = state::with(|s| {
-        s.pending.retain(|(db, _)| target >= 0 && *db != target);
-        let flushed: Vec<i32> = s
-            .dbs
-            .iter()
-            .filter(|(db, index)| (target < 0 || **db == target) && !index.is_empty())
-            .map(|(db, _)| *db)
-            .collect();
-        s.dbs.retain(|db, _| target >= 0 && *db != target);
-        flushed
-            .into_iter()
-            .map(|db| Event::reset(db, reason))
-            .collect::<Vec<_>>()
-    })
-    .unwrap_or_default();
+    let events = state::with(|s| s.flush(info.dbnum)).unwrap_or_default();
     sync::publish(&Context::new(ctx), events);
 }
 
@@ -175,32 +155,7 @@ extern "C" fn on_swapdb(
         rebuild::restart();
         return;
     }
-    let events = state::with(|s| {
-        for (db, _) in s.pending.iter_mut() {
-            if *db == a {
-                *db = b;
-            } else if *db == b {
-                *db = a;
-            }
-        }
-        let index_a = s.dbs.remove(&a);
-        let index_b = s.dbs.remove(&b);
-        if let Some(index) = index_a {
-            s.dbs.insert(b, index);
-        }
-        if let Some(index) = index_b {
-            s.dbs.insert(a, index);
-        }
-        if a == b {
-            Vec::new()
-        } else {
-            vec![
-                Event::reset(a, ResetReason::SwapDb),
-                Event::reset(b, ResetReason::SwapDb),
-            ]
-        }
-    })
-    .unwrap_or_default();
+    let events = state::with(|s| s.swap_dbs(a, b)).unwrap_or_default();
     sync::publish(&Context::new(ctx), events);
 }
 
@@ -232,14 +187,7 @@ extern "C" fn on_loading(
     }
     let ctx = Context::new(ctx);
     sync::resolve_pending(&ctx);
-    let events = state::with(|s| {
-        s.dbs
-            .iter()
-            .filter(|(_, index)| !index.is_empty())
-            .map(|(db, _)| Event::reset(*db, ResetReason::Load))
-            .collect::<Vec<_>>()
-    })
-    .unwrap_or_default();
+    let events = state::with(|s| s.loaded()).unwrap_or_default();
     sync::publish(&ctx, events);
 }
 

@@ -4,7 +4,6 @@
 
 pub mod commands;
 pub mod config;
-pub mod core;
 pub mod hooks;
 pub mod info;
 pub mod rebuild;

@@ -10,10 +10,10 @@
 //! Meanwhile every `PRESENCE.*` command answers `LOADING`, and the sweeper sweeps nothing;
 //! keyspace notifications keep updating the new index as usual.
 
-use crate::core::keys::KeyFormat;
 use crate::state;
 use crate::store;
 use crate::sync;
+use presence_core::keys::KeyFormat;
 use redis_module::{raw, Context, RedisString};
 use std::cell::Cell;
 use std::os::raw::c_void;
@@ -60,10 +60,7 @@ pub fn load_completed() {
 /// way: a `SWAPDB` during a rebuild would mix the databases already scanned).
 pub fn restart() {
     stop();
-    state::with(|s| {
-        s.dbs.clear();
-        s.pending.clear();
-    });
+    state::with(|s| s.clear());
     let cursor = unsafe { raw::RedisModule_ScanCursorCreate.unwrap()() };
     REBUILD.with(|r| r.set(Some((0, cursor))));
 }

@@ -2,13 +2,13 @@
 //! the presences already in the keyspace, and the sweeper.
 
 use crate::config;
-use crate::core::keys::KeyFormat;
 use crate::hooks;
 use crate::info;
 use crate::registration::{self, Spec};
 use crate::state;
 use crate::store;
 use crate::sweeper;
+use presence_core::keys::KeyFormat;
 use redis_module::{raw, Context, RedisString, Status};
 
 /// True when the server exports every module API function the module calls. They are called

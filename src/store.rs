@@ -2,8 +2,8 @@
 //! as their effects (`SET … PXAT`, `PEXPIREAT`, `DEL`) and notify like the commands they stand
 //! for. The only file that opens keys.
 
-use crate::core::liveness::NO_TTL;
 use crate::state;
+use presence_core::liveness::NO_TTL;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};

@@ -8,13 +8,13 @@
 //! clients are served between ticks.
 
 use crate::config;
-use crate::core::changes;
-use crate::core::events::Reason;
-use crate::core::index::SweepStep;
 use crate::rebuild;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sync;
+use presence_core::changes;
+use presence_core::events::Reason;
+use presence_core::index::SweepStep;
 use redis_module::{raw, Context};
 use std::cell::Cell;
 use std::ptr;

@@ -2,11 +2,11 @@
 //! holds, and publishes the resulting events. Used by the hooks, the commands and the sweeper.
 
 use crate::config;
-use crate::core::changes;
-use crate::core::events::{Event, Reason};
-use crate::core::ids;
 use crate::state;
 use crate::store::{self, Observed, OpenKey};
+use presence_core::changes;
+use presence_core::events::{Event, Reason};
+use presence_core::ids;
 use redis_module::{raw, Context, RedisString};
 
 /// Past this many raw string writes waiting to be read, they are read at once.
@@ -54,28 +54,12 @@ pub(crate) fn reconcile_key(
 /// The key `name` of `db` is gone for `reason`: removes it from the index without reading it.
 pub fn forget(db: i32, name: &[u8], reason: Reason) -> Vec<Event> {
     let cutoff = config::liveness().cutoff(store::now_ms());
-    state::with(|s| {
-        s.pending.retain(|(d, key)| *d != db || key != name);
-        let Some((room, user)) = s.format.parse(name) else {
-            return Vec::new();
-        };
-        let (room, user) = (room.to_owned(), user.to_owned());
-        match s.dbs.get_mut(&db) {
-            Some(index) => changes::removed(index, db, &room, &user, reason, cutoff),
-            None => Vec::new(),
-        }
-    })
-    .unwrap_or_default()
+    state::with(|s| s.forget(db, name, reason, cutoff)).unwrap_or_default()
 }
 
 /// Remembers a raw string write to `name`, to be read once its command is done.
 pub fn defer(ctx: &Context, db: i32, name: &[u8]) {
-    let backlog = state::with(|s| {
-        if !s.pending.iter().any(|(d, key)| *d == db && key == name) {
-            s.pending.push((db, name.to_vec()));
-        }
-        s.pending.len()
-    });
+    let backlog = state::with(|s| s.defer(db, name));
     if backlog.unwrap_or(0) > MAX_PENDING {
         resolve_pending(ctx);
     }
@@ -83,12 +67,7 @@ pub fn defer(ctx: &Context, db: i32, name: &[u8]) {
 
 /// Drops `name` from the deferred writes; true when it was there.
 pub fn take_pending(db: i32, name: &[u8]) -> bool {
-    state::with(|s| {
-        let before = s.pending.len();
-        s.pending.retain(|(d, key)| *d != db || key != name);
-        s.pending.len() != before
-    })
-    .unwrap_or(false)
+    state::with(|s| s.take_pending(db, name)).unwrap_or(false)
 }
 
 /// Reads every deferred raw write now, and publishes what changed.

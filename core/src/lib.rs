@@ -10,3 +10,4 @@ pub mod keys;
 pub mod liveness;
 pub mod request;
 pub mod small_str;
+pub mod state;

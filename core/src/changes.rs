@@ -60,7 +60,7 @@ pub fn removed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::liveness::NO_TTL;
+    use crate::liveness::NO_TTL;
 
     fn names(events: &[Event]) -> Vec<&str> {
         events.iter().map(|e| e.name).collect()

@@ -1079,7 +1079,7 @@ impl RoomIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::liveness::NO_TTL;
+    use crate::liveness::NO_TTL;
     use std::collections::BTreeMap;
 
     fn users(index: &mut RoomIndex, room: &str, cutoff: i64) -> Vec<String> {

@@ -1,0 +1,278 @@
+//! Everything the module keeps between calls, and the changes of the whole state that Redis's
+//! server events cause (flushes, `SWAPDB`, the end of a load), the raw writes waiting to be
+//! read, and forgetting a key: each a method that returns the events it causes, for the glue to
+//! publish.
+
+use crate::changes;
+use crate::events::{Event, Reason, ResetReason};
+use crate::index::RoomIndex;
+use crate::keys::KeyFormat;
+use std::collections::BTreeMap;
+
+/// Counters shown by `INFO presence`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// Sweeps run (timer ticks that swept, and `PRESENCE.SWEEP` calls).
+    pub sweeps: u64,
+    /// Presences the sweeper removed.
+    pub swept: u64,
+    /// Events published.
+    pub events: u64,
+    /// The longest sweep tick, in microseconds.
+    pub max_tick_us: u64,
+    /// The most CPU time one sweep tick used, in microseconds (the wall-clock figure above
+    /// also counts the time the machine gave the CPU to other work).
+    pub max_tick_cpu_us: u64,
+    /// Timer ticks that took longer than twice their budget, by the wall clock.
+    pub slow_ticks: u64,
+}
+
+/// Everything the module keeps between calls.
+#[derive(Debug)]
+pub struct State {
+    /// The room index of each database that holds presences.
+    pub dbs: BTreeMap<i32, RoomIndex>,
+    /// Keys written by a raw string command (`SET`, `SETRANGE`, …) whose new value and TTL are
+    /// read at the next event for the key, command, or sweep tick (Redis 7.0 sends `set` before
+    /// the `expire` of a `SET … EX`).
+    pub pending: Vec<(i32, Vec<u8>)>,
+    /// The form of key names of this server's mode.
+    pub format: KeyFormat,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> Self {
+        State {
+            dbs: BTreeMap::new(),
+            pending: Vec::new(),
+            format: KeyFormat::Standalone,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The index of `db`, created when missing.
+    pub fn db(&mut self, db: i32) -> &mut RoomIndex {
+        self.dbs.entry(db).or_default()
+    }
+
+    /// `FLUSHDB` of `target`, or `FLUSHALL` when `target` is negative (also the flush that
+    /// starts a `DEBUG RELOAD` or a replica's full sync): forgets those databases and their
+    /// waiting raw writes. A `reset` for each database that held presences.
+    pub fn flush(&mut self, target: i32) -> Vec<Event> {
+        let all = target < 0;
+        let reason = if all {
+            ResetReason::FlushAll
+        } else {
+            ResetReason::FlushDb
+        };
+        self.pending.retain(|(db, _)| !all && *db != target);
+        let flushed: Vec<i32> = self
+            .dbs
+            .iter()
+            .filter(|(db, index)| (all || **db == target) && !index.is_empty())
+            .map(|(db, _)| *db)
+            .collect();
+        self.dbs.retain(|db, _| !all && *db != target);
+        flushed
+            .into_iter()
+            .map(|db| Event::reset(db, reason))
+            .collect()
+    }
+
+    /// `SWAPDB a b`: the two databases exchange their presences and waiting raw writes. A
+    /// `reset` on both, unless they are the same.
+    pub fn swap_dbs(&mut self, a: i32, b: i32) -> Vec<Event> {
+        for (db, _) in self.pending.iter_mut() {
+            if *db == a {
+                *db = b;
+            } else if *db == b {
+                *db = a;
+            }
+        }
+        let index_a = self.dbs.remove(&a);
+        let index_b = self.dbs.remove(&b);
+        if let Some(index) = index_a {
+            self.dbs.insert(b, index);
+        }
+        if let Some(index) = index_b {
+            self.dbs.insert(a, index);
+        }
+        if a == b {
+            Vec::new()
+        } else {
+            vec![
+                Event::reset(a, ResetReason::SwapDb),
+                Event::reset(b, ResetReason::SwapDb),
+            ]
+        }
+    }
+
+    /// A load from RDB or AOF (or a replica's full sync) ended: a `reset` for each database
+    /// that holds presences now.
+    pub fn loaded(&self) -> Vec<Event> {
+        self.dbs
+            .iter()
+            .filter(|(_, index)| !index.is_empty())
+            .map(|(db, _)| Event::reset(*db, ResetReason::Load))
+            .collect()
+    }
+
+    /// Forgets every presence and waiting raw write, to index the keys again from scratch.
+    pub fn clear(&mut self) {
+        self.dbs.clear();
+        self.pending.clear();
+    }
+
+    /// Remembers a raw string write to `name` in `db`, once; the number of writes waiting.
+    pub fn defer(&mut self, db: i32, name: &[u8]) -> usize {
+        if !self.pending.iter().any(|(d, key)| *d == db && key == name) {
+            self.pending.push((db, name.to_vec()));
+        }
+        self.pending.len()
+    }
+
+    /// Drops `name` of `db` from the waiting raw writes; true when it was there.
+    pub fn take_pending(&mut self, db: i32, name: &[u8]) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|(d, key)| *d != db || key != name);
+        self.pending.len() != before
+    }
+
+    /// The key `name` of `db` is gone for `reason`: removes it from the index (and from the
+    /// waiting raw writes) without reading it, and says what that changed.
+    pub fn forget(&mut self, db: i32, name: &[u8], reason: Reason, cutoff: i64) -> Vec<Event> {
+        self.take_pending(db, name);
+        let Some((room, user)) = self.format.parse(name) else {
+            return Vec::new();
+        };
+        match self.dbs.get_mut(&db) {
+            Some(index) => changes::removed(index, db, room, user, reason, cutoff),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| format!("{} {}", e.channel(), e.payload))
+            .collect()
+    }
+
+    /// Presences in databases 0, 1 and 2 (db 2 emptied again), and a raw write waiting in
+    /// each of 0 and 1.
+    fn populated() -> State {
+        let mut state = State::new();
+        state.db(0).upsert("r", "a", "s", 100);
+        state.db(1).upsert("r", "b", "s", 100);
+        state.db(2).upsert("r", "c", "s", 100);
+        state.db(2).remove("r", "c");
+        state.defer(0, b"room:presence:r:x");
+        state.defer(1, b"room:presence:r:y");
+        state
+    }
+
+    #[test]
+    fn flushdb_forgets_one_database_and_resets_it_if_it_held_presences() {
+        let mut state = populated();
+        assert_eq!(
+            names(&state.flush(1)),
+            [r#"__presence@1__:reset {"reason":"flushdb"}"#]
+        );
+        assert!(!state.dbs.contains_key(&1));
+        assert_eq!(state.pending, [(0, b"room:presence:r:x".to_vec())]);
+        assert!(state.flush(2).is_empty(), "db 2 held no presence");
+        assert!(state.flush(7).is_empty());
+    }
+
+    #[test]
+    fn flushall_forgets_everything() {
+        let mut state = populated();
+        assert_eq!(
+            names(&state.flush(-1)),
+            [
+                r#"__presence@0__:reset {"reason":"flushall"}"#,
+                r#"__presence@1__:reset {"reason":"flushall"}"#
+            ]
+        );
+        assert!(state.dbs.is_empty());
+        assert!(state.pending.is_empty());
+    }
+
+    #[test]
+    fn swapdb_exchanges_indexes_and_waiting_writes() {
+        let mut state = populated();
+        assert_eq!(
+            names(&state.swap_dbs(0, 3)),
+            [
+                r#"__presence@0__:reset {"reason":"swapdb"}"#,
+                r#"__presence@3__:reset {"reason":"swapdb"}"#
+            ]
+        );
+        assert!(state.dbs[&3].get("r", "a").is_some());
+        assert!(!state.dbs.contains_key(&0));
+        assert_eq!(state.pending[0], (3, b"room:presence:r:x".to_vec()));
+        assert!(state.swap_dbs(1, 1).is_empty());
+        assert!(state.dbs[&1].get("r", "b").is_some());
+    }
+
+    #[test]
+    fn a_load_resets_the_databases_that_hold_presences() {
+        let state = populated();
+        assert_eq!(
+            names(&state.loaded()),
+            [
+                r#"__presence@0__:reset {"reason":"load"}"#,
+                r#"__presence@1__:reset {"reason":"load"}"#
+            ]
+        );
+        assert!(State::new().loaded().is_empty());
+    }
+
+    #[test]
+    fn raw_writes_wait_once_each_until_taken() {
+        let mut state = State::new();
+        assert_eq!(state.defer(0, b"k"), 1);
+        assert_eq!(state.defer(0, b"k"), 1);
+        assert_eq!(state.defer(1, b"k"), 2);
+        assert!(state.take_pending(0, b"k"));
+        assert!(!state.take_pending(0, b"k"));
+        state.clear();
+        assert!(state.pending.is_empty());
+    }
+
+    #[test]
+    fn forget_removes_and_announces_a_presence_key_only() {
+        let mut state = populated();
+        let events = state.forget(0, b"room:presence:r:a", Reason::Expired, 0);
+        assert_eq!(
+            names(&events),
+            [
+                r#"__presence@0__:force-leave {"room":"r","user":"a","socket":"s","count":0,"reason":"expired"}"#
+            ]
+        );
+        assert!(state
+            .forget(0, b"room:presence:r:a", Reason::Deleted, 0)
+            .is_empty());
+        assert!(state.forget(0, b"other", Reason::Deleted, 0).is_empty());
+        assert!(state
+            .forget(9, b"room:presence:r:a", Reason::Deleted, 0)
+            .is_empty());
+        state.defer(0, b"room:presence:r:x");
+        state.forget(0, b"room:presence:r:x", Reason::Deleted, 0);
+        assert!(state.pending.iter().all(|(db, _)| *db != 0));
+    }
+}
