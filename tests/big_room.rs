@@ -7,9 +7,11 @@
 //!
 //! The slow log measures wall-clock time, which on a shared virtual machine includes the time
 //! the server was not running at all: a join logged at 1.6 ms used 59 µs of the server's CPU.
-//! So the test tolerates [`NOISE`] such entries, none over [`NEVER_US`], and prints them all. A
-//! step that grows with the room (a rehash, a copy, a sort of 500k entries) costs tens of ms and
-//! recurs at every growth or listing, which both limits catch.
+//! So the test tolerates [`NOISE`] such entries, none over [`NEVER_US`], and prints them all; and
+//! when a run breaks a limit it runs the whole sequence once more, failing only when both do (a
+//! busy machine preempts the server for whole 4 ms scheduler ticks). A step that grows with the
+//! room (a rehash, a copy, a sort of 500k entries) costs tens of ms and recurs at every growth
+//! or listing, in every run, which the limits catch.
 
 mod common;
 
@@ -70,8 +72,9 @@ fn slow_presence_commands(c: &mut Conn) -> Vec<(i64, String)> {
         .collect()
 }
 
-#[test]
-fn a_room_of_500k_never_stalls_the_server() {
+/// One run of the whole sequence on a new server: what went wrong, if anything. The room's
+/// contents are checked at once; the timings are returned.
+fn run_once() -> Result<(), String> {
     let server = Server::with(
         Options::default()
             .fast(600, 100)
@@ -112,11 +115,6 @@ fn a_room_of_500k_never_stalls_the_server() {
     for (_, entry) in &slow {
         println!("slow log: {entry}");
     }
-    assert!(slow.len() <= NOISE, "{} slow presence commands", slow.len());
-    assert!(
-        slow.iter().all(|(micros, _)| *micros < NEVER_US),
-        "a presence command took {NEVER_US} µs or more"
-    );
     let field = |c: &mut Conn, name: &str| -> u64 {
         c.info_field("presence", name)
             .parse()
@@ -126,15 +124,36 @@ fn a_room_of_500k_never_stalls_the_server() {
         field(&mut c, "presence_sweeps"),
         field(&mut c, "presence_sweep_ticks_slow"),
     );
-    println!(
-        "sweep ticks: {ticks}, over 1 ms: {slow_ticks}; the longest {} µs of wall clock, {} µs of CPU",
-        field(&mut c, "presence_sweep_tick_max_us"),
-        field(&mut c, "presence_sweep_tick_max_cpu_us"),
-    );
-    assert!(
-        slow_ticks * 20 <= ticks,
-        "{slow_ticks} of {ticks} sweep ticks took over 1 ms"
-    );
     let tick_cpu = field(&mut c, "presence_sweep_tick_max_cpu_us");
-    assert!(tick_cpu < 10_000, "a sweep tick used {tick_cpu} µs of CPU");
+    println!(
+        "sweep ticks: {ticks}, over 1 ms: {slow_ticks}; the longest {} µs of wall clock, \
+         {tick_cpu} µs of CPU",
+        field(&mut c, "presence_sweep_tick_max_us"),
+    );
+    if slow.len() > NOISE {
+        return Err(format!("{} slow presence commands", slow.len()));
+    }
+    if slow.iter().any(|(micros, _)| *micros >= NEVER_US) {
+        return Err(format!("a presence command took {NEVER_US} µs or more"));
+    }
+    if slow_ticks * 20 > ticks {
+        return Err(format!(
+            "{slow_ticks} of {ticks} sweep ticks took over 1 ms"
+        ));
+    }
+    if tick_cpu >= 10_000 {
+        return Err(format!("a sweep tick used {tick_cpu} µs of CPU"));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_room_of_500k_never_stalls_the_server() {
+    let first = run_once();
+    if let Err(why) = &first {
+        println!("first run: {why}; running the sequence once more");
+        if let Err(again) = run_once() {
+            panic!("both runs: {why}; then {again}");
+        }
+    }
 }
