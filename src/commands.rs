@@ -2,11 +2,12 @@
 //! presence key and the index, publishes what changed, and replies.
 
 use crate::config;
+use crate::publisher;
 use crate::rebuild;
+use crate::reconcile;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sweeper;
-use crate::sync;
 use presence_core::changes;
 use presence_core::error::PresenceError;
 use presence_core::events::Reason;
@@ -94,7 +95,7 @@ fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, cutoff:
         None => Vec::new(),
     })
     .unwrap_or_default();
-    sync::publish(ctx, events);
+    publisher::publish(ctx, events);
 }
 
 /// A presence key opened for writing, in the caller's database.
@@ -106,7 +107,7 @@ struct Opened {
 
 /// Opens the key of `target` for writing. A key of another type is WRONGTYPE.
 fn open(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
-    sync::resolve_pending(ctx);
+    reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let name = key_name(ctx, target)?;
     let key = OpenKey::open(ctx, &name, true);
@@ -122,7 +123,7 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
     if opened.key.kind() == Kind::Empty {
         let db = opened.db;
         drop(opened);
-        let cutoff = config::liveness().cutoff(store::now_ms());
+        let cutoff = config::cutoff_now();
         end_presence(ctx, db, target, Reason::Expired, cutoff);
         return Ok(None);
     }
@@ -153,7 +154,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     if !store::write_presence(ctx, key, &name, target.socket, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
-    sync::publish(ctx, events);
+    publisher::publish(ctx, events);
     Ok(RedisValue::Integer(count as i64))
 }
 
@@ -201,7 +202,7 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         return Ok(RedisValue::Integer(0));
     };
     store::delete(ctx, key, &name);
-    let cutoff = config::liveness().cutoff(store::now_ms());
+    let cutoff = config::cutoff_now();
     end_presence(ctx, db, &target, Reason::Leave, cutoff);
     Ok(RedisValue::Integer(1))
 }
@@ -209,9 +210,9 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`
 pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let request = request::list(args).map_err(refused)?;
-    sync::resolve_pending(ctx);
+    reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
-    let cutoff = config::liveness().cutoff(store::now_ms());
+    let cutoff = config::cutoff_now();
     state::with(|s| {
         let entries = s
             .dbs
@@ -238,9 +239,9 @@ fn reply_bulk(ctx: &Context, value: &str) {
 /// `PRESENCE.COUNT room`
 pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let room = request::room(args).map_err(refused)?;
-    sync::resolve_pending(ctx);
+    reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
-    let cutoff = config::liveness().cutoff(store::now_ms());
+    let cutoff = config::cutoff_now();
     let count = state::with(|s| {
         s.dbs
             .get_mut(&db)
@@ -253,7 +254,7 @@ pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// `PRESENCE.SWEEP`
 pub fn sweep(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     request::none(args).map_err(refused)?;
-    sync::resolve_pending(ctx);
+    reconcile::resolve_pending(ctx);
     if !store::is_active_master(ctx) {
         return Err(RedisError::Str(
             "READONLY PRESENCE.SWEEP runs on the master only",

@@ -72,6 +72,11 @@ pub fn liveness() -> Liveness {
     )
 }
 
+/// The cutoff of the liveness rule now: a presence is live when its key expires after it.
+pub fn cutoff_now() -> i64 {
+    liveness().cutoff(crate::store::now_ms())
+}
+
 /// The current sweep interval in milliseconds.
 pub fn sweep_interval_ms() -> i64 {
     SWEEP_INTERVAL.load(Ordering::Relaxed)

@@ -2,10 +2,11 @@
 //! notifications (raw commands, expiry, eviction, RDB and AOF loading) and server events
 //! (FLUSHDB/FLUSHALL, SWAPDB, loading).
 
+use crate::publisher;
 use crate::rebuild;
+use crate::reconcile;
 use crate::state;
 use crate::store;
-use crate::sync;
 use presence_core::events::Reason;
 use presence_core::keys::KeyFormat;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
@@ -69,28 +70,28 @@ extern "C" fn on_keyspace_event(
     let ctx = Context::new(ctx);
     let db = store::selected_db(&ctx);
     let events = match event {
-        b"del" | b"rename_from" | b"move_from" => sync::forget(db, name, Reason::Deleted),
-        b"expired" => sync::forget(db, name, Reason::Expired),
-        b"evicted" => sync::forget(db, name, Reason::Evicted),
+        b"del" | b"rename_from" | b"move_from" => reconcile::forget(db, name, Reason::Deleted),
+        b"expired" => reconcile::forget(db, name, Reason::Expired),
+        b"evicted" => reconcile::forget(db, name, Reason::Evicted),
         _ if NotifyEvent::from_bits_truncate(kind).contains(NotifyEvent::STRING) => {
-            sync::defer(&ctx, db, name);
+            reconcile::defer(&ctx, db, name);
             Vec::new()
         }
         // The second event of every `SET … EX` and the event of a raw `EXPIRE`: the key comes
         // from the command's arguments and is opened as it is.
         b"expire" => {
-            sync::take_pending(db, name);
-            sync::reconcile_key(&ctx, db, key)
+            reconcile::take_pending(db, name);
+            reconcile::reconcile_key(&ctx, db, key)
         }
         // The rarer events get a copy of the name: an RDB load, for one, hands over a key name
         // that lives on its stack, which opening the key would try to retain. Among them, the
         // events of other types: a key that now holds a set, a sorted set, … is no presence.
         _ => {
-            sync::take_pending(db, name);
-            sync::reconcile(&ctx, db, name)
+            reconcile::take_pending(db, name);
+            reconcile::reconcile(&ctx, db, name)
         }
     };
-    sync::publish(&ctx, events);
+    publisher::publish(&ctx, events);
     match event {
         b"move_from" => ORIGIN_DB.with(|o| o.set(Some(db))),
         b"move_to" => restore_origin_db(&ctx),
@@ -136,7 +137,7 @@ extern "C" fn on_flush(
     }
     let info = unsafe { &*(data as *const raw::RedisModuleFlushInfoV1) };
     let events = state::with(|s| s.flush(info.dbnum)).unwrap_or_default();
-    sync::publish(&Context::new(ctx), events);
+    publisher::publish(&Context::new(ctx), events);
 }
 
 /// SWAPDB: the two databases exchange their presences.
@@ -156,7 +157,7 @@ extern "C" fn on_swapdb(
         return;
     }
     let events = state::with(|s| s.swap_dbs(a, b)).unwrap_or_default();
-    sync::publish(&Context::new(ctx), events);
+    publisher::publish(&Context::new(ctx), events);
 }
 
 /// A replica's full sync with `repl-diskless-load swapdb`: the data loads into a temporary
@@ -186,15 +187,15 @@ extern "C" fn on_loading(
         return;
     }
     let ctx = Context::new(ctx);
-    sync::resolve_pending(&ctx);
+    reconcile::resolve_pending(&ctx);
     let events = state::with(|s| s.loaded()).unwrap_or_default();
-    sync::publish(&ctx, events);
+    publisher::publish(&ctx, events);
 }
 
 /// Indexes the presence keys a server already holds when the module is loaded into it
 /// (`MODULE LOAD`/`LOADEX` at run time): one scan of every database, announcing nothing.
 pub fn index_existing_keys(ctx: &Context) {
-    let original = store::selected_db(ctx);
+    let _restore = store::SelectedDb::remember(ctx);
     let mut db = 0;
     while store::select_db(ctx, db) {
         let found = std::cell::RefCell::new(Vec::new());
@@ -205,9 +206,8 @@ pub fn index_existing_keys(ctx: &Context) {
             }
         }) {}
         for name in found.into_inner() {
-            sync::reconcile(ctx, db, &name);
+            reconcile::reconcile(ctx, db, &name);
         }
         db += 1;
     }
-    store::select_db(ctx, original);
 }

@@ -6,13 +6,14 @@ pub mod commands;
 pub mod config;
 pub mod hooks;
 pub mod info;
+pub mod publisher;
 pub mod rebuild;
+pub mod reconcile;
 pub mod registration;
 pub mod setup;
 pub mod state;
 pub mod store;
 pub mod sweeper;
-pub mod sync;
 
 use redis_module::raw::{RedisModuleCtx as RawCtx, RedisModuleString as RawString};
 use redis_module::{redis_module, Context, RedisString, Status};

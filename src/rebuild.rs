@@ -10,9 +10,9 @@
 //! Meanwhile every `PRESENCE.*` command answers `LOADING`, and the sweeper sweeps nothing;
 //! keyspace notifications keep updating the new index as usual.
 
+use crate::reconcile;
 use crate::state;
 use crate::store;
-use crate::sync;
 use presence_core::keys::KeyFormat;
 use redis_module::{raw, Context, RedisString};
 use std::cell::Cell;
@@ -78,7 +78,7 @@ pub fn step(ctx: &Context, budget: Duration) -> bool {
         return false;
     };
     let started = Instant::now();
-    let original = store::selected_db(ctx);
+    let restore = store::SelectedDb::remember(ctx);
     let mut done = false;
     while started.elapsed() < budget {
         if !store::select_db(ctx, db) {
@@ -95,14 +95,14 @@ pub fn step(ctx: &Context, budget: Duration) -> bool {
             )
         } != 0;
         for name in found {
-            sync::reconcile(ctx, db, &name);
+            reconcile::reconcile(ctx, db, &name);
         }
         if !more {
             db += 1;
             unsafe { raw::RedisModule_ScanCursorRestart.unwrap()(cursor) };
         }
     }
-    store::select_db(ctx, original);
+    drop(restore);
     if done {
         stop();
     } else {

@@ -298,6 +298,31 @@ pub fn selected_db(ctx: &Context) -> i32 {
     unsafe { raw::RedisModule_GetSelectedDb.unwrap()(ctx.ctx) }
 }
 
+/// The database a context had selected, selected again when the guard is dropped: code that
+/// walks the databases on a client's or a timer's context leaves it as it found it.
+pub struct SelectedDb<'a> {
+    ctx: &'a Context,
+    db: i32,
+}
+
+impl<'a> SelectedDb<'a> {
+    /// Remembers the context's selected database.
+    pub fn remember(ctx: &'a Context) -> SelectedDb<'a> {
+        SelectedDb {
+            ctx,
+            db: selected_db(ctx),
+        }
+    }
+}
+
+impl Drop for SelectedDb<'_> {
+    fn drop(&mut self) {
+        if selected_db(self.ctx) != self.db {
+            select_db(self.ctx, self.db);
+        }
+    }
+}
+
 /// Selects `db` on the context; false when it does not exist.
 pub fn select_db(ctx: &Context, db: i32) -> bool {
     unsafe { raw::RedisModule_SelectDb.unwrap()(ctx.ctx, db) == raw::REDISMODULE_OK as c_int }

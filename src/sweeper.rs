@@ -8,10 +8,11 @@
 //! clients are served between ticks.
 
 use crate::config;
+use crate::publisher;
 use crate::rebuild;
+use crate::reconcile;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
-use crate::sync;
 use presence_core::changes;
 use presence_core::events::Reason;
 use presence_core::index::SweepStep;
@@ -114,7 +115,7 @@ fn arm(delay_ms: i64) {
 extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c_void) {
     TIMER.with(|t| t.set(None));
     let ctx = Context::new(ctx);
-    sync::resolve_pending(&ctx);
+    reconcile::resolve_pending(&ctx);
     let mut next = config::sweep_interval_ms();
     if rebuild::in_progress() {
         if rebuild::step(&ctx, TICK_BUDGET) {
@@ -150,7 +151,7 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
 /// Removes dead presences from every database, within `budget` when one is given.
 pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
     let started = Instant::now();
-    let original = store::selected_db(ctx);
+    let restore = store::SelectedDb::remember(ctx);
     let (dbs, entries) = state::with(|s| {
         let entries: usize = s.dbs.values().map(|index| index.entries()).sum();
         (s.dbs.keys().copied().collect::<Vec<i32>>(), entries)
@@ -163,8 +164,12 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
         if !store::select_db(ctx, db) {
             continue;
         }
-        while let Some(removed) = sweep_one(ctx, db) {
-            outcome.removed += usize::from(removed);
+        loop {
+            match sweep_one(ctx, db) {
+                Swept::Nothing => break,
+                Swept::Deleted => outcome.removed += 1,
+                Swept::Other => {}
+            }
             steps += 1;
             if steps >= max_steps {
                 break 'dbs;
@@ -177,24 +182,36 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
             }
         }
     }
-    store::select_db(ctx, original);
+    drop(restore);
     state::with(|s| s.stats.swept += outcome.removed as u64);
     outcome
 }
 
-/// Takes one step of the index towards the earliest dead presence of `db` and handles it:
-/// `Some(true)` when it was deleted, `Some(false)` when the key showed the index was behind
-/// (now fixed) or the step found none yet, `None` when nothing is dead.
-fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
+/// What one step of the sweeper did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swept {
+    /// Nothing in the database is dead.
+    Nothing,
+    /// It deleted a dead presence's key.
+    Deleted,
+    /// Anything else: the index moved towards the next dead presence, found that it was behind
+    /// the key (and caught up), or the key was already gone.
+    Other,
+}
+
+/// Takes one step of the index towards the earliest dead presence of `db` and handles it.
+fn sweep_one(ctx: &Context, db: i32) -> Swept {
     let rule = config::liveness();
     let now = store::now_ms();
     let cutoff = rule.cutoff(now);
-    let (format, step) =
-        state::with(|s| Some((s.format, s.dbs.get_mut(&db)?.first_dead(cutoff))))??;
-    let dead = match step {
-        SweepStep::Dead(dead) => dead,
-        SweepStep::Progress => return Some(false),
-        SweepStep::Idle => return None,
+    let step = state::with(|s| {
+        let step = s.dbs.get_mut(&db).map(|index| index.first_dead(cutoff));
+        (s.format, step)
+    });
+    let (format, dead) = match step {
+        Some((format, Some(SweepStep::Dead(dead)))) => (format, dead),
+        Some((_, Some(SweepStep::Progress))) => return Swept::Other,
+        _ => return Swept::Nothing,
     };
     let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
@@ -206,7 +223,7 @@ fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
     })
     .unwrap_or(false);
     if !unchanged {
-        return Some(false);
+        return Swept::Other;
     }
     let (reason, deleted) = match key.kind() {
         Kind::String => {
@@ -228,8 +245,8 @@ fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
                         .0
                     })
                     .unwrap_or_default();
-                    sync::publish(ctx, events);
-                    return Some(false);
+                    publisher::publish(ctx, events);
+                    return Swept::Other;
                 }
             }
         }
@@ -244,6 +261,10 @@ fn sweep_one(ctx: &Context, db: i32) -> Option<bool> {
     let events =
         state::with(|s| changes::removed(s.db(db), db, &dead.room, &dead.user, reason, cutoff))
             .unwrap_or_default();
-    sync::publish(ctx, events);
-    Some(deleted)
+    publisher::publish(ctx, events);
+    if deleted {
+        Swept::Deleted
+    } else {
+        Swept::Other
+    }
 }

@@ -1,7 +1,9 @@
 //! Keeps the room index in step with the keyspace: reads a presence key and applies what it
-//! holds, and publishes the resulting events. Used by the hooks, the commands and the sweeper.
+//! holds (or forgets a key that is gone), and keeps the raw writes waiting to be read. Used by
+//! the hooks, the commands, the sweeper and the rebuild.
 
 use crate::config;
+use crate::publisher;
 use crate::state;
 use crate::store::{self, Observed, OpenKey};
 use presence_core::changes;
@@ -33,7 +35,7 @@ pub(crate) fn reconcile_key(
     };
     let open = OpenKey::open_raw(ctx, key, false);
     let observed = open.observe();
-    let cutoff = config::liveness().cutoff(store::now_ms());
+    let cutoff = config::cutoff_now();
     state::with(|s| {
         let index = s.db(db);
         match &observed {
@@ -53,7 +55,7 @@ pub(crate) fn reconcile_key(
 
 /// The key `name` of `db` is gone for `reason`: removes it from the index without reading it.
 pub fn forget(db: i32, name: &[u8], reason: Reason) -> Vec<Event> {
-    let cutoff = config::liveness().cutoff(store::now_ms());
+    let cutoff = config::cutoff_now();
     state::with(|s| s.forget(db, name, reason, cutoff)).unwrap_or_default()
 }
 
@@ -78,34 +80,15 @@ pub fn resolve_pending(ctx: &Context) {
     if items.is_empty() {
         return;
     }
-    let original = store::selected_db(ctx);
-    let mut current = original;
+    let _restore = store::SelectedDb::remember(ctx);
+    let mut current = store::selected_db(ctx);
     for (db, name) in items {
         if db != current && store::select_db(ctx, db) {
             current = db;
         }
         if db == current {
             let events = reconcile(ctx, db, &name);
-            publish(ctx, events);
+            publisher::publish(ctx, events);
         }
     }
-    if current != original {
-        store::select_db(ctx, original);
-    }
-}
-
-/// Publishes events on `__presence@<db>__:<event>`; a replica or a loading server stays silent.
-pub fn publish(ctx: &Context, events: Vec<Event>) {
-    if events.is_empty() || !store::is_active_master(ctx) {
-        return;
-    }
-    let published = events.len() as u64;
-    for event in events {
-        let channel = store::string(ctx, event.channel().as_bytes());
-        let message = store::string(ctx, event.payload.as_bytes());
-        unsafe {
-            raw::RedisModule_PublishMessage.unwrap()(ctx.ctx, channel.inner, message.inner);
-        }
-    }
-    state::with(|s| s.stats.events += published);
 }
