@@ -63,14 +63,9 @@ pub(crate) fn dispatch(
     context.reply(reply) as c_int
 }
 
-/// The state was in use further up the stack: a bug, answered instead of panicking.
-fn busy() -> RedisError {
-    RedisError::Str("ERR presence state is busy (re-entrant call)")
-}
-
 /// The key name of a target, in the selected database.
 fn key_name(ctx: &Context, target: &Target) -> Result<RedisString, RedisError> {
-    let format = state::with(|s| s.format).ok_or_else(busy)?;
+    let format = state::with(|s| s.format)?;
     Ok(store::string(
         ctx,
         format.key(target.room, target.user).as_bytes(),
@@ -148,8 +143,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             expire_at,
             rule.cutoff(now),
         )
-    })
-    .ok_or_else(busy)?;
+    })?;
     let unchanged = existed && matches!(previous, Previous::Same { .. });
     if !store::write_presence(ctx, key, &name, target.socket, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
@@ -174,8 +168,7 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let refreshed = state::with(|s| match s.dbs.get_mut(&db) {
         Some(index) => index.refresh(target.room, target.user, target.socket, expire_at, cutoff),
         None => Refresh::NotHeld,
-    })
-    .ok_or_else(busy)?;
+    })?;
     match refreshed {
         Refresh::NotHeld => Ok(RedisValue::Integer(0)),
         Refresh::NotLive { expire_at } => {
@@ -227,8 +220,7 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
                 reply_bulk(ctx, socket);
             }
         }
-    })
-    .ok_or_else(busy)?;
+    })?;
     Ok(RedisValue::NoReply)
 }
 
@@ -246,8 +238,7 @@ pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         s.dbs
             .get_mut(&db)
             .map_or(0, |index| index.count(room, cutoff))
-    })
-    .ok_or_else(busy)?;
+    })?;
     Ok(RedisValue::Integer(count as i64))
 }
 
@@ -261,6 +252,6 @@ pub fn sweep(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         ));
     }
     let outcome = sweeper::sweep(ctx, None);
-    state::with(|s| s.stats.sweeps += 1);
+    state::with(|s| s.stats.sweeps += 1)?;
     Ok(RedisValue::Integer(outcome.removed as i64))
 }

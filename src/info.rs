@@ -29,7 +29,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
     if for_crash_report != 0 {
         return;
     }
-    let Some((figures, stats)) = state::with(|s| {
+    let Ok((figures, stats)) = state::with(|s| {
         let mut figures = Figures {
             pending: s.pending.len(),
             ..Figures::default()
@@ -45,7 +45,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         return;
     };
     unsafe { raw::RedisModule_InfoAddSection.unwrap()(ctx, std::ptr::null_mut()) };
-    let fields: [(&str, u64); 13] = [
+    let fields: [(&str, u64); 14] = [
         ("live", figures.live as u64),
         ("rooms", figures.rooms as u64),
         ("indexed", figures.indexed as u64),
@@ -59,6 +59,7 @@ extern "C" fn on_info(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int
         ("sweep_ticks_slow", stats.slow_ticks),
         ("sweep_interval_ms", config::sweep_interval_ms() as u64),
         ("rebuilding", u64::from(rebuild::in_progress())),
+        ("reentrant_calls", state::reentrant_calls()),
     ];
     for (name, value) in fields {
         if let Ok(name) = CString::new(name) {

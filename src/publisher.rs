@@ -18,5 +18,5 @@ pub fn publish(ctx: &Context, events: Vec<Event>) {
             raw::RedisModule_PublishMessage.unwrap()(ctx.ctx, channel.inner, message.inner);
         }
     }
-    state::with(|s| s.stats.events += published);
+    let _ = state::with(|s| s.stats.events += published);
 }

@@ -60,7 +60,7 @@ pub fn load_completed() {
 /// way: a `SWAPDB` during a rebuild would mix the databases already scanned).
 pub fn restart() {
     stop();
-    state::with(|s| s.clear());
+    let _ = state::with(|s| s.clear());
     let cursor = unsafe { raw::RedisModule_ScanCursorCreate.unwrap()() };
     REBUILD.with(|r| r.set(Some((0, cursor))));
 }

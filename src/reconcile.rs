@@ -27,7 +27,7 @@ pub(crate) fn reconcile_key(
     db: i32,
     key: *mut raw::RedisModuleString,
 ) -> Vec<Event> {
-    let Some(format) = state::with(|s| s.format) else {
+    let Ok(format) = state::with(|s| s.format) else {
         return Vec::new();
     };
     let Some((room, user)) = format.parse(RedisString::string_as_slice(key)) else {
@@ -74,7 +74,7 @@ pub fn take_pending(db: i32, name: &[u8]) -> bool {
 
 /// Reads every deferred raw write now, and publishes what changed.
 pub fn resolve_pending(ctx: &Context) {
-    let Some(items) = state::with(|s| std::mem::take(&mut s.pending)) else {
+    let Ok(items) = state::with(|s| std::mem::take(&mut s.pending)) else {
         return;
     };
     if items.is_empty() {

@@ -98,7 +98,7 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
     } else {
         KeyFormat::Standalone
     };
-    state::with(|s| s.format = format);
+    let _ = state::with(|s| s.format = format);
     store::set_module_options(ctx);
     if !info::register(ctx)
         || !hooks::subscribe_keyspace_events(ctx)

@@ -133,7 +133,7 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
         let outcome = sweep(&ctx, Some(TICK_BUDGET));
         let took = started.elapsed().as_micros() as u64;
         let cpu = store::thread_cpu_us().saturating_sub(cpu_before);
-        state::with(|s| {
+        let _ = state::with(|s| {
             s.stats.sweeps += 1;
             s.stats.max_tick_us = s.stats.max_tick_us.max(took);
             s.stats.max_tick_cpu_us = s.stats.max_tick_cpu_us.max(cpu);
@@ -183,7 +183,7 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
         }
     }
     drop(restore);
-    state::with(|s| s.stats.swept += outcome.removed as u64);
+    let _ = state::with(|s| s.stats.swept += outcome.removed as u64);
     outcome
 }
 
@@ -209,8 +209,8 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
         (s.format, step)
     });
     let (format, dead) = match step {
-        Some((format, Some(SweepStep::Dead(dead)))) => (format, dead),
-        Some((_, Some(SweepStep::Progress))) => return Swept::Other,
+        Ok((format, Some(SweepStep::Dead(dead)))) => (format, dead),
+        Ok((_, Some(SweepStep::Progress))) => return Swept::Other,
         _ => return Swept::Nothing,
     };
     let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
