@@ -1,6 +1,7 @@
 //! The command handlers: each parses its arguments into a typed request, applies it to the
 //! presence key and the index, publishes what changed, and replies.
 
+use crate::api;
 use crate::config;
 use crate::publisher;
 use crate::rebuild;
@@ -13,8 +14,7 @@ use presence_core::error::PresenceError;
 use presence_core::events::Reason;
 use presence_core::index::{Previous, Refresh};
 use presence_core::request::{self, Target};
-use redis_module::{raw, Context, RedisError, RedisResult, RedisString, RedisValue};
-use std::os::raw::{c_char, c_int, c_long};
+use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 /// The reply for a refused request.
 fn refused(error: PresenceError) -> RedisError {
@@ -27,40 +27,13 @@ fn refused(error: PresenceError) -> RedisError {
 /// A command handler: the context and the arguments after the command name.
 pub type Handler = fn(&Context, &[&[u8]]) -> RedisResult;
 
-/// How many arguments are read without a heap allocation.
-const STACK_ARGS: usize = 8;
-
-/// Runs `handler` for a raw command call and replies with its result. The arguments are read in
-/// place: no copy, no reference counting.
-pub(crate) fn dispatch(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-    handler: Handler,
-) -> c_int {
-    let context = Context::new(ctx);
+/// Runs `handler` on the arguments of a command (after its name): while the index is rebuilt
+/// after a replica's full sync, every command answers `LOADING` instead.
+pub(crate) fn run(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult {
     if rebuild::in_progress() {
-        return context.reply(Err(RedisError::Str(rebuild::LOADING))) as c_int;
+        return Err(RedisError::Str(rebuild::LOADING));
     }
-    let raw_args: &[*mut raw::RedisModuleString] = match usize::try_from(argc) {
-        Ok(n) if n > 0 && !argv.is_null() => unsafe { std::slice::from_raw_parts(argv, n) },
-        _ => &[],
-    };
-    let given = raw_args.get(1..).unwrap_or_default();
-    let reply = if given.len() <= STACK_ARGS {
-        let mut args: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
-        for (slot, arg) in args.iter_mut().zip(given) {
-            *slot = RedisString::string_as_slice(*arg);
-        }
-        handler(&context, &args[..given.len()])
-    } else {
-        let args: Vec<&[u8]> = given
-            .iter()
-            .map(|arg| RedisString::string_as_slice(*arg))
-            .collect();
-        handler(&context, &args)
-    };
-    context.reply(reply) as c_int
+    handler(ctx, args)
 }
 
 /// The key name of a target, in the selected database.
@@ -213,19 +186,15 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             .map(|index| index.list(request.room, cutoff, request.limit, request.after))
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };
-        raw::reply_with_array(ctx.ctx, (entries.len() * per_entry) as c_long);
+        api::reply_array(ctx, entries.len() * per_entry);
         for (user, socket) in entries {
-            reply_bulk(ctx, user);
+            api::reply_bulk(ctx, user);
             if request.with_sockets {
-                reply_bulk(ctx, socket);
+                api::reply_bulk(ctx, socket);
             }
         }
     })?;
     Ok(RedisValue::NoReply)
-}
-
-fn reply_bulk(ctx: &Context, value: &str) {
-    raw::reply_with_string_buffer(ctx.ctx, value.as_ptr().cast::<c_char>(), value.len());
 }
 
 /// `PRESENCE.COUNT room`

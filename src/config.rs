@@ -1,11 +1,11 @@
 //! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`),
 //! settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and (but for the TTL) `CONFIG SET`.
 
+use crate::api;
 use crate::sweeper;
 use presence_core::liveness::Liveness;
 use redis_module::configuration::{register_i64_configuration, ConfigurationFlags};
-use redis_module::{raw, Context};
-use std::os::raw::c_int;
+use redis_module::Context;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// `presence.ttl`: the TTL, in seconds, a join or a heartbeat gives a presence key.
@@ -61,7 +61,7 @@ pub fn register_and_load(ctx: &Context) -> bool {
         ConfigurationFlags::DEFAULT,
         Some(Box::new(|_, _, _| sweeper::rearm())),
     );
-    unsafe { raw::RedisModule_LoadConfigs.unwrap()(ctx.ctx) == raw::REDISMODULE_OK as c_int }
+    api::load_configs(ctx)
 }
 
 /// The liveness rule for the current configs.

@@ -2,6 +2,9 @@
 //! (`room:presence:<room>:<user>` = socket id), with atomic `PRESENCE.*` commands, a room index
 //! derived from the keyspace, a sweeper, and force-leave events. This file only registers.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod api;
 pub mod commands;
 pub mod config;
 pub mod hooks;
@@ -31,32 +34,32 @@ const MODULE_ALLOCATOR: ModuleAllocator = std::alloc::System;
 
 /// PRESENCE.JOIN room user socket
 extern "C" fn join(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    commands::dispatch(ctx, argv, argc, commands::join)
+    api::command(ctx, argv, argc, commands::join)
 }
 
 /// PRESENCE.BEAT room user socket
 extern "C" fn beat(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    commands::dispatch(ctx, argv, argc, commands::beat)
+    api::command(ctx, argv, argc, commands::beat)
 }
 
 /// PRESENCE.LEAVE room user socket
 extern "C" fn leave(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    commands::dispatch(ctx, argv, argc, commands::leave)
+    api::command(ctx, argv, argc, commands::leave)
 }
 
 /// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
 extern "C" fn list(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    commands::dispatch(ctx, argv, argc, commands::list)
+    api::command(ctx, argv, argc, commands::list)
 }
 
 /// PRESENCE.COUNT room
 extern "C" fn count(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    commands::dispatch(ctx, argv, argc, commands::count)
+    api::command(ctx, argv, argc, commands::count)
 }
 
 /// PRESENCE.SWEEP
 extern "C" fn sweep(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    commands::dispatch(ctx, argv, argc, commands::sweep)
+    api::command(ctx, argv, argc, commands::sweep)
 }
 
 /// The commands: name, handler, flags, how the room argument (the declared key) is used, and

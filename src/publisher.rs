@@ -1,9 +1,10 @@
 //! Publishes the events of presence changes on `__presence@<db>__:<event>`, from masters only.
 
+use crate::api;
 use crate::state;
 use crate::store;
 use presence_core::events::Event;
-use redis_module::{raw, Context};
+use redis_module::Context;
 
 /// Publishes events on `__presence@<db>__:<event>`; a replica or a loading server stays silent.
 pub fn publish(ctx: &Context, events: Vec<Event>) {
@@ -14,9 +15,7 @@ pub fn publish(ctx: &Context, events: Vec<Event>) {
     for event in events {
         let channel = store::string(ctx, event.channel().as_bytes());
         let message = store::string(ctx, event.payload.as_bytes());
-        unsafe {
-            raw::RedisModule_PublishMessage.unwrap()(ctx.ctx, channel.inner, message.inner);
-        }
+        api::publish(ctx, &channel, &message);
     }
     let _ = state::with(|s| s.stats.events += published);
 }

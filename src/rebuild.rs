@@ -10,13 +10,13 @@
 //! Meanwhile every `PRESENCE.*` command answers `LOADING`, and the sweeper sweeps nothing;
 //! keyspace notifications keep updating the new index as usual.
 
+use crate::api::ScanCursor;
 use crate::reconcile;
 use crate::state;
 use crate::store;
 use presence_core::keys::KeyFormat;
-use redis_module::{raw, Context, RedisString};
-use std::cell::Cell;
-use std::os::raw::c_void;
+use redis_module::Context;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 thread_local! {
@@ -24,7 +24,7 @@ thread_local! {
     /// keys of a temporary database.
     static SWAPDB_LOAD: Cell<bool> = const { Cell::new(false) };
     /// The rebuild under way: the database being scanned and the scan's cursor.
-    static REBUILD: Cell<Option<(i32, *mut raw::RedisModuleScanCursor)>> = const { Cell::new(None) };
+    static REBUILD: RefCell<Option<(i32, ScanCursor)>> = const { RefCell::new(None) };
 }
 
 /// The error the commands answer while the index is rebuilt.
@@ -37,7 +37,7 @@ pub fn ignoring_loaded_keys() -> bool {
 
 /// True while the index is being rebuilt.
 pub fn in_progress() -> bool {
-    REBUILD.with(|r| r.get().is_some())
+    REBUILD.with(|r| r.borrow().is_some())
 }
 
 /// A `swapdb` load started: its keys go to a temporary database.
@@ -59,22 +59,13 @@ pub fn load_completed() {
 /// Empties the index and starts the rebuild from the first database (again, when one was under
 /// way: a `SWAPDB` during a rebuild would mix the databases already scanned).
 pub fn restart() {
-    stop();
     let _ = state::with(|s| s.clear());
-    let cursor = unsafe { raw::RedisModule_ScanCursorCreate.unwrap()() };
-    REBUILD.with(|r| r.set(Some((0, cursor))));
-}
-
-/// Ends the rebuild under way, if any.
-fn stop() {
-    if let Some((_, cursor)) = REBUILD.with(Cell::take) {
-        unsafe { raw::RedisModule_ScanCursorDestroy.unwrap()(cursor) };
-    }
+    REBUILD.with(|r| *r.borrow_mut() = Some((0, ScanCursor::new())));
 }
 
 /// One slice of the rebuild, within `budget`; true when work is left.
 pub fn step(ctx: &Context, budget: Duration) -> bool {
-    let Some((mut db, cursor)) = REBUILD.with(Cell::get) else {
+    let Some((mut db, cursor)) = REBUILD.with(|r| r.borrow_mut().take()) else {
         return false;
     };
     let started = Instant::now();
@@ -86,41 +77,22 @@ pub fn step(ctx: &Context, budget: Duration) -> bool {
             break;
         }
         let mut found: Vec<Vec<u8>> = Vec::new();
-        let more = unsafe {
-            raw::RedisModule_Scan.unwrap()(
-                ctx.ctx,
-                cursor,
-                Some(collect),
-                (&mut found as *mut Vec<Vec<u8>>).cast::<c_void>(),
-            )
-        } != 0;
+        let more = cursor.step(ctx, &mut |name| {
+            if KeyFormat::has_prefix(name) {
+                found.push(name.to_vec());
+            }
+        });
         for name in found {
             reconcile::reconcile(ctx, db, &name);
         }
         if !more {
             db += 1;
-            unsafe { raw::RedisModule_ScanCursorRestart.unwrap()(cursor) };
+            cursor.restart();
         }
     }
     drop(restore);
-    if done {
-        stop();
-    } else {
-        REBUILD.with(|r| r.set(Some((db, cursor))));
+    if !done && !in_progress() {
+        REBUILD.with(|r| *r.borrow_mut() = Some((db, cursor)));
     }
     !done
-}
-
-/// The scan's callback: keeps the names of presence keys.
-extern "C" fn collect(
-    _ctx: *mut raw::RedisModuleCtx,
-    name: *mut raw::RedisModuleString,
-    _key: *mut raw::RedisModuleKey,
-    found: *mut c_void,
-) {
-    let name = RedisString::string_as_slice(name);
-    if KeyFormat::has_prefix(name) {
-        // SAFETY: `found` is the vector `step` passed to this scan call, alive until it returns.
-        unsafe { &mut *found.cast::<Vec<Vec<u8>>>() }.push(name.to_vec());
-    }
 }

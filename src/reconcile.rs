@@ -5,11 +5,11 @@
 use crate::config;
 use crate::publisher;
 use crate::state;
-use crate::store::{self, Observed, OpenKey};
+use crate::store::{self, KeyName, Observed, OpenKey};
 use presence_core::changes;
 use presence_core::events::{Event, Reason};
 use presence_core::ids;
-use redis_module::{raw, Context, RedisString};
+use redis_module::Context;
 
 /// Past this many raw string writes waiting to be read, they are read at once.
 const MAX_PENDING: usize = 64;
@@ -18,23 +18,19 @@ const MAX_PENDING: usize = 64;
 /// A key that is gone or no longer a presence string counts as deleted.
 pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
     let key_name = store::string(ctx, name);
-    reconcile_key(ctx, db, key_name.inner)
+    reconcile_key(ctx, db, (&key_name).into())
 }
 
 /// [`reconcile`] for a key name Redis handed over, read without a copy.
-pub(crate) fn reconcile_key(
-    ctx: &Context,
-    db: i32,
-    key: *mut raw::RedisModuleString,
-) -> Vec<Event> {
+pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Event> {
     let Ok(format) = state::with(|s| s.format) else {
         return Vec::new();
     };
-    let Some((room, user)) = format.parse(RedisString::string_as_slice(key)) else {
+    let Some((room, user)) = format.parse(key.bytes()) else {
         return Vec::new();
     };
-    let open = OpenKey::open_raw(ctx, key, false);
-    let observed = open.observe();
+    let open = OpenKey::open(ctx, key, false);
+    let observed = store::observe(&open);
     let cutoff = config::cutoff_now();
     state::with(|s| {
         let index = s.db(db);

@@ -1,13 +1,12 @@
-//! How a command is declared (name, handler, flags, its room argument as the key, and its
-//! documentation) and registered: `RedisModule_CreateCommand`, then `RedisModule_SetCommandInfo`
-//! so that `COMMAND DOCS`, `COMMAND INFO` and redis-cli's hints describe it like any other
-//! command, and an ACL category `@presence` on servers that have module categories (Redis 7.2,
-//! Valkey 8); Redis 7.0 has none and skips it.
+//! How a command is declared: name, handler, flags, its room argument as the key, and its
+//! documentation. `api::register_commands` registers them with `RedisModule_CreateCommand`, then
+//! `RedisModule_SetCommandInfo` so that `COMMAND DOCS`, `COMMAND INFO` and redis-cli's hints
+//! describe them like any other command, and an ACL category `@presence` on servers that have
+//! module categories (Redis 7.2, Valkey 8); Redis 7.0 has none and skips it.
 
-use redis_module::{raw, Context};
+use redis_module::raw;
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::ptr;
 
 /// The raw handler of a command.
 pub type RawHandler =
@@ -90,146 +89,4 @@ pub struct Spec {
     pub complexity: &'static CStr,
     /// Its arguments after the name.
     pub args: &'static [Arg],
-}
-
-/// The module version the commands first appeared in.
-const SINCE: &CStr = c"0.1.0";
-
-/// The ACL category every command joins, where the server has module categories.
-const CATEGORY: &CStr = c"presence";
-
-/// The layout of the info structures, as the module API wants it.
-static INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommandInfoVersion {
-    version: 1,
-    sizeof_historyentry: size_of::<raw::RedisModuleCommandHistoryEntry>(),
-    sizeof_keyspec: size_of::<raw::RedisModuleCommandKeySpec>(),
-    sizeof_arg: size_of::<raw::RedisModuleCommandArg>(),
-};
-
-/// True when the server has module ACL categories (Redis 7.2 and later, Valkey 8).
-fn has_acl_categories() -> bool {
-    // Reading the pointers is sound: `RedisModule_Init` filled them in during OnLoad, on this
-    // thread, and nothing writes them afterwards.
-    unsafe {
-        { raw::RedisModule_AddACLCategory }.is_some() && {
-            raw::RedisModule_SetCommandACLCategories
-        }
-        .is_some()
-    }
-}
-
-/// Registers `commands` with their documentation; false when Redis refused one.
-pub fn register(ctx: &Context, commands: &[Spec]) -> bool {
-    let categories = has_acl_categories()
-        && unsafe {
-            raw::RedisModule_AddACLCategory.unwrap()(ctx.ctx, CATEGORY.as_ptr())
-                == raw::REDISMODULE_OK as c_int
-        };
-    commands
-        .iter()
-        .all(|spec| create(ctx, spec) && describe(ctx, spec, categories))
-}
-
-fn create(ctx: &Context, spec: &Spec) -> bool {
-    let (first, last) = if spec.room == RoomKey::None {
-        (0, 0)
-    } else {
-        (1, 1)
-    };
-    unsafe {
-        raw::RedisModule_CreateCommand.unwrap()(
-            ctx.ctx,
-            spec.name.as_ptr(),
-            Some(spec.handler),
-            spec.flags.as_ptr(),
-            first,
-            last,
-            first,
-        ) == raw::REDISMODULE_OK as c_int
-    }
-}
-
-/// The key spec of the room argument: the first argument, one key.
-fn room_key_spec(room: RoomKey) -> raw::RedisModuleCommandKeySpec {
-    let flags = match room {
-        RoomKey::Writes => raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE,
-        _ => raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
-    };
-    // SAFETY: the key spec is plain data (pointers, integers and unions of integers), for which
-    // all zeroes is valid; the fields that matter are set below.
-    let mut spec: raw::RedisModuleCommandKeySpec = unsafe { std::mem::zeroed() };
-    spec.flags = u64::from(flags);
-    spec.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
-    spec.bs.index.pos = 1;
-    spec.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
-    spec.fk.range.lastkey = 0;
-    spec.fk.range.keystep = 1;
-    spec.fk.range.limit = 0;
-    spec
-}
-
-fn raw_arg(arg: &Arg) -> raw::RedisModuleCommandArg {
-    // SAFETY: as for the key spec: plain data, all zeroes is valid.
-    let mut out: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
-    out.name = arg.name.as_ptr();
-    out.type_ = match arg.kind {
-        ArgType::Room => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
-        ArgType::String => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
-        ArgType::Integer => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
-        ArgType::Token => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
-    };
-    out.key_spec_index = if arg.kind == ArgType::Room { 0 } else { -1 };
-    out.token = arg.token.map_or(ptr::null(), CStr::as_ptr);
-    out.flags = if arg.optional {
-        raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int
-    } else {
-        raw::REDISMODULE_CMD_ARG_NONE as c_int
-    };
-    out
-}
-
-/// Sets the command's documentation and, when `categories`, its ACL category.
-fn describe(ctx: &Context, spec: &Spec, categories: bool) -> bool {
-    let command = unsafe { raw::RedisModule_GetCommand.unwrap()(ctx.ctx, spec.name.as_ptr()) };
-    if command.is_null() {
-        return false;
-    }
-    // Both arrays end with an all-zero entry, as the module API wants; Redis copies them.
-    let mut key_specs = Vec::new();
-    if spec.room != RoomKey::None {
-        key_specs.push(room_key_spec(spec.room));
-        // SAFETY: plain data, all zeroes is the terminator.
-        key_specs.push(unsafe { std::mem::zeroed() });
-    }
-    let mut args: Vec<raw::RedisModuleCommandArg> = spec.args.iter().map(raw_arg).collect();
-    if !args.is_empty() {
-        // SAFETY: plain data, all zeroes is the terminator.
-        args.push(unsafe { std::mem::zeroed() });
-    }
-    let info = raw::RedisModuleCommandInfo {
-        version: &INFO_VERSION,
-        summary: spec.summary.as_ptr(),
-        complexity: spec.complexity.as_ptr(),
-        since: SINCE.as_ptr(),
-        history: ptr::null_mut(),
-        tips: ptr::null(),
-        arity: spec.arity,
-        key_specs: if key_specs.is_empty() {
-            ptr::null_mut()
-        } else {
-            key_specs.as_mut_ptr()
-        },
-        args: if args.is_empty() {
-            ptr::null_mut()
-        } else {
-            args.as_mut_ptr()
-        },
-    };
-    let documented = unsafe { raw::RedisModule_SetCommandInfo.unwrap()(command, &info) }
-        == raw::REDISMODULE_OK as c_int;
-    documented
-        && (!categories
-            || unsafe {
-                raw::RedisModule_SetCommandACLCategories.unwrap()(command, CATEGORY.as_ptr())
-            } == raw::REDISMODULE_OK as c_int)
 }

@@ -2,11 +2,14 @@
 //! as their effects (`SET … PXAT`, `PEXPIREAT`, `DEL`) and notify like the commands they stand
 //! for. The only file that opens keys.
 
+use crate::api;
 use crate::state;
-use presence_core::liveness::NO_TTL;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::ffi::CStr;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
+
+#[cfg(doc)]
+use presence_core::liveness::NO_TTL;
 
 /// What a key holds, as far as presence is concerned; the value is borrowed from the open key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,150 +27,32 @@ pub enum Observed<'a> {
     Other,
 }
 
-/// The kind of an open key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// No such key.
-    Empty,
-    /// A string.
-    String,
-    /// Another type.
-    Other,
-}
+/// A key opened through the module API, closed on drop.
+pub use crate::api::{Key as OpenKey, KeyName, Kind};
 
-/// An open key, closed on drop.
-pub struct OpenKey {
-    ptr: *mut raw::RedisModuleKey,
-}
-
-impl OpenKey {
-    /// Opens `name` in the context's selected database. Opening a logically expired key on a
-    /// master deletes it and fires `expired` into the module's hooks: callers hold no state.
-    pub fn open(ctx: &Context, name: &RedisString, write: bool) -> OpenKey {
-        OpenKey::open_raw(ctx, name.inner, write)
-    }
-
-    /// [`OpenKey::open`] on a key name Redis handed over (a keyspace notification's key). A
-    /// read does not count as an access of the key (no LRU/LFU update).
-    pub(crate) fn open_raw(
-        ctx: &Context,
-        name: *mut raw::RedisModuleString,
-        write: bool,
-    ) -> OpenKey {
-        let mode = if write {
-            raw::KeyMode::READ.bits() | raw::KeyMode::WRITE.bits()
-        } else {
-            raw::KeyMode::READ.bits() | raw::REDISMODULE_OPEN_KEY_NOTOUCH as c_int
-        };
-        let ptr = unsafe {
-            raw::RedisModule_OpenKey.unwrap()(ctx.ctx, name, mode).cast::<raw::RedisModuleKey>()
-        };
-        OpenKey { ptr }
-    }
-
-    /// The key's type.
-    pub fn kind(&self) -> Kind {
-        if self.ptr.is_null() {
-            return Kind::Empty;
-        }
-        let kind = unsafe { raw::RedisModule_KeyType.unwrap()(self.ptr) };
-        if kind == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
-            Kind::Empty
-        } else if kind == raw::REDISMODULE_KEYTYPE_STRING as c_int {
-            Kind::String
-        } else {
-            Kind::Other
-        }
-    }
-
-    /// The key's absolute expiry in Unix ms, or [`NO_TTL`].
-    pub fn expire_at(&self) -> i64 {
-        if self.ptr.is_null() {
-            return NO_TTL;
-        }
-        let at = unsafe { raw::RedisModule_GetAbsExpire.unwrap()(self.ptr) };
-        if at == raw::REDISMODULE_NO_EXPIRE as i64 {
-            NO_TTL
-        } else {
-            at
-        }
-    }
-
-    /// The value of a string key, valid while the key stays open and unchanged.
-    fn value(&self) -> Option<&[u8]> {
-        if self.ptr.is_null() {
-            return None;
-        }
-        let mut len: usize = 0;
-        let data = unsafe {
-            raw::RedisModule_StringDMA.unwrap()(self.ptr, &mut len, raw::KeyMode::READ.bits())
-        };
-        if data.is_null() {
-            return None;
-        }
-        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
-    }
-
-    /// What the key holds.
-    pub fn observe(&self) -> Observed<'_> {
-        match self.kind() {
-            Kind::Empty => Observed::Missing,
-            Kind::Other => Observed::Other,
-            Kind::String => match self.value() {
-                Some(value) => Observed::String {
-                    value,
-                    expire_at: self.expire_at(),
-                },
-                None => Observed::Other,
+/// What the key holds.
+pub fn observe(key: &OpenKey) -> Observed<'_> {
+    match key.kind() {
+        Kind::Empty => Observed::Missing,
+        Kind::Other => Observed::Other,
+        Kind::String => match key.value() {
+            Some(value) => Observed::String {
+                value,
+                expire_at: key.expire_at(),
             },
-        }
-    }
-
-    /// Sets the value (clearing any TTL, as `SET` does).
-    fn set_value(&self, value: &RedisString) -> bool {
-        unsafe {
-            raw::RedisModule_StringSet.unwrap()(self.ptr, value.inner)
-                == raw::REDISMODULE_OK as c_int
-        }
-    }
-
-    /// Sets the absolute expiry.
-    fn set_expire_at(&self, expire_at: i64) -> bool {
-        unsafe {
-            raw::RedisModule_SetAbsExpire.unwrap()(self.ptr, expire_at)
-                == raw::REDISMODULE_OK as c_int
-        }
-    }
-
-    /// Deletes the key.
-    fn delete(&self) -> bool {
-        unsafe { raw::RedisModule_DeleteKey.unwrap()(self.ptr) == raw::REDISMODULE_OK as c_int }
-    }
-}
-
-impl Drop for OpenKey {
-    fn drop(&mut self) {
-        if !self.ptr.is_null() {
-            unsafe { raw::RedisModule_CloseKey.unwrap()(self.ptr) };
-        }
+            None => Observed::Other,
+        },
     }
 }
 
 /// Notifies keyspace subscribers as the raw command would, when `notify-keyspace-events`
 /// enables the event's class (the module's own hooks ignore these).
 fn notify(ctx: &Context, class: NotifyEvent, event: &CStr, name: &RedisString) {
-    let enabled = unsafe { raw::RedisModule_GetNotifyKeyspaceEvents.unwrap()() };
+    let enabled = api::keyspace_events_enabled();
     if enabled & class.bits() == 0 {
         return;
     }
-    state::muted(|| unsafe {
-        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(
-            ctx.ctx,
-            class.bits(),
-            event.as_ptr(),
-            name.inner,
-        )
-    });
+    state::muted(|| api::notify_keyspace_event(ctx, class, event, name));
 }
 
 /// What `SET name socket PXAT expire_at` does. When `value_unchanged`, the key already holds
@@ -185,19 +70,7 @@ pub fn write_presence(
     drop(key);
     if written {
         let at = Decimal::new(expire_at);
-        unsafe {
-            raw::RedisModule_Replicate.unwrap()(
-                ctx.ctx,
-                c"SET".as_ptr(),
-                c"sbcb".as_ptr(),
-                name.inner,
-                socket.as_ptr().cast::<c_char>(),
-                socket.len(),
-                c"PXAT".as_ptr(),
-                at.as_bytes().as_ptr().cast::<c_char>(),
-                at.as_bytes().len(),
-            );
-        }
+        api::replicate_set_pxat(ctx, name, socket.as_bytes(), at.as_bytes());
         signal_modified(ctx, name);
         notify(ctx, NotifyEvent::STRING, c"set", name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
@@ -211,16 +84,7 @@ pub fn refresh(ctx: &Context, key: OpenKey, name: &RedisString, expire_at: i64) 
     drop(key);
     if done {
         let at = Decimal::new(expire_at);
-        unsafe {
-            raw::RedisModule_Replicate.unwrap()(
-                ctx.ctx,
-                c"PEXPIREAT".as_ptr(),
-                c"sb".as_ptr(),
-                name.inner,
-                at.as_bytes().as_ptr().cast::<c_char>(),
-                at.as_bytes().len(),
-            );
-        }
+        api::replicate_pexpireat(ctx, name, at.as_bytes());
         signal_modified(ctx, name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
@@ -232,14 +96,7 @@ pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
     let done = key.delete();
     drop(key);
     if done {
-        unsafe {
-            raw::RedisModule_Replicate.unwrap()(
-                ctx.ctx,
-                c"DEL".as_ptr(),
-                c"s".as_ptr(),
-                name.inner,
-            );
-        }
+        api::replicate_del(ctx, name);
         signal_modified(ctx, name);
         notify(ctx, NotifyEvent::GENERIC, c"del", name);
     }
@@ -295,7 +152,7 @@ pub fn string(ctx: &Context, bytes: &[u8]) -> RedisString {
 
 /// The selected database of the context.
 pub fn selected_db(ctx: &Context) -> i32 {
-    unsafe { raw::RedisModule_GetSelectedDb.unwrap()(ctx.ctx) }
+    api::selected_db(ctx)
 }
 
 /// The database a context had selected, selected again when the guard is dropped: code that
@@ -325,31 +182,23 @@ impl Drop for SelectedDb<'_> {
 
 /// Selects `db` on the context; false when it does not exist.
 pub fn select_db(ctx: &Context, db: i32) -> bool {
-    unsafe { raw::RedisModule_SelectDb.unwrap()(ctx.ctx, db) == raw::REDISMODULE_OK as c_int }
+    api::select_db(ctx, db)
 }
 
 /// The CPU time the calling thread has used, in µs: unlike the wall clock, it does not count
 /// the time the machine gave the CPU to others.
 pub fn thread_cpu_us() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec for the duration of the call.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
-        return 0;
-    }
-    (now.tv_sec as u64).saturating_mul(1_000_000) + now.tv_nsec as u64 / 1000
+    api::thread_cpu_us()
 }
 
 /// Redis's clock, in Unix ms.
 pub fn now_ms() -> i64 {
-    unsafe { raw::RedisModule_Milliseconds.unwrap()() }
+    api::now_ms()
 }
 
 /// The context's flags.
 fn flags(ctx: &Context) -> c_int {
-    unsafe { raw::RedisModule_GetContextFlags.unwrap()(ctx.ctx) }
+    api::context_flags(ctx)
 }
 
 /// True on a master that is not loading data: the only place that sweeps and publishes.
@@ -362,7 +211,7 @@ pub fn is_active_master(ctx: &Context) -> bool {
 /// True while clients' writes are paused (`CLIENT PAUSE WRITE` or `ALL`, a `FAILOVER`): the
 /// module must not write on its own then.
 pub fn writes_paused() -> bool {
-    unsafe { raw::RedisModule_AvoidReplicaTraffic.unwrap()() != 0 }
+    api::writes_paused()
 }
 
 /// Tells Redis that the module signals modified keys itself ([`signal_modified`] after each
@@ -372,12 +221,12 @@ pub fn writes_paused() -> bool {
 pub fn set_module_options(ctx: &Context) {
     let options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
         | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
-    unsafe { raw::RedisModule_SetModuleOptions.unwrap()(ctx.ctx, options as c_int) };
+    api::set_module_options(ctx, options as c_int);
 }
 
 /// Signals that the key `name` changed (WATCH, client-side caching).
 fn signal_modified(ctx: &Context, name: &RedisString) {
-    unsafe { raw::RedisModule_SignalModifiedKey.unwrap()(ctx.ctx, name.inner) };
+    api::signal_modified(ctx, name);
 }
 
 /// True when the server runs with `cluster-enabled yes`.

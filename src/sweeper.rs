@@ -7,6 +7,7 @@
 //! [`BACKLOG_DELAY_MS`] instead of the full interval, so that a backlog drains quickly while
 //! clients are served between ticks.
 
+use crate::api::{TimerContext, TimerId};
 use crate::config;
 use crate::publisher;
 use crate::rebuild;
@@ -16,10 +17,8 @@ use crate::store::{self, Kind, OpenKey};
 use presence_core::changes;
 use presence_core::events::Reason;
 use presence_core::index::SweepStep;
-use redis_module::{raw, Context};
-use std::cell::Cell;
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use redis_module::Context;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 /// How long one tick may sweep.
@@ -29,11 +28,11 @@ pub const SLOW_TICK_US: u64 = 1000;
 /// The delay before the next tick while a backlog remains.
 pub const BACKLOG_DELAY_MS: i64 = 1;
 
-/// A context kept from load, used to arm the timer outside a callback (on `CONFIG SET`).
-static TIMER_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
-
 thread_local! {
-    static TIMER: Cell<Option<raw::RedisModuleTimerID>> = const { Cell::new(None) };
+    /// A context kept from load, used to arm the timer outside a callback (on `CONFIG SET`).
+    static TIMER_CTX: RefCell<Option<TimerContext>> = const { RefCell::new(None) };
+    /// The armed timer, if any.
+    static TIMER: Cell<Option<TimerId>> = const { Cell::new(None) };
 }
 
 /// What one sweep did.
@@ -45,28 +44,17 @@ pub struct Outcome {
     pub more: bool,
 }
 
-/// Keeps a context to arm the timer with, and subscribes to the server cron, whose first call
-/// arms the timer; called once at load. The timer is not armed during the load itself: Redis
-/// refuses to unload a module that holds a timer, and it may still unload this one after a
-/// successful `OnLoad`.
+/// Keeps a context to arm the timer with; called once at load. The timer is armed by the
+/// first server cron after the load ([`on_cron`]), not during the load itself: Redis refuses
+/// to unload a module that holds a timer, and it may still unload this one after a successful
+/// `OnLoad`.
 pub fn prepare(ctx: &Context) {
     stop();
-    let detached = unsafe { raw::RedisModule_GetDetachedThreadSafeContext.unwrap()(ctx.ctx) };
-    TIMER_CTX.store(detached, Ordering::Relaxed);
-    let cron = raw::RedisModuleEvent {
-        id: raw::REDISMODULE_EVENT_CRON_LOOP,
-        dataver: 1,
-    };
-    unsafe { raw::RedisModule_SubscribeToServerEvent.unwrap()(ctx.ctx, cron, Some(on_cron)) };
+    TIMER_CTX.with(|t| *t.borrow_mut() = Some(TimerContext::new(ctx)));
 }
 
 /// The server cron (`hz` times a second): arms the timer when it is not armed.
-extern "C" fn on_cron(
-    _ctx: *mut raw::RedisModuleCtx,
-    _event: raw::RedisModuleEvent,
-    _subevent: u64,
-    _data: *mut std::os::raw::c_void,
-) {
+pub fn on_cron() {
     if TIMER.with(Cell::get).is_none() {
         arm(config::sweep_interval_ms());
     }
@@ -74,51 +62,40 @@ extern "C" fn on_cron(
 
 /// Stops the timer and lets go of the context kept to arm it; called at unload.
 pub fn stop() {
-    let ctx = TIMER_CTX.swap(ptr::null_mut(), Ordering::Relaxed);
-    if ctx.is_null() {
+    let Some(timer_ctx) = TIMER_CTX.with(|t| t.borrow_mut().take()) else {
         return;
+    };
+    if let Some(id) = TIMER.with(Cell::take) {
+        timer_ctx.stop(id);
     }
-    if let Some(id) = TIMER.with(|t| t.take()) {
-        unsafe { raw::RedisModule_StopTimer.unwrap()(ctx, id, ptr::null_mut()) };
-    }
-    unsafe { raw::RedisModule_FreeThreadSafeContext.unwrap()(ctx) };
 }
 
 /// Re-arms the timer with the current interval (`CONFIG SET presence.sweep-interval`).
 pub fn rearm() {
-    let ctx = TIMER_CTX.load(Ordering::Relaxed);
-    if ctx.is_null() {
-        return;
-    }
-    if let Some(id) = TIMER.with(|t| t.take()) {
-        unsafe { raw::RedisModule_StopTimer.unwrap()(ctx, id, ptr::null_mut()) };
-    }
+    TIMER_CTX.with(|t| {
+        if let Some(timer_ctx) = t.borrow().as_ref() {
+            if let Some(id) = TIMER.with(Cell::take) {
+                timer_ctx.stop(id);
+            }
+        }
+    });
     arm(config::sweep_interval_ms());
 }
 
 fn arm(delay_ms: i64) {
-    let ctx = TIMER_CTX.load(Ordering::Relaxed);
-    if ctx.is_null() {
-        return;
+    let id = TIMER_CTX.with(|t| t.borrow().as_ref().map(|timer_ctx| timer_ctx.arm(delay_ms)));
+    if let Some(id) = id {
+        TIMER.with(|t| t.set(Some(id)));
     }
-    let id = unsafe {
-        raw::RedisModule_CreateTimer.unwrap()(
-            ctx,
-            delay_ms.max(1) as raw::mstime_t,
-            Some(on_tick),
-            ptr::null_mut(),
-        )
-    };
-    TIMER.with(|t| t.set(Some(id)));
 }
 
-extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c_void) {
+/// The timer fired: one tick of the sweeper, then the timer is armed again.
+pub fn on_tick(ctx: &Context) {
     TIMER.with(|t| t.set(None));
-    let ctx = Context::new(ctx);
-    reconcile::resolve_pending(&ctx);
+    reconcile::resolve_pending(ctx);
     let mut next = config::sweep_interval_ms();
     if rebuild::in_progress() {
-        if rebuild::step(&ctx, TICK_BUDGET) {
+        if rebuild::step(ctx, TICK_BUDGET) {
             next = BACKLOG_DELAY_MS;
         }
         arm(next);
@@ -127,10 +104,10 @@ extern "C" fn on_tick(ctx: *mut raw::RedisModuleCtx, _data: *mut std::os::raw::c
     // While writes are paused (`CLIENT PAUSE WRITE`, `FAILOVER`) the sweeper stands still, as
     // Redis's own expiry does: a write now would break the pause. The next tick after the
     // pause catches up.
-    if store::is_active_master(&ctx) && !store::writes_paused() {
+    if store::is_active_master(ctx) && !store::writes_paused() {
         let started = Instant::now();
         let cpu_before = store::thread_cpu_us();
-        let outcome = sweep(&ctx, Some(TICK_BUDGET));
+        let outcome = sweep(ctx, Some(TICK_BUDGET));
         let took = started.elapsed().as_micros() as u64;
         let cpu = store::thread_cpu_us().saturating_sub(cpu_before);
         let _ = state::with(|s| {
