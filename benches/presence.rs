@@ -4,12 +4,9 @@
 //! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
 //! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::{Conn, Options, Server};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use test_support::{Conn, Options, Server};
 
 struct Settings {
     keyspaces: Vec<usize>,
@@ -51,8 +48,8 @@ fn main() {
     );
     println!(
         "server: {} · module: {}\n",
-        common::server_binary(),
-        common::module_path().display()
+        test_support::server_binary(),
+        test_support::module_path().display()
     );
     let args: Vec<String> = std::env::args().collect();
     let only = args
@@ -120,7 +117,7 @@ fn scan_count(c: &mut Conn, room: &str) -> usize {
             "COUNT",
             "1000",
         ]);
-        let common::Reply::Array(Some(parts)) = reply else {
+        let test_support::Reply::Array(Some(parts)) = reply else {
             panic!("SCAN reply");
         };
         cursor = parts[0].text().unwrap_or_default();
@@ -532,10 +529,10 @@ fn drain(
     fill(&mut c);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pinned = pin_apart(&server, cpus);
-    let (cleared, worst, pings) = common::pinging(server.port, || {
+    let (cleared, worst, pings) = test_support::pinging(server.port, || {
         begin(&mut c);
         let started = Instant::now();
-        common::wait_for(Duration::from_secs(300), "the backlog to drain", || {
+        test_support::wait_for(Duration::from_secs(300), "the backlog to drain", || {
             (c.int(&["DBSIZE"]) == 0).then_some(())
         });
         started.elapsed()
@@ -545,7 +542,7 @@ fn drain(
     } else {
         String::new()
     };
-    let (_, idle_worst, _) = common::pinging(server.port, || {
+    let (_, idle_worst, _) = test_support::pinging(server.port, || {
         let started = Instant::now();
         while started.elapsed() < cleared {
             c.int(&["DBSIZE"]);
@@ -666,11 +663,11 @@ struct Worst {
 /// The worst server time of each command in the slow log, then empties it.
 fn worst_by_command(c: &mut Conn) -> std::collections::BTreeMap<String, Worst> {
     let mut worst = std::collections::BTreeMap::new();
-    let common::Reply::Array(Some(entries)) = c.call(&["SLOWLOG", "GET", "-1"]) else {
+    let test_support::Reply::Array(Some(entries)) = c.call(&["SLOWLOG", "GET", "-1"]) else {
         panic!("SLOWLOG GET");
     };
     for entry in entries {
-        let common::Reply::Array(Some(fields)) = entry else {
+        let test_support::Reply::Array(Some(fields)) = entry else {
             continue;
         };
         let mut command = fields[3].strings();

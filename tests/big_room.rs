@@ -13,10 +13,8 @@
 //! room (a rehash, a copy, a sort of 500k entries) costs tens of ms and recurs at every growth
 //! or listing, in every run, which the limits catch.
 
-mod common;
-
-use common::{wait_for, Conn, Options, Reply, Server};
 use std::time::Duration;
+use test_support::{wait_for, Conn, Options, Reply, Server};
 
 const ROOM_SIZE: usize = 500_000;
 const BATCH: usize = 5_000;

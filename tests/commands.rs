@@ -1,8 +1,6 @@
 //! Every command against a real server: replies, the keys they leave, and every bad input.
 
-mod common;
-
-use common::{Reply, Server};
+use test_support::{Reply, Server};
 
 const INVALID_ROOM: &str = "ERR invalid room id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~";
 const INVALID_USER: &str = "ERR invalid user id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~";
@@ -110,7 +108,7 @@ fn list_orders_by_user_and_takes_options() {
 #[test]
 fn list_and_count_hide_presences_that_are_not_live_before_any_sweep() {
     let server =
-        Server::with(common::Options::default().module("presence.sweep-interval", "3600000"));
+        Server::with(test_support::Options::default().module("presence.sweep-interval", "3600000"));
     let mut c = server.conn();
     c.int(&["PRESENCE.JOIN", "r", "live", "s"]);
     c.int(&["PRESENCE.JOIN", "r", "stale", "s"]);
@@ -339,7 +337,7 @@ fn commands_work_in_every_database() {
 #[test]
 fn sweep_removes_what_is_not_live_and_counts_it() {
     let server =
-        Server::with(common::Options::default().module("presence.sweep-interval", "3600000"));
+        Server::with(test_support::Options::default().module("presence.sweep-interval", "3600000"));
     let mut c = server.conn();
     c.int(&["PRESENCE.JOIN", "r", "a", "s"]);
     c.int(&["PRESENCE.JOIN", "r", "b", "s"]);
@@ -433,7 +431,7 @@ fn watch_sees_the_module_writes() {
 fn random_arguments_never_bring_the_server_down() {
     let server = Server::start();
     let mut c = server.conn();
-    let mut rng = common::Rng::new(0xdead_beef);
+    let mut rng = test_support::Rng::new(0xdead_beef);
     let words: [&[u8]; 10] = [
         b"r",
         b"u",
@@ -554,7 +552,7 @@ fn command_docs_describe_every_command() {
         c.strings(&["COMMAND", "GETKEYS", "presence.list", "r2", "LIMIT", "5"]),
         ["r2"]
     );
-    if common::is_valkey() {
+    if test_support::is_valkey() {
         let mut listed = c.strings(&["ACL", "CAT", "presence"]);
         listed.sort();
         assert_eq!(

@@ -1,11 +1,9 @@
 //! The module configs: defaults, CONFIG SET, module arguments in any order, refusals, and the
 //! cluster key form.
 
-mod common;
-
-use common::{free_port, module_path, server_binary, wait_for, Options, Server, TempDir};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use test_support::{free_port, module_path, server_binary, wait_for, Options, Server, TempDir};
 
 #[test]
 fn defaults_and_config_set() {

@@ -1,9 +1,7 @@
 //! Every event and reason, as a pub/sub subscriber receives it, with every payload field.
 
-mod common;
-
-use common::{Options, Received, Server, Subscriber};
 use std::time::Duration;
+use test_support::{Options, Received, Server, Subscriber};
 
 const QUIET: Duration = Duration::from_millis(300);
 

@@ -1,10 +1,8 @@
 //! The room index follows every way the keys can change, not only the module's commands:
 //! raw clients doing plain `SET … EX`/`EXPIRE`/`DEL` and more, flushes, SWAPDB, reloads and restarts.
 
-mod common;
-
-use common::{Conn, Options, Rng, Server};
 use std::collections::BTreeMap;
+use test_support::{Conn, Options, Rng, Server};
 
 /// What a full SCAN of the keys says: room → sorted (user, socket) of the live presences,
 /// by the liveness rule with the default configs (live while PTTL > 21600 s − 90 s).
@@ -20,7 +18,7 @@ fn truth(c: &mut Conn) -> BTreeMap<String, Vec<(String, String)>> {
             "COUNT",
             "1000",
         ]);
-        let common::Reply::Array(Some(parts)) = reply else {
+        let test_support::Reply::Array(Some(parts)) = reply else {
             panic!("SCAN reply");
         };
         cursor = parts[0].text().unwrap_or_default();
@@ -276,7 +274,7 @@ fn module_load_into_a_populated_server_indexes_its_keys() {
     c.call(&["SELECT", "7"]);
     c.call(&["SET", "room:presence:r:z", "sz", "EX", "21600"]);
     c.call(&["SELECT", "0"]);
-    let module = common::module_path();
+    let module = test_support::module_path();
     let path = module.to_string_lossy();
     assert_eq!(
         c.text(&[

@@ -4,9 +4,7 @@
 //! reads every room's listing and every key's type, value and TTL at the same instant: the
 //! listing must be exactly what the liveness rule makes of the keys.
 
-mod common;
-
-use common::{Conn, Options, Reply, Rng, Server};
+use test_support::{Conn, Options, Reply, Rng, Server};
 
 const ROOMS: u64 = 3;
 const USERS: u64 = 8;

@@ -2,11 +2,9 @@
 //! refused arguments. The module stands still while writes are paused, catches up afterwards,
 //! and a refused load leaves nothing behind.
 
-mod common;
-
-use common::{module_path, wait_for, Conn, Options, Server, Subscriber};
 use std::thread;
 use std::time::Duration;
+use test_support::{module_path, wait_for, Conn, Options, Server, Subscriber};
 
 const SYNC: Duration = Duration::from_secs(30);
 const USERS: usize = 200;
@@ -145,7 +143,7 @@ fn bare() -> Server {
 
 fn modules(c: &mut Conn) -> usize {
     match c.call(&["MODULE", "LIST"]) {
-        common::Reply::Array(Some(items)) => items.len(),
+        test_support::Reply::Array(Some(items)) => items.len(),
         other => panic!("MODULE LIST: {other:?}"),
     }
 }

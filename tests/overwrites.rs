@@ -1,9 +1,7 @@
 //! Every command that overwrites a presence key with a value of another type, whatever its type
 //! class: the index follows at once and announces `leave` with reason `deleted`.
 
-mod common;
-
-use common::{Conn, Reply, Server, Subscriber};
+use test_support::{Conn, Reply, Server, Subscriber};
 
 const KEY: &str = "room:presence:r:alice";
 

@@ -1,12 +1,10 @@
 //! `PRESENCE.LIST room LIMIT n AFTER user`: reading a room in pages of bounded cost, checked
 //! against full listings while other clients join and leave.
 
-mod common;
-
-use common::{Conn, Reply, Rng, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
+use test_support::{Conn, Reply, Rng, Server};
 
 fn join_many(c: &mut Conn, room: &str, users: impl Iterator<Item = String>) {
     let mut sent = 0;

@@ -1,9 +1,7 @@
 //! AOF: the module's writes replay to the same presences, and the dead ones still go.
 
-mod common;
-
-use common::{wait_for, Options, Server};
 use std::time::Duration;
+use test_support::{wait_for, Options, Server};
 
 #[test]
 fn aof_rewrite_and_restart_bring_back_the_same_presences() {

@@ -1,10 +1,8 @@
 //! Master and replica: the replica's rooms follow the master's effects, the replica never
 //! sweeps or announces, and a promoted replica takes over.
 
-mod common;
-
-use common::{wait_for, Conn, Options, Reply, Server, Subscriber};
 use std::time::Duration;
+use test_support::{wait_for, Conn, Options, Reply, Server, Subscriber};
 
 const SYNC: Duration = Duration::from_secs(30);
 

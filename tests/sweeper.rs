@@ -1,11 +1,9 @@
 //! The sweeper: dead presences leave by themselves, live ones are never touched, a backlog
 //! drains in small ticks.
 
-mod common;
-
-use common::{wait_for, Conn, Options, Server, Subscriber};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use test_support::{wait_for, Conn, Options, Server, Subscriber};
 
 #[test]
 fn a_presence_that_stops_beating_is_hidden_then_swept_and_announced() {
@@ -69,7 +67,7 @@ fn with_every_app_server_gone_redis_alone_empties_the_room_and_announces_each_on
     let took = joined.elapsed();
     println!("room of 50 emptied {took:?} after the last join (stale-after 2 s, interval 200 ms)");
     let events = sub.drain(Duration::from_millis(500));
-    let left: Vec<&common::Received> = events
+    let left: Vec<&test_support::Received> = events
         .iter()
         .filter(|e| e.channel == "__presence@0__:force-leave")
         .collect();
@@ -130,7 +128,7 @@ fn a_backlog_of_100k_stale_presences_drains_in_small_ticks() {
         assert_eq!(c.int(&["PRESENCE.COUNT", &format!("room{room}")]), 0);
     }
     assert_eq!(c.info_field("presence", "presence_backlog"), "100000");
-    let (cleared, worst_ping, pings) = common::pinging(server.port, || {
+    let (cleared, worst_ping, pings) = test_support::pinging(server.port, || {
         let started = Instant::now();
         c.call(&["CONFIG", "SET", "presence.sweep-interval", "100"]);
         wait_for(Duration::from_secs(120), "the backlog to drain", || {

@@ -5,8 +5,6 @@
 //! `REDIS_SERVER` names the server binary (default `redis-server`), `PRESENCE_MODULE` the module
 //! (default `target/release/libredis_presence.so`).
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -208,6 +206,12 @@ impl TempDir {
     }
 }
 
+impl Default for TempDir {
+    fn default() -> TempDir {
+        TempDir::new()
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
@@ -218,7 +222,10 @@ impl Drop for TempDir {
 pub fn module_path() -> PathBuf {
     match std::env::var_os("PRESENCE_MODULE") {
         Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_presence.so"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace")
+            .join("target/release/libredis_presence.so"),
     }
 }
 
