@@ -15,9 +15,12 @@ WORKDIR /build
 # not fetch them again.
 COPY Cargo.toml Cargo.lock ./
 COPY core/Cargo.toml core/Cargo.toml
-RUN mkdir -p src benches core/src && touch src/lib.rs benches/presence.rs core/src/lib.rs \
+COPY test-support/Cargo.toml test-support/Cargo.toml
+RUN mkdir -p src benches core/src test-support/src \
+    && touch src/lib.rs benches/presence.rs core/src/lib.rs test-support/src/lib.rs \
     && cargo fetch --locked
 COPY core core
+COPY test-support test-support
 COPY src src
 COPY benches benches
 RUN cargo build --release --locked --lib \
