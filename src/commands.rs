@@ -59,7 +59,7 @@ fn holds(db: i32, target: &Target) -> bool {
 /// Announces that (room, user) ended for `reason`, removing it from the index.
 fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, cutoff: i64) {
     let events = state::with(|s| match s.dbs.get_mut(&db) {
-        Some(index) => changes::removed(index, db, target.room, target.user, reason, cutoff),
+        Some(index) => changes::removed(index, target.at(db), reason, cutoff),
         None => Vec::new(),
     })
     .unwrap_or_default();
@@ -109,9 +109,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let (events, count, previous) = state::with(|s| {
         changes::observed(
             s.db(db),
-            db,
-            target.room,
-            target.user,
+            target.at(db),
             target.socket,
             expire_at,
             rule.cutoff(now),

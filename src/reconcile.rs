@@ -6,7 +6,7 @@ use crate::config;
 use crate::publisher;
 use crate::state;
 use crate::store::{self, KeyName, Observed, OpenKey};
-use presence_core::changes;
+use presence_core::changes::{self, PresenceRef};
 use presence_core::events::{Event, Reason};
 use presence_core::ids;
 use redis_module::Context;
@@ -29,6 +29,7 @@ pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Eve
     let Some((room, user)) = format.parse(key.bytes()) else {
         return Vec::new();
     };
+    let at = PresenceRef { db, room, user };
     let open = OpenKey::open(ctx, key, false);
     let observed = store::observe(&open);
     let cutoff = config::cutoff_now();
@@ -36,13 +37,11 @@ pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Eve
         let index = s.db(db);
         match &observed {
             Observed::String { value, expire_at } => match ids::parse(value) {
-                Some(socket) => {
-                    changes::observed(index, db, room, user, socket, *expire_at, cutoff).0
-                }
-                None => changes::removed(index, db, room, user, Reason::Deleted, cutoff),
+                Some(socket) => changes::observed(index, at, socket, *expire_at, cutoff).0,
+                None => changes::removed(index, at, Reason::Deleted, cutoff),
             },
             Observed::Missing | Observed::Other => {
-                changes::removed(index, db, room, user, Reason::Deleted, cutoff)
+                changes::removed(index, at, Reason::Deleted, cutoff)
             }
         }
     })

@@ -14,7 +14,7 @@ use crate::rebuild;
 use crate::reconcile;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
-use presence_core::changes;
+use presence_core::changes::{self, PresenceRef};
 use presence_core::events::Reason;
 use presence_core::index::SweepStep;
 use redis_module::Context;
@@ -202,6 +202,11 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
     if !unchanged {
         return Swept::Other;
     }
+    let at = PresenceRef {
+        db,
+        room: &dead.room,
+        user: &dead.user,
+    };
     let (reason, deleted) = match key.kind() {
         Kind::String => {
             let actual = key.expire_at();
@@ -210,16 +215,7 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
                 None => {
                     drop(key);
                     let events = state::with(|s| {
-                        changes::observed(
-                            s.db(db),
-                            db,
-                            &dead.room,
-                            &dead.user,
-                            &dead.presence.socket,
-                            actual,
-                            cutoff,
-                        )
-                        .0
+                        changes::observed(s.db(db), at, &dead.presence.socket, actual, cutoff).0
                     })
                     .unwrap_or_default();
                     publisher::publish(ctx, events);
@@ -236,8 +232,7 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
         }
     };
     let events =
-        state::with(|s| changes::removed(s.db(db), db, &dead.room, &dead.user, reason, cutoff))
-            .unwrap_or_default();
+        state::with(|s| changes::removed(s.db(db), at, reason, cutoff)).unwrap_or_default();
     publisher::publish(ctx, events);
     if deleted {
         Swept::Deleted

@@ -179,7 +179,7 @@ pub enum SweepStep {
     Idle,
 }
 
-/// What (room, user) held before an [`RoomIndex::upsert`].
+/// What (room, user) held before an [`RoomIndex::upsert_counted`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Previous {
     /// Nothing: a new presence.
@@ -835,11 +835,13 @@ impl RoomIndex {
     }
 
     /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before.
-    pub fn upsert(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Previous {
+    #[cfg(test)]
+    pub(crate) fn upsert(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Previous {
         self.upsert_counted(room, user, socket, expire_at, None).0
     }
 
-    /// [`RoomIndex::upsert`], and the room's live count at `cutoff` afterwards when one is given.
+    /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before,
+    /// with the room's live count at `cutoff` afterwards when one is given.
     pub fn upsert_counted(
         &mut self,
         room: &str,
@@ -946,7 +948,8 @@ impl RoomIndex {
     }
 
     /// Removes (room, user) and returns what it held.
-    pub fn remove(&mut self, room: &str, user: &str) -> Option<Presence> {
+    #[cfg(test)]
+    pub(crate) fn remove(&mut self, room: &str, user: &str) -> Option<Presence> {
         self.take(room, user, None).map(|(old, _)| old)
     }
 

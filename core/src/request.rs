@@ -1,5 +1,6 @@
 //! Command arguments parsed into typed requests. Arguments arrive without the command name.
 
+use super::changes::PresenceRef;
 use super::error::PresenceError;
 use super::ids::{self, IdKind};
 
@@ -12,6 +13,17 @@ pub struct Target<'a> {
     pub user: &'a str,
     /// The socket id.
     pub socket: &'a str,
+}
+
+impl<'a> Target<'a> {
+    /// The presence the target names in database `db`.
+    pub fn at(&self, db: i32) -> PresenceRef<'a> {
+        PresenceRef {
+            db,
+            room: self.room,
+            user: self.user,
+        }
+    }
 }
 
 /// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`.

@@ -3,7 +3,7 @@
 //! read, and forgetting a key: each a method that returns the events it causes, for the glue to
 //! publish.
 
-use crate::changes;
+use crate::changes::{self, PresenceRef};
 use crate::events::{Event, Reason, ResetReason};
 use crate::index::RoomIndex;
 use crate::keys::KeyFormat;
@@ -155,7 +155,7 @@ impl State {
             return Vec::new();
         };
         match self.dbs.get_mut(&db) {
-            Some(index) => changes::removed(index, db, room, user, reason, cutoff),
+            Some(index) => changes::removed(index, PresenceRef { db, room, user }, reason, cutoff),
             None => Vec::new(),
         }
     }
