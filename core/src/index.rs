@@ -836,7 +836,13 @@ impl RoomIndex {
 
     /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before.
     #[cfg(test)]
-    pub(crate) fn upsert(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Previous {
+    pub(crate) fn upsert(
+        &mut self,
+        room: &str,
+        user: &str,
+        socket: &str,
+        expire_at: i64,
+    ) -> Previous {
         self.upsert_counted(room, user, socket, expire_at, None).0
     }
 
