@@ -27,6 +27,9 @@ pub enum Observed<'a> {
     Other,
 }
 
+/// The selected database, Redis's clock, the thread's CPU time and the write pause, as the
+/// module API gives them.
+pub use crate::api::{now_ms, select_db, selected_db, thread_cpu_us, writes_paused};
 /// A key opened through the module API, closed on drop.
 pub use crate::api::{Key as OpenKey, KeyName, Kind};
 
@@ -150,11 +153,6 @@ pub fn string(ctx: &Context, bytes: &[u8]) -> RedisString {
     RedisString::create_from_slice(ctx.ctx, bytes)
 }
 
-/// The selected database of the context.
-pub fn selected_db(ctx: &Context) -> i32 {
-    api::selected_db(ctx)
-}
-
 /// The database a context had selected, selected again when the guard is dropped: code that
 /// walks the databases on a client's or a timer's context leaves it as it found it.
 pub struct SelectedDb<'a> {
@@ -180,22 +178,6 @@ impl Drop for SelectedDb<'_> {
     }
 }
 
-/// Selects `db` on the context; false when it does not exist.
-pub fn select_db(ctx: &Context, db: i32) -> bool {
-    api::select_db(ctx, db)
-}
-
-/// The CPU time the calling thread has used, in µs: unlike the wall clock, it does not count
-/// the time the machine gave the CPU to others.
-pub fn thread_cpu_us() -> u64 {
-    api::thread_cpu_us()
-}
-
-/// Redis's clock, in Unix ms.
-pub fn now_ms() -> i64 {
-    api::now_ms()
-}
-
 /// The context's flags.
 fn flags(ctx: &Context) -> c_int {
     api::context_flags(ctx)
@@ -206,12 +188,6 @@ pub fn is_active_master(ctx: &Context) -> bool {
     let flags = flags(ctx);
     flags & raw::REDISMODULE_CTX_FLAGS_MASTER as c_int != 0
         && flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int == 0
-}
-
-/// True while clients' writes are paused (`CLIENT PAUSE WRITE` or `ALL`, a `FAILOVER`): the
-/// module must not write on its own then.
-pub fn writes_paused() -> bool {
-    api::writes_paused()
 }
 
 /// Tells Redis that the module signals modified keys itself ([`signal_modified`] after each
