@@ -3,6 +3,12 @@
 /** The longest delay `setTimeout` honours; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** The shortest node lease: below it, a pause of the event loop for garbage collection could end it. */
+const MIN_LEASE_MS = 1000;
+
+/** The longest node lease `PRESENCE.LEASE` takes (24 hours). */
+const MAX_LEASE_MS = 86400000;
+
 /**
  * The checks of the options of `attachPresence`, each named after what it checks. Every check
  * returns the value it was given, or throws a `TypeError` that names the function and the
@@ -39,6 +45,18 @@ class OptionChecks {
   milliseconds(value, name, { allowZero = false } = {}) {
     if (Number.isInteger(value) && value >= (allowZero ? 0 : 1) && value <= MAX_TIMER_MS) return /** @type {number} */ (value);
     return this.#fail(name, `an integer number of milliseconds from ${allowZero ? 0 : 1} to ${MAX_TIMER_MS}`, value);
+  }
+
+  /**
+   * A node lease: an integer of milliseconds from 1000 to 86400000 (the longest lease the
+   * module takes).
+   * @param {unknown} value
+   * @param {string} name
+   * @returns {number}
+   */
+  leaseMilliseconds(value, name) {
+    if (Number.isInteger(value) && value >= MIN_LEASE_MS && value <= MAX_LEASE_MS) return /** @type {number} */ (value);
+    return this.#fail(name, `an integer number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`, value);
   }
 
   /**

@@ -29,6 +29,29 @@ function toPresenceError(err) {
 }
 
 /**
+ * The error of a JOIN through a node that holds no live lease (the module's `NOLEASE` reply):
+ * nothing was written. Its code is `unavailable`, what a client gets if the join is not tried
+ * again.
+ */
+class NoLeaseError extends PresenceError {
+  /** @param {Error} cause the error reply */
+  constructor(cause) {
+    super(ErrorCode.UNAVAILABLE, cause.message, cause);
+    this.name = 'NoLeaseError';
+  }
+}
+
+/**
+ * The `NOLEASE` error reply of one command of a transaction, if there is one.
+ * @param {unknown} err what `multi.exec()` rejected with
+ * @returns {Error | undefined}
+ */
+function noLeaseReply(err) {
+  const replies = err && Array.isArray(err.replies) ? err.replies : [];
+  return replies.find((reply) => reply instanceof Error && reply.message.startsWith('NOLEASE '));
+}
+
+/**
  * The module's commands, issued through a node-redis (v5) client with a deadline each.
  * Every method rejects with a {@link PresenceError}.
  */
@@ -44,16 +67,27 @@ class PresenceCommands {
   }
 
   /**
-   * Joins and reads the room in one transaction.
+   * Joins and reads the room in one transaction. `socket` is node-qualified (`<node>/<socket id>`);
+   * rejects with a {@link NoLeaseError} when that node holds no live lease.
    * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
    */
-  async join(roomId, userId, socketId) {
+  async join(roomId, userId, socket) {
     const [, users, count] = await this.#transaction([
-      ['PRESENCE.JOIN', roomId, userId, socketId],
+      ['PRESENCE.JOIN', roomId, userId, socket],
       ['PRESENCE.LIST', roomId, 'LIMIT', String(this.maxUsers)],
       ['PRESENCE.COUNT', roomId],
     ]);
     return snapshot(users, count);
+  }
+
+  /**
+   * Writes or renews the lease of a node for `ms` milliseconds; `ms` 0 releases it.
+   * @param {string} nodeId
+   * @param {number} ms
+   * @returns {Promise<boolean>} whether the node held a live lease before
+   */
+  async lease(nodeId, ms) {
+    return Number(await this.#command(['PRESENCE.LEASE', nodeId, String(ms)])) === 1;
   }
 
   /**
@@ -72,16 +106,16 @@ class PresenceCommands {
    * The heartbeat.
    * @returns {Promise<boolean>} true if refreshed, false if this socket is not in the room
    */
-  async beat(roomId, userId, socketId) {
-    return Number(await this.#command(['PRESENCE.BEAT', roomId, userId, socketId])) === 1;
+  async beat(roomId, userId, socket) {
+    return Number(await this.#command(['PRESENCE.BEAT', roomId, userId, socket])) === 1;
   }
 
   /**
    * A clean leave.
    * @returns {Promise<boolean>} true if a presence was removed
    */
-  async leave(roomId, userId, socketId) {
-    return Number(await this.#command(['PRESENCE.LEAVE', roomId, userId, socketId])) === 1;
+  async leave(roomId, userId, socket) {
+    return Number(await this.#command(['PRESENCE.LEAVE', roomId, userId, socket])) === 1;
   }
 
   /**
@@ -122,7 +156,8 @@ class PresenceCommands {
     try {
       return await Promise.race([multi.exec(), deadlinePromise]);
     } catch (err) {
-      throw toPresenceError(err);
+      const noLease = noLeaseReply(err);
+      throw noLease ? new NoLeaseError(noLease) : toPresenceError(err);
     } finally {
       clearTimeout(timer);
     }
@@ -135,4 +170,4 @@ function snapshot(users, count) {
   return { users: list, count: total, truncated: total > list.length };
 }
 
-module.exports = { PresenceCommands };
+module.exports = { PresenceCommands, NoLeaseError };

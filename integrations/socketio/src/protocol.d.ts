@@ -51,7 +51,7 @@ export type HeartbeatAck = { ok: true } | AckFailure;
 export type ParticipantsPayload = RoomSnapshot;
 
 /** The reasons the module gives when a presence ends without a leave (its `force-leave` events). */
-export type ModuleForceLeaveReason = 'stale' | 'expired' | 'replaced' | 'evicted' | 'no-ttl';
+export type ModuleForceLeaveReason = 'stale' | 'expired' | 'replaced' | 'evicted' | 'no-ttl' | 'node-down';
 
 /**
  * Why a socket lost its presence without asking:
@@ -60,6 +60,9 @@ export type ModuleForceLeaveReason = 'stale' | 'expired' | 'replaced' | 'evicted
  * - `replaced`: the same user joined the room from another socket;
  * - `evicted`: Redis evicted the key under memory pressure;
  * - `no-ttl`: the key was found without a TTL and removed;
+ * - `node-down`: the lease of the server's node ended (its event loop stalled, or Redis was
+ *   unreachable, for longer than `nodeLeaseMs`), and with it every presence written through
+ *   that node;
  * - `deleted`: the key was deleted (a raw `DEL`, or a `PRESENCE.LEAVE` this socket did not ask for);
  * - `not-present`: a heartbeat found no presence for this socket;
  * - `reset`: FLUSHDB/FLUSHALL/SWAPDB or a load replaced the presences, or Redis came back

@@ -57,6 +57,15 @@ export interface AttachPresenceOptions<TSocket = Socket> {
    */
   commandTimeoutMs?: number;
   /**
+   * The lease of this server's node, in milliseconds (1000 to 86400000), renewed about every
+   * third of it. Every presence is written through the node, so when the process dies its
+   * users leave within the lease plus one `presence.sweep-interval`. A process whose event
+   * loop stalls longer than the lease loses its presences: its sockets get `room:force-leave`
+   * with reason `node-down` and it goes on as a fresh node.
+   * @default 10000
+   */
+  nodeLeaseMs?: number;
+  /**
    * Where warnings go (Redis failures, pub/sub connection errors): an object with a `warn` method.
    * @default console
    */
@@ -68,11 +77,17 @@ export interface PresenceHandle {
   /**
    * The graceful shutdown (call it on SIGTERM): from then on joins, heartbeats and new
    * connections are refused with `shutting-down`; waits for the operations under way, runs
-   * `PRESENCE.LEAVE` for every presence of this server's sockets, closes the pub/sub
-   * connection and resolves. Safe to call more than once. The Socket.IO server and the Redis
-   * client stay open for the application to close.
+   * `PRESENCE.LEAVE` for every presence of this server's sockets, releases the node's lease,
+   * closes the pub/sub connection and resolves. Safe to call more than once. The Socket.IO
+   * server and the Redis client stay open for the application to close.
    */
   close(): Promise<void>;
+  /**
+   * The node this server writes its presences through (`<node>/<socket id>` is the socket of
+   * their keys): host name, pid and a random part, e.g. `web-1.7421.k3f9x0`. A new one after
+   * a lost lease.
+   */
+  readonly nodeId: string;
 }
 
 /**
@@ -84,6 +99,10 @@ export interface PresenceHandle {
  * acknowledgement, see {@link PresenceClientToServerEvents}), leaves on disconnect, and sends
  * `room:participants` and `room:force-leave` (see {@link PresenceServerToClientEvents}) to
  * this server's own sockets only.
+ *
+ * Takes the lease of a new node (see {@link PresenceHandle.nodeId}) before it accepts
+ * connections, and rejects with a `PresenceError` when Redis refuses it or does not answer
+ * (a module without `PRESENCE.LEASE`, say).
  *
  * Rejects with a `TypeError` that names the option when `redis` is not a node-redis client,
  * `getUserId` is not a function, `namespace` is not a string, `logger` has no `warn` method or

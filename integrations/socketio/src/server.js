@@ -1,15 +1,22 @@
 'use strict';
 
 const { ErrorCode, PresenceError } = require('./errors');
-const { isValidId } = require('./ids');
+const { isValidId, socketIdOf, nodeOf } = require('./ids');
 const { parseRoomRequest } = require('./room-request');
-const { PresenceCommands } = require('./presence-commands');
+const { PresenceCommands, NoLeaseError } = require('./presence-commands');
 const { PresenceSubscriber } = require('./presence-subscriber');
 const { ParticipantsPublisher } = require('./participants-publisher');
+const { NodeLease } = require('./node-lease');
 const { OptionChecks } = require('./options');
 
 /** Delay before re-reading the rooms again when Redis could not answer. */
 const RESYNC_RETRY_MS = 500;
+
+/**
+ * Attempts of one join: a second one when the node's lease was lost while the first was under
+ * way (its presence went with the node), through the fresh node.
+ */
+const JOIN_ATTEMPTS = 2;
 
 /**
  * The Socket.IO room that holds this server's sockets present in a presence room. Handy for
@@ -30,10 +37,13 @@ class SocketSession {
   constructor(socket, userIdPromise) {
     this.socket = socket;
     this.userIdPromise = userIdPromise;
-    /** Rooms this socket joined and still holds: roomId → {roomId, userId, confirmedSeq}. */
+    /**
+     * Rooms this socket joined and still holds: roomId → {roomId, userId, holder, confirmedSeq},
+     * `holder` being the node-qualified socket its presence was written with.
+     */
     this.memberships = new Map();
-    /** Rooms whose JOIN or LEAVE failed without a reply: Redis may hold a presence there. */
-    this.uncertain = new Set();
+    /** Rooms whose JOIN or LEAVE failed without a reply, Redis may hold a presence there: roomId → holder. */
+    this.uncertain = new Map();
     /** Rooms that got their one `room:force-leave` since this socket's last join of them. */
     this.forceLeft = new Set();
     this.closed = false;
@@ -61,7 +71,14 @@ class PresenceServer {
     this.nsp = nsp;
     this.getUserId = options.getUserId;
     this.logger = options.logger;
+    this.commandTimeoutMs = options.commandTimeoutMs;
     this.commands = new PresenceCommands(options.redis, { timeoutMs: options.commandTimeoutMs, maxUsers: options.maxUsers });
+    this.lease = new NodeLease({
+      commands: this.commands,
+      leaseMs: options.nodeLeaseMs,
+      logger: this.logger,
+      onLost: (loss) => this.#onLeaseLost(loss),
+    });
     this.publisher = new ParticipantsPublisher({
       nsp,
       commands: this.commands,
@@ -81,7 +98,7 @@ class PresenceServer {
      * roomId → the joins under way there. An event that arrives while a join waits for its
      * reply may be missed by that socket (not yet in the room's channel, and not in the state
      * its acknowledgement read), so the room is sent again once the join is done.
-     * @type {Map<string, Set<{socketId: string, missed: boolean}>>}
+     * @type {Map<string, Set<{holder: string | null, missed: boolean}>>}
      */
     this.joinsUnderWay = new Map();
     this.seq = 0;
@@ -103,15 +120,21 @@ class PresenceServer {
       else next();
     });
     await this.subscriber.start();
+    try {
+      await this.lease.start();
+    } catch (err) {
+      await this.subscriber.close();
+      throw new PresenceError(err.code, `attachPresence: cannot take the lease of node ${this.lease.nodeId}: ${err.message}`, err);
+    }
     this.nsp.on('connection', this.onConnection);
     this.started = true;
   }
 
   /**
    * Graceful shutdown: refuses new connections, joins and heartbeats (`shutting-down`), waits
-   * for the operations under way, leaves every presence of this server's sockets, then closes
-   * the pub/sub connection. Safe to call more than once. The Socket.IO server and the Redis
-   * client stay open: the application closes them afterwards.
+   * for the operations under way, leaves every presence of this server's sockets, releases the
+   * node's lease, then closes the pub/sub connection. Safe to call more than once. The
+   * Socket.IO server and the Redis client stay open: the application closes them afterwards.
    * @returns {Promise<void>}
    */
   close() {
@@ -124,6 +147,13 @@ class PresenceServer {
     const sessions = [...this.sessions.values()];
     await Promise.all(sessions.map((session) => session.queueDrainedPromise));
     await Promise.all(sessions.map((session) => this.#leaveAll(session)));
+    try {
+      await this.lease.release();
+    } catch (err) {
+      this.logger.warn(
+        `presence: cannot release the lease of node ${this.lease.nodeId} (it ends by itself within its ${this.lease.leaseMs} ms): ${err.message}`,
+      );
+    }
     this.publisher.close();
     await this.subscriber.close();
   }
@@ -232,26 +262,47 @@ class PresenceServer {
     this.unavailableSince = null;
   }
 
+  /**
+   * Joins through the node held now (waiting for it while its lease is being taken again).
+   * When that node's lease turns out lost, by a `NOLEASE` answer or while the join was under
+   * way (its presence went with the node), the join is tried once more through the fresh node.
+   */
   async #join(session, roomId, userId) {
     const { socket } = session;
     if (session.closed) throw new PresenceError(ErrorCode.NOT_PRESENT, 'socket disconnected');
-    session.uncertain.add(roomId);
-    const underWay = { socketId: socket.id, missed: false };
+    const underWay = { holder: null, missed: false };
     if (!this.joinsUnderWay.has(roomId)) this.joinsUnderWay.set(roomId, new Set());
     this.joinsUnderWay.get(roomId).add(underWay);
     let room;
+    let holder;
     try {
-      room = await this.commands.join(roomId, userId, socket.id);
-    } catch (err) {
-      if (err.code === ErrorCode.INTERNAL) session.uncertain.delete(roomId);
-      throw err;
+      for (let attempt = 1; ; attempt += 1) {
+        const nodeId = await this.lease.ready(this.commandTimeoutMs);
+        holder = `${nodeId}/${socket.id}`;
+        underWay.holder = holder;
+        session.uncertain.set(roomId, holder);
+        try {
+          room = await this.commands.join(roomId, userId, holder);
+        } catch (err) {
+          const noLease = err instanceof NoLeaseError;
+          if (noLease || err.code === ErrorCode.INTERNAL) session.uncertain.delete(roomId);
+          if (noLease) this.lease.lost(nodeId, 'a join was refused with NOLEASE');
+          if (!noLease || attempt === JOIN_ATTEMPTS) throw err;
+          continue;
+        }
+        // From here to the membership below nothing waits, so a loss of the lease cannot slip in between.
+        if (this.lease.nodeId === nodeId) break;
+        if (attempt === JOIN_ATTEMPTS)
+          throw new PresenceError(ErrorCode.UNAVAILABLE, `the lease of node ${nodeId} was lost during the join`);
+      }
     } finally {
       const joins = this.joinsUnderWay.get(roomId);
       joins.delete(underWay);
       if (joins.size === 0) this.joinsUnderWay.delete(roomId);
     }
     session.uncertain.delete(roomId);
-    const membership = session.memberships.get(roomId) ?? { roomId, userId, confirmedSeq: 0 };
+    const membership = session.memberships.get(roomId) ?? { roomId, userId, holder, confirmedSeq: 0 };
+    membership.holder = holder;
     membership.confirmedSeq = ++this.seq;
     session.memberships.set(roomId, membership);
     session.forceLeft.delete(roomId);
@@ -263,12 +314,12 @@ class PresenceServer {
   }
 
   async #leave(session, roomId, userId) {
-    const held = session.memberships.has(roomId) || session.uncertain.has(roomId);
-    if (!held) throw new PresenceError(ErrorCode.NOT_PRESENT);
+    const holder = session.memberships.get(roomId)?.holder ?? session.uncertain.get(roomId);
+    if (holder === undefined) throw new PresenceError(ErrorCode.NOT_PRESENT);
     session.memberships.delete(roomId);
-    session.uncertain.add(roomId);
+    session.uncertain.set(roomId, holder);
     session.socket.leave(presenceChannel(roomId));
-    await this.commands.leave(roomId, userId, session.socket.id);
+    await this.commands.leave(roomId, userId, holder);
     session.uncertain.delete(roomId);
     return { ok: true };
   }
@@ -279,22 +330,25 @@ class PresenceServer {
       if (!session.forceLeft.has(roomId)) this.#sendForceLeave(session, roomId, 'not-present');
       throw new PresenceError(ErrorCode.NOT_PRESENT);
     }
-    if (await this.commands.beat(roomId, userId, session.socket.id)) return { ok: true };
+    if (await this.commands.beat(roomId, userId, membership.holder)) return { ok: true };
+    // If the node's lease ended, that is why: the loss is handled first, with its own reason.
+    await this.lease.settle();
     this.#forceLeave(session, membership, 'not-present');
     throw new PresenceError(ErrorCode.NOT_PRESENT);
   }
 
   /** Leaves every presence the socket may hold (disconnect and shutdown). */
   async #leaveAll(session) {
-    const rooms = new Set([...session.memberships.keys(), ...session.uncertain]);
+    const rooms = new Map(session.uncertain);
+    for (const membership of session.memberships.values()) rooms.set(membership.roomId, membership.holder);
     const userId = await session.userIdPromise;
     session.memberships.clear();
     session.uncertain.clear();
     if (userId === null) return;
     const results = await Promise.allSettled(
-      [...rooms].map((roomId) => {
+      [...rooms].map(([roomId, holder]) => {
         session.socket.leave(presenceChannel(roomId));
-        return this.commands.leave(roomId, userId, session.socket.id);
+        return this.commands.leave(roomId, userId, holder);
       }),
     );
     const failed = results.filter((result) => result.status === 'rejected');
@@ -318,19 +372,45 @@ class PresenceServer {
     session.socket.emit('room:force-leave', { roomId, reason });
   }
 
+  /**
+   * The node's lease was found lost: every presence written through the old node is gone (the
+   * lease released the old node, so that none comes back). Its sockets are force-left, with
+   * reason `node-down` when the lease expired, `reset` when Redis lost it while it was renewed
+   * on time (as for any presence Redis lost), and the loss is logged in one line.
+   */
+  #onLeaseLost({ oldNodeId, nodeId, why, expired }) {
+    const reason = expired ? 'node-down' : 'reset';
+    let count = 0;
+    for (const session of this.sessions.values()) {
+      for (const membership of [...session.memberships.values()]) {
+        if (nodeOf(membership.holder) !== oldNodeId) continue;
+        this.#forceLeave(session, membership, reason);
+        count += 1;
+      }
+    }
+    this.logger.warn(
+      `presence: node lease lost: ${why}; the ${count} presence(s) of this server's sockets went with node ${oldNodeId} and were force-left (${reason}); continuing as node ${nodeId}`,
+    );
+  }
+
   #onEvent(event) {
     if (event.type === 'reset') {
       this.#background(this.#resync(), 're-read of rooms');
       return;
     }
+    if (event.type === 'node-down') {
+      // Another node's presences each have their own force-leave; this node's means a lost lease.
+      if (!this.closePromise) this.lease.lost(event.node, 'Redis announced node-down for it');
+      return;
+    }
     this.publisher.schedule(event.room);
     for (const join of this.joinsUnderWay.get(event.room) ?? []) {
-      if (event.type !== 'join' || event.socket !== join.socketId) join.missed = true;
+      if (event.type !== 'join' || event.socket !== join.holder) join.missed = true;
     }
     if (event.type === 'join') return;
-    const session = this.sessions.get(event.socket);
+    const session = this.sessions.get(socketIdOf(event.socket));
     const membership = session && session.memberships.get(event.room);
-    if (!membership || membership.userId !== event.user) return;
+    if (!membership || membership.userId !== event.user || membership.holder !== event.socket) return;
     const reason = event.type === 'leave' ? 'deleted' : event.reason;
     this.#background(
       session.run(() => this.#confirmLoss(session, membership, reason)),
@@ -347,7 +427,7 @@ class PresenceServer {
     if (session.memberships.get(membership.roomId) !== membership) return;
     let present;
     try {
-      present = await this.commands.beat(membership.roomId, membership.userId, session.socket.id);
+      present = await this.commands.beat(membership.roomId, membership.userId, membership.holder);
     } catch (err) {
       this.logger.warn(`presence: cannot check socket ${session.socket.id} in room ${membership.roomId}: ${err.message}`);
       return;
@@ -396,7 +476,7 @@ class PresenceServer {
     for (const [roomId, entries] of rooms) {
       const live = new Set((await this.commands.listWithSockets(roomId)).map(([user, socket]) => `${user} ${socket}`));
       for (const { session, membership } of entries) {
-        if (membership.confirmedSeq <= horizon && !live.has(`${membership.userId} ${session.socket.id}`)) {
+        if (membership.confirmedSeq <= horizon && !live.has(`${membership.userId} ${membership.holder}`)) {
           this.#forceLeave(session, membership, 'reset');
         }
       }
@@ -443,8 +523,10 @@ function restoresSessions(adapter) {
  * @param {number} [options.participantsIntervalMs=250] at most one `room:participants` per room per interval
  * @param {number} [options.maxUsers=200] longest `users` list sent; `count` is always exact
  * @param {number} [options.commandTimeoutMs=2000] deadline of each Redis call, then `unavailable`
+ * @param {number} [options.nodeLeaseMs=10000] the node's lease, renewed about every third of it:
+ *   when this process dies, its presences end within it
  * @param {Pick<Console, 'warn'>} [options.logger=console]
- * @returns {Promise<{close: () => Promise<void>}>}
+ * @returns {Promise<{close: () => Promise<void>, readonly nodeId: string}>}
  */
 async function attachPresence(io, options = {}) {
   const check = new OptionChecks('attachPresence');
@@ -460,6 +542,7 @@ async function attachPresence(io, options = {}) {
     participantsIntervalMs: check.milliseconds(options.participantsIntervalMs ?? 250, 'participantsIntervalMs', { allowZero: true }),
     maxUsers: check.positiveInteger(options.maxUsers ?? 200, 'maxUsers'),
     commandTimeoutMs: check.milliseconds(options.commandTimeoutMs ?? 2000, 'commandTimeoutMs'),
+    nodeLeaseMs: check.leaseMilliseconds(options.nodeLeaseMs ?? 10000, 'nodeLeaseMs'),
     logger: check.withMethods(options.logger ?? console, 'logger', { methods: ['warn'], what: 'an object with a warn(message) method' }),
   };
   const nsp = io.of(settings.namespace);
@@ -470,7 +553,12 @@ async function attachPresence(io, options = {}) {
   }
   const server = new PresenceServer(nsp, settings);
   await server.start();
-  return { close: () => server.close() };
+  return {
+    close: () => server.close(),
+    get nodeId() {
+      return server.lease.nodeId;
+    },
+  };
 }
 
 module.exports = { attachPresence, presenceChannel };

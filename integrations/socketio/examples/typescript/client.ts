@@ -17,6 +17,7 @@ function popupText(reason: ForceLeaveReason): string {
     case 'replaced':
     case 'evicted':
     case 'no-ttl':
+    case 'node-down':
     case 'deleted':
     case 'not-present':
     case 'reset':

@@ -56,8 +56,11 @@ async function main(): Promise<void> {
     participantsIntervalMs: 250,
     maxUsers: 200,
     commandTimeoutMs: 2000,
+    nodeLeaseMs: 10000,
     logger: console,
   });
+  const nodeId: string = presence.nodeId; // e.g. `web-1.7421.k3f9x0`, for the logs
+  console.log(`presence node ${nodeId}`);
 
   // Asynchronous user ids are accepted too.
   const options: AttachPresenceOptions = {
@@ -82,8 +85,10 @@ async function main(): Promise<void> {
 
   const handle: PresenceHandle = presence;
   void handle;
-  // @ts-expect-error the handle has close() only
+  // @ts-expect-error the handle has close() and nodeId only
   void presence.stop();
+  // @ts-expect-error the node id is read-only
+  presence.nodeId = 'other';
 
   // @ts-expect-error a user id is a string: a number would make every request `unauthorized`
   void attachPresence(io, { redis, getUserId: () => 42 });

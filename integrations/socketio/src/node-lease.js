@@ -1,0 +1,278 @@
+'use strict';
+
+const crypto = require('node:crypto');
+const os = require('node:os');
+const { ErrorCode, PresenceError } = require('./errors');
+const { MAX_ID_BYTES } = require('./ids');
+
+/** Characters of the random part of a node id. */
+const RANDOM_CHARS = 6;
+
+/** Longest pause before a lease command that failed (a renewal, taking a new lease) is sent again. */
+const RETRY_MS = 500;
+
+/**
+ * The share of the lease after which a lease found lost counts as expired (renewals came too
+ * late or failed) rather than removed while renewals were on time (about every third of it).
+ */
+const EXPIRED_AFTER_SHARE = 0.8;
+
+/** Characters a node id may not hold, each run of them written `-`. */
+const NOT_ID_CHARS = /[^A-Za-z0-9\-_.@+=~]+/g;
+
+/**
+ * The fixed part of this process's node ids: its host name (characters outside the id rules
+ * written `-`, cut so that the whole id fits in 128 bytes) and its pid, e.g. `web-1.7421.`.
+ * @param {string} [hostname]
+ * @param {number} [pid]
+ * @returns {string}
+ */
+function nodeIdPrefix(hostname = os.hostname(), pid = process.pid) {
+  const tail = `.${pid}.`;
+  const host = hostname.replace(NOT_ID_CHARS, '-') || 'node';
+  return host.slice(0, MAX_ID_BYTES - tail.length - RANDOM_CHARS) + tail;
+}
+
+/**
+ * A new node id: `prefix` and a random part of six base-36 characters, e.g. `web-1.7421.k3f9x0`.
+ * @param {string} prefix from {@link nodeIdPrefix}
+ * @returns {string}
+ */
+function newNodeId(prefix) {
+  return (
+    prefix +
+    crypto
+      .randomInt(36 ** RANDOM_CHARS)
+      .toString(36)
+      .padStart(RANDOM_CHARS, '0')
+  );
+}
+
+/**
+ * The lease of one node (SPEC §10): taken before the server accepts joins, renewed about every
+ * third of `leaseMs`, released last on shutdown. Every presence written through the node lives
+ * only while the lease does, so that the module removes them within the lease when this
+ * process dies.
+ *
+ * When the lease is found lost (a renewal answered `0`, renewals failed for longer than the
+ * lease, or the server reports a sign of it through {@link NodeLease#lost}), every presence
+ * written through the node is gone. The lease then releases the old node (a renewal that
+ * answered `0` took it again, which would bring back the presences not yet swept), calls
+ * `onLost` and takes a new lease under a fresh node id; the old id is never used again.
+ *
+ * `onLost` learns whether the lease expired (no successful renewal for about the lease: the
+ * event loop was blocked, or Redis did not answer) or was removed while renewals were on time
+ * (the database was flushed or restarted empty, or the key was deleted or evicted).
+ */
+class NodeLease {
+  /**
+   * @param {object} options
+   * @param {import('./presence-commands').PresenceCommands} options.commands
+   * @param {number} options.leaseMs
+   * @param {{warn: (message: string) => unknown}} options.logger
+   * @param {(loss: {oldNodeId: string, nodeId: string, why: string, expired: boolean}) => void} options.onLost
+   *   called synchronously when the lease is found lost, once `nodeId` names the fresh node
+   * @param {string} [options.prefix] the fixed part of the node ids
+   */
+  constructor({ commands, leaseMs, logger, onLost, prefix = nodeIdPrefix() }) {
+    this.commands = commands;
+    this.leaseMs = leaseMs;
+    this.renewEveryMs = Math.max(1, Math.floor(leaseMs / 3));
+    this.logger = logger;
+    this.onLost = onLost;
+    this.prefix = prefix;
+    /** The node the presences are written through now. */
+    this.nodeId = newNodeId(prefix);
+    /** `new`, `held`, `retaking` (lost; a lease for the fresh node is being taken) or `released`. */
+    this.state = 'new';
+    /** When the last renewal that answered `1` was sent (performance.now()). */
+    this.renewedAt = 0;
+    /** When renewals started failing without an answer; null while Redis answers. */
+    this.failingSince = null;
+    /** When the next renewal is due (performance.now()). */
+    this.dueAt = 0;
+    this.timer = null;
+    /** The renewal under way, if any. */
+    this.renewal = null;
+    /** Joins waiting for the lease to be taken again: their resolve/reject. */
+    this.waiters = new Set();
+  }
+
+  /** Takes the first lease; rejects with a {@link PresenceError} when Redis refuses or does not answer. */
+  async start() {
+    const sentAt = performance.now();
+    await this.commands.lease(this.nodeId, this.leaseMs);
+    this.#held(sentAt);
+  }
+
+  /**
+   * The node to write through, once the lease is held: at once, or after it was taken again
+   * following a loss; rejects with `unavailable` after `timeoutMs` of waiting.
+   * @param {number} timeoutMs
+   * @returns {Promise<string>}
+   */
+  ready(timeoutMs) {
+    if (this.state === 'held') return Promise.resolve(this.nodeId);
+    if (this.state === 'released') return Promise.reject(new PresenceError(ErrorCode.SHUTTING_DOWN));
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (nodeId) => {
+          clearTimeout(timer);
+          resolve(nodeId);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new PresenceError(ErrorCode.UNAVAILABLE, `the node lease is being taken again after it was lost (waited ${timeoutMs} ms)`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Renews now (or waits for the renewal under way), so that a lease lost before this call is
+   * noticed, and `onLost` has run, when the returned promise settles. Never rejects.
+   * @returns {Promise<void>}
+   */
+  settle() {
+    return this.state === 'held' ? this.#renew() : Promise.resolve();
+  }
+
+  /**
+   * A sign from outside that the lease of `nodeId` ended (a join answered NOLEASE, a
+   * `node-down` event named it); ignored unless `nodeId` is the node held now.
+   * @param {string} nodeId
+   * @param {string} sign what showed it, for the log
+   */
+  lost(nodeId, sign) {
+    this.#lose(nodeId, sign);
+  }
+
+  /**
+   * Stops renewing and deletes the lease (`PRESENCE.LEASE node 0`): every presence still
+   * written through the node ends with it. Rejects with a {@link PresenceError} when Redis does
+   * not answer (the lease then ends by itself within `leaseMs`).
+   * @returns {Promise<void>}
+   */
+  async release() {
+    if (this.state === 'released') return;
+    this.state = 'released';
+    clearTimeout(this.timer);
+    for (const waiter of this.waiters) waiter.reject(new PresenceError(ErrorCode.SHUTTING_DOWN));
+    this.waiters.clear();
+    await this.commands.lease(this.nodeId, 0);
+  }
+
+  #held(sentAt) {
+    this.state = 'held';
+    this.renewedAt = sentAt;
+    this.failingSince = null;
+    this.#schedule(sentAt + this.renewEveryMs);
+    for (const waiter of this.waiters) waiter.resolve(this.nodeId);
+    this.waiters.clear();
+  }
+
+  #schedule(dueAt) {
+    clearTimeout(this.timer);
+    this.dueAt = dueAt;
+    this.timer = setTimeout(() => this.#renew(), Math.max(0, dueAt - performance.now()));
+  }
+
+  #renew() {
+    if (!this.renewal) {
+      this.renewal = this.#renewOnce().finally(() => {
+        this.renewal = null;
+      });
+    }
+    return this.renewal;
+  }
+
+  async #renewOnce() {
+    const nodeId = this.nodeId;
+    const sentAt = performance.now();
+    let held;
+    try {
+      held = await this.commands.lease(nodeId, this.leaseMs);
+    } catch (err) {
+      if (this.state !== 'held' || nodeId !== this.nodeId) return;
+      this.failingSince ??= sentAt;
+      const silentMs = performance.now() - this.renewedAt;
+      if (silentMs >= this.leaseMs) {
+        this.#lose(nodeId, `the last renewals failed: ${err.message}`);
+      } else {
+        this.#schedule(Math.max(this.dueAt, performance.now() + Math.min(RETRY_MS, this.renewEveryMs)));
+      }
+      return;
+    }
+    if (this.state !== 'held' || nodeId !== this.nodeId) return;
+    if (held) {
+      this.renewedAt = sentAt;
+      this.failingSince = null;
+      this.#schedule(Math.max(this.dueAt, sentAt + this.renewEveryMs));
+      return;
+    }
+    this.#lose(nodeId, 'a renewal found no live lease');
+  }
+
+  /**
+   * Marks the lease of `nodeId` lost, if it is the node held now, and says why as far as this
+   * process can tell: renewals that failed (Redis unreachable) or came too late (a blocked
+   * event loop), else a removal while renewals were on time. `sign` is what showed the loss.
+   */
+  #lose(nodeId, sign) {
+    if (this.state !== 'held' || nodeId !== this.nodeId) return;
+    const silentMs = Math.round(performance.now() - this.renewedAt);
+    const expired = silentMs >= this.leaseMs * EXPIRED_AFTER_SHARE;
+    const lease = `lease ${this.leaseMs} ms`;
+    let why;
+    if (expired && this.failingSince !== null) {
+      why = `it expired while Redis did not answer (no successful renewal for ${silentMs} ms, ${lease}); ${sign}`;
+    } else if (expired) {
+      why = `it expired while the event loop was blocked (no renewal could be sent for ${silentMs} ms, ${lease}); ${sign}`;
+    } else {
+      why = `${sign}, ${silentMs} ms after the last renewal (${lease}): Redis lost it (the database was flushed or restarted empty, or the key was deleted or evicted)`;
+    }
+    clearTimeout(this.timer);
+    this.state = 'retaking';
+    this.nodeId = newNodeId(this.prefix);
+    this.onLost({ oldNodeId: nodeId, nodeId: this.nodeId, why, expired });
+    this.#retake(nodeId);
+  }
+
+  /** Releases the lost node (best effort), then takes a lease for the fresh one, retrying until Redis answers. */
+  async #retake(oldNodeId) {
+    try {
+      await this.commands.lease(oldNodeId, 0);
+    } catch (err) {
+      this.logger.warn(
+        `presence: cannot release the lost node ${oldNodeId} (its lease ends by itself within ${this.leaseMs} ms): ${err.message}`,
+      );
+    }
+    const lostAt = performance.now();
+    let failures = 0;
+    while (this.state === 'retaking') {
+      const nodeId = this.nodeId;
+      const sentAt = performance.now();
+      try {
+        await this.commands.lease(nodeId, this.leaseMs);
+      } catch {
+        failures += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS, this.renewEveryMs)));
+        continue;
+      }
+      if (this.state !== 'retaking' || nodeId !== this.nodeId) return;
+      this.#held(sentAt);
+      if (failures > 0) {
+        this.logger.warn(
+          `presence: node lease taken as node ${nodeId} after ${Math.round(performance.now() - lostAt)} ms and ${failures} failed attempt(s)`,
+        );
+      }
+    }
+  }
+}
+
+module.exports = { NodeLease, newNodeId, nodeIdPrefix };
