@@ -26,6 +26,8 @@ describe('presence on one Socket.IO server', () => {
   const send = (client, event, ...args) => client.socket.timeout(5000).emitWithAck(event, ...args);
   const presenceKeys = async () => (await admin.sendCommand(['KEYS', 'room:presence:*'])).sort();
   const count = async (roomId) => Number(await admin.sendCommand(['PRESENCE.COUNT', roomId]));
+  /** The socket of a client's presence keys: this server's node and the socket id. */
+  const held = (client) => `${server.presence.nodeId}/${client.socket.id}`;
 
   before(async () => {
     redis = await startRedis({ staleAfter: STALE_AFTER_S, sweepIntervalMs: 100 });
@@ -92,7 +94,7 @@ describe('presence on one Socket.IO server', () => {
     const ack = await send(mallory, 'room:join', { roomId: 'r-spoof', userId: 'victim', user: 'victim' });
     assert.deepEqual(ack, { ok: true, roomId: 'r-spoof', users: ['mallory2', 'victim'], count: 2, truncated: false });
     assert.deepEqual(await send(mallory, 'room:leave', { roomId: 'r-spoof', userId: 'victim' }), { ok: true });
-    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-spoof', 'WITHSOCKETS']), ['victim', victim.socket.id]);
+    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-spoof', 'WITHSOCKETS']), ['victim', held(victim)]);
     assert.deepEqual(victim.rawForceLeaves, []);
   });
 
@@ -134,7 +136,7 @@ describe('presence on one Socket.IO server', () => {
     await first.presence.join('r-replace');
     assert.equal((await second.presence.join('r-replace')).count, 1);
     assert.equal((await first.waitForForceLeave('r-replace')).reason, 'replaced');
-    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-replace', 'WITHSOCKETS']), ['frank', second.socket.id]);
+    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-replace', 'WITHSOCKETS']), ['frank', held(second)]);
     assert.deepEqual(second.rawForceLeaves, []);
   });
 

@@ -2,7 +2,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { isValidId } = require('../src/ids');
+const { isValidId, isValidSocket, socketIdOf, nodeOf } = require('../src/ids');
+const { newNodeId, nodeIdPrefix } = require('../src/node-lease');
 const { Server } = require('socket.io');
 const { attachPresence } = require('../src/server');
 const { parseRoomRequest } = require('../src/room-request');
@@ -13,6 +14,37 @@ test('ids: 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~', () => {
   const refused = ['', 'A'.repeat(129), 'a:b', 'a{b}', 'a*', 'a?', 'a[b]', 'a\\b', 'a/b', 'a"b', "a'b", 'a b', 'a\nb', 'é', 'a\u0000'];
   for (const id of refused) assert.equal(isValidId(id), false, JSON.stringify(id));
   for (const value of [undefined, null, 123, {}, [], Buffer.from('abc')]) assert.equal(isValidId(value), false);
+});
+
+test('sockets of presence keys: an id, or <node>/<socket>', () => {
+  for (const socket of ['Xyz', 'web-1.7421.k3f9x0/Xyz_-0', `${'n'.repeat(128)}/${'s'.repeat(128)}`]) {
+    assert.equal(isValidSocket(socket), true, socket);
+  }
+  for (const socket of ['', '/', 'a/', '/b', 'a/b/c', 'a:b/c', `${'n'.repeat(129)}/s`, 'a b/c', 42, null]) {
+    assert.equal(isValidSocket(socket), false, JSON.stringify(socket));
+  }
+  assert.equal(socketIdOf('node.1.abc/Xyz'), 'Xyz');
+  assert.equal(socketIdOf('Xyz'), 'Xyz');
+  assert.equal(nodeOf('node.1.abc/Xyz'), 'node.1.abc');
+  assert.equal(nodeOf('Xyz'), null);
+});
+
+test('node ids: host name, pid and a random part, within the id rules', () => {
+  assert.equal(nodeIdPrefix('web-1', 7421), 'web-1.7421.');
+  assert.equal(nodeIdPrefix('höst name:8/x', 12), 'h-st-name-8-x.12.');
+  assert.equal(nodeIdPrefix('', 5), 'node.5.');
+  const long = nodeIdPrefix('h'.repeat(300), 4194304);
+  assert.equal(long.length, 128 - 6);
+  assert.match(long, /^h+\.4194304\.$/);
+  const ids = new Set();
+  for (let i = 0; i < 100; i += 1) {
+    const id = newNodeId(long);
+    assert.equal(isValidId(id), true, id);
+    assert.match(id, /^h+\.4194304\.[0-9a-z]{6}$/);
+    ids.add(id);
+  }
+  assert.ok(ids.size >= 99, `${ids.size} distinct ids of 100`);
+  assert.match(newNodeId(nodeIdPrefix()), new RegExp(`^[A-Za-z0-9\\-_.@+=~]+\\.${process.pid}\\.[0-9a-z]{6}$`));
 });
 
 test('room requests: one plain object with a valid roomId', () => {
@@ -57,6 +89,25 @@ test('presence events: channel and JSON payload', () => {
   assert.equal(parsePresenceEvent('__presence@0__:leave', '{"room":"r","user":"u","socket":"s","count":-1,"reason":"leave"}'), null);
 });
 
+test('presence events: node-qualified sockets and node-down', () => {
+  assert.deepEqual(
+    parsePresenceEvent(
+      '__presence@0__:force-leave',
+      '{"room":"r","user":"u","socket":"web-1.7.abc123/Xyz","count":0,"reason":"node-down"}',
+    ),
+    { type: 'force-leave', room: 'r', user: 'u', socket: 'web-1.7.abc123/Xyz', count: 0, reason: 'node-down' },
+  );
+  assert.equal(parsePresenceEvent('__presence@0__:join', '{"room":"r","user":"u","socket":"a/b/c","count":1}'), null);
+  assert.deepEqual(parsePresenceEvent('__presence@0__:node-down', '{"node":"web-1.7.abc123","presences":3}'), {
+    type: 'node-down',
+    node: 'web-1.7.abc123',
+    presences: 3,
+  });
+  assert.equal(parsePresenceEvent('__presence@0__:node-down', '{"node":"a/b","presences":3}'), null);
+  assert.equal(parsePresenceEvent('__presence@0__:node-down', '{"node":"n","presences":-1}'), null);
+  assert.equal(parsePresenceEvent('__presence@0__:node-down', '{"node":"n"}'), null);
+});
+
 test('attachPresence refuses bad options and connection state recovery', async () => {
   const redis = { sendCommand() {}, duplicate() {} };
   await assert.rejects(attachPresence(new Server(), { getUserId: () => 'u' }), /options.redis/);
@@ -82,6 +133,14 @@ test('attachPresence names the option and the value it refuses', async () => {
   await assert.rejects(refused({ commandTimeoutMs: 2 ** 31 }), {
     message: 'attachPresence: options.commandTimeoutMs must be an integer number of milliseconds from 1 to 2147483647 (got 2147483648)',
   });
+  for (const nodeLeaseMs of [0, 999, 86400001, 1.5, '10000']) {
+    await assert.rejects(refused({ nodeLeaseMs }), {
+      name: 'TypeError',
+      message: `attachPresence: options.nodeLeaseMs must be an integer number of milliseconds from 1000 to 86400000 (got ${
+        typeof nodeLeaseMs === 'string' ? JSON.stringify(nodeLeaseMs) : nodeLeaseMs
+      })`,
+    });
+  }
   await assert.rejects(refused({ namespace: /^\/rooms-\d+$/ }), {
     message: 'attachPresence: options.namespace must be a string (got an object)',
   });
