@@ -4,7 +4,7 @@
  * live-room: a demo of room presence on Socket.IO and Redis. Configured by the environment
  * (see the README): PORT, REDIS_URL, SESSION_SECRET, PING_INTERVAL_MS, PING_TIMEOUT_MS,
  * MAX_HTTP_BUFFER_SIZE, HEARTBEAT_INTERVAL_MS, PARTICIPANTS_INTERVAL_MS, PARTICIPANTS_LIMIT,
- * SHUTDOWN_TIMEOUT_MS.
+ * SHUTDOWN_TIMEOUT_MS, NODE_LEASE_MS.
  *
  * Exit status: 0 after a graceful stop, 1 after a stop that could not leave every presence or
  * after an unexpected error, 78 when it cannot start (a bad setting, the port in use, a Redis
@@ -20,7 +20,7 @@ const { verifyToken } = require('./auth-token');
 const { readConfig } = require('./lib/config');
 const { createRequestHandler, onClientError } = require('./lib/http-routes');
 const { trackConnections, handleProcessSignals } = require('./lib/shutdown');
-const { logError, OutageLog } = require('./lib/log');
+const { logError, logInfo, OutageLog } = require('./lib/log');
 
 const EXIT_CANNOT_START = 78;
 
@@ -96,6 +96,7 @@ async function main() {
     getUserId: (socket) => socket.data.userId,
     participantsIntervalMs: config.participantsIntervalMs,
     maxUsers: config.participantsLimit,
+    nodeLeaseMs: config.nodeLeaseMs,
   });
   const port = await listen(httpServer, config.port);
   handleProcessSignals({
@@ -105,6 +106,7 @@ async function main() {
     redisClients: [clients.redis, clients.adapterSubscriber],
     timeoutMs: config.shutdownTimeoutMs,
   });
+  logInfo(`presence node ${presence.nodeId} (node lease ${config.nodeLeaseMs} ms)`);
   console.log(`live-room listening on http://localhost:${port}`);
 }
 

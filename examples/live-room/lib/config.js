@@ -46,6 +46,7 @@ function readConfig() {
     participantsIntervalMs: envInteger('PARTICIPANTS_INTERVAL_MS', 250),
     participantsLimit: envInteger('PARTICIPANTS_LIMIT', 200, { min: 1 }),
     shutdownTimeoutMs: envInteger('SHUTDOWN_TIMEOUT_MS', 5000, { min: 100 }),
+    nodeLeaseMs: envInteger('NODE_LEASE_MS', 10000, { min: 1000, max: 86400000 }),
   };
 }
 
