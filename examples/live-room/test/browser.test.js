@@ -84,6 +84,40 @@ describe('browser: a server crash', () => {
   it('default timings and a new random SESSION_SECRET after the restart: the page logs in again and shows the dialog', async () => {
     await killRestartRejoin({ env: { SESSION_SECRET: '' }, prefix: 'default-timings-' });
   });
+
+  it('the server stopped (SIGSTOP) longer than its node lease: the dialog says it stopped unexpectedly; join again', async () => {
+    const leaseMs = 2000;
+    const redis = await startRedis({ staleAfter: 90, sweepIntervalMs: 100 });
+    const demo = await startDemo({ redisUrl: redis.url, env: { NODE_LEASE_MS: leaseMs } });
+    const browser = await launch();
+    let stopped = false;
+    try {
+      const page = await joinedPage(browser, demo.url, 'alice', 'lobby');
+      demo.process.kill('SIGSTOP');
+      stopped = true;
+      await new Promise((resolve) => setTimeout(resolve, 2 * leaseMs));
+      demo.process.kill('SIGCONT');
+      stopped = false;
+
+      const dialog = await removalDialog(page);
+      assert.equal(
+        await page.textContent('#force-leave-reason'),
+        'The server you were connected to stopped unexpectedly, so everyone on it left lobby.',
+      );
+      assert.equal((await page.textContent('#rejoin')).trim(), 'Join again');
+      await shot(page, 'node-down-dialog');
+      await page.click('#rejoin');
+      await dialog.waitFor({ state: 'hidden' });
+      await page.locator('#users li.me', { hasText: 'alice' }).waitFor();
+      const admin = await redis.client();
+      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), ['alice']);
+    } finally {
+      if (stopped) demo.process.kill('SIGCONT');
+      await browser.close();
+      await demo.stop('SIGKILL');
+      await redis.stop();
+    }
+  });
 });
 
 describe('browser: the page', () => {
