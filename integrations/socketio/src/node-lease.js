@@ -85,9 +85,9 @@ class NodeLease {
     this.nodeId = newNodeId(prefix);
     /** `new`, `held`, `retaking` (lost; a lease for the fresh node is being taken) or `released`. */
     this.state = 'new';
-    /** When the last renewal that answered `1` was sent (performance.now()). */
+    /** When the command that last took or renewed the lease was sent (performance.now()). */
     this.renewedAt = 0;
-    /** When renewals started failing without an answer; null while Redis answers. */
+    /** When the renewals started failing without an answer (performance.now()); null while Redis answers them. */
     this.failingSince = null;
     /** When the next renewal is due (performance.now()). */
     this.dueAt = 0;

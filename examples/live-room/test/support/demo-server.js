@@ -25,10 +25,30 @@ class DemoServer {
     this.port = 0;
     this.process = null;
     this.output = '';
+    /** The node named when the server last started (its log may since have dropped that line). */
+    this.startNodeId = null;
   }
 
   get url() {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * The node the server writes its presences through now, as its log says: the one it started
+   * with, or the last one it went on with after a lost node lease.
+   */
+  get nodeId() {
+    const named = [...this.output.matchAll(/presence node (\S+) \(node lease|continuing as node (\S+)$/gm)];
+    const last = named.at(-1);
+    return last ? (last[1] ?? last[2]) : this.startNodeId;
+  }
+
+  /**
+   * The socket of a client's presence keys on this server: its node now and the socket id.
+   * @param {{socket: {id: string}}} client
+   */
+  held(client) {
+    return `${this.nodeId}/${client.socket.id}`;
   }
 
   /** Starts the server (again); resolves once it logged its URL. */
@@ -51,6 +71,7 @@ class DemoServer {
       this.output = (this.output + chunk).slice(-8000);
     });
     await listening;
+    this.startNodeId = /presence node (\S+) \(node lease/.exec(this.output)[1];
   }
 
   /** Stops the server with `signal` and waits for its exit; returns its exit code. */

@@ -128,4 +128,4 @@ async function startRedis(config) {
   return server;
 }
 
-module.exports = { startRedis };
+module.exports = { startRedis, PRESENCE_MODULE };
