@@ -143,7 +143,7 @@ fn every_end_of_a_lease_leaves_lists_and_counts_at_once() {
         c.call(&["FLUSHALL"]);
         two_through_a_node(&mut c);
         for command in commands {
-            assert!(!matches!(c.call(*command), Reply::Error(_)), "{end}");
+            assert!(!matches!(c.call(command), Reply::Error(_)), "{end}");
         }
         if end == "expired" {
             std::thread::sleep(Duration::from_millis(40));
