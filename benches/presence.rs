@@ -2,7 +2,7 @@
 //! work, each measured in the same run on a private server. Prints Markdown tables.
 //!
 //! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
-//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`).
+//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -56,12 +56,13 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|at| args.get(at + 1));
-    let sections: [(&str, &dyn Fn()); 5] = [
+    let sections: [(&str, &dyn Fn()); 6] = [
         ("scan", &|| rooms_against_scan(&settings)),
         ("throughput", &|| throughput(&settings)),
         ("backlog", &backlog),
         ("memory", &|| memory(&settings)),
         ("big-rooms", &|| big_rooms(&settings)),
+        ("node-down", &node_down),
     ];
     for (name, run) in sections {
         if only.is_none_or(|only| only == name) {
@@ -843,4 +844,139 @@ fn big_rooms(settings: &Settings) {
         );
     }
     println!();
+}
+
+/// Sends `PRESENCE.COUNT` of room `room{i % rooms}` back to back, `i` counting up, until `done`
+/// says so; checks each reply against `expected`. Returns the calls and the worst round trip.
+fn counting(
+    c: &mut Conn,
+    rooms: usize,
+    expected: i64,
+    mut done: impl FnMut() -> bool,
+) -> (u64, Duration) {
+    let mut calls = 0u64;
+    let mut worst = Duration::ZERO;
+    while !done() {
+        let room = format!("room{}", calls as usize % rooms);
+        let started = Instant::now();
+        let count = c.int(&["PRESENCE.COUNT", room.as_str()]);
+        worst = worst.max(started.elapsed());
+        assert_eq!(count, expected, "COUNT {room}");
+        calls += 1;
+    }
+    (calls, worst)
+}
+
+/// The mean server time of `PRESENCE.COUNT` since the last `CONFIG RESETSTAT`, in µs.
+fn count_usec_per_call(c: &mut Conn) -> String {
+    let stats = c.text(&["INFO", "commandstats"]).unwrap_or_default();
+    stats
+        .lines()
+        .find(|line| line.starts_with("cmdstat_presence.count:"))
+        .and_then(|line| {
+            line.split(',')
+                .find_map(|f| f.strip_prefix("usec_per_call="))
+        })
+        .unwrap_or("–")
+        .to_string()
+}
+
+fn node_down() {
+    const PRESENCES: usize = 100_000;
+    const ROOMS: usize = 10_000;
+    println!(
+        "## 8. A node with 100k presences in 10k rooms goes down
+"
+    );
+    println!(
+        "Node `web-1` holds 100k presences, 10 in each of 10k rooms, and node `web-2` 100k more \
+         in the same rooms. `PRESENCE.LEASE web-1 0` ends web-1's lease (a crash ends it the \
+         same way when its TTL runs out). A second client sends `PRESENCE.COUNT` of room after \
+         room back to back, for a second before and then until the sweeper has removed web-1's \
+         presences; every reply is checked: 20 before, 10 from the first one after. Sweeper at \
+         its default interval (1000 ms). Server time per COUNT from `INFO commandstats`, round \
+         trips from the client; the ticks from `INFO presence`.\n"
+    );
+    let server = Server::with(
+        Options::default()
+            .config("slowlog-log-slower-than", &BIG_ROOM_SLOWLOG_US.to_string())
+            .config("slowlog-max-len", "1000000"),
+    );
+    let mut c = server.conn();
+    c.int(&["PRESENCE.LEASE", "web-1", "600000"]);
+    c.int(&["PRESENCE.LEASE", "web-2", "600000"]);
+    for node in ["web-1", "web-2"] {
+        pipelined_each(&mut c, 0..PRESENCES, |i| {
+            vec![
+                "PRESENCE.JOIN".into(),
+                format!("room{}", i % ROOMS),
+                format!("{node}-user{i}"),
+                format!("{node}/s{i}"),
+            ]
+        });
+    }
+    let per_room = (2 * PRESENCES / ROOMS) as i64;
+    let mut counter = server.conn();
+    c.call(&["CONFIG", "RESETSTAT"]);
+    let started = Instant::now();
+    let (idle_calls, idle_worst) = counting(&mut counter, ROOMS, per_room, || {
+        started.elapsed() >= Duration::from_secs(1)
+    });
+    let idle_usec = count_usec_per_call(&mut c);
+    c.call(&["CONFIG", "RESETSTAT"]);
+    worst_by_command(&mut c);
+    let sweeps_before: u64 = c
+        .info_field("presence", "presence_sweeps")
+        .parse()
+        .unwrap_or(0);
+    let slow_before: u64 = c
+        .info_field("presence", "presence_sweep_ticks_slow")
+        .parse()
+        .unwrap_or(0);
+    assert_eq!(c.int(&["PRESENCE.LEASE", "web-1", "0"]), 1);
+    let ended = Instant::now();
+    let left = (PRESENCES + 1) as i64;
+    let mut polled = Instant::now();
+    let mut watcher = server.conn();
+    let (calls, worst) = counting(&mut counter, ROOMS, per_room / 2, || {
+        if polled.elapsed() < Duration::from_millis(20) {
+            return false;
+        }
+        polled = Instant::now();
+        assert!(ended.elapsed() < Duration::from_secs(300), "sweep too slow");
+        watcher.int(&["DBSIZE"]) == left
+    });
+    let cleared = ended.elapsed();
+    let usec = count_usec_per_call(&mut c);
+    let slow_counts = worst_by_command(&mut c);
+    let sweeps: u64 = c
+        .info_field("presence", "presence_sweeps")
+        .parse()
+        .unwrap_or(0);
+    let slow: u64 = c
+        .info_field("presence", "presence_sweep_ticks_slow")
+        .parse()
+        .unwrap_or(0);
+    println!("| | COUNT calls | COUNT server time, mean | COUNT worst (server) | COUNT worst round trip |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| before the lease ends | {idle_calls} | {idle_usec} µs | – | {:.2} ms |",
+        idle_worst.as_secs_f64() * 1e3
+    );
+    println!(
+        "| from the end until web-1's presences are gone | {calls} | {usec} µs | {} | {:.2} ms |\n",
+        worst_cell(&slow_counts, "PRESENCE.COUNT"),
+        worst.as_secs_f64() * 1e3
+    );
+    println!(
+        "web-1's 100k presences removed {:.2} s after the lease ended (a `node-down` event, \
+         then a `force-leave` each), in {} sweep ticks, {} of them over 1 ms; the longest tick \
+         {} µs of wall clock, {} µs of CPU. `INFO presence`: `presence_swept_node_down:{}`.\n",
+        cleared.as_secs_f64(),
+        sweeps - sweeps_before,
+        slow - slow_before,
+        c.info_field("presence", "presence_sweep_tick_max_us"),
+        c.info_field("presence", "presence_sweep_tick_max_cpu_us"),
+        c.info_field("presence", "presence_swept_node_down"),
+    );
 }

@@ -623,12 +623,12 @@ fn raw_arg(arg: &Arg) -> raw::RedisModuleCommandArg {
     let mut out: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
     out.name = arg.name.as_ptr();
     out.type_ = match arg.kind {
-        ArgType::Room => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+        ArgType::Key => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
         ArgType::String => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
         ArgType::Integer => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
         ArgType::Token => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
     };
-    out.key_spec_index = if arg.kind == ArgType::Room { 0 } else { -1 };
+    out.key_spec_index = if arg.kind == ArgType::Key { 0 } else { -1 };
     out.token = arg.token.map_or(ptr::null(), CStr::as_ptr);
     out.flags = if arg.optional {
         raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int

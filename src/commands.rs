@@ -12,7 +12,10 @@ use crate::sweeper;
 use presence_core::changes;
 use presence_core::error::PresenceError;
 use presence_core::events::Reason;
+use presence_core::ids;
 use presence_core::index::{Previous, Refresh};
+use presence_core::keys;
+use presence_core::liveness::{Moment, NO_TTL};
 use presence_core::request::{self, Target};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
@@ -57,9 +60,14 @@ fn holds(db: i32, target: &Target) -> bool {
 }
 
 /// Announces that (room, user) ended for `reason`, removing it from the index.
-fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, cutoff: i64) {
+fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, now: Moment) {
     let events = state::with(|s| match s.dbs.get_mut(&db) {
-        Some(index) => changes::removed(index, target.at(db), reason, cutoff),
+        Some(index) => {
+            if reason == Reason::NodeDown {
+                s.stats.node_down += 1;
+            }
+            changes::removed(index, target.at(db), reason, now)
+        }
         None => Vec::new(),
     })
     .unwrap_or_default();
@@ -91,8 +99,7 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
     if opened.key.kind() == Kind::Empty {
         let db = opened.db;
         drop(opened);
-        let cutoff = config::cutoff_now();
-        end_presence(ctx, db, target, Reason::Expired, cutoff);
+        end_presence(ctx, db, target, Reason::Expired, config::moment_now());
         return Ok(None);
     }
     Ok(holds(opened.db, target).then_some(opened))
@@ -103,20 +110,19 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let target = request::target(args).map_err(refused)?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
-    let now = store::now_ms();
-    let expire_at = rule.expire_at_after_beat(now);
+    let now = rule.at(store::now_ms());
+    if let Some(node) = ids::node_of(target.socket) {
+        let up = state::with(|s| s.dbs.get(&db).is_some_and(|d| d.leases.is_up(node, now)))?;
+        if !up {
+            return Err(refused(PresenceError::NoLease(node.to_string())));
+        }
+    }
+    let expire_at = rule.expire_at_after_beat(now.now);
     let existed = key.kind() == Kind::String;
-    let (events, count, previous) = state::with(|s| {
-        changes::observed(
-            s.db(db),
-            target.at(db),
-            target.socket,
-            expire_at,
-            rule.cutoff(now),
-        )
-    })?;
+    let (events, count, previous) =
+        state::with(|s| changes::observed(s.db(db), target.at(db), target.socket, expire_at, now))?;
     let unchanged = existed && matches!(previous, Previous::Same { .. });
-    if !store::write_presence(ctx, key, &name, target.socket, expire_at, unchanged) {
+    if !store::write_string(ctx, key, &name, target.socket, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
     publisher::publish(ctx, events);
@@ -128,29 +134,34 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let target = request::target(args).map_err(refused)?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
-    let now = store::now_ms();
-    let cutoff = rule.cutoff(now);
+    let now = rule.at(store::now_ms());
     if key.kind() == Kind::Empty {
         drop(key);
-        end_presence(ctx, db, &target, Reason::Expired, cutoff);
+        end_presence(ctx, db, &target, Reason::Expired, now);
         return Ok(RedisValue::Integer(0));
     }
-    let expire_at = rule.expire_at_after_beat(now);
+    let expire_at = rule.expire_at_after_beat(now.now);
     let refreshed = state::with(|s| match s.dbs.get_mut(&db) {
-        Some(index) => index.refresh(target.room, target.user, target.socket, expire_at, cutoff),
-        None => Refresh::NotHeld,
+        Some(index) => {
+            let refreshed = index.refresh(target.room, target.user, target.socket, expire_at, now);
+            let reason = match refreshed {
+                Refresh::NotLive { expire_at } => index
+                    .dead_reason(target.socket, expire_at, now)
+                    .map_or(Reason::Stale, Reason::from),
+                _ => Reason::Stale,
+            };
+            (refreshed, reason)
+        }
+        None => (Refresh::NotHeld, Reason::Stale),
     })?;
     match refreshed {
-        Refresh::NotHeld => Ok(RedisValue::Integer(0)),
-        Refresh::NotLive { expire_at } => {
-            let reason = rule
-                .dead_reason(expire_at, now)
-                .map_or(Reason::Stale, Reason::from);
+        (Refresh::NotHeld, _) => Ok(RedisValue::Integer(0)),
+        (Refresh::NotLive { .. }, reason) => {
             store::delete(ctx, key, &name);
-            end_presence(ctx, db, &target, reason, cutoff);
+            end_presence(ctx, db, &target, reason, now);
             Ok(RedisValue::Integer(0))
         }
-        Refresh::Refreshed { .. } => {
+        (Refresh::Refreshed { .. }, _) => {
             if !store::refresh(ctx, key, &name, expire_at) {
                 return Err(RedisError::Str("ERR could not refresh the presence key"));
             }
@@ -166,8 +177,7 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         return Ok(RedisValue::Integer(0));
     };
     store::delete(ctx, key, &name);
-    let cutoff = config::cutoff_now();
-    end_presence(ctx, db, &target, Reason::Leave, cutoff);
+    end_presence(ctx, db, &target, Reason::Leave, config::moment_now());
     Ok(RedisValue::Integer(1))
 }
 
@@ -176,12 +186,12 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let request = request::list(args).map_err(refused)?;
     reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
-    let cutoff = config::cutoff_now();
+    let now = config::moment_now();
     state::with(|s| {
         let entries = s
             .dbs
             .get_mut(&db)
-            .map(|index| index.list(request.room, cutoff, request.limit, request.after))
+            .map(|index| index.list(request.room, now, request.limit, request.after))
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };
         api::reply_array(ctx, entries.len() * per_entry);
@@ -200,12 +210,8 @@ pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let room = request::room(args).map_err(refused)?;
     reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
-    let cutoff = config::cutoff_now();
-    let count = state::with(|s| {
-        s.dbs
-            .get_mut(&db)
-            .map_or(0, |index| index.count(room, cutoff))
-    })?;
+    let now = config::moment_now();
+    let count = state::with(|s| s.dbs.get_mut(&db).map_or(0, |index| index.count(room, now)))?;
     Ok(RedisValue::Integer(count as i64))
 }
 
@@ -221,4 +227,38 @@ pub fn sweep(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let outcome = sweeper::sweep(ctx, None);
     state::with(|s| s.stats.sweeps += 1)?;
     Ok(RedisValue::Integer(outcome.removed as i64))
+}
+
+/// `PRESENCE.LEASE node ms`
+pub fn lease(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let request = request::lease(args).map_err(refused)?;
+    reconcile::resolve_pending(ctx);
+    let db = store::selected_db(ctx);
+    let name = store::string(ctx, keys::lease_key(request.node).as_bytes());
+    let key = OpenKey::open(ctx, &name, true);
+    let now = config::moment_now();
+    let (held, existed) = match key.kind() {
+        Kind::Other => return Err(refused(PresenceError::WrongType)),
+        Kind::Empty => (false, false),
+        Kind::String => (now.lease_live(key.expire_at()), true),
+    };
+    let expire_at = if request.ms == 0 {
+        if existed {
+            store::delete(ctx, key, &name);
+        }
+        NO_TTL
+    } else {
+        let expire_at = now.now.saturating_add(request.ms);
+        let written = if existed {
+            store::refresh(ctx, key, &name, expire_at)
+        } else {
+            store::write_string(ctx, key, &name, request.node, expire_at, false)
+        };
+        if !written {
+            return Err(RedisError::Str("ERR could not write the lease key"));
+        }
+        expire_at
+    };
+    state::with(|s| s.db(db).leases.set_lease(request.node, expire_at))?;
+    Ok(RedisValue::Integer(i64::from(held)))
 }

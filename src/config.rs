@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::sweeper;
-use presence_core::liveness::Liveness;
+use presence_core::liveness::{Liveness, Moment};
 use redis_module::configuration::{register_i64_configuration, ConfigurationFlags};
 use redis_module::Context;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -72,9 +72,9 @@ pub fn liveness() -> Liveness {
     )
 }
 
-/// The cutoff of the liveness rule now: a presence is live when its key expires after it.
-pub fn cutoff_now() -> i64 {
-    liveness().cutoff(crate::store::now_ms())
+/// The liveness rule's moment now: Redis's clock and the cutoff then.
+pub fn moment_now() -> Moment {
+    liveness().at(crate::store::now_ms())
 }
 
 /// The current sweep interval in milliseconds.

@@ -1,6 +1,6 @@
-//! The hooks that keep the room index derived from the keyspace whatever changes it: keyspace
-//! notifications (raw commands, expiry, eviction, RDB and AOF loading) and server events
-//! (FLUSHDB/FLUSHALL, SWAPDB, loading).
+//! The hooks that keep the room index and the node leases derived from the keyspace whatever
+//! changes it: keyspace notifications (raw commands, expiry, eviction, RDB and AOF loading) and
+//! server events (FLUSHDB/FLUSHALL, SWAPDB, loading).
 
 use crate::api::{self, KeyName, ServerEvent};
 use crate::publisher;
@@ -9,7 +9,7 @@ use crate::reconcile;
 use crate::state;
 use crate::store;
 use presence_core::events::Reason;
-use presence_core::keys::KeyFormat;
+use presence_core::keys;
 use redis_module::{Context, NotifyEvent};
 use std::cell::Cell;
 
@@ -48,7 +48,7 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
         return;
     }
     let name = key.bytes();
-    if !KeyFormat::has_prefix(name) {
+    if !keys::is_followed(name) {
         return;
     }
     if event == b"loaded" && rebuild::ignoring_loaded_keys() {
@@ -114,8 +114,8 @@ pub fn on_server_event(ctx: &Context, event: ServerEvent) {
     publisher::publish(ctx, events);
 }
 
-/// Indexes the presence keys a server already holds when the module is loaded into it
-/// (`MODULE LOAD`/`LOADEX` at run time): one scan of every database, announcing nothing.
+/// Indexes the presence and lease keys a server already holds when the module is loaded into
+/// it (`MODULE LOAD`/`LOADEX` at run time): one scan of every database, announcing nothing.
 pub fn index_existing_keys(ctx: &Context) {
     let _restore = store::SelectedDb::remember(ctx);
     let mut db = 0;
@@ -123,7 +123,7 @@ pub fn index_existing_keys(ctx: &Context) {
         let mut found = Vec::new();
         let cursor = api::ScanCursor::new();
         while cursor.step(ctx, &mut |name| {
-            if KeyFormat::has_prefix(name) {
+            if keys::is_followed(name) {
                 found.push(name.to_vec());
             }
         }) {}

@@ -20,6 +20,7 @@ struct Figures {
     rooms: usize,
     backlog: usize,
     pending: usize,
+    leases: usize,
 }
 
 /// Fills the `INFO presence` section.
@@ -29,17 +30,19 @@ pub fn on_info(section: &InfoSection) {
             pending: s.pending.len(),
             ..Figures::default()
         };
-        for index in s.dbs.values_mut() {
-            figures.live += index.live();
-            figures.backlog += index.backlog();
-            figures.indexed += index.entries();
-            figures.rooms += index.rooms();
+        let now = config::moment_now();
+        for index in s.dbs.values() {
+            figures.live += index.live(now);
+            figures.backlog += index.rooms.backlog();
+            figures.indexed += index.rooms.entries();
+            figures.rooms += index.rooms.rooms();
+            figures.leases += index.leases.live(now);
         }
         (figures, s.stats)
     }) else {
         return;
     };
-    let fields: [(&CStr, u64); 14] = [
+    let fields: [(&CStr, u64); 16] = [
         (c"live", figures.live as u64),
         (c"rooms", figures.rooms as u64),
         (c"indexed", figures.indexed as u64),
@@ -47,6 +50,8 @@ pub fn on_info(section: &InfoSection) {
         (c"pending_raw_writes", figures.pending as u64),
         (c"sweeps", stats.sweeps),
         (c"swept", stats.swept),
+        (c"leases", figures.leases as u64),
+        (c"swept_node_down", stats.node_down),
         (c"events", stats.events),
         (c"sweep_tick_max_us", stats.max_tick_us),
         (c"sweep_tick_max_cpu_us", stats.max_tick_cpu_us),

@@ -62,9 +62,14 @@ extern "C" fn sweep(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) ->
     api::command(ctx, argv, argc, commands::sweep)
 }
 
+/// PRESENCE.LEASE node ms
+extern "C" fn lease(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
+    api::command(ctx, argv, argc, commands::lease)
+}
+
 /// The commands: name, handler, flags, how the room argument (the declared key) is used, and
 /// the documentation `COMMAND DOCS` shows.
-const COMMANDS: [Spec; 6] = [
+const COMMANDS: [Spec; 7] = [
     Spec {
         name: c"presence.join",
         handler: join,
@@ -104,7 +109,7 @@ const COMMANDS: [Spec; 6] = [
         summary: c"Lists the live users of a room in user id order, optionally with their sockets, a page at a time with LIMIT and AFTER.",
         complexity: c"O(log N + M) for a page of M users, O(N) for the whole room of N",
         args: &[
-            Arg::required(c"room", ArgType::Room),
+            Arg::required(c"room", ArgType::Key),
             Arg::option(c"withsockets", ArgType::Token, c"WITHSOCKETS"),
             Arg::option(c"count", ArgType::Integer, c"LIMIT"),
             Arg::option(c"user", ArgType::String, c"AFTER"),
@@ -118,7 +123,7 @@ const COMMANDS: [Spec; 6] = [
         arity: 2,
         summary: c"The number of live users in a room (the viewer count).",
         complexity: c"O(1)",
-        args: &[Arg::required(c"room", ArgType::Room)],
+        args: &[Arg::required(c"room", ArgType::Key)],
     },
     Spec {
         name: c"presence.sweep",
@@ -130,11 +135,24 @@ const COMMANDS: [Spec; 6] = [
         complexity: c"O(R) for R presences removed",
         args: &[],
     },
+    Spec {
+        name: c"presence.lease",
+        handler: lease,
+        flags: c"write fast",
+        room: RoomKey::Writes,
+        arity: 3,
+        summary: c"Writes or renews the node's lease presence:node:<node> for ms milliseconds (0 releases it). Replies 1 when the node held a live lease, 0 when it did not.",
+        complexity: c"O(1)",
+        args: &[
+            Arg::required(c"node", ArgType::Key),
+            Arg::required(c"ms", ArgType::Integer),
+        ],
+    },
 ];
 
 /// The arguments of JOIN, BEAT and LEAVE.
 const TARGET_ARGS: [Arg; 3] = [
-    Arg::required(c"room", ArgType::Room),
+    Arg::required(c"room", ArgType::Key),
     Arg::required(c"user", ArgType::String),
     Arg::required(c"socket", ArgType::String),
 ];

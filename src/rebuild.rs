@@ -14,7 +14,7 @@ use crate::api::ScanCursor;
 use crate::reconcile;
 use crate::state;
 use crate::store;
-use presence_core::keys::KeyFormat;
+use presence_core::keys;
 use redis_module::Context;
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ pub fn step(ctx: &Context, budget: Duration) -> bool {
         }
         let mut found: Vec<Vec<u8>> = Vec::new();
         let more = cursor.step(ctx, &mut |name| {
-            if KeyFormat::has_prefix(name) {
+            if keys::is_followed(name) {
                 found.push(name.to_vec());
             }
         });

@@ -26,8 +26,8 @@ pub enum RoomKey {
 /// The type of a documented argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgType {
-    /// The room id: the command's key.
-    Room,
+    /// The command's key: the room id (the node id for `PRESENCE.LEASE`).
+    Key,
     /// A string.
     String,
     /// An integer.

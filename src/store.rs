@@ -58,22 +58,22 @@ fn notify(ctx: &Context, class: NotifyEvent, event: &CStr, name: &RedisString) {
     state::muted(|| api::notify_keyspace_event(ctx, class, event, name));
 }
 
-/// What `SET name socket PXAT expire_at` does. When `value_unchanged`, the key already holds
-/// `socket` and only its expiry is written (the replicated effect is the same `SET`).
-pub fn write_presence(
+/// What `SET name value PXAT expire_at` does. When `value_unchanged`, the key already holds
+/// `value` and only its expiry is written (the replicated effect is the same `SET`).
+pub fn write_string(
     ctx: &Context,
     key: OpenKey,
     name: &RedisString,
-    socket: &str,
+    value: &str,
     expire_at: i64,
     value_unchanged: bool,
 ) -> bool {
-    let written = (value_unchanged || key.set_value(&string(ctx, socket.as_bytes())))
+    let written = (value_unchanged || key.set_value(&string(ctx, value.as_bytes())))
         && key.set_expire_at(expire_at);
     drop(key);
     if written {
         let at = Decimal::new(expire_at);
-        api::replicate_set_pxat(ctx, name, socket.as_bytes(), at.as_bytes());
+        api::replicate_set_pxat(ctx, name, value.as_bytes(), at.as_bytes());
         signal_modified(ctx, name);
         notify(ctx, NotifyEvent::STRING, c"set", name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);

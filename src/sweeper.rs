@@ -1,8 +1,10 @@
 //! The sweeper: a Redis timer that, on masters, deletes every presence that is not live (stale,
-//! expired, or without TTL) as a replicated `DEL`, and announces each as `force-leave`.
+//! expired, without TTL, or held through a node whose lease ended) as a replicated `DEL`, and
+//! announces each as `force-leave`, and each lease that ended as `node-down`.
 //!
-//! The index hands it the dead presences (the room with the earliest expiry first), so a tick
-//! costs what it removes, not what exists. A tick stops once it has worked [`TICK_BUDGET`],
+//! The index hands it the dead presences (the down nodes' first, the node whose lease ended
+//! first first; then the room with the earliest expiry first), so a tick costs what it
+//! removes, not what exists. A tick stops once it has worked [`TICK_BUDGET`],
 //! looking at the clock after every removal; when work is left the next tick comes after
 //! [`BACKLOG_DELAY_MS`] instead of the full interval, so that a backlog drains quickly while
 //! clients are served between ticks.
@@ -15,8 +17,11 @@ use crate::reconcile;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use presence_core::changes::{self, PresenceRef};
-use presence_core::events::Reason;
-use presence_core::index::SweepStep;
+use presence_core::db::NodeStep;
+use presence_core::events::{Event, Reason};
+use presence_core::index::{DeadPresence, SweepStep};
+use presence_core::keys::KeyFormat;
+use presence_core::liveness::Moment;
 use redis_module::Context;
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -130,7 +135,7 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
     let started = Instant::now();
     let restore = store::SelectedDb::remember(ctx);
     let (dbs, entries) = state::with(|s| {
-        let entries: usize = s.dbs.values().map(|index| index.entries()).sum();
+        let entries: usize = s.dbs.values().map(|index| index.rooms.entries()).sum();
         (s.dbs.keys().copied().collect::<Vec<i32>>(), entries)
     })
     .unwrap_or_default();
@@ -176,20 +181,51 @@ enum Swept {
     Other,
 }
 
-/// Takes one step of the index towards the earliest dead presence of `db` and handles it.
+/// Takes one step towards the next dead presence of `db` (a down node's first) and handles it.
 fn sweep_one(ctx: &Context, db: i32) -> Swept {
-    let rule = config::liveness();
-    let now = store::now_ms();
-    let cutoff = rule.cutoff(now);
-    let step = state::with(|s| {
-        let step = s.dbs.get_mut(&db).map(|index| index.first_dead(cutoff));
-        (s.format, step)
-    });
-    let (format, dead) = match step {
-        Ok((format, Some(SweepStep::Dead(dead)))) => (format, dead),
-        Ok((_, Some(SweepStep::Progress))) => return Swept::Other,
-        _ => return Swept::Nothing,
+    let now = config::moment_now();
+    let found = match next_of_down_node(ctx, db, now) {
+        Err(Swept::Nothing) => next_not_live(db, now),
+        other => other,
     };
+    match found {
+        Ok((format, dead)) => remove(ctx, db, format, dead, now),
+        Err(swept) => swept,
+    }
+}
+
+/// One step among the down nodes of `db`: a presence of one, or what the step did (it
+/// announces a lease that ended).
+fn next_of_down_node(
+    ctx: &Context,
+    db: i32,
+    now: Moment,
+) -> Result<(KeyFormat, DeadPresence), Swept> {
+    let step = state::with(|s| (s.format, s.dbs.get_mut(&db).map(|d| d.node_step(now))));
+    match step {
+        Ok((format, Some(NodeStep::Dead(dead)))) => Ok((format, dead)),
+        Ok((_, Some(NodeStep::Down { node, presences }))) => {
+            publisher::publish(ctx, vec![Event::node_down(db, &node, presences)]);
+            Err(Swept::Other)
+        }
+        Ok((_, Some(NodeStep::Progress))) => Err(Swept::Other),
+        _ => Err(Swept::Nothing),
+    }
+}
+
+/// One step of the index towards the earliest presence of `db` that is not live by its expiry.
+fn next_not_live(db: i32, now: Moment) -> Result<(KeyFormat, DeadPresence), Swept> {
+    let step = state::with(|s| (s.format, s.dbs.get_mut(&db).map(|d| d.first_dead(now))));
+    match step {
+        Ok((format, Some(SweepStep::Dead(dead)))) => Ok((format, dead)),
+        Ok((_, Some(SweepStep::Progress))) => Err(Swept::Other),
+        _ => Err(Swept::Nothing),
+    }
+}
+
+/// Deletes the key of a presence the index found dead and announces it, once the key is
+/// checked: a key that says otherwise brings the index in line instead.
+fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: DeadPresence, now: Moment) -> Swept {
     let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
     let unchanged = state::with(|s| {
@@ -207,17 +243,26 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
         room: &dead.room,
         user: &dead.user,
     };
+    let socket = &dead.presence.socket;
+    let dead_reason = |expire_at: i64| {
+        state::with(|s| {
+            s.dbs
+                .get(&db)
+                .and_then(|index| index.dead_reason(socket, expire_at, now))
+        })
+        .ok()
+        .flatten()
+    };
     let (reason, deleted) = match key.kind() {
         Kind::String => {
             let actual = key.expire_at();
-            match rule.dead_reason(actual, now) {
-                Some(dead_reason) => (Reason::from(dead_reason), store::delete(ctx, key, &name)),
+            match dead_reason(actual) {
+                Some(why) => (Reason::from(why), store::delete(ctx, key, &name)),
                 None => {
                     drop(key);
-                    let events = state::with(|s| {
-                        changes::observed(s.db(db), at, &dead.presence.socket, actual, cutoff).0
-                    })
-                    .unwrap_or_default();
+                    let events =
+                        state::with(|s| changes::observed(s.db(db), at, socket, actual, now).0)
+                            .unwrap_or_default();
                     publisher::publish(ctx, events);
                     return Swept::Other;
                 }
@@ -225,14 +270,17 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
         }
         Kind::Empty | Kind::Other => {
             drop(key);
-            let reason = rule
-                .dead_reason(dead.presence.expire_at, now)
-                .map_or(Reason::Deleted, Reason::from);
+            let reason = dead_reason(dead.presence.expire_at).map_or(Reason::Deleted, Reason::from);
             (reason, false)
         }
     };
-    let events =
-        state::with(|s| changes::removed(s.db(db), at, reason, cutoff)).unwrap_or_default();
+    let events = state::with(|s| {
+        if deleted && reason == Reason::NodeDown {
+            s.stats.node_down += 1;
+        }
+        changes::removed(s.db(db), at, reason, now)
+    })
+    .unwrap_or_default();
     publisher::publish(ctx, events);
     if deleted {
         Swept::Deleted

@@ -5,7 +5,7 @@ use test_support::{Reply, Server};
 const INVALID_ROOM: &str = "ERR invalid room id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~";
 const INVALID_USER: &str = "ERR invalid user id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~";
 const INVALID_SOCKET: &str =
-    "ERR invalid socket id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~";
+    "ERR invalid socket id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~, or <node>/<socket>";
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 #[test]
@@ -136,7 +136,9 @@ fn every_invalid_id_is_refused_and_writes_nothing() {
         b"a?",
         b"[a]",
         b"a\\b",
-        b"a/b",
+        b"a/b/c",
+        b"n/",
+        b"/s",
         b"\"a\"",
         b"a b",
         b"a\r\nb",

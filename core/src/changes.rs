@@ -3,8 +3,10 @@
 //! sweeper) goes through these two functions, so that a change is announced the same way
 //! whatever caused it.
 
+use super::db::Db;
 use super::events::{Event, Reason};
-use super::index::{Previous, RoomIndex};
+use super::index::Previous;
+use super::liveness::Moment;
 
 /// Which presence: the database, room and user of its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +23,17 @@ pub struct PresenceRef<'a> {
 /// the presence became live, and a `force-leave`/`replaced` for the socket it replaced. Returns
 /// the events, the room's live count afterwards, and what the index held before.
 pub fn observed(
-    index: &mut RoomIndex,
+    index: &mut Db,
     at: PresenceRef<'_>,
     socket: &str,
     expire_at: i64,
-    cutoff: i64,
+    now: Moment,
 ) -> (Vec<Event>, usize, Previous) {
     let PresenceRef { db, room, user } = at;
-    let (previous, count) = index.upsert_counted(room, user, socket, expire_at, Some(cutoff));
-    let live = expire_at > cutoff;
+    let (previous, count) = index.upsert_counted(room, user, socket, expire_at, now);
+    let live = index.is_live(socket, expire_at, now);
     let was_live = match &previous {
-        Previous::Same { expire_at } => *expire_at > cutoff,
+        Previous::Same { expire_at } => index.is_live(socket, *expire_at, now),
         Previous::Absent | Previous::Other(_) => false,
     };
     let mut events = Vec::new();
@@ -53,14 +55,9 @@ pub fn observed(
 
 /// The key of the presence `at` is gone (or no longer a presence) for `reason`. Announces the end
 /// of the presence the index held, if any.
-pub fn removed(
-    index: &mut RoomIndex,
-    at: PresenceRef<'_>,
-    reason: Reason,
-    cutoff: i64,
-) -> Vec<Event> {
+pub fn removed(index: &mut Db, at: PresenceRef<'_>, reason: Reason, now: Moment) -> Vec<Event> {
     let PresenceRef { db, room, user } = at;
-    match index.remove_counted(room, user, cutoff) {
+    match index.remove_counted(room, user, now) {
         Some((old, count)) => vec![Event::ended(db, room, user, &old.socket, count, reason)],
         None => Vec::new(),
     }
@@ -70,6 +67,10 @@ pub fn removed(
 mod tests {
     use super::*;
     use crate::liveness::NO_TTL;
+
+    fn moment(cutoff: i64) -> Moment {
+        Moment { now: 0, cutoff }
+    }
 
     fn at<'a>(db: i32, room: &'a str, user: &'a str) -> PresenceRef<'a> {
         PresenceRef { db, room, user }
@@ -81,8 +82,8 @@ mod tests {
 
     #[test]
     fn a_new_live_presence_joins() {
-        let mut index = RoomIndex::new();
-        let (events, count, previous) = observed(&mut index, at(0, "r", "u"), "s", 1000, 0);
+        let mut index = Db::default();
+        let (events, count, previous) = observed(&mut index, at(0, "r", "u"), "s", 1000, moment(0));
         assert_eq!(previous, Previous::Absent);
         assert_eq!(count, 1);
         assert_eq!(events, vec![Event::join(0, "r", "u", "s", 1)]);
@@ -90,35 +91,39 @@ mod tests {
 
     #[test]
     fn a_refresh_is_silent_and_a_revival_joins() {
-        let mut index = RoomIndex::new();
-        observed(&mut index, at(0, "r", "u"), "s", 1000, 0);
-        assert!(observed(&mut index, at(0, "r", "u"), "s", 2000, 500)
-            .0
-            .is_empty());
+        let mut index = Db::default();
+        observed(&mut index, at(0, "r", "u"), "s", 1000, moment(0));
+        assert!(
+            observed(&mut index, at(0, "r", "u"), "s", 2000, moment(500))
+                .0
+                .is_empty()
+        );
         assert_eq!(
-            names(&observed(&mut index, at(0, "r", "u"), "s", 5000, 3000).0),
+            names(&observed(&mut index, at(0, "r", "u"), "s", 5000, moment(3000)).0),
             ["join"]
         );
     }
 
     #[test]
     fn a_new_presence_that_is_not_live_is_indexed_silently() {
-        let mut index = RoomIndex::new();
-        assert!(observed(&mut index, at(0, "r", "u"), "s", NO_TTL, 0)
+        let mut index = Db::default();
+        assert!(
+            observed(&mut index, at(0, "r", "u"), "s", NO_TTL, moment(0))
+                .0
+                .is_empty()
+        );
+        assert!(observed(&mut index, at(0, "r", "v"), "s", 10, moment(50))
             .0
             .is_empty());
-        assert!(observed(&mut index, at(0, "r", "v"), "s", 10, 50)
-            .0
-            .is_empty());
-        assert_eq!(index.entries(), 2);
-        assert_eq!(index.count("r", 50), 0);
+        assert_eq!(index.rooms.entries(), 2);
+        assert_eq!(index.count("r", moment(50)), 0);
     }
 
     #[test]
     fn another_socket_replaces() {
-        let mut index = RoomIndex::new();
-        observed(&mut index, at(0, "r", "u"), "old", 1000, 0);
-        let (events, _, _) = observed(&mut index, at(0, "r", "u"), "new", 2000, 0);
+        let mut index = Db::default();
+        observed(&mut index, at(0, "r", "u"), "old", 1000, moment(0));
+        let (events, _, _) = observed(&mut index, at(0, "r", "u"), "new", 2000, moment(0));
         assert_eq!(
             events,
             vec![
@@ -130,14 +135,14 @@ mod tests {
 
     #[test]
     fn removal_announces_once_with_the_count_after() {
-        let mut index = RoomIndex::new();
-        observed(&mut index, at(2, "r", "a"), "sa", 1000, 0);
-        observed(&mut index, at(2, "r", "b"), "sb", 1000, 0);
-        let events = removed(&mut index, at(2, "r", "a"), Reason::Deleted, 0);
+        let mut index = Db::default();
+        observed(&mut index, at(2, "r", "a"), "sa", 1000, moment(0));
+        observed(&mut index, at(2, "r", "b"), "sb", 1000, moment(0));
+        let events = removed(&mut index, at(2, "r", "a"), Reason::Deleted, moment(0));
         assert_eq!(
             events,
             vec![Event::ended(2, "r", "a", "sa", 1, Reason::Deleted)]
         );
-        assert!(removed(&mut index, at(2, "r", "a"), Reason::Deleted, 0).is_empty());
+        assert!(removed(&mut index, at(2, "r", "a"), Reason::Deleted, moment(0)).is_empty());
     }
 }

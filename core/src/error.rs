@@ -1,6 +1,7 @@
 //! Every error the commands answer, each a constructor whose message starts with its code.
 
 use super::ids::{IdKind, MAX_ID_LEN};
+use super::leases::MAX_LEASE_MS;
 use std::fmt;
 
 /// An error answered to a client. Nothing was written when one is returned.
@@ -18,17 +19,27 @@ pub enum PresenceError {
     InvalidLimit,
     /// `AFTER` as the last argument.
     MissingAfter,
+    /// A lease length that is not an integer of milliseconds in range.
+    InvalidLeaseMs,
+    /// A join through a node that holds no live lease.
+    NoLease(String),
 }
 
 impl fmt::Display for PresenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PresenceError::WrongArity => write!(f, "ERR wrong number of arguments"),
-            PresenceError::InvalidId(kind) => write!(
-                f,
-                "ERR invalid {} id: use 1 to {MAX_ID_LEN} bytes of A-Z a-z 0-9 - _ . @ + = ~",
-                kind.name()
-            ),
+            PresenceError::InvalidId(kind) => {
+                write!(
+                    f,
+                    "ERR invalid {} id: use 1 to {MAX_ID_LEN} bytes of A-Z a-z 0-9 - _ . @ + = ~",
+                    kind.name()
+                )?;
+                if *kind == IdKind::Socket {
+                    write!(f, ", or <node>/<socket>")?;
+                }
+                Ok(())
+            }
             PresenceError::WrongType => write!(
                 f,
                 "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -38,6 +49,13 @@ impl fmt::Display for PresenceError {
                 write!(f, "ERR LIMIT must be followed by a non-negative integer")
             }
             PresenceError::MissingAfter => write!(f, "ERR AFTER must be followed by a user id"),
+            PresenceError::InvalidLeaseMs => write!(
+                f,
+                "ERR the lease must be an integer of milliseconds from 0 to {MAX_LEASE_MS}"
+            ),
+            PresenceError::NoLease(node) => {
+                write!(f, "NOLEASE node {node} holds no live lease")
+            }
         }
     }
 }
@@ -64,6 +82,18 @@ mod tests {
         assert_eq!(
             PresenceError::MissingAfter.to_string(),
             "ERR AFTER must be followed by a user id"
+        );
+        assert_eq!(
+            PresenceError::InvalidId(IdKind::Socket).to_string(),
+            "ERR invalid socket id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~, or <node>/<socket>"
+        );
+        assert_eq!(
+            PresenceError::InvalidLeaseMs.to_string(),
+            "ERR the lease must be an integer of milliseconds from 0 to 86400000"
+        );
+        assert_eq!(
+            PresenceError::NoLease("web-1".into()).to_string(),
+            "NOLEASE node web-1 holds no live lease"
         );
     }
 }

@@ -20,6 +20,8 @@ pub enum Reason {
     Evicted,
     /// The key was found without a TTL.
     NoTtl,
+    /// The lease of the node the socket was held through ended.
+    NodeDown,
 }
 
 impl Reason {
@@ -33,6 +35,7 @@ impl Reason {
             Reason::Replaced => "replaced",
             Reason::Evicted => "evicted",
             Reason::NoTtl => "no-ttl",
+            Reason::NodeDown => "node-down",
         }
     }
 
@@ -51,6 +54,7 @@ impl From<DeadReason> for Reason {
             DeadReason::NoTtl => Reason::NoTtl,
             DeadReason::Expired => Reason::Expired,
             DeadReason::Stale => Reason::Stale,
+            DeadReason::NodeDown => Reason::NodeDown,
         }
     }
 }
@@ -85,7 +89,7 @@ impl ResetReason {
 pub struct Event {
     /// The database number.
     pub db: i32,
-    /// The event name: `join`, `leave`, `force-leave` or `reset`.
+    /// The event name: `join`, `leave`, `force-leave`, `reset` or `node-down`.
     pub name: &'static str,
     /// The JSON payload.
     pub payload: String,
@@ -123,6 +127,16 @@ impl Event {
             db,
             name: "reset",
             payload: format!("{{\"reason\":\"{}\"}}", reason.as_str()),
+        }
+    }
+
+    /// A node's lease ended; `presences` were held through it (each is removed with reason
+    /// `node-down`).
+    pub fn node_down(db: i32, node: &str, presences: usize) -> Event {
+        Event {
+            db,
+            name: "node-down",
+            payload: format!("{{\"node\":\"{node}\",\"presences\":{presences}}}"),
         }
     }
 
@@ -188,13 +202,23 @@ mod tests {
             Reason::Replaced,
             Reason::Evicted,
             Reason::NoTtl,
+            Reason::NodeDown,
         ] {
             assert_eq!(reason.event(), "force-leave");
         }
+        assert_eq!(Reason::NodeDown.as_str(), "node-down");
+        assert_eq!(Reason::from(DeadReason::NodeDown), Reason::NodeDown);
         assert_eq!(Reason::NoTtl.as_str(), "no-ttl");
         assert_eq!(Reason::from(DeadReason::Stale), Reason::Stale);
         assert_eq!(Reason::from(DeadReason::Expired), Reason::Expired);
         assert_eq!(Reason::from(DeadReason::NoTtl), Reason::NoTtl);
+    }
+
+    #[test]
+    fn node_down_payload() {
+        let event = Event::node_down(0, "web-1.42", 17);
+        assert_eq!(event.channel(), "__presence@0__:node-down");
+        assert_eq!(event.payload, r#"{"node":"web-1.42","presences":17}"#);
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub enum IdKind {
     Room,
     /// The user id.
     User,
-    /// The socket id held by a presence.
+    /// The socket id held by a presence: an id, or `<node>/<socket>` (see [`parse_socket`]).
     Socket,
+    /// The id of a node (an app server process) that holds a lease.
+    Node,
 }
 
 impl IdKind {
@@ -24,6 +26,7 @@ impl IdKind {
             IdKind::Room => "room",
             IdKind::User => "user",
             IdKind::Socket => "socket",
+            IdKind::Node => "node",
         }
     }
 }
@@ -55,6 +58,25 @@ pub fn parse(bytes: &[u8]) -> Option<&str> {
     } else {
         None
     }
+}
+
+/// Returns a socket id as `&str` when it is valid: an id, or a node-qualified socket
+/// `<node>/<socket>` (exactly one `/`, each part a valid id).
+pub fn parse_socket(bytes: &[u8]) -> Option<&str> {
+    match bytes.iter().position(|&b| b == b'/') {
+        None => parse(bytes),
+        Some(slash) => {
+            parse(&bytes[..slash])?;
+            parse(&bytes[slash + 1..])?;
+            // SAFETY: both parts are valid ids, ASCII only, and so is the `/` between them.
+            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+        }
+    }
+}
+
+/// The node a valid socket id is held through: the part before its `/`, if any.
+pub fn node_of(socket: &str) -> Option<&str> {
+    socket.split_once('/').map(|(node, _)| node)
 }
 
 #[cfg(test)]
@@ -110,9 +132,34 @@ mod tests {
     }
 
     #[test]
+    fn sockets_may_name_their_node() {
+        assert_eq!(parse_socket(b"s1"), Some("s1"));
+        assert_eq!(parse_socket(b"web-1.42/s1"), Some("web-1.42/s1"));
+        assert_eq!(node_of("web-1.42/s1"), Some("web-1.42"));
+        assert_eq!(node_of("s1"), None);
+        let longest = [&[b'n'; MAX_ID_LEN][..], b"/", &[b's'; MAX_ID_LEN]].concat();
+        assert!(parse_socket(&longest).is_some());
+        for bad in [
+            &b"/s"[..],
+            b"n/",
+            b"/",
+            b"n//s",
+            b"a/b/c",
+            b"n/s:x",
+            b"n:x/s",
+            b"",
+        ] {
+            assert_eq!(parse_socket(bad), None, "{bad:?} must be refused");
+        }
+        let too_long = [&[b'n'; MAX_ID_LEN + 1][..], b"/s"].concat();
+        assert_eq!(parse_socket(&too_long), None);
+    }
+
+    #[test]
     fn kind_names() {
         assert_eq!(IdKind::Room.name(), "room");
         assert_eq!(IdKind::User.name(), "user");
         assert_eq!(IdKind::Socket.name(), "socket");
+        assert_eq!(IdKind::Node.name(), "node");
     }
 }

@@ -179,6 +179,22 @@ pub enum SweepStep {
     Idle,
 }
 
+/// What a walk through a room's slots found ([`RoomIndex::find_in_room`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomWalk {
+    /// A presence the walk picked, in this slot.
+    Found {
+        /// Its slot.
+        slot: usize,
+        /// The presence.
+        dead: DeadPresence,
+    },
+    /// None found yet: go on from this slot.
+    More(usize),
+    /// None found up to the room's last slot.
+    End,
+}
+
 /// What (room, user) held before an [`RoomIndex::upsert_counted`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Previous {
@@ -979,12 +995,27 @@ impl RoomIndex {
     /// are those of the blocks that hold a live one or whose ceiling is stale (see the module's
     /// doc), whatever the number of presences not live. The first listing of a small room
     /// sorts it once (at most [`LARGE_ROOM`] presences); the room keeps its order from then on.
+    #[cfg(test)]
     pub fn list(
         &mut self,
         room: &str,
         cutoff: i64,
         limit: usize,
         after: Option<&str>,
+    ) -> Vec<(&str, &str)> {
+        self.list_where(room, cutoff, limit, after, |_| true)
+    }
+
+    /// [`RoomIndex::list`] of the presences whose socket `keep` admits: the others are passed
+    /// over as if they were not live (they are read, so a page also reads each of them in the
+    /// blocks it looks at).
+    pub fn list_where(
+        &mut self,
+        room: &str,
+        cutoff: i64,
+        limit: usize,
+        after: Option<&str>,
+        keep: impl Fn(&str) -> bool,
     ) -> Vec<(&str, &str)> {
         let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Vec::new();
@@ -999,15 +1030,73 @@ impl RoomIndex {
             None => order.start(),
         };
         order
-            .live_from(start, cutoff, limit, |ix| {
-                slots[ix as usize].presence.expire_at
-            })
+            .live_from(
+                start,
+                cutoff,
+                limit,
+                |ix| slots[ix as usize].presence.expire_at,
+                |ix| keep(&slots[ix as usize].presence.socket),
+            )
             .into_iter()
             .map(|ix| {
                 let slot = &slots[ix as usize];
                 (&*slot.user, &*slot.presence.socket)
             })
             .collect()
+    }
+
+    /// The number of presences of `room` live at `cutoff` whose socket `keep` admits: one pass
+    /// over the room.
+    pub fn count_where(&self, room: &str, cutoff: i64, keep: impl Fn(&str) -> bool) -> usize {
+        let Some(state) = self.room(room) else {
+            return 0;
+        };
+        state
+            .slots
+            .iter()
+            .map(|slot| &slot.presence)
+            .filter(|presence| presence.expire_at > cutoff && keep(&presence.socket))
+            .count()
+    }
+
+    /// The number of presences of `room`, live or not.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.room(room).map_or(0, |state| state.slots.len())
+    }
+
+    /// Looks through the slots of `room` from slot `from` on, at most `work` of them, for a
+    /// presence whose socket `pick` admits. Slots move when a presence leaves (the last one
+    /// fills the hole), so a walk that reaches the end may have missed one that moved behind
+    /// it: the caller walks again while it knows of one left.
+    pub fn find_in_room(
+        &self,
+        room: &str,
+        from: usize,
+        work: usize,
+        pick: impl Fn(&str) -> bool,
+    ) -> RoomWalk {
+        let Some(state) = self.room(room) else {
+            return RoomWalk::End;
+        };
+        let end = state.slots.len().min(from.saturating_add(work));
+        for ix in from..end {
+            let slot = &state.slots[ix];
+            if pick(&slot.presence.socket) {
+                return RoomWalk::Found {
+                    slot: ix,
+                    dead: DeadPresence {
+                        room: state.name.clone(),
+                        user: slot.user.clone(),
+                        presence: slot.presence.clone(),
+                    },
+                };
+            }
+        }
+        if end < state.slots.len() {
+            RoomWalk::More(end)
+        } else {
+            RoomWalk::End
+        }
     }
 
     /// One bounded step of the sweeper at `cutoff`, in the room with the earliest expiry: a
@@ -1089,6 +1178,7 @@ impl RoomIndex {
 mod tests {
     use super::*;
     use crate::liveness::NO_TTL;
+    use crate::test_rng::Rng;
     use std::collections::BTreeMap;
 
     fn users(index: &mut RoomIndex, room: &str, cutoff: i64) -> Vec<String> {
@@ -1678,18 +1768,6 @@ mod tests {
             "a page of live presences"
         );
         index.assert_consistent();
-    }
-
-    /// A xorshift generator: the same sequence on every run.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
     }
 
     /// How the random model test picks times.

@@ -6,6 +6,24 @@ use super::ids;
 /// The prefix every presence key starts with.
 pub const PREFIX: &[u8] = b"room:presence:";
 
+/// The prefix of every lease key: `presence:node:<node>`.
+pub const LEASE_PREFIX: &[u8] = b"presence:node:";
+
+/// The key name of a node's lease. The node id must already be valid.
+pub fn lease_key(node: &str) -> String {
+    format!("presence:node:{node}")
+}
+
+/// The node of a lease key name, when it is one with a valid node id.
+pub fn parse_lease(key: &[u8]) -> Option<&str> {
+    ids::parse(key.strip_prefix(LEASE_PREFIX)?)
+}
+
+/// True when a key name starts like a presence key or a lease key (a cheap first filter).
+pub fn is_followed(key: &[u8]) -> bool {
+    KeyFormat::has_prefix(key) || key.starts_with(LEASE_PREFIX)
+}
+
 /// Which form of key name the module writes and indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFormat {
@@ -174,5 +192,17 @@ mod tests {
     fn prefix_filter() {
         assert!(KeyFormat::has_prefix(b"room:presence:1:2"));
         assert!(!KeyFormat::has_prefix(b"room:other"));
+        assert!(is_followed(b"room:presence:1:2"));
+        assert!(is_followed(b"presence:node:web-1"));
+        assert!(!is_followed(b"presence:other"));
+    }
+
+    #[test]
+    fn lease_keys() {
+        assert_eq!(lease_key("web-1.42"), "presence:node:web-1.42");
+        assert_eq!(parse_lease(b"presence:node:web-1.42"), Some("web-1.42"));
+        assert_eq!(parse_lease(b"presence:node:"), None);
+        assert_eq!(parse_lease(b"presence:node:a/b"), None);
+        assert_eq!(parse_lease(b"room:presence:1:2"), None);
     }
 }

@@ -6,6 +6,10 @@
 //! staleness off: the presence is live until its TTL runs out. A key without a TTL is never
 //! live. Everything is expressed on the key's absolute expiry (`expire_at`, Unix ms), so that
 //! the rule is one comparison against a cutoff computed once per read.
+//!
+//! One clause more: a presence whose socket names a node (`<node>/<socket>`) is live only while
+//! that node's lease key exists with a TTL that has not run out ([`Moment::lease_live`]); the
+//! leases themselves are followed in [`crate::leases`].
 
 /// `expire_at` of a key that has no TTL.
 pub const NO_TTL: i64 = i64::MIN;
@@ -19,6 +23,38 @@ pub enum DeadReason {
     Expired,
     /// No heartbeat for longer than `stale_after`.
     Stale,
+    /// The presence is held through a node whose lease ended.
+    NodeDown,
+}
+
+/// One moment at which liveness is judged: the time, and the cutoff of the rule then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    /// Milliseconds since the Unix epoch: a lease is live while it expires after this.
+    pub now: i64,
+    /// A presence's key is live while it expires after this ([`Liveness::cutoff`]).
+    pub cutoff: i64,
+}
+
+impl Moment {
+    /// Why a key expiring at `expire_at` ([`NO_TTL`] for none) is not live now, or `None` when
+    /// it is (the node clause aside).
+    pub fn dead_reason(&self, expire_at: i64) -> Option<DeadReason> {
+        if expire_at == NO_TTL {
+            Some(DeadReason::NoTtl)
+        } else if expire_at <= self.now {
+            Some(DeadReason::Expired)
+        } else if expire_at <= self.cutoff {
+            Some(DeadReason::Stale)
+        } else {
+            None
+        }
+    }
+
+    /// True when a lease expiring at `expire_at` ([`NO_TTL`] for none) is live now.
+    pub fn lease_live(&self, expire_at: i64) -> bool {
+        expire_at != NO_TTL && expire_at > self.now
+    }
 }
 
 /// A source of the current time in Unix milliseconds (Redis's clock in the module, a manual one
@@ -63,6 +99,14 @@ impl Liveness {
         }
     }
 
+    /// The moment `now_ms`, with its cutoff.
+    pub fn at(&self, now_ms: i64) -> Moment {
+        Moment {
+            now: now_ms,
+            cutoff: self.cutoff(now_ms),
+        }
+    }
+
     /// True when a key expiring at `expire_at` ([`NO_TTL`] for none) is live at `now_ms`.
     pub fn is_live(&self, expire_at: i64, now_ms: i64) -> bool {
         expire_at != NO_TTL && expire_at > self.cutoff(now_ms)
@@ -70,15 +114,7 @@ impl Liveness {
 
     /// Why a key expiring at `expire_at` is not live at `now_ms`, or `None` when it is live.
     pub fn dead_reason(&self, expire_at: i64, now_ms: i64) -> Option<DeadReason> {
-        if expire_at == NO_TTL {
-            Some(DeadReason::NoTtl)
-        } else if expire_at <= now_ms {
-            Some(DeadReason::Expired)
-        } else if expire_at <= self.cutoff(now_ms) {
-            Some(DeadReason::Stale)
-        } else {
-            None
-        }
+        self.at(now_ms).dead_reason(expire_at)
     }
 }
 

@@ -3,6 +3,7 @@
 use super::changes::PresenceRef;
 use super::error::PresenceError;
 use super::ids::{self, IdKind};
+use super::leases::MAX_LEASE_MS;
 
 /// The (room, user, socket) of `PRESENCE.JOIN`, `BEAT` and `LEAVE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +52,32 @@ pub fn target<'a>(args: &[&'a [u8]]) -> Result<Target<'a>, PresenceError> {
     Ok(Target {
         room: id(room, IdKind::Room)?,
         user: id(user, IdKind::User)?,
-        socket: id(socket, IdKind::Socket)?,
+        socket: ids::parse_socket(socket).ok_or(PresenceError::InvalidId(IdKind::Socket))?,
     })
+}
+
+/// `PRESENCE.LEASE node ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRequest<'a> {
+    /// The node id.
+    pub node: &'a str,
+    /// The lease's length in milliseconds; 0 releases it.
+    pub ms: i64,
+}
+
+/// Parses `node ms`.
+pub fn lease<'a>(args: &[&'a [u8]]) -> Result<LeaseRequest<'a>, PresenceError> {
+    let [node, ms] = args else {
+        return Err(PresenceError::WrongArity);
+    };
+    let node = id(node, IdKind::Node)?;
+    let ms = std::str::from_utf8(ms)
+        .ok()
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i64>().ok())
+        .filter(|ms| (0..=MAX_LEASE_MS).contains(ms))
+        .ok_or(PresenceError::InvalidLeaseMs)?;
+    Ok(LeaseRequest { node, ms })
 }
 
 /// Parses `room`.
@@ -134,9 +159,42 @@ mod tests {
             Err(PresenceError::InvalidId(IdKind::User))
         );
         assert_eq!(
-            target(&[b"1", b"2", b"a/b"]),
+            target(&[b"1", b"2", b"a/b/c"]),
             Err(PresenceError::InvalidId(IdKind::Socket))
         );
+        assert_eq!(target(&[b"1", b"2", b"web-1/s"]).unwrap().socket, "web-1/s");
+    }
+
+    #[test]
+    fn lease_parses_a_node_and_milliseconds() {
+        assert_eq!(
+            lease(&[b"web-1", b"10000"]),
+            Ok(LeaseRequest {
+                node: "web-1",
+                ms: 10000
+            })
+        );
+        assert_eq!(lease(&[b"web-1", b"0"]).unwrap().ms, 0);
+        assert_eq!(lease(&[b"web-1", b"86400000"]).unwrap().ms, MAX_LEASE_MS);
+        assert_eq!(lease(&[b"web-1"]), Err(PresenceError::WrongArity));
+        assert_eq!(
+            lease(&[b"a/b", b"1"]),
+            Err(PresenceError::InvalidId(IdKind::Node))
+        );
+        for bad in [
+            &b"-1"[..],
+            b"+5",
+            b"",
+            b"1.5",
+            b"86400001",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(
+                lease(&[b"n", bad]),
+                Err(PresenceError::InvalidLeaseMs),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

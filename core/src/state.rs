@@ -4,9 +4,10 @@
 //! publish.
 
 use crate::changes::{self, PresenceRef};
+use crate::db::Db;
 use crate::events::{Event, Reason, ResetReason};
-use crate::index::RoomIndex;
-use crate::keys::KeyFormat;
+use crate::keys::{self, KeyFormat};
+use crate::liveness::{Moment, NO_TTL};
 use std::collections::BTreeMap;
 
 /// Counters shown by `INFO presence`.
@@ -16,6 +17,9 @@ pub struct Stats {
     pub sweeps: u64,
     /// Presences the sweeper removed.
     pub swept: u64,
+    /// Presences removed because the lease of their node ended (by the sweeper or a
+    /// heartbeat).
+    pub node_down: u64,
     /// Events published.
     pub events: u64,
     /// The longest sweep tick, in microseconds.
@@ -30,9 +34,9 @@ pub struct Stats {
 /// Everything the module keeps between calls.
 #[derive(Debug)]
 pub struct State {
-    /// The room index of each database that holds presences.
-    pub dbs: BTreeMap<i32, RoomIndex>,
-    /// Keys written by a raw string command (`SET`, `SETRANGE`, …) whose new value and TTL are
+    /// The presences and leases of each database that holds some.
+    pub dbs: BTreeMap<i32, Db>,
+    /// Presence and lease keys written by a raw string command (`SET`, `SETRANGE`, …) whose new value and TTL are
     /// read at the next event for the key, command, or sweep tick (Redis 7.0 sends `set` before
     /// the `expire` of a `SET … EX`).
     pub pending: Vec<(i32, Vec<u8>)>,
@@ -59,8 +63,8 @@ impl State {
         }
     }
 
-    /// The index of `db`, created when missing.
-    pub fn db(&mut self, db: i32) -> &mut RoomIndex {
+    /// The presences and leases of `db`, created when missing.
+    pub fn db(&mut self, db: i32) -> &mut Db {
         self.dbs.entry(db).or_default()
     }
 
@@ -147,23 +151,30 @@ impl State {
         self.pending.len() != before
     }
 
-    /// The key `name` of `db` is gone for `reason`: removes it from the index (and from the
-    /// waiting raw writes) without reading it, and says what that changed.
-    pub fn forget(&mut self, db: i32, name: &[u8], reason: Reason, cutoff: i64) -> Vec<Event> {
+    /// The key `name` of `db` is gone for `reason`: removes it from the index, or its lease
+    /// from the leases (and from the waiting raw writes) without reading it, and says what that
+    /// changed. The end of a lease is announced by the sweeper, with the presences it removes.
+    pub fn forget(&mut self, db: i32, name: &[u8], reason: Reason, now: Moment) -> Vec<Event> {
         self.take_pending(db, name);
+        let Some(index) = self.dbs.get_mut(&db) else {
+            return Vec::new();
+        };
+        if let Some(node) = keys::parse_lease(name) {
+            index.leases.set_lease(node, NO_TTL);
+            return Vec::new();
+        }
         let Some((room, user)) = self.format.parse(name) else {
             return Vec::new();
         };
-        match self.dbs.get_mut(&db) {
-            Some(index) => changes::removed(index, PresenceRef { db, room, user }, reason, cutoff),
-            None => Vec::new(),
-        }
+        changes::removed(index, PresenceRef { db, room, user }, reason, now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const AT: Moment = Moment { now: 0, cutoff: 0 };
 
     fn names(events: &[Event]) -> Vec<String> {
         events
@@ -176,10 +187,10 @@ mod tests {
     /// each of 0 and 1.
     fn populated() -> State {
         let mut state = State::new();
-        state.db(0).upsert("r", "a", "s", 100);
-        state.db(1).upsert("r", "b", "s", 100);
-        state.db(2).upsert("r", "c", "s", 100);
-        state.db(2).remove("r", "c");
+        state.db(0).rooms.upsert("r", "a", "s", 100);
+        state.db(1).rooms.upsert("r", "b", "s", 100);
+        state.db(2).rooms.upsert("r", "c", "s", 100);
+        state.db(2).rooms.remove("r", "c");
         state.defer(0, b"room:presence:r:x");
         state.defer(1, b"room:presence:r:y");
         state
@@ -257,7 +268,7 @@ mod tests {
     #[test]
     fn forget_removes_and_announces_a_presence_key_only() {
         let mut state = populated();
-        let events = state.forget(0, b"room:presence:r:a", Reason::Expired, 0);
+        let events = state.forget(0, b"room:presence:r:a", Reason::Expired, AT);
         assert_eq!(
             names(&events),
             [
@@ -265,14 +276,24 @@ mod tests {
             ]
         );
         assert!(state
-            .forget(0, b"room:presence:r:a", Reason::Deleted, 0)
+            .forget(0, b"room:presence:r:a", Reason::Deleted, AT)
             .is_empty());
-        assert!(state.forget(0, b"other", Reason::Deleted, 0).is_empty());
+        assert!(state.forget(0, b"other", Reason::Deleted, AT).is_empty());
         assert!(state
-            .forget(9, b"room:presence:r:a", Reason::Deleted, 0)
+            .forget(9, b"room:presence:r:a", Reason::Deleted, AT)
             .is_empty());
         state.defer(0, b"room:presence:r:x");
-        state.forget(0, b"room:presence:r:x", Reason::Deleted, 0);
+        state.forget(0, b"room:presence:r:x", Reason::Deleted, AT);
         assert!(state.pending.iter().all(|(db, _)| *db != 0));
+    }
+
+    #[test]
+    fn forget_ends_a_lease_silently() {
+        let mut state = populated();
+        state.db(0).leases.set_lease("n", 100);
+        assert!(state
+            .forget(0, b"presence:node:n", Reason::Expired, AT)
+            .is_empty());
+        assert!(!state.dbs[&0].leases.is_up("n", AT));
     }
 }

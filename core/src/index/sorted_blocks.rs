@@ -392,15 +392,17 @@ impl<const MAX: usize> SortedBlocks<MAX> {
         }
     }
 
-    /// The values from `at` on whose expiry by `expiry` is above `cutoff`, in order, at most
-    /// `limit`. Skips the blocks whose ceiling is at or below `cutoff`, and lowers the ceiling of
-    /// each block read whole to its largest expiry.
+    /// The values from `at` on whose expiry by `expiry` is above `cutoff` and that `keep`
+    /// admits, in order, at most `limit`. Skips the blocks whose ceiling is at or below
+    /// `cutoff`, and lowers the ceiling of each block read whole to its largest expiry (of every
+    /// value, kept or not).
     pub(crate) fn live_from(
         &mut self,
         at: At,
         cutoff: i64,
         limit: usize,
         expiry: impl Fn(u32) -> i64,
+        keep: impl Fn(u32) -> bool,
     ) -> Vec<u32> {
         let mut found = Vec::new();
         if limit == 0 {
@@ -411,7 +413,7 @@ impl<const MAX: usize> SortedBlocks<MAX> {
             for (n, &value) in values.iter().enumerate() {
                 let at = expiry(value);
                 high = high.max(at);
-                if at > cutoff {
+                if at > cutoff && keep(value) {
                     found.push(value);
                     if found.len() == limit {
                         visit(n + 1);
@@ -713,17 +715,29 @@ mod tests {
         blocks.assert_consistent(|v| expiries[v as usize]);
         // Only that block is read at 500: the others' ceilings are below.
         let before = visited();
-        let live = blocks.live_from(blocks.start(), 500, usize::MAX, |v| expiries[v as usize]);
+        let live = blocks.live_from(
+            blocks.start(),
+            500,
+            usize::MAX,
+            |v| expiries[v as usize],
+            |_| true,
+        );
         assert_eq!(live, [13]);
         assert_eq!(visited() - before, 8 + 4);
         // An expiry that came down leaves the ceiling above it until a listing reads the block
         // whole and lowers it to the largest expiry there.
         expiries[13] = 130;
         assert!(blocks
-            .live_from(blocks.start(), 0, 0, |v| expiries[v as usize])
+            .live_from(blocks.start(), 0, 0, |v| expiries[v as usize], |_| true)
             .is_empty());
         assert_eq!(blocks.ceilings()[3], Some(1000));
-        let live = blocks.live_from(blocks.start(), 500, usize::MAX, |v| expiries[v as usize]);
+        let live = blocks.live_from(
+            blocks.start(),
+            500,
+            usize::MAX,
+            |v| expiries[v as usize],
+            |_| true,
+        );
         assert!(live.is_empty());
         assert_eq!(blocks.ceilings()[3], Some(150));
     }
@@ -734,28 +748,37 @@ mod tests {
         let mut blocks = SortedBlocks::<8>::from_sorted((0..64).collect(), ten_times(&keys));
         let expiry = ten_times(&keys);
         let before = visited();
-        let live = blocks.live_from(blocks.start(), 600, 3, &expiry);
+        let live = blocks.live_from(blocks.start(), 600, 3, &expiry, |_| true);
         assert_eq!(live, [61, 62, 63]);
         // 16 blocks looked at, 4 values read in the last one.
         assert_eq!(visited() - before, 16 + 4);
         // From the middle of a block: its values from there only.
         let at = blocks.after(by(&keys, 61));
-        let live = blocks.live_from(at, 0, 2, &expiry);
+        let live = blocks.live_from(at, 0, 2, &expiry, |_| true);
         assert_eq!(live, [62, 63]);
         let at = blocks.after(by(&keys, 63));
-        assert!(blocks.live_from(at, 0, 2, &expiry).is_empty());
+        assert!(blocks.live_from(at, 0, 2, &expiry, |_| true).is_empty());
         // A limit reached in a block's middle leaves its ceiling as it was.
-        let live = blocks.live_from(blocks.start(), -1, 2, &expiry);
+        let live = blocks.live_from(blocks.start(), -1, 2, &expiry, |_| true);
         assert_eq!(live, [0, 1]);
         assert_eq!(blocks.ceilings()[0], Some(30));
         // Nothing live: every block skipped.
         let before = visited();
-        assert!(blocks.live_from(blocks.start(), 630, 9, &expiry).is_empty());
+        assert!(blocks
+            .live_from(blocks.start(), 630, 9, &expiry, |_| true)
+            .is_empty());
         assert_eq!(visited() - before, 16);
         // One block: read from the place given, without a ceiling.
         let mut one = SortedBlocks::<8>::from_sorted((0..5).collect(), ten_times(&keys));
-        assert_eq!(one.live_from(one.start(), 15, 9, &expiry), [2, 3, 4]);
+        assert_eq!(
+            one.live_from(one.start(), 15, 9, &expiry, |_| true),
+            [2, 3, 4]
+        );
         let at = one.after(by(&keys, 3));
-        assert_eq!(one.live_from(at, 0, 9, &expiry), [4]);
+        assert_eq!(one.live_from(at, 0, 9, &expiry, |_| true), [4]);
+        // Values left out by `keep` still hold their block's ceiling up.
+        let odd = blocks.live_from(blocks.start(), 600, usize::MAX, &expiry, |v| v % 2 == 1);
+        assert_eq!(odd, [61, 63]);
+        assert_eq!(blocks.ceilings()[15], Some(630));
     }
 }

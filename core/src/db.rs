@@ -1,0 +1,472 @@
+//! One database's presences: the room index and the node leases side by side, with the whole
+//! liveness rule applied to every read: a presence is live when its key's expiry is above the
+//! cutoff ([`crate::liveness`]) and, when its socket names a node, that node's lease is live
+//! ([`crate::leases`]).
+//!
+//! A read looks at the nodes that hold presences in the room first. When none is down, it is
+//! the room index's read as it was. Otherwise a count takes the presences of the down nodes
+//! from the index's count, each node's number kept as presences come and go; only while the
+//! room also holds presences that are not live by their expiry (a moment the sweeper ends
+//! within a tick or so) does it count the room's presences one by one. A listing passes over
+//! the down nodes' presences as it reads them.
+
+use crate::ids;
+use crate::index::{DeadPresence, Presence, Previous, Refresh, RoomIndex, RoomWalk, SweepStep};
+use crate::leases::Leases;
+use crate::liveness::{DeadReason, Moment};
+use std::rc::Rc;
+
+/// The most slots one sweeper step looks at while it looks for a down node's presences.
+pub const NODE_SWEEP_WORK: usize = 512;
+
+/// What one step of the sweeper found among the down nodes ([`Db::node_step`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeStep {
+    /// A node's lease ended: announce it. The node held this many presences then.
+    Down {
+        /// The node id.
+        node: Rc<str>,
+        /// The presences held through it.
+        presences: usize,
+    },
+    /// A presence held through a down node. It stays indexed until it is removed or changed.
+    Dead(DeadPresence),
+    /// Some bounded work was done and nothing was found yet: step again.
+    Progress,
+    /// No down node has work left.
+    Idle,
+}
+
+/// The presences and node leases of one database.
+#[derive(Debug, Default)]
+pub struct Db {
+    /// The room index.
+    pub rooms: RoomIndex,
+    /// The node leases, and the presences held through each node per room.
+    pub leases: Leases,
+}
+
+/// True when `socket` is held through no node, or through a node that is up at `at`.
+fn node_up(leases: &Leases, socket: &str, at: Moment) -> bool {
+    ids::node_of(socket).is_none_or(|node| leases.is_up(node, at))
+}
+
+impl Db {
+    /// What the index holds for (room, user).
+    pub fn get(&self, room: &str, user: &str) -> Option<&Presence> {
+        self.rooms.get(room, user)
+    }
+
+    /// True when a presence held by `socket`, expiring at `expire_at`, is live at `at`.
+    pub fn is_live(&self, socket: &str, expire_at: i64, at: Moment) -> bool {
+        expire_at > at.cutoff && node_up(&self.leases, socket, at)
+    }
+
+    /// Why a presence held by `socket`, expiring at `expire_at`, is not live at `at`, or `None`
+    /// when it is. A down node comes first: it is why the presence stopped.
+    pub fn dead_reason(&self, socket: &str, expire_at: i64, at: Moment) -> Option<DeadReason> {
+        if node_up(&self.leases, socket, at) {
+            at.dead_reason(expire_at)
+        } else {
+            Some(DeadReason::NodeDown)
+        }
+    }
+
+    /// The node counts follow a presence of `room` that was held by `old` and is now held by
+    /// `new` (`None`: no presence).
+    fn track(&mut self, room: &str, old: Option<&str>, new: Option<&str>) {
+        if let Some(node) = old.and_then(ids::node_of) {
+            self.leases.released(room, node);
+        }
+        if let Some(node) = new.and_then(ids::node_of) {
+            self.leases.held(room, node);
+        }
+    }
+
+    /// The live count of `room` at `at`, given `by_expiry`, its number of presences live by
+    /// their expiry alone.
+    fn with_nodes(&self, room: &str, by_expiry: usize, at: Moment) -> usize {
+        let down: usize = self.leases.down_in(room, at).map(|(_, n)| n).sum();
+        if down == 0 {
+            by_expiry
+        } else if self.rooms.room_len(room) == by_expiry {
+            by_expiry - down
+        } else {
+            let leases = &self.leases;
+            self.rooms
+                .count_where(room, at.cutoff, |socket| node_up(leases, socket, at))
+        }
+    }
+
+    /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before,
+    /// with the room's live count at `at` afterwards.
+    pub fn upsert_counted(
+        &mut self,
+        room: &str,
+        user: &str,
+        socket: &str,
+        expire_at: i64,
+        at: Moment,
+    ) -> (Previous, usize) {
+        let (previous, by_expiry) =
+            self.rooms
+                .upsert_counted(room, user, socket, expire_at, Some(at.cutoff));
+        match &previous {
+            Previous::Absent => self.track(room, None, Some(socket)),
+            Previous::Other(old) => self.track(room, Some(&old.socket), Some(socket)),
+            Previous::Same { .. } => {}
+        }
+        let count = self.with_nodes(room, by_expiry, at);
+        (previous, count)
+    }
+
+    /// Moves the expiry of (room, user) to `expire_at` when `socket` holds it and it is live at
+    /// `at`.
+    pub fn refresh(
+        &mut self,
+        room: &str,
+        user: &str,
+        socket: &str,
+        expire_at: i64,
+        at: Moment,
+    ) -> Refresh {
+        if node_up(&self.leases, socket, at) {
+            return self.rooms.refresh(room, user, socket, expire_at, at.cutoff);
+        }
+        match self.rooms.get(room, user) {
+            Some(held) if *held.socket == *socket => Refresh::NotLive {
+                expire_at: held.expire_at,
+            },
+            _ => Refresh::NotHeld,
+        }
+    }
+
+    /// Removes (room, user) and returns what it held, with the room's live count at `at`
+    /// afterwards.
+    pub fn remove_counted(
+        &mut self,
+        room: &str,
+        user: &str,
+        at: Moment,
+    ) -> Option<(Presence, usize)> {
+        let (old, by_expiry) = self.rooms.remove_counted(room, user, at.cutoff)?;
+        self.track(room, Some(&old.socket), None);
+        let count = self.with_nodes(room, by_expiry, at);
+        Some((old, count))
+    }
+
+    /// The number of live presences in `room` at `at`.
+    pub fn count(&mut self, room: &str, at: Moment) -> usize {
+        let by_expiry = self.rooms.count(room, at.cutoff);
+        self.with_nodes(room, by_expiry, at)
+    }
+
+    /// The live presences of `room` at `at` as (user, socket), ordered by user id, at most
+    /// `limit`, those after `after` only when it is given ([`RoomIndex::list_where`]).
+    pub fn list(
+        &mut self,
+        room: &str,
+        at: Moment,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Vec<(&str, &str)> {
+        let Db { rooms, leases } = self;
+        let down: Vec<&str> = leases.down_in(room, at).map(|(node, _)| node).collect();
+        rooms.list_where(room, at.cutoff, limit, after, |socket| {
+            down.is_empty() || !ids::node_of(socket).is_some_and(|node| down.contains(&node))
+        })
+    }
+
+    /// One bounded step of the sweeper among the presences not live by their expiry
+    /// ([`RoomIndex::first_dead`]).
+    pub fn first_dead(&mut self, at: Moment) -> SweepStep {
+        self.rooms.first_dead(at.cutoff)
+    }
+
+    /// One bounded step of the sweeper among the down nodes, the one whose lease ended first
+    /// first: the end of its lease to announce, then its presences one by one, looking at most
+    /// at [`NODE_SWEEP_WORK`] slots of one of its rooms per step.
+    pub fn node_step(&mut self, at: Moment) -> NodeStep {
+        let Some(node) = self.leases.first_down(at) else {
+            return NodeStep::Idle;
+        };
+        if self.leases.announce(&node) {
+            let presences = self.leases.presences(&node);
+            return NodeStep::Down { node, presences };
+        }
+        let Some((room, from)) = self.leases.sweep_place(&node) else {
+            return NodeStep::Idle;
+        };
+        let walk = self
+            .rooms
+            .find_in_room(&room, from, NODE_SWEEP_WORK, |socket| {
+                ids::node_of(socket) == Some(&*node)
+            });
+        match walk {
+            RoomWalk::Found { slot, dead } => {
+                self.leases.set_sweep_place(&node, Some((room, slot)));
+                NodeStep::Dead(dead)
+            }
+            RoomWalk::More(next) => {
+                self.leases.set_sweep_place(&node, Some((room, next)));
+                NodeStep::Progress
+            }
+            RoomWalk::End => {
+                if from == 0 {
+                    self.leases.drop_room(&room, &node);
+                    self.leases.set_sweep_place(&node, None);
+                } else {
+                    self.leases.set_sweep_place(&node, Some((room, 0)));
+                }
+                NodeStep::Progress
+            }
+        }
+    }
+
+    /// The number of presences known live: those the index counts live, less those held
+    /// through nodes down at `at`. O(down nodes).
+    pub fn live(&self, at: Moment) -> usize {
+        self.rooms
+            .live()
+            .saturating_sub(self.leases.down_presences(at))
+    }
+
+    /// True when no presence is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::liveness::NO_TTL;
+    use crate::test_rng::Rng;
+
+    fn at(now: i64) -> Moment {
+        Moment { now, cutoff: now }
+    }
+
+    fn users(db: &mut Db, room: &str, now: i64) -> Vec<String> {
+        db.list(room, at(now), usize::MAX, None)
+            .into_iter()
+            .map(|(user, _)| user.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_down_node_leaves_reads_at_once() {
+        let mut db = Db::default();
+        db.leases.set_lease("n", 100);
+        db.upsert_counted("r", "a", "n/s1", 1000, at(0));
+        db.upsert_counted("r", "b", "s2", 1000, at(0));
+        let (_, count) = db.upsert_counted("r", "c", "n/s3", 1000, at(0));
+        assert_eq!(count, 3);
+        assert_eq!(db.count("r", at(99)), 3);
+        assert_eq!(db.count("r", at(100)), 1);
+        assert_eq!(users(&mut db, "r", 100), ["b"]);
+        assert_eq!(db.live(at(100)), 1);
+        assert_eq!(
+            db.dead_reason("n/s1", 1000, at(100)),
+            Some(DeadReason::NodeDown)
+        );
+        assert_eq!(db.dead_reason("s2", 1000, at(100)), None);
+        db.leases.set_lease("n", 500);
+        assert_eq!(
+            db.count("r", at(100)),
+            3,
+            "a lease back makes them live again"
+        );
+    }
+
+    #[test]
+    fn a_room_with_stale_and_down_presences_counts_each_once() {
+        let mut db = Db::default();
+        db.leases.set_lease("n", 100);
+        db.upsert_counted("r", "a", "n/s1", 50, at(0));
+        db.upsert_counted("r", "b", "n/s2", 1000, at(0));
+        db.upsert_counted("r", "c", "s3", 1000, at(0));
+        assert_eq!(db.count("r", at(60)), 2, "a is stale");
+        assert_eq!(
+            db.count("r", at(100)),
+            1,
+            "a is stale and down: counted out once"
+        );
+        assert_eq!(users(&mut db, "r", 100), ["c"]);
+    }
+
+    #[test]
+    fn refresh_and_replace_follow_the_node() {
+        let mut db = Db::default();
+        db.leases.set_lease("n", 100);
+        db.upsert_counted("r", "a", "n/s1", 1000, at(0));
+        assert!(matches!(
+            db.refresh("r", "a", "n/s1", 2000, at(50)),
+            Refresh::Refreshed { .. }
+        ));
+        assert_eq!(
+            db.refresh("r", "a", "n/s1", 3000, at(100)),
+            Refresh::NotLive { expire_at: 2000 }
+        );
+        assert_eq!(
+            db.refresh("r", "a", "n/other", 3000, at(100)),
+            Refresh::NotHeld
+        );
+        let (previous, count) = db.upsert_counted("r", "a", "s9", 3000, at(100));
+        assert!(matches!(previous, Previous::Other(_)));
+        assert_eq!(count, 1);
+        assert_eq!(db.leases.presences("n"), 0);
+        let (_, count) = db.remove_counted("r", "a", at(100)).unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn the_sweeper_announces_a_down_node_then_hands_over_its_presences() {
+        let mut db = Db::default();
+        db.leases.set_lease("n", 100);
+        for room in 0..3 {
+            for user in 0..700 {
+                let socket = if user % 2 == 0 { "n/s" } else { "m" };
+                db.upsert_counted(
+                    &format!("r{room}"),
+                    &format!("u{user}"),
+                    socket,
+                    1000,
+                    at(0),
+                );
+            }
+        }
+        assert_eq!(db.node_step(at(50)), NodeStep::Idle);
+        assert_eq!(
+            db.node_step(at(100)),
+            NodeStep::Down {
+                node: Rc::from("n"),
+                presences: 1050
+            }
+        );
+        let mut removed = 0;
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            match db.node_step(at(100)) {
+                NodeStep::Dead(dead) => {
+                    assert_eq!(&*dead.presence.socket, "n/s");
+                    db.remove_counted(&dead.room, &dead.user, at(100));
+                    removed += 1;
+                }
+                NodeStep::Progress => {}
+                NodeStep::Idle => break,
+                NodeStep::Down { .. } => panic!("announced twice"),
+            }
+        }
+        assert_eq!(removed, 1050);
+        assert!(steps < 1050 + 30, "{steps} steps");
+        assert!(db.leases.is_empty());
+        assert_eq!(db.count("r0", at(100)), 350);
+    }
+
+    #[test]
+    fn the_sweeper_finds_presences_that_moved_behind_it() {
+        let mut db = Db::default();
+        for user in 0..2000 {
+            let socket = if user >= 1990 { "n/s" } else { "m" };
+            db.upsert_counted("r", &format!("u{user:04}"), socket, 1000, at(0));
+        }
+        db.leases.set_lease("n", NO_TTL);
+        let mut removed = 0;
+        // Users leave while the sweeper walks: the last slots (n's) move into their holes.
+        let mut leaving = 0;
+        for _ in 0..10_000 {
+            match db.node_step(at(0)) {
+                NodeStep::Dead(dead) => {
+                    db.remove_counted(&dead.room, &dead.user, at(0));
+                    removed += 1;
+                }
+                NodeStep::Progress => {
+                    if leaving < 600 {
+                        db.remove_counted("r", &format!("u{leaving:04}"), at(0));
+                        leaving += 1;
+                    }
+                }
+                NodeStep::Idle => break,
+                NodeStep::Down { .. } => {}
+            }
+        }
+        assert_eq!(removed, 10);
+        assert_eq!(db.leases.presences("n"), 0);
+    }
+
+    #[test]
+    fn matches_a_naive_model_with_nodes_coming_and_going() {
+        use std::collections::BTreeMap;
+        for seed in 1..=8u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut db = Db::default();
+            let mut keys: BTreeMap<(String, String), (String, i64)> = BTreeMap::new();
+            let mut leases: BTreeMap<String, i64> = BTreeMap::new();
+            let mut now = 1_000;
+            for step in 0..6000 {
+                now += rng.below(20) as i64;
+                let node = format!("n{}", rng.below(4));
+                let room = format!("r{}", rng.below(3));
+                let user = format!("u{}", rng.below(if room == "r0" { 1500 } else { 20 }));
+                match rng.below(10) {
+                    0 => {
+                        let expire_at = now + rng.below(400) as i64;
+                        leases.insert(node.clone(), expire_at);
+                        db.leases.set_lease(&node, expire_at);
+                    }
+                    1 => {
+                        leases.remove(&node);
+                        db.leases.set_lease(&node, NO_TTL);
+                    }
+                    2..=5 => {
+                        let socket = match rng.below(3) {
+                            0 => format!("s{}", rng.below(5)),
+                            _ => format!("{node}/s{}", rng.below(5)),
+                        };
+                        let expire_at = now + rng.below(300) as i64;
+                        keys.insert((room.clone(), user.clone()), (socket.clone(), expire_at));
+                        db.upsert_counted(&room, &user, &socket, expire_at, at(now));
+                    }
+                    6 => {
+                        keys.remove(&(room.clone(), user.clone()));
+                        db.remove_counted(&room, &user, at(now));
+                    }
+                    _ => {
+                        if let NodeStep::Dead(dead) = db.node_step(at(now)) {
+                            keys.remove(&(dead.room.to_string(), dead.user.to_string()));
+                            db.remove_counted(&dead.room, &dead.user, at(now));
+                        }
+                    }
+                }
+                let live_at = |socket: &str, expire_at: i64| {
+                    expire_at > now
+                        && ids::node_of(socket)
+                            .is_none_or(|node| leases.get(node).is_some_and(|&l| l > now))
+                };
+                for room in ["r0", "r1", "r2"] {
+                    let expected: Vec<String> = keys
+                        .iter()
+                        .filter(|((r, _), (socket, expire_at))| {
+                            r == room && live_at(socket, *expire_at)
+                        })
+                        .map(|((_, user), _)| user.clone())
+                        .collect();
+                    assert_eq!(
+                        db.count(room, at(now)),
+                        expected.len(),
+                        "seed {seed} step {step} {room}"
+                    );
+                    if step % 50 == 0 {
+                        let mut listed = users(&mut db, room, now);
+                        listed.sort();
+                        let mut expected = expected;
+                        expected.sort();
+                        assert_eq!(listed, expected, "seed {seed} step {step} {room}");
+                    }
+                }
+            }
+        }
+    }
+}
