@@ -91,6 +91,8 @@ class NodeLease {
     this.failingSince = null;
     /** When the next renewal is due (performance.now()). */
     this.dueAt = 0;
+    /** How late the renewal timer fired at most since the last successful renewal: the event loop was blocked that long. */
+    this.lateMs = 0;
     this.timer = null;
     /** The renewal under way, if any. */
     this.renewal = null;
@@ -171,6 +173,7 @@ class NodeLease {
     this.state = 'held';
     this.renewedAt = sentAt;
     this.failingSince = null;
+    this.lateMs = 0;
     this.#schedule(sentAt + this.renewEveryMs);
     for (const waiter of this.waiters) waiter.resolve(this.nodeId);
     this.waiters.clear();
@@ -179,7 +182,13 @@ class NodeLease {
   #schedule(dueAt) {
     clearTimeout(this.timer);
     this.dueAt = dueAt;
-    this.timer = setTimeout(() => this.#renew(), Math.max(0, dueAt - performance.now()));
+    this.timer = setTimeout(
+      () => {
+        this.lateMs = Math.max(this.lateMs, performance.now() - dueAt);
+        this.#renew();
+      },
+      Math.max(0, dueAt - performance.now()),
+    );
   }
 
   #renew() {
@@ -212,6 +221,7 @@ class NodeLease {
     if (held) {
       this.renewedAt = sentAt;
       this.failingSince = null;
+      this.lateMs = 0;
       this.#schedule(Math.max(this.dueAt, sentAt + this.renewEveryMs));
       return;
     }
@@ -220,19 +230,25 @@ class NodeLease {
 
   /**
    * Marks the lease of `nodeId` lost, if it is the node held now, and says why as far as this
-   * process can tell: renewals that failed (Redis unreachable) or came too late (a blocked
-   * event loop), else a removal while renewals were on time. `sign` is what showed the loss.
+   * process can tell: renewals that failed (Redis unreachable) or were sent late (a blocked
+   * event loop) or answered late, else a removal while renewals were on time. `sign` is what
+   * showed the loss.
    */
   #lose(nodeId, sign) {
     if (this.state !== 'held' || nodeId !== this.nodeId) return;
-    const silentMs = Math.round(performance.now() - this.renewedAt);
+    const now = performance.now();
+    const silentMs = Math.round(now - this.renewedAt);
+    // Without a renewal under way the timer is pending: if overdue, the loop has not run since.
+    const lateMs = Math.round(this.renewal ? this.lateMs : Math.max(this.lateMs, now - this.dueAt));
     const expired = silentMs >= this.leaseMs * EXPIRED_AFTER_SHARE;
     const lease = `lease ${this.leaseMs} ms`;
     let why;
     if (expired && this.failingSince !== null) {
       why = `it expired while Redis did not answer (no successful renewal for ${silentMs} ms, ${lease}); ${sign}`;
+    } else if (expired && lateMs >= this.renewEveryMs) {
+      why = `it expired while the event loop was blocked for ${lateMs} ms (no renewal for ${silentMs} ms, ${lease}); ${sign}`;
     } else if (expired) {
-      why = `it expired while the event loop was blocked (no renewal could be sent for ${silentMs} ms, ${lease}); ${sign}`;
+      why = `it expired while Redis answered the renewals late (none answered for ${silentMs} ms, ${lease}); ${sign}`;
     } else {
       why = `${sign}, ${silentMs} ms after the last renewal (${lease}): Redis lost it (the database was flushed or restarted empty, or the key was deleted or evicted)`;
     }

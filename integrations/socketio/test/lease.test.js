@@ -117,7 +117,7 @@ describe('node lease', () => {
       assert.match(
         lostLines()[0],
         new RegExp(
-          `^presence: node lease lost: it expired while the event loop was blocked \\(no renewal could be sent for \\d+ ms, lease ${LEASE_MS} ms\\); .*; ` +
+          `^presence: node lease lost: it expired while the event loop was blocked for \\d+ ms \\(no renewal for \\d+ ms, lease ${LEASE_MS} ms\\); .*; ` +
             `the \\d presence\\(s\\) of this server's sockets went with node ${oldNodeId.replaceAll('.', '\\.')} and were force-left \\(node-down\\); ` +
             `continuing as node ${newNodeId.replaceAll('.', '\\.')}$`,
         ),
