@@ -593,49 +593,66 @@ fn memory(settings: &Settings) {
     let n = settings.memory_presences;
     println!("## 4. Memory of {n} presences\n");
     println!(
-        "`used_memory` after writing {n} presences (100 per room, 20-byte socket ids), minus \
-         `used_memory` of the empty server: with the module (PRESENCE.JOIN) against the same keys \
-         written with `SET … EX 21600` on a server without it.\n"
+        "`used_memory` after writing {n} presences (100 per room, 20-byte socket ids, alone or \
+         held through a node, `web-1.4242.k3f9/<socket>`), minus `used_memory` of the empty \
+         server: with the module (PRESENCE.JOIN) against the same keys written with \
+         `SET … EX 21600` on a server without it.\n"
     );
-    let mut figures = Vec::new();
-    for with_module in [true, false] {
-        let server = Server::with(Options {
-            without_module: !with_module,
-            ..Options::default()
-        });
-        let mut c = server.conn();
-        let empty = used_memory(&mut c);
-        pipelined(
-            &mut c,
-            (0..n).map(|i| {
-                let (room, user, socket) =
-                    (format!("room{}", i / 100), user(i), format!("s{i:019}"));
-                if with_module {
-                    vec!["PRESENCE.JOIN".into(), room, user, socket]
-                } else {
-                    vec![
-                        "SET".into(),
-                        format!("room:presence:{room}:{user}"),
-                        socket,
-                        "EX".into(),
-                        "21600".into(),
-                    ]
-                }
-            }),
-        );
-        assert_eq!(c.int(&["DBSIZE"]) as usize, n);
-        figures.push(used_memory(&mut c) - empty);
-    }
-    let (with, without) = (figures[0], figures[1]);
-    println!("| with the module | without | index per presence | key per presence | target |");
-    println!("|---:|---:|---:|---:|---:|");
     println!(
-        "| {:.1} MB | {:.1} MB | {:.0} bytes | {:.0} bytes | ≤ 100 bytes |\n",
-        with as f64 / 1e6,
-        without as f64 / 1e6,
-        (with - without) as f64 / n as f64,
-        without as f64 / n as f64
+        "| sockets | with the module | without | index per presence | key per presence | target |"
     );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for node in [None, Some("web-1.4242.k3f9")] {
+        let mut figures = Vec::new();
+        for with_module in [true, false] {
+            let server = Server::with(Options {
+                without_module: !with_module,
+                ..Options::default()
+            });
+            let mut c = server.conn();
+            let empty = used_memory(&mut c);
+            if let Some(node) = node.filter(|_| with_module) {
+                c.int(&["PRESENCE.LEASE", node, "3600000"]);
+            }
+            pipelined(
+                &mut c,
+                (0..n).map(|i| {
+                    let socket = match node {
+                        Some(node) => format!("{node}/s{i:019}"),
+                        None => format!("s{i:019}"),
+                    };
+                    let (room, user) = (format!("room{}", i / 100), user(i));
+                    if with_module {
+                        vec!["PRESENCE.JOIN".into(), room, user, socket]
+                    } else {
+                        vec![
+                            "SET".into(),
+                            format!("room:presence:{room}:{user}"),
+                            socket,
+                            "EX".into(),
+                            "21600".into(),
+                        ]
+                    }
+                }),
+            );
+            assert!(c.int(&["DBSIZE"]) as usize >= n);
+            figures.push(used_memory(&mut c) - empty);
+        }
+        let (with, without) = (figures[0], figures[1]);
+        println!(
+            "| {} | {:.1} MB | {:.1} MB | {:.0} bytes | {:.0} bytes | ≤ 100 bytes |",
+            if node.is_some() {
+                "through a node"
+            } else {
+                "alone"
+            },
+            with as f64 / 1e6,
+            without as f64 / 1e6,
+            (with - without) as f64 / n as f64,
+            without as f64 / n as f64
+        );
+    }
+    println!();
 }
 
 /// The slow log's threshold in the big-room comparison, in µs: commands below it are not

@@ -10,10 +10,11 @@ use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use crate::sweeper;
 use presence_core::changes;
+use presence_core::db::Prior;
 use presence_core::error::PresenceError;
 use presence_core::events::Reason;
 use presence_core::ids;
-use presence_core::index::{Previous, Refresh};
+use presence_core::index::Refresh;
 use presence_core::keys;
 use presence_core::liveness::{Moment, NO_TTL};
 use presence_core::request::{self, Target};
@@ -53,8 +54,7 @@ fn holds(db: i32, target: &Target) -> bool {
     state::with(|s| {
         s.dbs
             .get(&db)
-            .and_then(|index| index.get(target.room, target.user))
-            .is_some_and(|p| &*p.socket == target.socket)
+            .is_some_and(|index| index.holds(target.room, target.user, target.socket))
     })
     .unwrap_or(false)
 }
@@ -112,7 +112,11 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let rule = config::liveness();
     let now = rule.at(store::now_ms());
     if let Some(node) = ids::node_of(target.socket) {
-        let up = state::with(|s| s.dbs.get(&db).is_some_and(|d| d.leases.is_up(node, now)))?;
+        let up = state::with(|s| {
+            s.dbs
+                .get(&db)
+                .is_some_and(|d| d.leases.is_up_by_name(node, now))
+        })?;
         if !up {
             return Err(refused(PresenceError::NoLease(node.to_string())));
         }
@@ -121,7 +125,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let existed = key.kind() == Kind::String;
     let (events, count, previous) =
         state::with(|s| changes::observed(s.db(db), target.at(db), target.socket, expire_at, now))?;
-    let unchanged = existed && matches!(previous, Previous::Same { .. });
+    let unchanged = existed && matches!(previous, Prior::Same { .. });
     if !store::write_string(ctx, key, &name, target.socket, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
@@ -195,10 +199,17 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };
         api::reply_array(ctx, entries.len() * per_entry);
-        for (user, socket) in entries {
+        let mut held = String::new();
+        for (user, node, socket) in entries {
             api::reply_bulk(ctx, user);
             if request.with_sockets {
-                api::reply_bulk(ctx, socket);
+                held.clear();
+                if let Some(node) = node {
+                    held.push_str(node);
+                    held.push('/');
+                }
+                held.push_str(socket);
+                api::reply_bulk(ctx, &held);
             }
         }
     })?;

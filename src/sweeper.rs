@@ -17,9 +17,8 @@ use crate::reconcile;
 use crate::state;
 use crate::store::{self, Kind, OpenKey};
 use presence_core::changes::{self, PresenceRef};
-use presence_core::db::NodeStep;
+use presence_core::db::{Dead, Step};
 use presence_core::events::{Event, Reason};
-use presence_core::index::{DeadPresence, SweepStep};
 use presence_core::keys::KeyFormat;
 use presence_core::liveness::Moment;
 use redis_module::Context;
@@ -196,36 +195,32 @@ fn sweep_one(ctx: &Context, db: i32) -> Swept {
 
 /// One step among the down nodes of `db`: a presence of one, or what the step did (it
 /// announces a lease that ended).
-fn next_of_down_node(
-    ctx: &Context,
-    db: i32,
-    now: Moment,
-) -> Result<(KeyFormat, DeadPresence), Swept> {
+fn next_of_down_node(ctx: &Context, db: i32, now: Moment) -> Result<(KeyFormat, Dead), Swept> {
     let step = state::with(|s| (s.format, s.dbs.get_mut(&db).map(|d| d.node_step(now))));
     match step {
-        Ok((format, Some(NodeStep::Dead(dead)))) => Ok((format, dead)),
-        Ok((_, Some(NodeStep::Down { node, presences }))) => {
+        Ok((format, Some(Step::Dead(dead)))) => Ok((format, dead)),
+        Ok((_, Some(Step::Down { node, presences }))) => {
             publisher::publish(ctx, vec![Event::node_down(db, &node, presences)]);
             Err(Swept::Other)
         }
-        Ok((_, Some(NodeStep::Progress))) => Err(Swept::Other),
+        Ok((_, Some(Step::Progress))) => Err(Swept::Other),
         _ => Err(Swept::Nothing),
     }
 }
 
 /// One step of the index towards the earliest presence of `db` that is not live by its expiry.
-fn next_not_live(db: i32, now: Moment) -> Result<(KeyFormat, DeadPresence), Swept> {
+fn next_not_live(db: i32, now: Moment) -> Result<(KeyFormat, Dead), Swept> {
     let step = state::with(|s| (s.format, s.dbs.get_mut(&db).map(|d| d.first_dead(now))));
     match step {
-        Ok((format, Some(SweepStep::Dead(dead)))) => Ok((format, dead)),
-        Ok((_, Some(SweepStep::Progress))) => Err(Swept::Other),
+        Ok((format, Some(Step::Dead(dead)))) => Ok((format, dead)),
+        Ok((_, Some(Step::Progress))) => Err(Swept::Other),
         _ => Err(Swept::Nothing),
     }
 }
 
 /// Deletes the key of a presence the index found dead and announces it, once the key is
 /// checked: a key that says otherwise brings the index in line instead.
-fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: DeadPresence, now: Moment) -> Swept {
+fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: Dead, now: Moment) -> Swept {
     let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
     let unchanged = state::with(|s| {
@@ -243,7 +238,7 @@ fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: DeadPresence, now: Mo
         room: &dead.room,
         user: &dead.user,
     };
-    let socket = &dead.presence.socket;
+    let socket = &dead.socket;
     let dead_reason = |expire_at: i64| {
         state::with(|s| {
             s.dbs

@@ -535,6 +535,7 @@ fn command_docs_describe_every_command() {
         ("presence.list", -2),
         ("presence.count", 2),
         ("presence.sweep", 1),
+        ("presence.lease", 3),
     ] {
         let Reply::Array(Some(infos)) = c.call(&["COMMAND", "INFO", command]) else {
             panic!("COMMAND INFO {command}");
@@ -554,6 +555,10 @@ fn command_docs_describe_every_command() {
         c.strings(&["COMMAND", "GETKEYS", "presence.list", "r2", "LIMIT", "5"]),
         ["r2"]
     );
+    assert_eq!(
+        c.strings(&["COMMAND", "GETKEYS", "presence.lease", "web-1", "10000"]),
+        ["web-1"]
+    );
     if test_support::is_valkey() {
         let mut listed = c.strings(&["ACL", "CAT", "presence"]);
         listed.sort();
@@ -563,6 +568,7 @@ fn command_docs_describe_every_command() {
                 "presence.beat",
                 "presence.count",
                 "presence.join",
+                "presence.lease",
                 "presence.leave",
                 "presence.list",
                 "presence.sweep"

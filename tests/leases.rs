@@ -427,12 +427,12 @@ fn a_replica_follows_the_leases_and_leaves_the_ends_to_its_master() {
         (r.int(&["PRESENCE.COUNT", "r"]) == 3).then_some(())
     });
     m.call(&["DEL", "presence:node:web-1"]);
-    m.int(&["PRESENCE.LEASE", "web-2", "300"]);
     wait_for(
         Duration::from_secs(10),
         "the replica to see the lease end",
         || (r.strings(&["PRESENCE.LIST", "r"]) == ["b", "c"]).then_some(()),
     );
+    m.int(&["PRESENCE.LEASE", "web-2", "300"]);
     // web-2's lease runs out by the clock: both leave it out, the master before it deletes it.
     wait_for(Duration::from_secs(10), "web-2's lease to run out", || {
         (r.int(&["PRESENCE.COUNT", "r"]) == 1 && m.int(&["PRESENCE.COUNT", "r"]) == 1).then_some(())

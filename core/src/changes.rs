@@ -3,9 +3,8 @@
 //! sweeper) goes through these two functions, so that a change is announced the same way
 //! whatever caused it.
 
-use super::db::Db;
+use super::db::{Db, Prior};
 use super::events::{Event, Reason};
-use super::index::Previous;
 use super::liveness::Moment;
 
 /// Which presence: the database, room and user of its key.
@@ -28,24 +27,17 @@ pub fn observed(
     socket: &str,
     expire_at: i64,
     now: Moment,
-) -> (Vec<Event>, usize, Previous) {
+) -> (Vec<Event>, usize, Prior) {
     let PresenceRef { db, room, user } = at;
     let (previous, count) = index.upsert_counted(room, user, socket, expire_at, now);
     let live = index.is_live(socket, expire_at, now);
     let was_live = match &previous {
-        Previous::Same { expire_at } => index.is_live(socket, *expire_at, now),
-        Previous::Absent | Previous::Other(_) => false,
+        Prior::Same { expire_at } => index.is_live(socket, *expire_at, now),
+        Prior::Absent | Prior::Other { .. } => false,
     };
     let mut events = Vec::new();
-    if let Previous::Other(old) = &previous {
-        events.push(Event::ended(
-            db,
-            room,
-            user,
-            &old.socket,
-            count,
-            Reason::Replaced,
-        ));
+    if let Prior::Other { socket: old } = &previous {
+        events.push(Event::ended(db, room, user, old, count, Reason::Replaced));
     }
     if live && !was_live {
         events.push(Event::join(db, room, user, socket, count));
@@ -58,7 +50,7 @@ pub fn observed(
 pub fn removed(index: &mut Db, at: PresenceRef<'_>, reason: Reason, now: Moment) -> Vec<Event> {
     let PresenceRef { db, room, user } = at;
     match index.remove_counted(room, user, now) {
-        Some((old, count)) => vec![Event::ended(db, room, user, &old.socket, count, reason)],
+        Some((old, count)) => vec![Event::ended(db, room, user, &old, count, reason)],
         None => Vec::new(),
     }
 }
@@ -84,7 +76,7 @@ mod tests {
     fn a_new_live_presence_joins() {
         let mut index = Db::default();
         let (events, count, previous) = observed(&mut index, at(0, "r", "u"), "s", 1000, moment(0));
-        assert_eq!(previous, Previous::Absent);
+        assert_eq!(previous, Prior::Absent);
         assert_eq!(count, 1);
         assert_eq!(events, vec![Event::join(0, "r", "u", "s", 1)]);
     }

@@ -3,6 +3,10 @@
 //! cutoff ([`crate::liveness`]) and, when its socket names a node, that node's lease is live
 //! ([`crate::leases`]).
 //!
+//! The index keeps a presence held through a node as the node's number and the socket id after
+//! it; this is the one place that turns `<node>/<socket>` into that form and back, so everything
+//! above it deals in the key's value.
+//!
 //! A read looks at the nodes that hold presences in the room first. When none is down, it is
 //! the room index's read as it was. Otherwise a count takes the presences of the down nodes
 //! from the index's count, each node's number kept as presences come and go; only while the
@@ -11,29 +15,61 @@
 //! the down nodes' presences as it reads them.
 
 use crate::ids;
-use crate::index::{DeadPresence, Presence, Previous, Refresh, RoomIndex, RoomWalk, SweepStep};
-use crate::leases::Leases;
+use crate::index::{Presence, Previous, Refresh, RoomIndex, RoomWalk, SocketRef, SweepStep};
+use crate::leases::{Leases, NodeId};
 use crate::liveness::{DeadReason, Moment};
+use crate::small_str::SmallStr;
 use std::rc::Rc;
 
 /// The most slots one sweeper step looks at while it looks for a down node's presences.
 pub const NODE_SWEEP_WORK: usize = 512;
 
-/// What one step of the sweeper found among the down nodes ([`Db::node_step`]).
+/// What (room, user) held before [`Db::upsert_counted`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeStep {
+pub enum Prior {
+    /// Nothing: a new presence.
+    Absent,
+    /// The same socket, expiring at this time.
+    Same {
+        /// The expiry it had.
+        expire_at: i64,
+    },
+    /// Another socket, now replaced.
+    Other {
+        /// The socket that held it (the key's value).
+        socket: String,
+    },
+}
+
+/// A presence that is not live, as handed to the sweeper. It stays indexed until it is
+/// removed or changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dead {
+    /// The room id.
+    pub room: Rc<str>,
+    /// The user id.
+    pub user: SmallStr,
+    /// What the index holds for it (compare with [`Db::get`] to see that it did not change).
+    pub presence: Presence,
+    /// The socket that holds it (the key's value).
+    pub socket: String,
+}
+
+/// What one step of the sweeper found ([`Db::node_step`], [`Db::first_dead`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
     /// A node's lease ended: announce it. The node held this many presences then.
     Down {
         /// The node id.
-        node: Rc<str>,
+        node: String,
         /// The presences held through it.
         presences: usize,
     },
-    /// A presence held through a down node. It stays indexed until it is removed or changed.
-    Dead(DeadPresence),
+    /// A presence that is not live.
+    Dead(Dead),
     /// Some bounded work was done and nothing was found yet: step again.
     Progress,
-    /// No down node has work left.
+    /// Nothing left to find.
     Idle,
 }
 
@@ -46,9 +82,9 @@ pub struct Db {
     pub leases: Leases,
 }
 
-/// True when `socket` is held through no node, or through a node that is up at `at`.
-fn node_up(leases: &Leases, socket: &str, at: Moment) -> bool {
-    ids::node_of(socket).is_none_or(|node| leases.is_up(node, at))
+/// True when `presence` is held through no node, or through a node that is up at `at`.
+fn node_up(leases: &Leases, presence: &Presence, at: Moment) -> bool {
+    presence.node.is_none_or(|id| leases.is_up(id, at))
 }
 
 impl Db {
@@ -57,29 +93,50 @@ impl Db {
         self.rooms.get(room, user)
     }
 
+    /// The key's value of a presence the index holds: `<node>/<socket>` or the socket.
+    pub fn socket_of(&self, presence: &Presence) -> String {
+        match presence.node {
+            Some(id) => format!("{}/{}", self.leases.name(id), presence.socket),
+            None => presence.socket.to_string(),
+        }
+    }
+
+    /// `socket` in the index's form, or `None` when it names a node the leases do not know (so
+    /// that no presence is held by it).
+    fn lookup<'a>(&self, socket: &'a str) -> Option<SocketRef<'a>> {
+        match socket.split_once('/') {
+            Some((node, id)) => Some(SocketRef {
+                node: Some(self.leases.id(node)?),
+                id,
+            }),
+            None => Some(socket.into()),
+        }
+    }
+
+    /// True when `socket` holds (room, user).
+    pub fn holds(&self, room: &str, user: &str, socket: &str) -> bool {
+        let held = self.rooms.get(room, user);
+        self.lookup(socket)
+            .is_some_and(|socket| held.is_some_and(|p| p.is_held_by(socket)))
+    }
+
     /// True when a presence held by `socket`, expiring at `expire_at`, is live at `at`.
     pub fn is_live(&self, socket: &str, expire_at: i64, at: Moment) -> bool {
-        expire_at > at.cutoff && node_up(&self.leases, socket, at)
+        expire_at > at.cutoff && self.node_up(socket, at)
+    }
+
+    /// True when `socket` is held through no node, or through one whose lease is live at `at`.
+    fn node_up(&self, socket: &str, at: Moment) -> bool {
+        ids::node_of(socket).is_none_or(|node| self.leases.is_up_by_name(node, at))
     }
 
     /// Why a presence held by `socket`, expiring at `expire_at`, is not live at `at`, or `None`
     /// when it is. A down node comes first: it is why the presence stopped.
     pub fn dead_reason(&self, socket: &str, expire_at: i64, at: Moment) -> Option<DeadReason> {
-        if node_up(&self.leases, socket, at) {
+        if self.node_up(socket, at) {
             at.dead_reason(expire_at)
         } else {
             Some(DeadReason::NodeDown)
-        }
-    }
-
-    /// The node counts follow a presence of `room` that was held by `old` and is now held by
-    /// `new` (`None`: no presence).
-    fn track(&mut self, room: &str, old: Option<&str>, new: Option<&str>) {
-        if let Some(node) = old.and_then(ids::node_of) {
-            self.leases.released(room, node);
-        }
-        if let Some(node) = new.and_then(ids::node_of) {
-            self.leases.held(room, node);
         }
     }
 
@@ -94,7 +151,7 @@ impl Db {
         } else {
             let leases = &self.leases;
             self.rooms
-                .count_where(room, at.cutoff, |socket| node_up(leases, socket, at))
+                .count_where(room, at.cutoff, |presence| node_up(leases, presence, at))
         }
     }
 
@@ -107,17 +164,42 @@ impl Db {
         socket: &str,
         expire_at: i64,
         at: Moment,
-    ) -> (Previous, usize) {
-        let (previous, by_expiry) =
-            self.rooms
-                .upsert_counted(room, user, socket, expire_at, Some(at.cutoff));
-        match &previous {
-            Previous::Absent => self.track(room, None, Some(socket)),
-            Previous::Other(old) => self.track(room, Some(&old.socket), Some(socket)),
-            Previous::Same { .. } => {}
-        }
+    ) -> (Prior, usize) {
+        let (node, id) = match socket.split_once('/') {
+            Some((node, id)) => (Some(self.leases.intern(node)), id),
+            None => (None, socket),
+        };
+        let (previous, by_expiry) = self.rooms.upsert_counted(
+            room,
+            user,
+            SocketRef { node, id },
+            expire_at,
+            Some(at.cutoff),
+        );
+        let prior = match previous {
+            Previous::Same { expire_at } => Prior::Same { expire_at },
+            Previous::Absent => {
+                self.held(room, node);
+                Prior::Absent
+            }
+            Previous::Other(old) => {
+                let socket = self.socket_of(&old);
+                self.held(room, node);
+                if let Some(old) = old.node {
+                    self.leases.released(room, old);
+                }
+                Prior::Other { socket }
+            }
+        };
         let count = self.with_nodes(room, by_expiry, at);
-        (previous, count)
+        (prior, count)
+    }
+
+    /// Counts a new presence of `room` for its node, if any.
+    fn held(&mut self, room: &str, node: Option<NodeId>) {
+        if let Some(node) = node {
+            self.leases.held(room, node);
+        }
     }
 
     /// Moves the expiry of (room, user) to `expire_at` when `socket` holds it and it is live at
@@ -130,29 +212,35 @@ impl Db {
         expire_at: i64,
         at: Moment,
     ) -> Refresh {
-        if node_up(&self.leases, socket, at) {
+        let Some(socket) = self.lookup(socket) else {
+            return Refresh::NotHeld;
+        };
+        if socket.node.is_none_or(|id| self.leases.is_up(id, at)) {
             return self.rooms.refresh(room, user, socket, expire_at, at.cutoff);
         }
         match self.rooms.get(room, user) {
-            Some(held) if *held.socket == *socket => Refresh::NotLive {
+            Some(held) if held.is_held_by(socket) => Refresh::NotLive {
                 expire_at: held.expire_at,
             },
             _ => Refresh::NotHeld,
         }
     }
 
-    /// Removes (room, user) and returns what it held, with the room's live count at `at`
-    /// afterwards.
+    /// Removes (room, user) and returns the socket that held it, with the room's live count at
+    /// `at` afterwards.
     pub fn remove_counted(
         &mut self,
         room: &str,
         user: &str,
         at: Moment,
-    ) -> Option<(Presence, usize)> {
+    ) -> Option<(String, usize)> {
         let (old, by_expiry) = self.rooms.remove_counted(room, user, at.cutoff)?;
-        self.track(room, Some(&old.socket), None);
+        let socket = self.socket_of(&old);
+        if let Some(node) = old.node {
+            self.leases.released(room, node);
+        }
         let count = self.with_nodes(room, by_expiry, at);
-        Some((old, count))
+        Some((socket, count))
     }
 
     /// The number of live presences in `room` at `at`.
@@ -161,64 +249,90 @@ impl Db {
         self.with_nodes(room, by_expiry, at)
     }
 
-    /// The live presences of `room` at `at` as (user, socket), ordered by user id, at most
-    /// `limit`, those after `after` only when it is given ([`RoomIndex::list_where`]).
+    /// The live presences of `room` at `at` as (user, node, socket id after the node), ordered
+    /// by user id, at most `limit`, those after `after` only when it is given
+    /// ([`RoomIndex::list_where`]).
     pub fn list(
         &mut self,
         room: &str,
         at: Moment,
         limit: usize,
         after: Option<&str>,
-    ) -> Vec<(&str, &str)> {
+    ) -> Vec<(&str, Option<&str>, &str)> {
         let Db { rooms, leases } = self;
-        let down: Vec<&str> = leases.down_in(room, at).map(|(node, _)| node).collect();
-        rooms.list_where(room, at.cutoff, limit, after, |socket| {
-            down.is_empty() || !ids::node_of(socket).is_some_and(|node| down.contains(&node))
-        })
+        let down: Vec<NodeId> = leases.down_in(room, at).map(|(node, _)| node).collect();
+        let leases = &*leases;
+        rooms
+            .list_where(room, at.cutoff, limit, after, |presence| {
+                down.is_empty() || !presence.node.is_some_and(|node| down.contains(&node))
+            })
+            .into_iter()
+            .map(|(user, presence)| {
+                let node = presence.node.map(|node| leases.name(node));
+                (user, node, &*presence.socket)
+            })
+            .collect()
+    }
+
+    /// A presence the index handed over, with its socket as the key's value.
+    fn dead(&self, room: Rc<str>, user: SmallStr, presence: Presence) -> Dead {
+        let socket = self.socket_of(&presence);
+        Dead {
+            room,
+            user,
+            presence,
+            socket,
+        }
     }
 
     /// One bounded step of the sweeper among the presences not live by their expiry
     /// ([`RoomIndex::first_dead`]).
-    pub fn first_dead(&mut self, at: Moment) -> SweepStep {
-        self.rooms.first_dead(at.cutoff)
+    pub fn first_dead(&mut self, at: Moment) -> Step {
+        match self.rooms.first_dead(at.cutoff) {
+            SweepStep::Dead(dead) => Step::Dead(self.dead(dead.room, dead.user, dead.presence)),
+            SweepStep::Progress => Step::Progress,
+            SweepStep::Idle => Step::Idle,
+        }
     }
 
     /// One bounded step of the sweeper among the down nodes, the one whose lease ended first
     /// first: the end of its lease to announce, then its presences one by one, looking at most
     /// at [`NODE_SWEEP_WORK`] slots of one of its rooms per step.
-    pub fn node_step(&mut self, at: Moment) -> NodeStep {
+    pub fn node_step(&mut self, at: Moment) -> Step {
         let Some(node) = self.leases.first_down(at) else {
-            return NodeStep::Idle;
+            return Step::Idle;
         };
-        if self.leases.announce(&node) {
-            let presences = self.leases.presences(&node);
-            return NodeStep::Down { node, presences };
+        if self.leases.announce(node) {
+            return Step::Down {
+                node: self.leases.name(node).to_string(),
+                presences: self.leases.presences(node),
+            };
         }
-        let Some((room, from)) = self.leases.sweep_place(&node) else {
-            return NodeStep::Idle;
+        let Some((room, from)) = self.leases.sweep_place(node) else {
+            return Step::Idle;
         };
         let walk = self
             .rooms
-            .find_in_room(&room, from, NODE_SWEEP_WORK, |socket| {
-                ids::node_of(socket) == Some(&*node)
+            .find_in_room(&room, from, NODE_SWEEP_WORK, |presence| {
+                presence.node == Some(node)
             });
         match walk {
             RoomWalk::Found { slot, dead } => {
-                self.leases.set_sweep_place(&node, Some((room, slot)));
-                NodeStep::Dead(dead)
+                self.leases.set_sweep_place(node, Some((room, slot)));
+                Step::Dead(self.dead(dead.room, dead.user, dead.presence))
             }
             RoomWalk::More(next) => {
-                self.leases.set_sweep_place(&node, Some((room, next)));
-                NodeStep::Progress
+                self.leases.set_sweep_place(node, Some((room, next)));
+                Step::Progress
             }
             RoomWalk::End => {
                 if from == 0 {
-                    self.leases.drop_room(&room, &node);
-                    self.leases.set_sweep_place(&node, None);
+                    self.leases.drop_room(&room, node);
+                    self.leases.set_sweep_place(node, None);
                 } else {
-                    self.leases.set_sweep_place(&node, Some((room, 0)));
+                    self.leases.set_sweep_place(node, Some((room, 0)));
                 }
-                NodeStep::Progress
+                Step::Progress
             }
         }
     }
@@ -250,7 +364,7 @@ mod tests {
     fn users(db: &mut Db, room: &str, now: i64) -> Vec<String> {
         db.list(room, at(now), usize::MAX, None)
             .into_iter()
-            .map(|(user, _)| user.to_string())
+            .map(|(user, _, _)| user.to_string())
             .collect()
     }
 
@@ -313,9 +427,18 @@ mod tests {
             Refresh::NotHeld
         );
         let (previous, count) = db.upsert_counted("r", "a", "s9", 3000, at(100));
-        assert!(matches!(previous, Previous::Other(_)));
+        assert_eq!(
+            previous,
+            Prior::Other {
+                socket: "n/s1".into()
+            }
+        );
         assert_eq!(count, 1);
-        assert_eq!(db.leases.presences("n"), 0);
+        assert_eq!(
+            db.leases.id("n").map(|n| db.leases.presences(n)),
+            Some(0),
+            "kept for its lease"
+        );
         let (_, count) = db.remove_counted("r", "a", at(100)).unwrap();
         assert_eq!(count, 0);
     }
@@ -336,11 +459,11 @@ mod tests {
                 );
             }
         }
-        assert_eq!(db.node_step(at(50)), NodeStep::Idle);
+        assert_eq!(db.node_step(at(50)), Step::Idle);
         assert_eq!(
             db.node_step(at(100)),
-            NodeStep::Down {
-                node: Rc::from("n"),
+            Step::Down {
+                node: "n".into(),
                 presences: 1050
             }
         );
@@ -349,14 +472,14 @@ mod tests {
         loop {
             steps += 1;
             match db.node_step(at(100)) {
-                NodeStep::Dead(dead) => {
-                    assert_eq!(&*dead.presence.socket, "n/s");
+                Step::Dead(dead) => {
+                    assert_eq!(dead.socket, "n/s");
                     db.remove_counted(&dead.room, &dead.user, at(100));
                     removed += 1;
                 }
-                NodeStep::Progress => {}
-                NodeStep::Idle => break,
-                NodeStep::Down { .. } => panic!("announced twice"),
+                Step::Progress => {}
+                Step::Idle => break,
+                Step::Down { .. } => panic!("announced twice"),
             }
         }
         assert_eq!(removed, 1050);
@@ -378,22 +501,22 @@ mod tests {
         let mut leaving = 0;
         for _ in 0..10_000 {
             match db.node_step(at(0)) {
-                NodeStep::Dead(dead) => {
+                Step::Dead(dead) => {
                     db.remove_counted(&dead.room, &dead.user, at(0));
                     removed += 1;
                 }
-                NodeStep::Progress => {
+                Step::Progress => {
                     if leaving < 600 {
                         db.remove_counted("r", &format!("u{leaving:04}"), at(0));
                         leaving += 1;
                     }
                 }
-                NodeStep::Idle => break,
-                NodeStep::Down { .. } => {}
+                Step::Idle => break,
+                Step::Down { .. } => {}
             }
         }
         assert_eq!(removed, 10);
-        assert_eq!(db.leases.presences("n"), 0);
+        assert_eq!(db.leases.id("n"), None, "nothing keeps n");
     }
 
     #[test]
@@ -434,7 +557,7 @@ mod tests {
                         db.remove_counted(&room, &user, at(now));
                     }
                     _ => {
-                        if let NodeStep::Dead(dead) = db.node_step(at(now)) {
+                        if let Step::Dead(dead) = db.node_step(at(now)) {
                             keys.remove(&(dead.room.to_string(), dead.user.to_string()));
                             db.remove_counted(&dead.room, &dead.user, at(now));
                         }

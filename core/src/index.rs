@@ -85,7 +85,7 @@
 //!
 //! | part | bytes |
 //! | --- | ---: |
-//! | slot: user id (24, inline up to 22 bytes), socket id (24, same), `expire_at` (8), `gap` (4), place in the queue (4) | 64 |
+//! | slot: user id (24, inline up to 22 bytes), socket id after its node (24, same), the node's number (4, and 4 of padding), `expire_at` (8), `gap` (4), place in the queue (4) | 72 |
 //! | entry in the queue (slot number) | 4 |
 //! | entry in the user hash table: slot number and control byte, buckets a power of two, at most 7/8 full | 5 to 11 |
 //! | once the room was listed, or in a large room: entry in the user order (slot number), blocks half to full | 4 to 8 |
@@ -98,13 +98,17 @@
 //! of rooms, 16 bytes more than its length) and its entry in that queue (24 bytes in a B-tree
 //! node); a room whose user order is more than one block adds its 80-byte head.
 //!
-//! For 1,000,000 presences in 10,000 rooms of 100 (12-byte user ids, 20-byte socket ids): per
-//! room, the slots take 112 × 64 = 7,168 bytes (a size class), the queue 112 × 4 = 448 (a
-//! class) and the hash table 128 buckets, 656 bytes in a class of 768: 83.8 bytes per presence.
-//! The table of rooms (16,384 buckets × 185 bytes, in a 3 MiB class) adds 3.1, the rooms' names
-//! and the queue of rooms about 0.9: about 88 bytes per presence in all, and about 92 once
-//! every room was listed (its user order, one block of 448 bytes a room, without ceilings).
-//! One room of 1,000,000 presences, joined in user id order, takes about 90 bytes per presence
+//! A presence held through a node keeps the node's number, not its id: a socket
+//! `web-1.4242.k3f9/<20 bytes>` stays inline like a socket id of 20 bytes.
+//!
+//! For 1,000,000 presences in 10,000 rooms of 100 (12-byte user ids, 20-byte socket ids, with
+//! or without a node): per room, the slots take 113 × 72 = 8,192 bytes (a size class; 99 slots
+//! would fit in the class below), the queue 112 × 4 = 448 (a class) and the hash table 128
+//! buckets, 656 bytes in a class of 768: 94.1 bytes per presence. The table of rooms (16,384
+//! buckets × 185 bytes, in a 3 MiB class) adds 3.1, the rooms' names and the queue of rooms
+//! about 0.9: about 98 bytes per presence in all, and about 102 once every room was listed (its
+//! user order, one block of 448 bytes a room, without ceilings). One room of 1,000,000
+//! presences, joined in user id order, takes about 98 bytes per presence
 //! without its expiry counts (9 of them for its user order: slot numbers in blocks three
 //! quarters full, and the block of each slot); the counts add about 1 when the presences share
 //! expiry milliseconds (heartbeats, 30 a millisecond), and about 14 when every presence has a
@@ -123,6 +127,7 @@ use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::rc::Rc;
 
+use super::leases::NodeId;
 use super::small_str::SmallStr;
 use expiries::Expiries;
 use seg_vec::SegVec;
@@ -150,10 +155,37 @@ const ORDER_BLOCK: usize = 512;
 /// One presence as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {
-    /// The socket id that holds the presence (the key's value).
+    /// The node the socket is held through, if any: the key's value is then
+    /// `<node>/<socket>`.
+    pub node: Option<NodeId>,
+    /// The socket id that holds the presence (the key's value, after the node if any).
     pub socket: SmallStr,
     /// The key's absolute expiry in Unix ms, or [`NO_TTL`].
     pub expire_at: i64,
+}
+
+impl Presence {
+    /// True when `socket` holds this presence.
+    pub fn is_held_by(&self, socket: SocketRef<'_>) -> bool {
+        self.node == socket.node && self.socket.as_bytes() == socket.id.as_bytes()
+    }
+}
+
+/// A socket as the index takes it: the node it is held through (as the database's leases
+/// number it), if any, and the socket id after the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketRef<'a> {
+    /// The node, if any.
+    pub node: Option<NodeId>,
+    /// The socket id (after the node).
+    pub id: &'a str,
+}
+
+impl<'a> From<&'a str> for SocketRef<'a> {
+    /// A socket held through no node.
+    fn from(id: &'a str) -> Self {
+        SocketRef { node: None, id }
+    }
 }
 
 /// A presence that is not live, as handed to the sweeper.
@@ -659,7 +691,7 @@ impl Room {
         &mut self,
         hasher: &RandomState,
         user: &str,
-        socket: &str,
+        socket: SocketRef<'_>,
         expire_at: i64,
         large: usize,
     ) -> Previous {
@@ -667,13 +699,14 @@ impl Room {
         if let Some(ix) = self.find(hash, user) {
             let presence = &mut self.slots[ix].presence;
             let old_expire = presence.expire_at;
-            let previous = if presence.socket.as_bytes() == socket.as_bytes() {
+            let previous = if presence.is_held_by(socket) {
                 Previous::Same {
                     expire_at: old_expire,
                 }
             } else {
                 Previous::Other(Presence {
-                    socket: std::mem::replace(&mut presence.socket, SmallStr::from(socket)),
+                    node: std::mem::replace(&mut presence.node, socket.node),
+                    socket: std::mem::replace(&mut presence.socket, SmallStr::from(socket.id)),
                     expire_at: old_expire,
                 })
             };
@@ -684,7 +717,8 @@ impl Room {
         self.slots.push(Slot {
             user: SmallStr::from(user),
             presence: Presence {
-                socket: SmallStr::from(socket),
+                node: socket.node,
+                socket: SmallStr::from(socket.id),
                 expire_at,
             },
             gap: 0,
@@ -859,7 +893,8 @@ impl RoomIndex {
         socket: &str,
         expire_at: i64,
     ) -> Previous {
-        self.upsert_counted(room, user, socket, expire_at, None).0
+        self.upsert_counted(room, user, socket.into(), expire_at, None)
+            .0
     }
 
     /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before,
@@ -868,7 +903,7 @@ impl RoomIndex {
         &mut self,
         room: &str,
         user: &str,
-        socket: &str,
+        socket: SocketRef<'_>,
         expire_at: i64,
         cutoff: Option<i64>,
     ) -> (Previous, usize) {
@@ -898,7 +933,7 @@ impl RoomIndex {
         &mut self,
         room: &str,
         user: &str,
-        socket: &str,
+        socket: SocketRef<'_>,
         expire_at: i64,
         cutoff: i64,
     ) -> Refresh {
@@ -910,7 +945,7 @@ impl RoomIndex {
             return Refresh::NotHeld;
         };
         let presence = &state.slots[ix].presence;
-        if presence.socket.as_bytes() != socket.as_bytes() {
+        if !presence.is_held_by(socket) {
             return Refresh::NotHeld;
         }
         let previous = presence.expire_at;
@@ -1004,19 +1039,22 @@ impl RoomIndex {
         after: Option<&str>,
     ) -> Vec<(&str, &str)> {
         self.list_where(room, cutoff, limit, after, |_| true)
+            .into_iter()
+            .map(|(user, presence)| (user, &*presence.socket))
+            .collect()
     }
 
-    /// [`RoomIndex::list`] of the presences whose socket `keep` admits: the others are passed
-    /// over as if they were not live (they are read, so a page also reads each of them in the
-    /// blocks it looks at).
+    /// [`RoomIndex::list`] of the presences `keep` admits, as (user, presence): the others are
+    /// passed over as if they were not live (they are read, so a page also reads each of them
+    /// in the blocks it looks at).
     pub fn list_where(
         &mut self,
         room: &str,
         cutoff: i64,
         limit: usize,
         after: Option<&str>,
-        keep: impl Fn(&str) -> bool,
-    ) -> Vec<(&str, &str)> {
+        keep: impl Fn(&Presence) -> bool,
+    ) -> Vec<(&str, &Presence)> {
         let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Vec::new();
         };
@@ -1035,19 +1073,19 @@ impl RoomIndex {
                 cutoff,
                 limit,
                 |ix| slots[ix as usize].presence.expire_at,
-                |ix| keep(&slots[ix as usize].presence.socket),
+                |ix| keep(&slots[ix as usize].presence),
             )
             .into_iter()
             .map(|ix| {
                 let slot = &slots[ix as usize];
-                (&*slot.user, &*slot.presence.socket)
+                (&*slot.user, &slot.presence)
             })
             .collect()
     }
 
-    /// The number of presences of `room` live at `cutoff` whose socket `keep` admits: one pass
-    /// over the room.
-    pub fn count_where(&self, room: &str, cutoff: i64, keep: impl Fn(&str) -> bool) -> usize {
+    /// The number of presences of `room` live at `cutoff` that `keep` admits: one pass over the
+    /// room.
+    pub fn count_where(&self, room: &str, cutoff: i64, keep: impl Fn(&Presence) -> bool) -> usize {
         let Some(state) = self.room(room) else {
             return 0;
         };
@@ -1055,7 +1093,7 @@ impl RoomIndex {
             .slots
             .iter()
             .map(|slot| &slot.presence)
-            .filter(|presence| presence.expire_at > cutoff && keep(&presence.socket))
+            .filter(|presence| presence.expire_at > cutoff && keep(presence))
             .count()
     }
 
@@ -1065,7 +1103,7 @@ impl RoomIndex {
     }
 
     /// Looks through the slots of `room` from slot `from` on, at most `work` of them, for a
-    /// presence whose socket `pick` admits. Slots move when a presence leaves (the last one
+    /// presence that `pick` admits. Slots move when a presence leaves (the last one
     /// fills the hole), so a walk that reaches the end may have missed one that moved behind
     /// it: the caller walks again while it knows of one left.
     pub fn find_in_room(
@@ -1073,7 +1111,7 @@ impl RoomIndex {
         room: &str,
         from: usize,
         work: usize,
-        pick: impl Fn(&str) -> bool,
+        pick: impl Fn(&Presence) -> bool,
     ) -> RoomWalk {
         let Some(state) = self.room(room) else {
             return RoomWalk::End;
@@ -1081,7 +1119,7 @@ impl RoomIndex {
         let end = state.slots.len().min(from.saturating_add(work));
         for ix in from..end {
             let slot = &state.slots[ix];
-            if pick(&slot.presence.socket) {
+            if pick(&slot.presence) {
                 return RoomWalk::Found {
                     slot: ix,
                     dead: DeadPresence {
@@ -1307,6 +1345,7 @@ mod tests {
         assert_eq!(
             index.upsert("r", "u1", "s2", 300),
             Previous::Other(Presence {
+                node: None,
                 socket: "s1".into(),
                 expire_at: 200
             })
@@ -1316,6 +1355,7 @@ mod tests {
         assert_eq!(
             index.remove("r", "u1"),
             Some(Presence {
+                node: None,
                 socket: "s2".into(),
                 expire_at: 300
             })
@@ -1329,16 +1369,25 @@ mod tests {
     fn refresh_moves_only_the_holding_socket() {
         let mut index = RoomIndex::new();
         index.upsert("r", "u", "s", 100);
-        assert_eq!(index.refresh("r", "u", "other", 500, 0), Refresh::NotHeld);
-        assert_eq!(index.refresh("r", "nobody", "s", 500, 0), Refresh::NotHeld);
-        assert_eq!(index.refresh("nowhere", "u", "s", 500, 0), Refresh::NotHeld);
         assert_eq!(
-            index.refresh("r", "u", "s", 500, 100),
+            index.refresh("r", "u", "other".into(), 500, 0),
+            Refresh::NotHeld
+        );
+        assert_eq!(
+            index.refresh("r", "nobody", "s".into(), 500, 0),
+            Refresh::NotHeld
+        );
+        assert_eq!(
+            index.refresh("nowhere", "u", "s".into(), 500, 0),
+            Refresh::NotHeld
+        );
+        assert_eq!(
+            index.refresh("r", "u", "s".into(), 500, 100),
             Refresh::NotLive { expire_at: 100 }
         );
         assert_eq!(index.count("r", 200), 0);
         assert_eq!(
-            index.refresh("r", "u", "s", 500, 0),
+            index.refresh("r", "u", "s".into(), 500, 0),
             Refresh::Refreshed { previous: 100 }
         );
         assert_eq!(index.count("r", 200), 1);
@@ -1348,7 +1397,7 @@ mod tests {
             Some(500)
         );
         assert_eq!(
-            index.upsert_counted("r", "v", "t", 50, Some(200)),
+            index.upsert_counted("r", "v", "t".into(), 50, Some(200)),
             (Previous::Absent, 1)
         );
         assert_eq!(
@@ -1436,7 +1485,7 @@ mod tests {
         index.upsert("r", "b", "s", 2000);
         for beat in 1..=100 {
             assert!(matches!(
-                index.refresh("r", "a", "s", 1000 + beat * 10, 0),
+                index.refresh("r", "a", "s".into(), 1000 + beat * 10, 0),
                 Refresh::Refreshed { .. }
             ));
         }
@@ -1448,11 +1497,11 @@ mod tests {
         let slot = &index.room("r").unwrap().slots[0];
         assert_eq!((slot.queued_at(), slot.gap), (2000, 0));
         assert_eq!(
-            index.refresh("r", "a", "s", i64::MAX, 0),
+            index.refresh("r", "a", "s".into(), i64::MAX, 0),
             Refresh::Refreshed { previous: 2000 }
         );
         assert_eq!(
-            index.refresh("r", "a", "s", 1600, 0),
+            index.refresh("r", "a", "s".into(), 1600, 0),
             Refresh::Refreshed { previous: i64::MAX }
         );
         assert_eq!(index.count("r", 1500), 2);
@@ -1482,7 +1531,7 @@ mod tests {
         assert_eq!(totals_at(&mut index, i64::MIN).0, 3);
         assert_eq!(totals_at(&mut index, i64::MAX).1, 4);
         assert_eq!(
-            index.refresh("r", "d", "s", NO_TTL, -1),
+            index.refresh("r", "d", "s".into(), NO_TTL, -1),
             Refresh::Refreshed { previous: 0 }
         );
         assert_eq!(index.count("r", -1), 1);
@@ -1496,22 +1545,22 @@ mod tests {
     #[test]
     fn sizes_of_the_parts() {
         assert_eq!(size_of::<SmallStr>(), 24);
-        assert_eq!(size_of::<Presence>(), 32);
-        assert_eq!(size_of::<Slot>(), 64);
+        assert_eq!(size_of::<Presence>(), 40);
+        assert_eq!(size_of::<Slot>(), 72);
         assert_eq!(size_of::<Room>(), 184);
         let mut index = RoomIndex::new();
         for i in 0..100 {
             index.upsert("room1", &format!("{i:012}"), &format!("s{i:019}"), 1000);
         }
         let state = index.room("room1").unwrap();
-        assert_eq!(state.slots.shape(), (112, 0));
-        assert_eq!(state.slots.allocated_bytes(), 7168);
+        assert_eq!(state.slots.shape(), (113, 0));
+        assert_eq!(state.slots.allocated_bytes(), 8192);
         assert_eq!(state.queue.shape(), (112, 0));
         assert_eq!(state.queue.allocated_bytes(), 448);
         assert_eq!(state.order.allocated_bytes(), 0);
         assert_eq!(state.users.allocated_bytes(), 768);
         assert!(state.expiries.is_none());
-        assert_eq!(state.allocated_bytes(), 7168 + 448 + 768);
+        assert_eq!(state.allocated_bytes(), 8192 + 448 + 768);
         index.list("room1", 0, 1, None);
         let state = index.room("room1").unwrap();
         assert_eq!(state.order.block_lens(), [100]);
@@ -1531,12 +1580,12 @@ mod tests {
             }
         }
         let per_presence = index.allocated_bytes() as f64 / 1e6;
-        assert!((87.0..=89.0).contains(&per_presence), "{per_presence}");
+        assert!((97.0..=99.0).contains(&per_presence), "{per_presence}");
         for room in 0..10_000 {
             index.list(&format!("room{room:06}"), 0, 1, None);
         }
         let listed = index.allocated_bytes() as f64 / 1e6;
-        assert!((91.0..=93.0).contains(&listed), "{listed}");
+        assert!((101.0..=103.0).contains(&listed), "{listed}");
     }
 
     #[test]
@@ -1573,7 +1622,7 @@ mod tests {
             }
         }
         let state = index.room("r").unwrap();
-        assert_eq!(state.slots.shape(), (16, 0));
+        assert_eq!(state.slots.shape(), (17, 0));
         assert_eq!(state.queue.shape().1, 0);
         assert_eq!(state.users.tables(), 1);
         assert_eq!(state.order.block_lens(), [10]);
@@ -1660,7 +1709,7 @@ mod tests {
         assert_eq!(index.count("r", 104), 15);
         assert_eq!((index.live(), index.backlog()), (15, 5));
         for i in 0..20 {
-            index.refresh("r", &format!("u{i:02}"), "s", 1000 + i, 104);
+            index.refresh("r", &format!("u{i:02}"), "s".into(), 1000 + i, 104);
         }
         assert_eq!((index.live(), index.backlog()), (15, 5));
         let mut progress = 0;
@@ -1929,6 +1978,7 @@ mod tests {
                         None => Previous::Absent,
                         Some((s, at)) if *s == socket => Previous::Same { expire_at: *at },
                         Some((s, at)) => Previous::Other(Presence {
+                            node: None,
                             socket: s.as_str().into(),
                             expire_at: *at,
                         }),
@@ -1938,7 +1988,13 @@ mod tests {
                     model.insert(key, (socket, expire_at));
                 }
                 2 => {
-                    let got = index.upsert_counted(&room, &user, &socket, expire_at, Some(cutoff));
+                    let got = index.upsert_counted(
+                        &room,
+                        &user,
+                        socket.as_str().into(),
+                        expire_at,
+                        Some(cutoff),
+                    );
                     model.insert(key, (socket, expire_at));
                     assert_eq!(got.1, live_count(&model, &room, cutoff), "step {step}");
                 }
@@ -1954,7 +2010,8 @@ mod tests {
                         Some((s, at)) if *s == socket => Refresh::NotLive { expire_at: *at },
                         _ => Refresh::NotHeld,
                     };
-                    let got = index.refresh(&room, &user, &socket, expire_at, cutoff);
+                    let got =
+                        index.refresh(&room, &user, socket.as_str().into(), expire_at, cutoff);
                     assert_eq!(got, want, "step {step}");
                     if let Refresh::Refreshed { .. } = got {
                         model.insert(key, (socket, expire_at));
@@ -1963,6 +2020,7 @@ mod tests {
                 6 => {
                     let got = index.remove(&room, &user);
                     let want = model.remove(&key).map(|(s, at)| Presence {
+                        node: None,
                         socket: s.as_str().into(),
                         expire_at: at,
                     });
@@ -1974,6 +2032,7 @@ mod tests {
                         let count = live_count(&model, &room, cutoff);
                         (
                             Presence {
+                                node: None,
                                 socket: s.as_str().into(),
                                 expire_at: at,
                             },
@@ -2019,6 +2078,7 @@ mod tests {
                 10 => {
                     let got = index.get(&room, &user).cloned();
                     let want = held.map(|(s, at)| Presence {
+                        node: None,
                         socket: s.as_str().into(),
                         expire_at: at,
                     });

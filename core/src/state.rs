@@ -294,6 +294,6 @@ mod tests {
         assert!(state
             .forget(0, b"presence:node:n", Reason::Expired, AT)
             .is_empty());
-        assert!(!state.dbs[&0].leases.is_up("n", AT));
+        assert!(!state.dbs[&0].leases.is_up_by_name("n", AT));
     }
 }
