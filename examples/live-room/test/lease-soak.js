@@ -13,8 +13,8 @@
  *
  * Environment: REDIS_SERVER and PRESENCE_MODULE, as for the tests. Prints one summary line
  * (and, on a terminal, one progress line a minute on stderr); exits with status 1 when
- * anything false or wrong was seen, 0 otherwise. Light on CPU: it is meant to run beside
- * other work.
+ * anything false or wrong was seen, 0 otherwise; SIGINT and SIGTERM stop it and the processes
+ * it started. Light on CPU: it is meant to run beside other work.
  */
 const { io } = require('socket.io-client');
 const { createPresenceClient } = require('@presence/socketio/client');
@@ -268,6 +268,10 @@ async function main(options) {
     await redis.stop();
   }
 }
+
+// Exiting through process.exit runs the test support's exit handler, which kills the servers.
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 main(readArgs(process.argv.slice(2))).then(
   (status) => process.exit(status),
