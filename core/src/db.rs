@@ -104,12 +104,12 @@ impl Db {
     /// `socket` in the index's form, or `None` when it names a node the leases do not know (so
     /// that no presence is held by it).
     fn lookup<'a>(&self, socket: &'a str) -> Option<SocketRef<'a>> {
-        match socket.split_once('/') {
-            Some((node, id)) => Some(SocketRef {
+        match ids::split_socket(socket) {
+            (Some(node), id) => Some(SocketRef {
                 node: Some(self.leases.id(node)?),
                 id,
             }),
-            None => Some(socket.into()),
+            (None, id) => Some(id.into()),
         }
     }
 
@@ -165,9 +165,9 @@ impl Db {
         expire_at: i64,
         at: Moment,
     ) -> (Prior, usize) {
-        let (node, id) = match socket.split_once('/') {
-            Some((node, id)) => (Some(self.leases.intern(node)), id),
-            None => (None, socket),
+        let (node, id) = match ids::split_socket(socket) {
+            (Some(node), id) => (Some(self.leases.intern(node)), id),
+            (None, id) => (None, id),
         };
         let (previous, by_expiry) = self.rooms.upsert_counted(
             room,

@@ -74,9 +74,21 @@ pub fn parse_socket(bytes: &[u8]) -> Option<&str> {
     }
 }
 
+/// A valid socket id split into the node it is held through, if any, and the socket id after
+/// the `/`. A loop over the bytes: the ids are short, and a `char` pattern costs more.
+pub fn split_socket(socket: &str) -> (Option<&str>, &str) {
+    match socket.bytes().position(|b| b == b'/') {
+        Some(slash) => (
+            socket.get(..slash),
+            socket.get(slash + 1..).unwrap_or_default(),
+        ),
+        None => (None, socket),
+    }
+}
+
 /// The node a valid socket id is held through: the part before its `/`, if any.
 pub fn node_of(socket: &str) -> Option<&str> {
-    socket.split_once('/').map(|(node, _)| node)
+    split_socket(socket).0
 }
 
 #[cfg(test)]
@@ -137,6 +149,8 @@ mod tests {
         assert_eq!(parse_socket(b"web-1.42/s1"), Some("web-1.42/s1"));
         assert_eq!(node_of("web-1.42/s1"), Some("web-1.42"));
         assert_eq!(node_of("s1"), None);
+        assert_eq!(split_socket("web-1.42/s1"), (Some("web-1.42"), "s1"));
+        assert_eq!(split_socket("s1"), (None, "s1"));
         let longest = [&[b'n'; MAX_ID_LEN][..], b"/", &[b's'; MAX_ID_LEN]].concat();
         assert!(parse_socket(&longest).is_some());
         for bad in [
