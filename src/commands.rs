@@ -13,7 +13,6 @@ use presence_core::changes;
 use presence_core::db::Prior;
 use presence_core::error::PresenceError;
 use presence_core::events::Reason;
-use presence_core::ids;
 use presence_core::index::Refresh;
 use presence_core::keys;
 use presence_core::liveness::{Moment, NO_TTL};
@@ -111,7 +110,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = rule.at(store::now_ms());
-    if let Some(node) = ids::node_of(target.socket) {
+    if let Some(node) = target.socket.node {
         let up = state::with(|s| {
             s.dbs
                 .get(&db)
@@ -126,7 +125,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let (events, count, previous) =
         state::with(|s| changes::observed(s.db(db), target.at(db), target.socket, expire_at, now))?;
     let unchanged = existed && matches!(previous, Prior::Same { .. });
-    if !store::write_string(ctx, key, &name, target.socket, expire_at, unchanged) {
+    if !store::write_string(ctx, key, &name, target.socket.full, expire_at, unchanged) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
     publisher::publish(ctx, events);

@@ -19,6 +19,7 @@ use crate::store::{self, Kind, OpenKey};
 use presence_core::changes::{self, PresenceRef};
 use presence_core::db::{Dead, Step};
 use presence_core::events::{Event, Reason};
+use presence_core::ids::Socket;
 use presence_core::keys::KeyFormat;
 use presence_core::liveness::Moment;
 use redis_module::Context;
@@ -238,7 +239,7 @@ fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: Dead, now: Moment) ->
         room: &dead.room,
         user: &dead.user,
     };
-    let socket = &dead.socket;
+    let socket = Socket::from(dead.socket.as_str());
     let dead_reason = |expire_at: i64| {
         state::with(|s| {
             s.dbs

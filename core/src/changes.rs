@@ -5,6 +5,7 @@
 
 use super::db::{Db, Prior};
 use super::events::{Event, Reason};
+use super::ids::Socket;
 use super::liveness::Moment;
 
 /// Which presence: the database, room and user of its key.
@@ -24,15 +25,16 @@ pub struct PresenceRef<'a> {
 pub fn observed(
     index: &mut Db,
     at: PresenceRef<'_>,
-    socket: &str,
+    socket: Socket<'_>,
     expire_at: i64,
     now: Moment,
 ) -> (Vec<Event>, usize, Prior) {
     let PresenceRef { db, room, user } = at;
     let (previous, count) = index.upsert_counted(room, user, socket, expire_at, now);
-    let live = index.is_live(socket, expire_at, now);
+    let node_up = index.node_up(socket, now);
+    let live = node_up && expire_at > now.cutoff;
     let was_live = match &previous {
-        Prior::Same { expire_at } => index.is_live(socket, *expire_at, now),
+        Prior::Same { expire_at } => node_up && *expire_at > now.cutoff,
         Prior::Absent | Prior::Other { .. } => false,
     };
     let mut events = Vec::new();
@@ -40,7 +42,7 @@ pub fn observed(
         events.push(Event::ended(db, room, user, old, count, Reason::Replaced));
     }
     if live && !was_live {
-        events.push(Event::join(db, room, user, socket, count));
+        events.push(Event::join(db, room, user, socket.full, count));
     }
     (events, count, previous)
 }
@@ -75,7 +77,8 @@ mod tests {
     #[test]
     fn a_new_live_presence_joins() {
         let mut index = Db::default();
-        let (events, count, previous) = observed(&mut index, at(0, "r", "u"), "s", 1000, moment(0));
+        let (events, count, previous) =
+            observed(&mut index, at(0, "r", "u"), "s".into(), 1000, moment(0));
         assert_eq!(previous, Prior::Absent);
         assert_eq!(count, 1);
         assert_eq!(events, vec![Event::join(0, "r", "u", "s", 1)]);
@@ -84,14 +87,14 @@ mod tests {
     #[test]
     fn a_refresh_is_silent_and_a_revival_joins() {
         let mut index = Db::default();
-        observed(&mut index, at(0, "r", "u"), "s", 1000, moment(0));
+        observed(&mut index, at(0, "r", "u"), "s".into(), 1000, moment(0));
         assert!(
-            observed(&mut index, at(0, "r", "u"), "s", 2000, moment(500))
+            observed(&mut index, at(0, "r", "u"), "s".into(), 2000, moment(500))
                 .0
                 .is_empty()
         );
         assert_eq!(
-            names(&observed(&mut index, at(0, "r", "u"), "s", 5000, moment(3000)).0),
+            names(&observed(&mut index, at(0, "r", "u"), "s".into(), 5000, moment(3000)).0),
             ["join"]
         );
     }
@@ -100,13 +103,15 @@ mod tests {
     fn a_new_presence_that_is_not_live_is_indexed_silently() {
         let mut index = Db::default();
         assert!(
-            observed(&mut index, at(0, "r", "u"), "s", NO_TTL, moment(0))
+            observed(&mut index, at(0, "r", "u"), "s".into(), NO_TTL, moment(0))
                 .0
                 .is_empty()
         );
-        assert!(observed(&mut index, at(0, "r", "v"), "s", 10, moment(50))
-            .0
-            .is_empty());
+        assert!(
+            observed(&mut index, at(0, "r", "v"), "s".into(), 10, moment(50))
+                .0
+                .is_empty()
+        );
         assert_eq!(index.rooms.entries(), 2);
         assert_eq!(index.count("r", moment(50)), 0);
     }
@@ -114,8 +119,8 @@ mod tests {
     #[test]
     fn another_socket_replaces() {
         let mut index = Db::default();
-        observed(&mut index, at(0, "r", "u"), "old", 1000, moment(0));
-        let (events, _, _) = observed(&mut index, at(0, "r", "u"), "new", 2000, moment(0));
+        observed(&mut index, at(0, "r", "u"), "old".into(), 1000, moment(0));
+        let (events, _, _) = observed(&mut index, at(0, "r", "u"), "new".into(), 2000, moment(0));
         assert_eq!(
             events,
             vec![
@@ -128,8 +133,8 @@ mod tests {
     #[test]
     fn removal_announces_once_with_the_count_after() {
         let mut index = Db::default();
-        observed(&mut index, at(2, "r", "a"), "sa", 1000, moment(0));
-        observed(&mut index, at(2, "r", "b"), "sb", 1000, moment(0));
+        observed(&mut index, at(2, "r", "a"), "sa".into(), 1000, moment(0));
+        observed(&mut index, at(2, "r", "b"), "sb".into(), 1000, moment(0));
         let events = removed(&mut index, at(2, "r", "a"), Reason::Deleted, moment(0));
         assert_eq!(
             events,

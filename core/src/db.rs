@@ -14,7 +14,7 @@
 //! within a tick or so) does it count the room's presences one by one. A listing passes over
 //! the down nodes' presences as it reads them.
 
-use crate::ids;
+use crate::ids::Socket;
 use crate::index::{Presence, Previous, Refresh, RoomIndex, RoomWalk, SocketRef, SweepStep};
 use crate::leases::{Leases, NodeId};
 use crate::liveness::{DeadReason, Moment};
@@ -103,36 +103,44 @@ impl Db {
 
     /// `socket` in the index's form, or `None` when it names a node the leases do not know (so
     /// that no presence is held by it).
-    fn lookup<'a>(&self, socket: &'a str) -> Option<SocketRef<'a>> {
-        match ids::split_socket(socket) {
-            (Some(node), id) => Some(SocketRef {
-                node: Some(self.leases.id(node)?),
-                id,
-            }),
-            (None, id) => Some(id.into()),
-        }
+    fn lookup<'a>(&self, socket: Socket<'a>) -> Option<SocketRef<'a>> {
+        let node = match socket.node {
+            Some(node) => Some(self.leases.id(node)?),
+            None => None,
+        };
+        Some(SocketRef {
+            node,
+            id: socket.id,
+        })
     }
 
     /// True when `socket` holds (room, user).
-    pub fn holds(&self, room: &str, user: &str, socket: &str) -> bool {
+    pub fn holds(&self, room: &str, user: &str, socket: Socket<'_>) -> bool {
         let held = self.rooms.get(room, user);
         self.lookup(socket)
             .is_some_and(|socket| held.is_some_and(|p| p.is_held_by(socket)))
     }
 
     /// True when a presence held by `socket`, expiring at `expire_at`, is live at `at`.
-    pub fn is_live(&self, socket: &str, expire_at: i64, at: Moment) -> bool {
+    pub fn is_live(&self, socket: Socket<'_>, expire_at: i64, at: Moment) -> bool {
         expire_at > at.cutoff && self.node_up(socket, at)
     }
 
     /// True when `socket` is held through no node, or through one whose lease is live at `at`.
-    fn node_up(&self, socket: &str, at: Moment) -> bool {
-        ids::node_of(socket).is_none_or(|node| self.leases.is_up_by_name(node, at))
+    pub fn node_up(&self, socket: Socket<'_>, at: Moment) -> bool {
+        socket
+            .node
+            .is_none_or(|node| self.leases.is_up_by_name(node, at))
     }
 
     /// Why a presence held by `socket`, expiring at `expire_at`, is not live at `at`, or `None`
     /// when it is. A down node comes first: it is why the presence stopped.
-    pub fn dead_reason(&self, socket: &str, expire_at: i64, at: Moment) -> Option<DeadReason> {
+    pub fn dead_reason(
+        &self,
+        socket: Socket<'_>,
+        expire_at: i64,
+        at: Moment,
+    ) -> Option<DeadReason> {
         if self.node_up(socket, at) {
             at.dead_reason(expire_at)
         } else {
@@ -161,14 +169,12 @@ impl Db {
         &mut self,
         room: &str,
         user: &str,
-        socket: &str,
+        socket: Socket<'_>,
         expire_at: i64,
         at: Moment,
     ) -> (Prior, usize) {
-        let (node, id) = match ids::split_socket(socket) {
-            (Some(node), id) => (Some(self.leases.intern(node)), id),
-            (None, id) => (None, id),
-        };
+        let node = socket.node.map(|node| self.leases.intern(node));
+        let id = socket.id;
         let (previous, by_expiry) = self.rooms.upsert_counted(
             room,
             user,
@@ -208,7 +214,7 @@ impl Db {
         &mut self,
         room: &str,
         user: &str,
-        socket: &str,
+        socket: Socket<'_>,
         expire_at: i64,
         at: Moment,
     ) -> Refresh {
@@ -372,19 +378,19 @@ mod tests {
     fn a_down_node_leaves_reads_at_once() {
         let mut db = Db::default();
         db.leases.set_lease("n", 100);
-        db.upsert_counted("r", "a", "n/s1", 1000, at(0));
-        db.upsert_counted("r", "b", "s2", 1000, at(0));
-        let (_, count) = db.upsert_counted("r", "c", "n/s3", 1000, at(0));
+        db.upsert_counted("r", "a", "n/s1".into(), 1000, at(0));
+        db.upsert_counted("r", "b", "s2".into(), 1000, at(0));
+        let (_, count) = db.upsert_counted("r", "c", "n/s3".into(), 1000, at(0));
         assert_eq!(count, 3);
         assert_eq!(db.count("r", at(99)), 3);
         assert_eq!(db.count("r", at(100)), 1);
         assert_eq!(users(&mut db, "r", 100), ["b"]);
         assert_eq!(db.live(at(100)), 1);
         assert_eq!(
-            db.dead_reason("n/s1", 1000, at(100)),
+            db.dead_reason("n/s1".into(), 1000, at(100)),
             Some(DeadReason::NodeDown)
         );
-        assert_eq!(db.dead_reason("s2", 1000, at(100)), None);
+        assert_eq!(db.dead_reason("s2".into(), 1000, at(100)), None);
         db.leases.set_lease("n", 500);
         assert_eq!(
             db.count("r", at(100)),
@@ -397,9 +403,9 @@ mod tests {
     fn a_room_with_stale_and_down_presences_counts_each_once() {
         let mut db = Db::default();
         db.leases.set_lease("n", 100);
-        db.upsert_counted("r", "a", "n/s1", 50, at(0));
-        db.upsert_counted("r", "b", "n/s2", 1000, at(0));
-        db.upsert_counted("r", "c", "s3", 1000, at(0));
+        db.upsert_counted("r", "a", "n/s1".into(), 50, at(0));
+        db.upsert_counted("r", "b", "n/s2".into(), 1000, at(0));
+        db.upsert_counted("r", "c", "s3".into(), 1000, at(0));
         assert_eq!(db.count("r", at(60)), 2, "a is stale");
         assert_eq!(
             db.count("r", at(100)),
@@ -413,20 +419,20 @@ mod tests {
     fn refresh_and_replace_follow_the_node() {
         let mut db = Db::default();
         db.leases.set_lease("n", 100);
-        db.upsert_counted("r", "a", "n/s1", 1000, at(0));
+        db.upsert_counted("r", "a", "n/s1".into(), 1000, at(0));
         assert!(matches!(
-            db.refresh("r", "a", "n/s1", 2000, at(50)),
+            db.refresh("r", "a", "n/s1".into(), 2000, at(50)),
             Refresh::Refreshed { .. }
         ));
         assert_eq!(
-            db.refresh("r", "a", "n/s1", 3000, at(100)),
+            db.refresh("r", "a", "n/s1".into(), 3000, at(100)),
             Refresh::NotLive { expire_at: 2000 }
         );
         assert_eq!(
-            db.refresh("r", "a", "n/other", 3000, at(100)),
+            db.refresh("r", "a", "n/other".into(), 3000, at(100)),
             Refresh::NotHeld
         );
-        let (previous, count) = db.upsert_counted("r", "a", "s9", 3000, at(100));
+        let (previous, count) = db.upsert_counted("r", "a", "s9".into(), 3000, at(100));
         assert_eq!(
             previous,
             Prior::Other {
@@ -453,7 +459,7 @@ mod tests {
                 db.upsert_counted(
                     &format!("r{room}"),
                     &format!("u{user}"),
-                    socket,
+                    socket.into(),
                     1000,
                     at(0),
                 );
@@ -493,7 +499,7 @@ mod tests {
         let mut db = Db::default();
         for user in 0..2000 {
             let socket = if user >= 1990 { "n/s" } else { "m" };
-            db.upsert_counted("r", &format!("u{user:04}"), socket, 1000, at(0));
+            db.upsert_counted("r", &format!("u{user:04}"), socket.into(), 1000, at(0));
         }
         db.leases.set_lease("n", NO_TTL);
         let mut removed = 0;
@@ -550,7 +556,7 @@ mod tests {
                         };
                         let expire_at = now + rng.below(300) as i64;
                         keys.insert((room.clone(), user.clone()), (socket.clone(), expire_at));
-                        db.upsert_counted(&room, &user, &socket, expire_at, at(now));
+                        db.upsert_counted(&room, &user, socket.as_str().into(), expire_at, at(now));
                     }
                     6 => {
                         keys.remove(&(room.clone(), user.clone()));
@@ -565,7 +571,8 @@ mod tests {
                 }
                 let live_at = |socket: &str, expire_at: i64| {
                     expire_at > now
-                        && ids::node_of(socket)
+                        && Socket::from(socket)
+                            .node
                             .is_none_or(|node| leases.get(node).is_some_and(|&l| l > now))
                 };
                 for room in ["r0", "r1", "r2"] {

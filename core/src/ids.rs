@@ -60,35 +60,52 @@ pub fn parse(bytes: &[u8]) -> Option<&str> {
     }
 }
 
-/// Returns a socket id as `&str` when it is valid: an id, or a node-qualified socket
-/// `<node>/<socket>` (exactly one `/`, each part a valid id).
-pub fn parse_socket(bytes: &[u8]) -> Option<&str> {
-    match bytes.iter().position(|&b| b == b'/') {
-        None => parse(bytes),
-        Some(slash) => {
-            parse(&bytes[..slash])?;
-            parse(&bytes[slash + 1..])?;
-            // SAFETY: both parts are valid ids, ASCII only, and so is the `/` between them.
-            Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+/// A valid socket id, with the node it is held through split off once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Socket<'a> {
+    /// The whole id, the key's value: `<node>/<socket>` or `<socket>`.
+    pub full: &'a str,
+    /// The node, if any.
+    pub node: Option<&'a str>,
+    /// The socket id after the node.
+    pub id: &'a str,
+}
+
+impl<'a> From<&'a str> for Socket<'a> {
+    /// Splits a socket id that is known to be valid.
+    fn from(full: &'a str) -> Self {
+        match full.bytes().position(|b| b == b'/') {
+            Some(slash) => Socket {
+                full,
+                node: full.get(..slash),
+                id: full.get(slash + 1..).unwrap_or_default(),
+            },
+            None => Socket {
+                full,
+                node: None,
+                id: full,
+            },
         }
     }
 }
 
-/// A valid socket id split into the node it is held through, if any, and the socket id after
-/// the `/`. A loop over the bytes: the ids are short, and a `char` pattern costs more.
-pub fn split_socket(socket: &str) -> (Option<&str>, &str) {
-    match socket.bytes().position(|b| b == b'/') {
-        Some(slash) => (
-            socket.get(..slash),
-            socket.get(slash + 1..).unwrap_or_default(),
-        ),
-        None => (None, socket),
+/// Returns a socket id when it is valid: an id, or a node-qualified socket `<node>/<socket>`
+/// (exactly one `/`, each part a valid id).
+pub fn parse_socket(bytes: &[u8]) -> Option<Socket<'_>> {
+    match bytes.iter().position(|&b| b == b'/') {
+        None => parse(bytes).map(Socket::from),
+        Some(slash) => {
+            let node = parse(&bytes[..slash])?;
+            let id = parse(&bytes[slash + 1..])?;
+            // SAFETY: both parts are valid ids, ASCII only, and so is the `/` between them.
+            let full = unsafe { std::str::from_utf8_unchecked(bytes) };
+            Some(Socket {
+                full,
+                node: Some(node),
+                id,
+            })
+        }
     }
-}
-
-/// The node a valid socket id is held through: the part before its `/`, if any.
-pub fn node_of(socket: &str) -> Option<&str> {
-    split_socket(socket).0
 }
 
 #[cfg(test)]
@@ -145,12 +162,15 @@ mod tests {
 
     #[test]
     fn sockets_may_name_their_node() {
-        assert_eq!(parse_socket(b"s1"), Some("s1"));
-        assert_eq!(parse_socket(b"web-1.42/s1"), Some("web-1.42/s1"));
-        assert_eq!(node_of("web-1.42/s1"), Some("web-1.42"));
-        assert_eq!(node_of("s1"), None);
-        assert_eq!(split_socket("web-1.42/s1"), (Some("web-1.42"), "s1"));
-        assert_eq!(split_socket("s1"), (None, "s1"));
+        assert_eq!(parse_socket(b"s1"), Some(Socket::from("s1")));
+        let held = parse_socket(b"web-1.42/s1").unwrap();
+        assert_eq!(held, Socket::from("web-1.42/s1"));
+        assert_eq!(
+            (held.full, held.node, held.id),
+            ("web-1.42/s1", Some("web-1.42"), "s1")
+        );
+        let alone = Socket::from("s1");
+        assert_eq!((alone.full, alone.node, alone.id), ("s1", None, "s1"));
         let longest = [&[b'n'; MAX_ID_LEN][..], b"/", &[b's'; MAX_ID_LEN]].concat();
         assert!(parse_socket(&longest).is_some());
         for bad in [

@@ -2,7 +2,7 @@
 
 use super::changes::PresenceRef;
 use super::error::PresenceError;
-use super::ids::{self, IdKind};
+use super::ids::{self, IdKind, Socket};
 use super::leases::MAX_LEASE_MS;
 
 /// The (room, user, socket) of `PRESENCE.JOIN`, `BEAT` and `LEAVE`.
@@ -13,7 +13,7 @@ pub struct Target<'a> {
     /// The user id.
     pub user: &'a str,
     /// The socket id.
-    pub socket: &'a str,
+    pub socket: Socket<'a>,
 }
 
 impl<'a> Target<'a> {
@@ -146,7 +146,7 @@ mod tests {
             Ok(Target {
                 room: "123",
                 user: "45",
-                socket: "sock-1"
+                socket: "sock-1".into()
             })
         );
         assert_eq!(target(&[b"123", b"45"]), Err(PresenceError::WrongArity));
@@ -162,7 +162,10 @@ mod tests {
             target(&[b"1", b"2", b"a/b/c"]),
             Err(PresenceError::InvalidId(IdKind::Socket))
         );
-        assert_eq!(target(&[b"1", b"2", b"web-1/s"]).unwrap().socket, "web-1/s");
+        assert_eq!(
+            target(&[b"1", b"2", b"web-1/s"]).unwrap().socket.node,
+            Some("web-1")
+        );
     }
 
     #[test]
