@@ -9,14 +9,18 @@
 # installs it (need_chromium in scripts/lib/prereqs.sh) before calling this script.
 #
 # Environment: REDIS_SERVER (default redis-server), PRESENCE_MODULE (default
-# target/release/libredis_presence.so of the repository).
+# target/release/libredis_presence.so of the repository), PRESENCE_NPM_INSTALLED=1 to skip the
+# `npm ci` of both packages (the repository's scripts/test installs them once, before it starts
+# the lease soak that runs beside the tests).
 set -euo pipefail
 
 package_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 demo_dir="$(cd "$package_dir/../../examples/live-room" && pwd)"
 
-(cd "$package_dir" && npm ci --no-audit --no-fund)
-(cd "$demo_dir" && npm ci --no-audit --no-fund)
+if [ -z "${PRESENCE_NPM_INSTALLED:-}" ]; then
+  (cd "$package_dir" && npm ci --no-audit --no-fund)
+  (cd "$demo_dir" && npm ci --no-audit --no-fund)
+fi
 
 cd "$package_dir"
 echo "== npm run typecheck" >&2
