@@ -113,7 +113,9 @@ impl Leases {
                 id
             }
             None => {
-                let id = NodeId(u32::try_from(self.nodes.len()).expect("fewer than 2^32 nodes"));
+                // A node is known only while a lease key or a presence holds it: far fewer than
+                // 2^32 of them fit in any server's memory.
+                let id = NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
                 self.nodes.push(Some(state));
                 id
             }
@@ -175,9 +177,16 @@ impl Leases {
 
     /// A presence of `room` is now held through node `id`.
     pub fn held(&mut self, room: &str, id: NodeId) {
-        let counts = match self.rooms.get_mut(room) {
-            Some(counts) => counts,
-            None => self.rooms.entry(Rc::from(room)).or_default(),
+        let name = match self.rooms.get_key_value(room) {
+            Some((name, _)) => name.clone(),
+            None => {
+                let name: Rc<str> = Rc::from(room);
+                self.rooms.insert(name.clone(), Vec::new());
+                name
+            }
+        };
+        let Some(counts) = self.rooms.get_mut(room) else {
+            return;
         };
         let first_in_room = match counts.iter_mut().find(|(n, _)| *n == id) {
             Some((_, count)) => {
@@ -189,16 +198,10 @@ impl Leases {
                 true
             }
         };
-        let room = first_in_room.then(|| {
-            self.rooms
-                .get_key_value(room)
-                .map(|(room, _)| room.clone())
-                .expect("the room is in the table")
-        });
         if let Some(state) = self.get_mut(id) {
             state.presences += 1;
-            if let Some(room) = room {
-                state.rooms.insert(room);
+            if first_in_room {
+                state.rooms.insert(name);
             }
         }
     }
