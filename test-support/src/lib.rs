@@ -5,6 +5,8 @@
 //! `REDIS_SERVER` names the server binary (default `redis-server`), `PRESENCE_MODULE` the module
 //! (default `target/release/libredis_presence.so`).
 
+pub mod cluster;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

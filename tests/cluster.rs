@@ -1,0 +1,186 @@
+//! Redis Cluster: three masters and three replicas with the module. Each room lives on the shard
+//! of its hash slot (keys `room:presence:{<room>}:<user>`), the commands route by the room, each
+//! shard counts, lists and sweeps its own rooms, every event reaches a subscriber once, and the
+//! replicas neither sweep nor publish.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use test_support::cluster::{key_slot, Cluster};
+use test_support::{module_path, wait_for, Conn, Options, Subscriber};
+
+const ROOMS: usize = 60;
+const USERS: usize = 5;
+
+fn room(i: usize) -> String {
+    format!("room{i}")
+}
+
+#[test]
+fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
+    let cluster = Cluster::start(3, Options::default().fast(3, 50));
+    let mut sub = Subscriber::new(&cluster.masters[0], 0);
+    let mut per_shard = vec![0i64; cluster.masters.len()];
+    for r in 0..ROOMS {
+        let name = room(r);
+        let owner = cluster.owner_of(name.as_bytes());
+        per_shard[owner] += USERS as i64;
+        let mut c = cluster.masters[owner].conn();
+        for u in 0..USERS {
+            let joined = c.int(&[
+                "PRESENCE.JOIN",
+                &name,
+                &format!("u{u}"),
+                &format!("s{r}.{u}"),
+            ]);
+            assert_eq!(joined, u as i64 + 1);
+        }
+        let key = format!("room:presence:{{{name}}}:u0");
+        assert_eq!(key_slot(key.as_bytes()), key_slot(name.as_bytes()));
+        assert_eq!(c.int(&["EXISTS", key.as_str()]), 1, "the hash-tag form");
+        let other = (owner + 1) % cluster.masters.len();
+        let moved = cluster.masters[other]
+            .conn()
+            .err(&["PRESENCE.COUNT", name.as_str()]);
+        assert!(
+            moved.starts_with(&format!("MOVED {} ", key_slot(name.as_bytes()))),
+            "{moved}"
+        );
+    }
+    for (i, master) in cluster.masters.iter().enumerate() {
+        assert_eq!(master.conn().int(&["DBSIZE"]), per_shard[i], "shard {i}");
+    }
+    for (i, replica) in cluster.replicas.iter().enumerate() {
+        let mut c = replica.conn();
+        c.call(&["READONLY"]);
+        wait_for(Duration::from_secs(10), "the replica to follow", || {
+            (c.int(&["DBSIZE"]) == per_shard[i]).then_some(())
+        });
+        for r in (0..ROOMS).filter(|r| cluster.owner_of(room(*r).as_bytes()) == i) {
+            assert_eq!(c.int(&["PRESENCE.COUNT", &room(r)]), USERS as i64);
+            assert_eq!(c.strings(&["PRESENCE.LIST", &room(r)]).len(), USERS);
+        }
+    }
+    let joins = sub.drain(Duration::from_millis(500));
+    assert_eq!(joins.len(), ROOMS * USERS, "each join once");
+    // No heartbeat: every presence goes stale after 3 s and its shard's sweeper removes it.
+    wait_for(Duration::from_secs(20), "every shard to sweep", || {
+        cluster
+            .masters
+            .iter()
+            .all(|m| m.conn().int(&["DBSIZE"]) == 0)
+            .then_some(())
+    });
+    let mut ended: BTreeMap<String, usize> = BTreeMap::new();
+    for event in sub.drain(Duration::from_millis(500)) {
+        assert_eq!(event.channel, "__presence@0__:force-leave");
+        assert!(event.payload.ends_with(r#""reason":"stale"}"#), "{event:?}");
+        *ended.entry(event.payload).or_default() += 1;
+    }
+    assert_eq!(ended.len(), ROOMS * USERS);
+    assert!(ended.values().all(|&n| n == 1), "each end announced once");
+    for (i, master) in cluster.masters.iter().enumerate() {
+        let swept: i64 = master
+            .conn()
+            .info_field("presence", "presence_swept")
+            .parse()
+            .unwrap();
+        assert_eq!(swept, per_shard[i], "shard {i} swept its own");
+    }
+    for replica in &cluster.replicas {
+        let mut c = replica.conn();
+        assert_eq!(c.int(&["DBSIZE"]), 0);
+        assert_eq!(c.info_field("presence", "presence_swept"), "0");
+        assert_eq!(c.info_field("presence", "presence_events"), "0");
+    }
+}
+
+/// `scripts/cluster` running, stopped with SIGTERM when dropped (a test that fails half-way
+/// leaves no node behind).
+struct Script(std::process::Child);
+
+impl Script {
+    fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        self.terminate();
+        let _ = self.0.wait();
+    }
+}
+
+/// `scripts/cluster` forms a cluster of 3 masters and 3 replicas with the module, prints where
+/// they are, serves presence commands, and stops every node on SIGTERM.
+#[test]
+fn scripts_cluster_starts_a_cluster_and_stops_it() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut script = Script(
+        Command::new("bash")
+            .arg(root.join("scripts/cluster"))
+            .env("PRESENCE_MODULE", module_path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scripts/cluster"),
+    );
+    let mut lines = BufReader::new(script.0.stdout.take().expect("stdout")).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut ports = Vec::new();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        printed.push(line.clone());
+        if let Some(urls) = line.strip_prefix("REDIS_CLUSTER=") {
+            ports = urls
+                .split(',')
+                .map(|url| url.rsplit(':').next().unwrap().parse::<u16>().unwrap())
+                .collect();
+        }
+        if line.starts_with("Cluster ready") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no cluster in time: {printed:?}");
+    }
+    assert_eq!(ports.len(), 6, "{printed:?}");
+    let roles: Vec<&str> = printed
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|role| *role == "master" || *role == "replica")
+        .collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "master").count(),
+        3,
+        "{printed:?}"
+    );
+    assert_eq!(
+        roles.iter().filter(|r| **r == "replica").count(),
+        3,
+        "{printed:?}"
+    );
+    let owner = ports
+        .iter()
+        .copied()
+        .find(|&port| {
+            let mut c = Conn::connect(port).expect("connect");
+            !matches!(
+                c.call(&["PRESENCE.COUNT", "r"]),
+                test_support::Reply::Error(_)
+            )
+        })
+        .expect("a node that owns room r");
+    let mut c = Conn::connect(owner).expect("connect");
+    assert_eq!(c.int(&["PRESENCE.JOIN", "r", "u", "s"]), 1);
+    assert_eq!(
+        c.text(&["GET", "room:presence:{r}:u"]).as_deref(),
+        Some("s")
+    );
+    script.terminate();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l == "Stopped."), "{rest:?}");
+    assert!(ports.iter().all(|&port| Conn::connect(port).is_err()));
+}
