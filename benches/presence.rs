@@ -884,6 +884,11 @@ fn counting(
     (calls, worst)
 }
 
+/// A counter of `INFO presence`.
+fn presence_figure(c: &mut Conn, field: &str) -> u64 {
+    c.info_field("presence", field).parse().unwrap_or(0)
+}
+
 /// The mean server time of `PRESENCE.COUNT` since the last `CONFIG RESETSTAT`, in µs.
 fn count_usec_per_call(c: &mut Conn) -> String {
     let stats = c.text(&["INFO", "commandstats"]).unwrap_or_default();
@@ -942,14 +947,8 @@ fn node_down() {
     let idle_usec = count_usec_per_call(&mut c);
     c.call(&["CONFIG", "RESETSTAT"]);
     worst_by_command(&mut c);
-    let sweeps_before: u64 = c
-        .info_field("presence", "presence_sweeps")
-        .parse()
-        .unwrap_or(0);
-    let slow_before: u64 = c
-        .info_field("presence", "presence_sweep_ticks_slow")
-        .parse()
-        .unwrap_or(0);
+    let sweeps_before = presence_figure(&mut c, "presence_sweeps");
+    let slow_before = presence_figure(&mut c, "presence_sweep_ticks_slow");
     assert_eq!(c.int(&["PRESENCE.LEASE", "web-1", "0"]), 1);
     let ended = Instant::now();
     let left = (PRESENCES + 1) as i64;
@@ -966,14 +965,8 @@ fn node_down() {
     let cleared = ended.elapsed();
     let usec = count_usec_per_call(&mut c);
     let slow_counts = worst_by_command(&mut c);
-    let sweeps: u64 = c
-        .info_field("presence", "presence_sweeps")
-        .parse()
-        .unwrap_or(0);
-    let slow: u64 = c
-        .info_field("presence", "presence_sweep_ticks_slow")
-        .parse()
-        .unwrap_or(0);
+    let sweeps = presence_figure(&mut c, "presence_sweeps");
+    let slow = presence_figure(&mut c, "presence_sweep_ticks_slow");
     println!("| | COUNT calls | COUNT server time, mean | COUNT worst (server) | COUNT worst round trip |");
     println!("|---|---:|---:|---:|---:|");
     println!(
