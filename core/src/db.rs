@@ -121,11 +121,6 @@ impl Db {
             .is_some_and(|socket| held.is_some_and(|p| p.is_held_by(socket)))
     }
 
-    /// True when a presence held by `socket`, expiring at `expire_at`, is live at `at`.
-    pub fn is_live(&self, socket: Socket<'_>, expire_at: i64, at: Moment) -> bool {
-        expire_at > at.cutoff && self.node_up(socket, at)
-    }
-
     /// True when `socket` is held through no node, or through one whose lease is live at `at`.
     pub fn node_up(&self, socket: Socket<'_>, at: Moment) -> bool {
         socket
