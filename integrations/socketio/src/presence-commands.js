@@ -1,6 +1,7 @@
 'use strict';
 
 const { ErrorCode, PresenceError } = require('./errors');
+const { keySlot } = require('./cluster');
 
 /**
  * Tells whether `err` is an error reply of the Redis server (as opposed to a connection
@@ -16,15 +17,19 @@ function isErrorReply(err) {
   return false;
 }
 
+/** Error replies that say the command could not run now, not that it was wrong. */
+const NOT_NOW_REPLY = /^(TRYAGAIN|ASK|MOVED|CLUSTERDOWN) /;
+
 /**
  * Converts any failure of a Redis call into a {@link PresenceError}: `internal` for an error
- * reply of the server, `unavailable` for everything else (offline, timeout, closed).
+ * reply of the server, `unavailable` for everything else (offline, timeout, closed, a room
+ * still moving between shards or a cluster down when the deadline came).
  * @param {unknown} err
  * @returns {PresenceError}
  */
 function toPresenceError(err) {
   if (err instanceof PresenceError) return err;
-  const code = isErrorReply(err) ? ErrorCode.INTERNAL : ErrorCode.UNAVAILABLE;
+  const code = isErrorReply(err) && !NOT_NOW_REPLY.test(err.message) ? ErrorCode.INTERNAL : ErrorCode.UNAVAILABLE;
   return new PresenceError(code, err instanceof Error ? err.message : String(err), err);
 }
 
@@ -42,28 +47,59 @@ class NoLeaseError extends PresenceError {
 }
 
 /**
- * The `NOLEASE` error reply of one command of a transaction, if there is one.
- * @param {unknown} err what `multi.exec()` rejected with
- * @returns {Error | undefined}
+ * The first error reply of the commands of a transaction (`multi.exec()` rejects with all of
+ * their replies when some failed), else the error itself.
+ * @param {unknown} err
+ * @returns {unknown}
  */
-function noLeaseReply(err) {
+function firstReplyError(err) {
   const replies = err && Array.isArray(err.replies) ? err.replies : [];
-  return replies.find((reply) => reply instanceof Error && reply.message.startsWith('NOLEASE '));
+  return replies.find((reply) => reply instanceof Error) ?? err;
+}
+
+/** The code that starts an error reply (`TRYAGAIN`, `MOVED`, …), or null for another failure. */
+function replyCode(err) {
+  if (!isErrorReply(err)) return null;
+  return /^[A-Z]+/.exec(err.message)?.[0] ?? null;
+}
+
+/** The first pause before a command that met a slot migration (TRYAGAIN) is sent again; it doubles each time. */
+const RETRY_FIRST_MS = 50;
+
+/** The longest pause between two attempts of a command. */
+const RETRY_MAX_MS = 400;
+
+/** A shard whose master cannot be reached now (node-redis reconnects to it): tried again until the deadline. */
+class ShardUnreachableError extends PresenceError {
+  constructor(message) {
+    super(ErrorCode.UNAVAILABLE, message);
+    this.name = 'ShardUnreachableError';
+  }
 }
 
 /**
- * The module's commands, issued through a node-redis (v5) client with a deadline each.
- * Every method rejects with a {@link PresenceError}.
+ * The module's commands, issued through a node-redis (v5) client or cluster client with a
+ * deadline each. Every method rejects with a {@link PresenceError}.
+ *
+ * On a cluster each command goes to the master of its key's slot (the room; for a lease, the
+ * lease key's tag): node-redis follows `MOVED` and `ASK` for single commands, this class for a
+ * transaction (after a `MOVED` the map is read again; an `ASK` means the room is moving). A
+ * command is tried again until its deadline, with a pause that grows from 50 to 400 ms, when
+ * the room is moving between shards (`TRYAGAIN`, `ASK`), when the cluster is down for a
+ * moment (`CLUSTERDOWN`), or when the shard's master cannot be reached (after a failure the
+ * cluster map is read again, so that a promoted replica takes over within a pause or two).
  */
 class PresenceCommands {
   /**
-   * @param {import('redis').RedisClientType} redis a connected node-redis client
-   * @param {{timeoutMs: number, maxUsers: number}} options
+   * @param {any} redis a connected node-redis client or cluster client
+   * @param {{timeoutMs: number, maxUsers: number, topology: import('./cluster').ClusterTopology | null}} options
+   *   `topology` is the cluster map of a cluster client, null for a client of one server
    */
-  constructor(redis, { timeoutMs, maxUsers }) {
+  constructor(redis, { timeoutMs, maxUsers, topology }) {
     this.redis = redis;
     this.timeoutMs = timeoutMs;
     this.maxUsers = maxUsers;
+    this.topology = topology;
   }
 
   /**
@@ -72,7 +108,7 @@ class PresenceCommands {
    * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
    */
   async join(roomId, userId, socket) {
-    const [, users, count] = await this.#transaction([
+    const [, users, count] = await this.#transaction(roomId, [
       ['PRESENCE.JOIN', roomId, userId, socket],
       ['PRESENCE.LIST', roomId, 'LIMIT', String(this.maxUsers)],
       ['PRESENCE.COUNT', roomId],
@@ -81,13 +117,14 @@ class PresenceCommands {
   }
 
   /**
-   * Writes or renews the lease of a node for `ms` milliseconds; `ms` 0 releases it.
-   * @param {string} nodeId
+   * Writes or renews a lease for `ms` milliseconds; `ms` 0 releases it. `key` is the node id,
+   * on a cluster with a hash tag in front (`{<tag>}<node>`) that places it on a master.
+   * @param {string} key
    * @param {number} ms
-   * @returns {Promise<boolean>} whether the node held a live lease before
+   * @returns {Promise<boolean>} whether the node held a live lease before (on that shard)
    */
-  async lease(nodeId, ms) {
-    return Number(await this.#command(['PRESENCE.LEASE', nodeId, String(ms)])) === 1;
+  async lease(key, ms) {
+    return Number(await this.#command(key, ['PRESENCE.LEASE', key, String(ms)])) === 1;
   }
 
   /**
@@ -95,7 +132,7 @@ class PresenceCommands {
    * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
    */
   async readRoom(roomId) {
-    const [users, count] = await this.#transaction([
+    const [users, count] = await this.#transaction(roomId, [
       ['PRESENCE.LIST', roomId, 'LIMIT', String(this.maxUsers)],
       ['PRESENCE.COUNT', roomId],
     ]);
@@ -107,7 +144,7 @@ class PresenceCommands {
    * @returns {Promise<boolean>} true if refreshed, false if this socket is not in the room
    */
   async beat(roomId, userId, socket) {
-    return Number(await this.#command(['PRESENCE.BEAT', roomId, userId, socket])) === 1;
+    return Number(await this.#command(roomId, ['PRESENCE.BEAT', roomId, userId, socket])) === 1;
   }
 
   /**
@@ -115,7 +152,7 @@ class PresenceCommands {
    * @returns {Promise<boolean>} true if a presence was removed
    */
   async leave(roomId, userId, socket) {
-    return Number(await this.#command(['PRESENCE.LEAVE', roomId, userId, socket])) === 1;
+    return Number(await this.#command(roomId, ['PRESENCE.LEAVE', roomId, userId, socket])) === 1;
   }
 
   /**
@@ -123,44 +160,98 @@ class PresenceCommands {
    * @returns {Promise<Array<[string, string]>>}
    */
   async listWithSockets(roomId) {
-    const flat = await this.#command(['PRESENCE.LIST', roomId, 'WITHSOCKETS']);
+    const flat = await this.#command(roomId, ['PRESENCE.LIST', roomId, 'WITHSOCKETS']);
     const pairs = [];
     for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), String(flat[i + 1])]);
     return pairs;
   }
 
-  #ensureReady() {
-    if (!this.redis.isReady) throw new PresenceError(ErrorCode.UNAVAILABLE, 'Redis is not connected');
-  }
-
-  async #command(args) {
-    this.#ensureReady();
-    try {
-      return await this.redis.sendCommand(args, { timeout: this.timeoutMs });
-    } catch (err) {
-      throw toPresenceError(err);
+  /** Throws unless the connection that serves `key` is up. */
+  #ensureReady(key) {
+    if (!this.topology) {
+      if (!this.redis.isReady) throw new PresenceError(ErrorCode.UNAVAILABLE, 'Redis is not connected');
+      return;
     }
-  }
-
-  async #transaction(commands) {
-    this.#ensureReady();
-    const multi = this.redis.multi();
-    for (const args of commands) multi.addCommand(args);
-    let timer;
-    const deadlinePromise = new Promise((_, reject) => {
-      timer = setTimeout(
-        () => reject(new PresenceError(ErrorCode.UNAVAILABLE, `no reply from Redis within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
+    if (!this.redis.isOpen) throw new PresenceError(ErrorCode.UNAVAILABLE, 'the Redis Cluster client is closed');
+    if (!this.topology.reachable(keySlot(key))) {
+      throw new ShardUnreachableError(
+        `the master of slot ${keySlot(key)} (${this.topology.masterOf(keySlot(key))?.address}) is not connected`,
       );
-    });
-    try {
-      return await Promise.race([multi.exec(), deadlinePromise]);
-    } catch (err) {
-      const noLease = noLeaseReply(err);
-      throw noLease ? new NoLeaseError(noLease) : toPresenceError(err);
-    } finally {
-      clearTimeout(timer);
     }
+  }
+
+  /**
+   * Runs `attempt(timeoutMs)` until it succeeds, fails for good, or the deadline passes
+   * (see the class's doc for what is tried again).
+   * @template T
+   * @param {string} key the key the command routes by
+   * @param {(timeoutMs: number) => Promise<T>} attempt
+   * @returns {Promise<T>}
+   */
+  async #withRetries(key, attempt) {
+    const deadline = performance.now() + this.timeoutMs;
+    for (let retry = 0; ; retry += 1) {
+      let err;
+      try {
+        this.#ensureReady(key);
+        return await attempt(Math.max(1, Math.round(deadline - performance.now())));
+      } catch (caught) {
+        err = caught;
+      }
+      const pauseMs = this.#retryPause(err, retry);
+      if (pauseMs === null || performance.now() + pauseMs >= deadline) throw toPresenceError(firstReplyError(err));
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
+
+  /** How long to wait before trying a failed command again, or null when it is not tried again. */
+  #retryPause(err, retry) {
+    const pauseMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** retry);
+    const code = replyCode(firstReplyError(err));
+    if (code === 'TRYAGAIN') return pauseMs;
+    if (!this.topology || err instanceof NoLeaseError) return null;
+    if (code === 'ASK') return pauseMs;
+    if (code === 'MOVED') {
+      this.topology.refresh();
+      return 0;
+    }
+    if (code === null || code === 'CLUSTERDOWN') {
+      this.topology.refresh();
+      return pauseMs;
+    }
+    return null;
+  }
+
+  #command(key, args) {
+    return this.#withRetries(key, (timeout) =>
+      this.topology ? this.redis.sendCommand(key, false, args, { timeout }) : this.redis.sendCommand(args, { timeout }),
+    );
+  }
+
+  #transaction(key, commands) {
+    return this.#withRetries(key, async (timeoutMs) => {
+      const multi = this.topology ? this.redis.multi(key) : this.redis.multi();
+      for (const args of commands) {
+        if (this.topology) multi.addCommand(key, false, args);
+        else multi.addCommand(args);
+      }
+      let timer;
+      const deadlinePromise = new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new PresenceError(ErrorCode.UNAVAILABLE, `no reply from Redis within ${this.timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([multi.exec(), deadlinePromise]);
+      } catch (err) {
+        const reply = firstReplyError(err);
+        if (reply instanceof Error && reply.message.startsWith('NOLEASE ')) throw new NoLeaseError(reply);
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+    });
   }
 }
 
