@@ -4,6 +4,7 @@ const crypto = require('node:crypto');
 const os = require('node:os');
 const { ErrorCode, PresenceError } = require('./errors');
 const { MAX_ID_BYTES } = require('./ids');
+const { keySlot, tagsBySlot, SLOTS } = require('./cluster');
 
 /** Characters of the random part of a node id. */
 const RANDOM_CHARS = 6;
@@ -48,17 +49,63 @@ function newNodeId(prefix) {
   );
 }
 
+/** Where the lease of a node lives on a standalone server: one key, named by the node id. */
+class ServerLeaseShards {
+  /** @returns {Array<{id: string, address: string | null, key: (nodeId: string) => string}>} */
+  current() {
+    return [{ id: '', address: null, key: (nodeId) => nodeId }];
+  }
+}
+
+/**
+ * Where the lease of a node lives on a Redis Cluster: one key on every master (each shard
+ * judges the presences it holds by its own lease keys), `{<tag>}<node>` with a tag that hashes
+ * to a slot of that master. A master keeps its tag while it owns the tag's slot (through a
+ * failover too, so that the promoted replica's copy of the key is renewed); a master that
+ * lost it, or a new one, takes the tag of its first slot.
+ */
+class ClusterLeaseShards {
+  /** @param {import('./cluster').ClusterTopology} topology */
+  constructor(topology) {
+    this.topology = topology;
+    /** @type {Map<string, string>} master address → tag */
+    this.tags = new Map();
+  }
+
+  /** @returns {Array<{id: string, address: string | null, key: (nodeId: string) => string}>} */
+  current() {
+    this.topology.check();
+    const firstSlots = new Map();
+    for (let slot = 0; slot < SLOTS; slot += 1) {
+      const address = this.topology.masterOf(slot)?.address;
+      if (address !== undefined && !firstSlots.has(address)) firstSlots.set(address, slot);
+    }
+    const tags = new Map();
+    for (const [address, slot] of firstSlots) {
+      const kept =
+        this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.topology.masterOf(keySlot(tag))?.address === address);
+      tags.set(address, kept !== undefined && this.topology.masterOf(keySlot(kept))?.address === address ? kept : tagsBySlot()[slot]);
+    }
+    this.tags = tags;
+    return [...tags].map(([address, tag]) => ({ id: tag, address, key: (nodeId) => `{${tag}}${nodeId}` }));
+  }
+}
+
 /**
  * The lease of one node (SPEC §10): taken before the server accepts joins, renewed about every
  * third of `leaseMs`, released last on shutdown. Every presence written through the node lives
  * only while the lease does, so that the module removes them within the lease when this
- * process dies.
+ * process dies. On a cluster the lease is one key per master (see {@link ClusterLeaseShards}),
+ * all renewed together.
  *
  * When the lease is found lost (a renewal answered `0`, renewals failed for longer than the
  * lease, or the server reports a sign of it through {@link NodeLease#lost}), every presence
  * written through the node is gone. The lease then releases the old node (a renewal that
  * answered `0` took it again, which would bring back the presences not yet swept), calls
- * `onLost` and takes a new lease under a fresh node id; the old id is never used again.
+ * `onLost` and takes a new lease under a fresh node id; the old id is never used again. On a
+ * cluster only a master where this server holds presences can lose the lease: a `0` from
+ * another one (a master new to this node, or whose key expired while it held nothing here)
+ * simply takes the lease there.
  *
  * `onLost` learns whether the lease expired (no successful renewal for about the lease: the
  * event loop was blocked, or Redis did not answer) or was removed while renewals were on time
@@ -72,23 +119,40 @@ class NodeLease {
    * @param {{warn: (message: string) => unknown}} options.logger
    * @param {(loss: {oldNodeId: string, nodeId: string, why: string, expired: boolean}) => void} options.onLost
    *   called synchronously when the lease is found lost, once `nodeId` names the fresh node
+   * @param {ServerLeaseShards | ClusterLeaseShards} [options.shards] where the lease keys live
+   * @param {(address: string | null) => boolean} [options.holdsPresences] whether this server
+   *   holds presences on the master at `address` (null: a standalone server)
    * @param {string} [options.prefix] the fixed part of the node ids
    */
-  constructor({ commands, leaseMs, logger, onLost, prefix = nodeIdPrefix() }) {
+  constructor({
+    commands,
+    leaseMs,
+    logger,
+    onLost,
+    shards = new ServerLeaseShards(),
+    holdsPresences = () => true,
+    prefix = nodeIdPrefix(),
+  }) {
     this.commands = commands;
     this.leaseMs = leaseMs;
     this.renewEveryMs = Math.max(1, Math.floor(leaseMs / 3));
     this.logger = logger;
     this.onLost = onLost;
+    this.shards = shards;
+    this.holdsPresences = holdsPresences;
     this.prefix = prefix;
     /** The node the presences are written through now. */
     this.nodeId = newNodeId(prefix);
     /** `new`, `held`, `retaking` (lost; a lease for the fresh node is being taken) or `released`. */
     this.state = 'new';
-    /** When the command that last took or renewed the lease was sent (performance.now()). */
-    this.renewedAt = 0;
-    /** When the renewals started failing without an answer (performance.now()); null while Redis answers them. */
-    this.failingSince = null;
+    /**
+     * The lease keys of the node by shard id: `renewedAt`, when the command that last took or
+     * renewed it was sent (performance.now()); `failingSince`, when its renewals started failing
+     * without an answer (null while Redis answers them); `taken`, whether the node held it since
+     * it was last taken (a `0` from a key never taken is no loss).
+     * @type {Map<string, {address: string | null, key: (nodeId: string) => string, renewedAt: number, failingSince: number | null, taken: boolean}>}
+     */
+    this.keys = new Map();
     /** When the next renewal is due (performance.now()). */
     this.dueAt = 0;
     /** How late the renewal timer fired at most since the last successful renewal: the event loop was blocked that long. */
@@ -103,7 +167,7 @@ class NodeLease {
   /** Takes the first lease; rejects with a {@link PresenceError} when Redis refuses or does not answer. */
   async start() {
     const sentAt = performance.now();
-    await this.commands.lease(this.nodeId, this.leaseMs);
+    await this.#takeEverywhere(this.nodeId);
     this.#held(sentAt);
   }
 
@@ -151,13 +215,14 @@ class NodeLease {
    * @param {string} sign what showed it, for the log
    */
   lost(nodeId, sign) {
-    this.#lose(nodeId, sign);
+    this.#lose(nodeId, sign, this.#stalest());
   }
 
   /**
-   * Stops renewing and deletes the lease (`PRESENCE.LEASE node 0`): every presence still
-   * written through the node ends with it. Rejects with a {@link PresenceError} when Redis does
-   * not answer (the lease then ends by itself within `leaseMs`).
+   * Stops renewing and deletes the lease (`PRESENCE.LEASE node 0`, on every master of a
+   * cluster): every presence still written through the node ends with it. Rejects with a
+   * {@link PresenceError} when Redis does not answer (the lease then ends by itself within
+   * `leaseMs`).
    * @returns {Promise<void>}
    */
   async release() {
@@ -166,13 +231,26 @@ class NodeLease {
     clearTimeout(this.timer);
     for (const waiter of this.waiters) waiter.reject(new PresenceError(ErrorCode.SHUTTING_DOWN));
     this.waiters.clear();
-    await this.commands.lease(this.nodeId, 0);
+    await this.#releaseEverywhere(this.nodeId);
+  }
+
+  /** Takes the lease of `nodeId` on every shard; rejects with the first failure. */
+  async #takeEverywhere(nodeId) {
+    const shards = this.shards.current();
+    await Promise.all(shards.map((shard) => this.commands.lease(shard.key(nodeId), this.leaseMs)));
+    this.keys = new Map(shards.map((shard) => [shard.id, { ...shard, renewedAt: 0, failingSince: null, taken: true }]));
+  }
+
+  /** Releases the lease of `nodeId` on every shard; rejects with the first failure once all were tried. */
+  async #releaseEverywhere(nodeId) {
+    const results = await Promise.allSettled(this.shards.current().map((shard) => this.commands.lease(shard.key(nodeId), 0)));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   #held(sentAt) {
     this.state = 'held';
-    this.renewedAt = sentAt;
-    this.failingSince = null;
+    for (const key of this.keys.values()) key.renewedAt = sentAt;
     this.lateMs = 0;
     this.#schedule(sentAt + this.renewEveryMs);
     for (const waiter of this.waiters) waiter.resolve(this.nodeId);
@@ -200,50 +278,80 @@ class NodeLease {
     return this.renewal;
   }
 
+  /**
+   * Renews the lease on every shard (keys of shards new to the map are taken). The lease is
+   * lost when a shard where this server holds presences answers that the node held no live
+   * lease there, or has not answered a renewal for the whole lease.
+   */
   async #renewOnce() {
     const nodeId = this.nodeId;
     const sentAt = performance.now();
-    let held;
-    try {
-      held = await this.commands.lease(nodeId, this.leaseMs);
-    } catch (err) {
-      if (this.state !== 'held' || nodeId !== this.nodeId) return;
-      this.failingSince ??= sentAt;
-      const silentMs = performance.now() - this.renewedAt;
-      if (silentMs >= this.leaseMs) {
-        this.#lose(nodeId, `the last renewals failed: ${err.message}`);
-      } else {
-        this.#schedule(Math.max(this.dueAt, performance.now() + Math.min(RETRY_MS, this.renewEveryMs)));
-      }
-      return;
+    const keys = new Map();
+    for (const shard of this.shards.current()) {
+      keys.set(shard.id, {
+        renewedAt: sentAt,
+        failingSince: null,
+        taken: false,
+        ...this.keys.get(shard.id),
+        address: shard.address,
+        key: shard.key,
+      });
     }
+    this.keys = keys;
+    const results = await Promise.allSettled([...keys.values()].map((key) => this.commands.lease(key.key(nodeId), this.leaseMs)));
     if (this.state !== 'held' || nodeId !== this.nodeId) return;
-    if (held) {
-      this.renewedAt = sentAt;
-      this.failingSince = null;
-      this.lateMs = 0;
-      this.#schedule(Math.max(this.dueAt, sentAt + this.renewEveryMs));
-      return;
+    const now = performance.now();
+    let failing = false;
+    for (const [i, key] of [...keys.values()].entries()) {
+      const result = results[i];
+      const where = key.address === null ? '' : ` on the master at ${key.address}`;
+      if (result.status === 'rejected') {
+        failing = true;
+        key.failingSince ??= sentAt;
+        if (key.taken && now - key.renewedAt >= this.leaseMs && this.holdsPresences(key.address)) {
+          this.#lose(nodeId, `the last renewals${where} failed: ${result.reason.message}`, key);
+          return;
+        }
+        continue;
+      }
+      if (!result.value && key.taken && this.holdsPresences(key.address)) {
+        this.#lose(nodeId, `a renewal found no live lease${where}`, key);
+        return;
+      }
+      key.renewedAt = sentAt;
+      key.failingSince = null;
+      key.taken = true;
     }
-    this.#lose(nodeId, 'a renewal found no live lease');
+    if (!failing) this.lateMs = 0;
+    const nextAt = failing
+      ? Math.max(this.dueAt, now + Math.min(RETRY_MS, this.renewEveryMs))
+      : Math.max(this.dueAt, sentAt + this.renewEveryMs);
+    this.#schedule(nextAt);
+  }
+
+  /** The lease key renewed longest ago: the one an outside sign of a loss is judged by. */
+  #stalest() {
+    let stalest = null;
+    for (const key of this.keys.values()) if (!stalest || key.renewedAt < stalest.renewedAt) stalest = key;
+    return stalest;
   }
 
   /**
    * Marks the lease of `nodeId` lost, if it is the node held now, and says why as far as this
-   * process can tell: renewals that failed (Redis unreachable) or were sent late (a blocked
-   * event loop) or answered late, else a removal while renewals were on time. `sign` is what
-   * showed the loss.
+   * process can tell from the lease key `key`: renewals that failed (Redis unreachable) or were
+   * sent late (a blocked event loop) or answered late, else a removal while renewals were on
+   * time. `sign` is what showed the loss.
    */
-  #lose(nodeId, sign) {
+  #lose(nodeId, sign, key) {
     if (this.state !== 'held' || nodeId !== this.nodeId) return;
     const now = performance.now();
-    const silentMs = Math.round(now - this.renewedAt);
+    const silentMs = Math.round(now - key.renewedAt);
     // Without a renewal under way the timer is pending: if overdue, the loop has not run since.
     const lateMs = Math.round(this.renewal ? this.lateMs : Math.max(this.lateMs, now - this.dueAt));
     const expired = silentMs >= this.leaseMs * EXPIRED_AFTER_SHARE;
     const lease = `lease ${this.leaseMs} ms`;
     let why;
-    if (expired && this.failingSince !== null) {
+    if (expired && key.failingSince !== null) {
       why = `it expired while Redis did not answer (no successful renewal for ${silentMs} ms, ${lease}); ${sign}`;
     } else if (expired && lateMs >= this.renewEveryMs) {
       why = `it expired while the event loop was blocked for ${lateMs} ms (no renewal for ${silentMs} ms, ${lease}); ${sign}`;
@@ -262,7 +370,7 @@ class NodeLease {
   /** Releases the lost node (best effort), then takes a lease for the fresh one, retrying until Redis answers. */
   async #retake(oldNodeId) {
     try {
-      await this.commands.lease(oldNodeId, 0);
+      await this.#releaseEverywhere(oldNodeId);
     } catch (err) {
       this.logger.warn(
         `presence: cannot release the lost node ${oldNodeId} (its lease ends by itself within ${this.leaseMs} ms): ${err.message}`,
@@ -274,7 +382,7 @@ class NodeLease {
       const nodeId = this.nodeId;
       const sentAt = performance.now();
       try {
-        await this.commands.lease(nodeId, this.leaseMs);
+        await this.#takeEverywhere(nodeId);
       } catch {
         failures += 1;
         await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS, this.renewEveryMs)));
@@ -291,4 +399,4 @@ class NodeLease {
   }
 }
 
-module.exports = { NodeLease, newNodeId, nodeIdPrefix };
+module.exports = { NodeLease, ClusterLeaseShards, newNodeId, nodeIdPrefix };

@@ -6,7 +6,8 @@ const { isValidId, isValidSocket } = require('./ids');
 const EVENT_TYPES = new Set(['join', 'leave', 'force-leave', 'reset', 'node-down']);
 
 /**
- * The pub/sub pattern that matches every presence event of one database.
+ * The pub/sub pattern that matches every presence event of one database on a standalone
+ * server (the module publishes there on `__presence@<db>__:<event>`).
  * @param {number} db
  * @returns {string}
  */
@@ -15,21 +16,44 @@ function presenceEventPattern(db) {
 }
 
 /**
- * Parses one message of the module's pub/sub stream.
+ * The sharded channel of one room's events on a cluster, `__presence@<db>__:{<room>}`: its
+ * hash tag is the room, so it lives on the room's shard.
+ * @param {number} db
+ * @param {string} roomId
+ * @returns {string}
+ */
+function roomEventChannel(db, roomId) {
+  return `__presence@${db}__:{${roomId}}`;
+}
+
+/**
+ * The channel of `node-down` events, which every node of a cluster delivers.
+ * @param {number} db
+ * @returns {string}
+ */
+function nodeDownChannel(db) {
+  return `__presence@${db}__:node-down`;
+}
+
+/**
+ * Parses one message of the module's pub/sub stream: an event channel `__presence@<db>__:<event>`,
+ * or a room's channel `__presence@<db>__:{<room>}` whose payload names the event in its
+ * `"event"` field (and must name the channel's room).
  *
- * Returns `{type: 'reset', reason}` for a reset, `{type: 'node-down', node, presences}` when a
- * node's lease ended, `{type, room, user, socket, count, reason}` for `join`, `leave` and
- * `force-leave` (`reason` is undefined for `join`; `socket` may be node-qualified,
- * `<node>/<socket>`), or `null` when the channel or the payload is not a presence event this
- * integration understands.
- * @param {string} channel e.g. `__presence@0__:force-leave`
+ * Returns `{type: 'reset', reason, room}` for a reset (`room` only on a room's channel),
+ * `{type: 'node-down', node, presences}` when a node's lease ended,
+ * `{type, room, user, socket, count, reason}` for `join`, `leave` and `force-leave` (`reason`
+ * is undefined for `join`; `socket` may be node-qualified, `<node>/<socket>`), or `null` when
+ * the channel or the payload is not a presence event this integration understands.
+ * @param {string} channel e.g. `__presence@0__:force-leave` or `__presence@0__:{123}`
  * @param {string} message the JSON payload
  * @returns {null | {type: string, reason?: string, room?: string, user?: string, socket?: string, count?: number, node?: string, presences?: number}}
  */
 function parsePresenceEvent(channel, message) {
-  const match = /^__presence@\d+__:(.+)$/.exec(channel);
-  if (!match || !EVENT_TYPES.has(match[1])) return null;
-  const type = match[1];
+  const match = /^__presence@\d+__:(?:\{([^{}]*)\}|(.+))$/.exec(channel);
+  if (!match) return null;
+  const channelRoom = match[1];
+  if (channelRoom !== undefined && !isValidId(channelRoom)) return null;
   let payload;
   try {
     payload = JSON.parse(message);
@@ -37,8 +61,11 @@ function parsePresenceEvent(channel, message) {
     return null;
   }
   if (payload === null || typeof payload !== 'object') return null;
+  const type = channelRoom === undefined ? match[2] : payload.event;
+  if (!EVENT_TYPES.has(type)) return null;
+  if (channelRoom !== undefined && (type === 'node-down' || payload.room !== channelRoom)) return null;
   const reason = typeof payload.reason === 'string' ? payload.reason : undefined;
-  if (type === 'reset') return { type, reason };
+  if (type === 'reset') return channelRoom === undefined ? { type, reason } : { type, reason, room: channelRoom };
   if (type === 'node-down') {
     const { node, presences } = payload;
     if (!isValidId(node) || !Number.isInteger(presences) || presences < 0) return null;
@@ -51,4 +78,4 @@ function parsePresenceEvent(channel, message) {
   return { type, room, user, socket, count, reason };
 }
 
-module.exports = { parsePresenceEvent, presenceEventPattern };
+module.exports = { parsePresenceEvent, presenceEventPattern, roomEventChannel, nodeDownChannel };

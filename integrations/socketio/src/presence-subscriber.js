@@ -6,15 +6,16 @@ const { parsePresenceEvent, presenceEventPattern } = require('./presence-events'
 const CLOSE_TIMEOUT_MS = 1000;
 
 /**
- * The pub/sub side: a duplicate of the application's Redis connection subscribed to
- * `__presence@<db>__:*`. It hands every parsed event to `onEvent`, and calls `onResubscribed`
- * each time the connection is back (and subscribed again) after a drop, since pub/sub delivers
- * at most once and events of the gap are lost.
+ * The pub/sub side on a standalone server: a duplicate of the application's Redis connection
+ * subscribed to `__presence@<db>__:*`. It hands every parsed event to `onEvent`, and calls
+ * `onResubscribed` (every room) each time the connection is back (and subscribed again) after
+ * a drop, since pub/sub delivers at most once and events of the gap are lost. (On a cluster,
+ * see `ClusterSubscriber`.)
  */
 class PresenceSubscriber {
   /**
    * @param {import('redis').RedisClientType} redis the application's client, duplicated here
-   * @param {{db: number, onEvent: (event: object) => void, onResubscribed: () => void, logger: Console}} options
+   * @param {{db: number, onEvent: (event: object) => void, onResubscribed: (rooms: undefined) => void, logger: Console}} options
    */
   constructor(redis, { db, onEvent, onResubscribed, logger }) {
     this.pattern = presenceEventPattern(db);
@@ -32,7 +33,7 @@ class PresenceSubscriber {
     });
     this.client.on('ready', () => {
       this.lastError = null;
-      if (this.subscribed) this.onResubscribed();
+      if (this.subscribed) this.onResubscribed(undefined);
     });
   }
 
@@ -42,6 +43,19 @@ class PresenceSubscriber {
     await this.client.pSubscribe(this.pattern, (message, channel) => this.#handle(channel, message));
     this.subscribed = true;
   }
+
+  /**
+   * The pattern covers every room: nothing to subscribe per room on a standalone server.
+   * @param {string} _roomId
+   * @param {number} _timeoutMs
+   * @returns {Promise<void>}
+   */
+  watch(_roomId, _timeoutMs) {
+    return Promise.resolve();
+  }
+
+  /** @param {string} _roomId */
+  unwatch(_roomId) {}
 
   /** Closes the connection (at once when Redis is unreachable). */
   async close() {

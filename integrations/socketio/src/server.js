@@ -5,8 +5,10 @@ const { isValidId, socketIdOf, nodeOf } = require('./ids');
 const { parseRoomRequest } = require('./room-request');
 const { PresenceCommands, NoLeaseError } = require('./presence-commands');
 const { PresenceSubscriber } = require('./presence-subscriber');
+const { ClusterSubscriber } = require('./cluster-subscriber');
 const { ParticipantsPublisher } = require('./participants-publisher');
-const { NodeLease } = require('./node-lease');
+const { NodeLease, ClusterLeaseShards } = require('./node-lease');
+const { isClusterClient, keySlot, ClusterTopology } = require('./cluster');
 const { OptionChecks } = require('./options');
 
 /** Delay before re-reading the rooms again when Redis could not answer. */
@@ -14,9 +16,11 @@ const RESYNC_RETRY_MS = 500;
 
 /**
  * Attempts of one join: a second one when the node's lease was lost while the first was under
- * way (its presence went with the node), through the fresh node.
+ * way (its presence went with the node), through the fresh node. On a cluster one more: a
+ * first `NOLEASE` may come from a master new to this node, which the lease is renewed on first.
  */
 const JOIN_ATTEMPTS = 2;
+const CLUSTER_JOIN_ATTEMPTS = 3;
 
 /**
  * The Socket.IO room that holds this server's sockets present in a presence room. Handy for
@@ -72,12 +76,22 @@ class PresenceServer {
     this.getUserId = options.getUserId;
     this.logger = options.logger;
     this.commandTimeoutMs = options.commandTimeoutMs;
-    this.commands = new PresenceCommands(options.redis, { timeoutMs: options.commandTimeoutMs, maxUsers: options.maxUsers });
+    /** The cluster map of a cluster client, null for a client of one server. */
+    this.topology = isClusterClient(options.redis) ? new ClusterTopology(options.redis, this.logger) : null;
+    this.commands = new PresenceCommands(options.redis, {
+      timeoutMs: options.commandTimeoutMs,
+      maxUsers: options.maxUsers,
+      topology: this.topology,
+    });
     this.lease = new NodeLease({
       commands: this.commands,
       leaseMs: options.nodeLeaseMs,
       logger: this.logger,
       onLost: (loss) => this.#onLeaseLost(loss),
+      ...(this.topology && {
+        shards: new ClusterLeaseShards(this.topology),
+        holdsPresences: (address) => this.#holdsPresencesOn(address),
+      }),
     });
     this.publisher = new ParticipantsPublisher({
       nsp,
@@ -86,12 +100,15 @@ class PresenceServer {
       intervalMs: options.participantsIntervalMs,
       logger: this.logger,
     });
-    this.subscriber = new PresenceSubscriber(options.redis, {
+    const subscriberOptions = {
       db: options.db,
       onEvent: (event) => this.#onEvent(event),
-      onResubscribed: () => this.#background(this.#resync(), 're-read of rooms'),
+      onResubscribed: (rooms) => this.#background(this.#resync(rooms), 're-read of rooms'),
       logger: this.logger,
-    });
+    };
+    this.subscriber = this.topology
+      ? new ClusterSubscriber(this.topology, subscriberOptions)
+      : new PresenceSubscriber(options.redis, subscriberOptions);
     /** @type {Map<string, SocketSession>} this server's connected sockets, by socket id */
     this.sessions = new Map();
     /**
@@ -105,7 +122,8 @@ class PresenceServer {
     this.started = false;
     this.closePromise = null;
     this.resyncing = false;
-    this.resyncAgain = false;
+    /** The rooms to re-read next: null for none, `all`, or a set of rooms. */
+    this.resyncPending = null;
     /** When requests started failing with `unavailable`; null while Redis answers. */
     this.unavailableSince = null;
     /** Whether the warning about a recovered socket was logged. */
@@ -273,9 +291,12 @@ class PresenceServer {
     const underWay = { holder: null, missed: false };
     if (!this.joinsUnderWay.has(roomId)) this.joinsUnderWay.set(roomId, new Set());
     this.joinsUnderWay.get(roomId).add(underWay);
+    const attempts = this.topology ? CLUSTER_JOIN_ATTEMPTS : JOIN_ATTEMPTS;
     let room;
     let holder;
     try {
+      await this.subscriber.watch(roomId, this.commandTimeoutMs);
+      let renewed = !this.topology;
       for (let attempt = 1; ; attempt += 1) {
         const nodeId = await this.lease.ready(this.commandTimeoutMs);
         holder = `${nodeId}/${socket.id}`;
@@ -286,20 +307,25 @@ class PresenceServer {
         } catch (err) {
           const noLease = err instanceof NoLeaseError;
           if (noLease || err.code === ErrorCode.INTERNAL) session.uncertain.delete(roomId);
-          if (noLease) this.lease.lost(nodeId, 'a join was refused with NOLEASE');
-          if (!noLease || attempt === JOIN_ATTEMPTS) throw err;
+          if (!noLease || attempt === attempts) throw err;
+          if (renewed) {
+            this.lease.lost(nodeId, 'a join was refused with NOLEASE');
+          } else {
+            renewed = true;
+            await this.lease.settle();
+          }
           continue;
         }
         // From here to the membership below nothing waits, so a loss of the lease cannot slip in between.
         if (this.lease.nodeId === nodeId) break;
-        if (attempt === JOIN_ATTEMPTS)
-          throw new PresenceError(ErrorCode.UNAVAILABLE, `the lease of node ${nodeId} was lost during the join`);
+        if (attempt === attempts) throw new PresenceError(ErrorCode.UNAVAILABLE, `the lease of node ${nodeId} was lost during the join`);
       }
-    } finally {
-      const joins = this.joinsUnderWay.get(roomId);
-      joins.delete(underWay);
-      if (joins.size === 0) this.joinsUnderWay.delete(roomId);
+    } catch (err) {
+      this.#finishJoin(roomId, underWay);
+      this.#unwatchIfUnused(roomId);
+      throw err;
     }
+    this.#finishJoin(roomId, underWay);
     session.uncertain.delete(roomId);
     const membership = session.memberships.get(roomId) ?? { roomId, userId, holder, confirmedSeq: 0 };
     membership.holder = holder;
@@ -309,8 +335,38 @@ class PresenceServer {
     if (!session.closed) {
       socket.join(presenceChannel(roomId));
       if (underWay.missed) this.publisher.schedule(roomId);
+    } else {
+      this.#unwatchIfUnused(roomId);
     }
     return { ok: true, roomId, users: room.users, count: room.count, truncated: room.truncated };
+  }
+
+  #finishJoin(roomId, underWay) {
+    const joins = this.joinsUnderWay.get(roomId);
+    joins.delete(underWay);
+    if (joins.size === 0) this.joinsUnderWay.delete(roomId);
+  }
+
+  /**
+   * Stops following the events of a room once none of this server's sockets is in it and no
+   * join of it is under way (on a cluster, its sharded subscription ends).
+   */
+  #unwatchIfUnused(roomId) {
+    if (this.joinsUnderWay.has(roomId)) return;
+    const sockets = this.nsp.adapter.rooms.get(presenceChannel(roomId));
+    if (sockets && sockets.size > 0) return;
+    this.subscriber.unwatch(roomId);
+  }
+
+  /** Whether a socket of this server holds (or may hold) a presence in a room of the master at `address`. */
+  #holdsPresencesOn(address) {
+    const onMaster = (roomId) => this.topology.masterOf(keySlot(roomId))?.address === address;
+    for (const session of this.sessions.values()) {
+      for (const roomId of session.memberships.keys()) if (onMaster(roomId)) return true;
+      for (const roomId of session.uncertain.keys()) if (onMaster(roomId)) return true;
+    }
+    for (const roomId of this.joinsUnderWay.keys()) if (onMaster(roomId)) return true;
+    return false;
   }
 
   async #leave(session, roomId, userId) {
@@ -319,6 +375,7 @@ class PresenceServer {
     session.memberships.delete(roomId);
     session.uncertain.set(roomId, holder);
     session.socket.leave(presenceChannel(roomId));
+    this.#unwatchIfUnused(roomId);
     await this.commands.leave(roomId, userId, holder);
     session.uncertain.delete(roomId);
     return { ok: true };
@@ -348,6 +405,7 @@ class PresenceServer {
     const results = await Promise.allSettled(
       [...rooms].map(([roomId, holder]) => {
         session.socket.leave(presenceChannel(roomId));
+        this.#unwatchIfUnused(roomId);
         return this.commands.leave(roomId, userId, holder);
       }),
     );
@@ -364,6 +422,7 @@ class PresenceServer {
     if (session.memberships.get(membership.roomId) !== membership) return;
     session.memberships.delete(membership.roomId);
     session.socket.leave(presenceChannel(membership.roomId));
+    this.#unwatchIfUnused(membership.roomId);
     this.#sendForceLeave(session, membership.roomId, reason);
   }
 
@@ -395,12 +454,14 @@ class PresenceServer {
 
   #onEvent(event) {
     if (event.type === 'reset') {
-      this.#background(this.#resync(), 're-read of rooms');
+      this.#background(this.#resync(event.room === undefined ? undefined : [event.room]), 're-read of rooms');
       return;
     }
     if (event.type === 'node-down') {
-      // Another node's presences each have their own force-leave; this node's means a lost lease.
-      if (!this.closePromise) this.lease.lost(event.node, 'Redis announced node-down for it');
+      // Another node's presences each have their own force-leave; this node's means a lost
+      // lease when it took presences with it (a shard of a cluster where this server held
+      // none may announce the end of an old lease key).
+      if (!this.closePromise && event.presences > 0) this.lease.lost(event.node, 'Redis announced node-down for it');
       return;
     }
     this.publisher.schedule(event.room);
@@ -436,39 +497,43 @@ class PresenceServer {
   }
 
   /**
-   * After the pub/sub connection came back, or on a `reset` event: re-reads every room this
-   * server's sockets are in, force-leaves (reason `reset`) the sockets whose presence is gone,
-   * and sends fresh participant lists.
+   * After the pub/sub connection came back, or on a `reset` event: re-reads the rooms this
+   * server's sockets are in (`rooms`, or every room when undefined), force-leaves (reason
+   * `reset`) the sockets whose presence is gone, and sends fresh participant lists. Calls made
+   * while a re-read is under way are merged into the next one.
+   * @param {string[]} [rooms]
    */
-  async #resync() {
-    if (this.resyncing) {
-      this.resyncAgain = true;
-      return;
-    }
+  async #resync(rooms) {
+    if (rooms === undefined) this.resyncPending = 'all';
+    else if (this.resyncPending !== 'all') this.resyncPending = new Set([...(this.resyncPending ?? []), ...rooms]);
+    if (this.resyncing) return;
     this.resyncing = true;
     try {
-      do {
-        this.resyncAgain = false;
+      while (this.resyncPending && !this.closePromise) {
+        const which = this.resyncPending;
+        this.resyncPending = null;
         try {
-          await this.#resyncOnce();
+          await this.#resyncOnce(which);
         } catch (err) {
           this.logger.warn(`presence: cannot re-read rooms, retrying: ${err.message}`);
           await new Promise((resolve) => setTimeout(resolve, RESYNC_RETRY_MS));
-          this.resyncAgain = true;
+          if (which === 'all' || this.resyncPending === 'all') this.resyncPending = 'all';
+          else this.resyncPending = new Set([...(this.resyncPending ?? []), ...which]);
         }
-      } while (this.resyncAgain && !this.closePromise);
+      }
     } finally {
       this.resyncing = false;
     }
   }
 
-  async #resyncOnce() {
+  /** @param {'all' | Set<string>} which the rooms to re-read */
+  async #resyncOnce(which) {
     const horizon = this.seq;
     /** @type {Map<string, Array<{session: SocketSession, membership: object}>>} */
     const rooms = new Map();
     for (const session of this.sessions.values()) {
       for (const membership of session.memberships.values()) {
-        if (membership.confirmedSeq > horizon) continue;
+        if (membership.confirmedSeq > horizon || (which !== 'all' && !which.has(membership.roomId))) continue;
         if (!rooms.has(membership.roomId)) rooms.set(membership.roomId, []);
         rooms.get(membership.roomId).push({ session, membership });
       }
