@@ -2,7 +2,7 @@
 
 /*
  * live-room: a demo of room presence on Socket.IO and Redis. Configured by the environment
- * (see the README): PORT, REDIS_URL, SESSION_SECRET, PING_INTERVAL_MS, PING_TIMEOUT_MS,
+ * (see the README): PORT, REDIS_URL, REDIS_CLUSTER, SESSION_SECRET, PING_INTERVAL_MS, PING_TIMEOUT_MS,
  * MAX_HTTP_BUFFER_SIZE, HEARTBEAT_INTERVAL_MS, PARTICIPANTS_INTERVAL_MS, PARTICIPANTS_LIMIT,
  * SHUTDOWN_TIMEOUT_MS, NODE_LEASE_MS.
  *
@@ -13,8 +13,8 @@
 
 const http = require('node:http');
 const { Server } = require('socket.io');
-const { createAdapter } = require('@socket.io/redis-adapter');
-const { createClient } = require('redis');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
+const { createClient, createCluster } = require('redis');
 const { attachPresence } = require('@presence/socketio');
 const { verifyToken } = require('./auth-token');
 const { readConfig } = require('./lib/config');
@@ -24,31 +24,45 @@ const { logError, logInfo, OutageLog } = require('./lib/log');
 
 const EXIT_CANNOT_START = 78;
 
-/** Connects the command client and the Socket.IO adapter's subscriber, and checks the module. */
+/**
+ * Connects the command client and the Socket.IO adapter's subscriber, and checks the module:
+ * clients of REDIS_URL, or, with REDIS_CLUSTER, cluster clients of those root nodes.
+ */
 async function connectRedis(config, outages) {
-  const redis = createClient({ url: config.redisUrl });
+  const where = config.redisCluster ? `the Redis Cluster at ${config.redisCluster.join(',')}` : `the Redis at ${config.redisUrl}`;
+  const redis = config.redisCluster
+    ? createCluster({ rootNodes: config.redisCluster.map((url) => ({ url })) })
+    : createClient({ url: config.redisUrl });
   const adapterSubscriber = redis.duplicate();
-  const names = [`redis ${config.redisUrl}`, `redis ${config.redisUrl} (adapter subscriber)`];
+  const topic = config.redisCluster ? 'redis cluster' : `redis ${config.redisUrl}`;
+  const names = [topic, `${topic} (adapter subscriber)`];
   [redis, adapterSubscriber].forEach((client, i) => {
     client.on('error', (err) => outages.failed(names[i], err.message || err.code || String(err)));
     client.on('ready', () => outages.recovered(names[i]));
+    // A cluster client reports each node's connection apart.
+    client.on('node-error', (err, node) => outages.failed(`${names[i]} node ${node.host}:${node.port}`, err.message || String(err)));
+    client.on('node-ready', (node) => outages.recovered(`${names[i]} node ${node.host}:${node.port}`));
   });
   await Promise.all([redis.connect(), adapterSubscriber.connect()]);
   try {
-    await redis.sendCommand(['PRESENCE.COUNT', 'live-room']);
+    const check = ['PRESENCE.COUNT', 'live-room'];
+    await (config.redisCluster ? redis.sendCommand('live-room', false, check) : redis.sendCommand(check));
   } catch (err) {
-    throw new Error(`the Redis at ${config.redisUrl} cannot run PRESENCE.COUNT (is the presence module loaded?): ${err.message}`);
+    throw new Error(`${where} cannot run PRESENCE.COUNT (is the presence module loaded?): ${err.message}`);
   }
-  return { redis, adapterSubscriber };
+  return { redis, adapterSubscriber, cluster: config.redisCluster !== null };
 }
 
-/** The Socket.IO server: the Redis adapter, and a handshake that must carry a valid login token. */
-function createSocketServer(httpServer, config, { redis, adapterSubscriber }) {
+/**
+ * The Socket.IO server: the Redis adapter (on a cluster its sharded form, whose messages stay
+ * on one shard), and a handshake that must carry a valid login token.
+ */
+function createSocketServer(httpServer, config, { redis, adapterSubscriber, cluster }) {
   const io = new Server(httpServer, {
     pingInterval: config.pingInterval,
     pingTimeout: config.pingTimeout,
     maxHttpBufferSize: config.maxHttpBufferSize,
-    adapter: createAdapter(redis, adapterSubscriber),
+    adapter: cluster ? createShardedAdapter(redis, adapterSubscriber) : createAdapter(redis, adapterSubscriber),
   });
   io.use((socket, next) => {
     const { auth } = socket.handshake;

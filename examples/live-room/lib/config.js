@@ -28,6 +28,29 @@ function envInteger(name, fallback, { min = 0, max = Number.MAX_SAFE_INTEGER } =
 }
 
 /**
+ * Reads REDIS_CLUSTER, the root nodes of a Redis Cluster as comma-separated URLs
+ * (`redis://host:port,redis://host:port`); null when it is not set.
+ * @returns {string[] | null}
+ */
+function envClusterUrls() {
+  const raw = process.env.REDIS_CLUSTER;
+  if (raw === undefined || raw.trim() === '') return null;
+  const urls = raw.split(',').map((part) => part.trim());
+  for (const url of urls) {
+    let parsed = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // reported below
+    }
+    if (!parsed || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '' || parsed.port === '') {
+      throw new ConfigError(`REDIS_CLUSTER must be comma-separated redis://host:port URLs of cluster nodes, got ${JSON.stringify(raw)}`);
+    }
+  }
+  return urls;
+}
+
+/**
  * The configuration, from the environment (see the README's table).
  * @returns {object}
  * @throws {ConfigError}
@@ -37,6 +60,7 @@ function readConfig() {
   return {
     port: envInteger('PORT', 3000, { max: 65535 }),
     redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+    redisCluster: envClusterUrls(),
     sessionSecret: process.env.SESSION_SECRET || crypto.randomBytes(32).toString('hex'),
     pingInterval: envInteger('PING_INTERVAL_MS', 25000, { min: 1 }),
     pingTimeout: envInteger('PING_TIMEOUT_MS', 20000, { min: 1 }),

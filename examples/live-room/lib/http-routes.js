@@ -62,16 +62,26 @@ function refuse(res, status, error, headers = {}) {
 }
 
 /**
- * A room's first `limit` users and its exact live count, read consistently.
+ * A room's first `limit` users and its exact live count, read consistently (on a cluster
+ * client, in a transaction on the room's shard).
  * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
  */
 async function readRoom(redis, roomId, limit) {
-  if (!redis.isReady) throw new Error('Redis is not connected');
+  const cluster = Array.isArray(redis.masters);
+  if (!(cluster ? redis.isOpen : redis.isReady)) throw new Error('Redis is not connected');
   let timer;
   const deadline = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ROOM_READ_TIMEOUT_MS} ms`)), ROOM_READ_TIMEOUT_MS);
   });
-  const read = redis.multi().addCommand(['PRESENCE.LIST', roomId, 'LIMIT', String(limit)]).addCommand(['PRESENCE.COUNT', roomId]).exec();
+  const multi = cluster ? redis.multi(roomId) : redis.multi();
+  for (const args of [
+    ['PRESENCE.LIST', roomId, 'LIMIT', String(limit)],
+    ['PRESENCE.COUNT', roomId],
+  ]) {
+    if (cluster) multi.addCommand(roomId, false, args);
+    else multi.addCommand(args);
+  }
+  const read = multi.exec();
   try {
     const [users, count] = await Promise.race([read, deadline]);
     return { users: users.map(String), count: Number(count), truncated: Number(count) > users.length };
