@@ -16,11 +16,13 @@ const TEST_SECRET = 'test-secret-of-the-live-room-demo';
 class DemoServer {
   /**
    * @param {object} options
-   * @param {string} options.redisUrl
+   * @param {string} [options.redisUrl] a Redis server's URL (REDIS_URL)
+   * @param {string[]} [options.redisCluster] the URLs of a cluster's nodes (REDIS_CLUSTER), instead
    * @param {Record<string, string | number>} [options.env] more environment (PING_INTERVAL_MS, …)
    */
-  constructor({ redisUrl, env = {} }) {
+  constructor({ redisUrl, redisCluster, env = {} }) {
     this.redisUrl = redisUrl;
+    this.redisCluster = redisCluster;
     this.env = env;
     this.port = 0;
     this.process = null;
@@ -57,7 +59,7 @@ class DemoServer {
     const env = {
       ...process.env,
       PORT: String(this.port),
-      REDIS_URL: this.redisUrl,
+      ...(this.redisCluster ? { REDIS_CLUSTER: this.redisCluster.join(',') } : { REDIS_URL: this.redisUrl }),
       SESSION_SECRET: TEST_SECRET,
       ...Object.fromEntries(Object.entries(this.env).map(([key, value]) => [key, String(value)])),
     };
@@ -104,7 +106,7 @@ class DemoServer {
 
 /**
  * Starts a {@link DemoServer}.
- * @param {{redisUrl: string, env?: object}} options
+ * @param {{redisUrl?: string, redisCluster?: string[], env?: object}} options
  */
 async function startDemo(options) {
   const server = new DemoServer(options);

@@ -43,14 +43,55 @@ const SLACK_MS = 1500;
 const ROOM = 'live';
 
 /**
- * Starts Redis and one demo server with the given stale-after; `run(context)` does the rest.
- * Everything started is stopped afterwards, whatever happens.
+ * Where the situations run by default: a redis-server of their own each, with the module
+ * configured for the situation.
  */
-async function withStack(staleAfterS, run) {
-  const redis = await startRedis({ staleAfter: staleAfterS, sweepIntervalMs: TIMINGS.sweepIntervalMs });
+const STANDALONE = {
+  /** @param {number} staleAfterS */
+  async start(staleAfterS) {
+    const redis = await startRedis({ staleAfter: staleAfterS, sweepIntervalMs: TIMINGS.sweepIntervalMs });
+    const admin = await redis.client();
+    return { demoOptions: { redisUrl: redis.url }, send: (args) => admin.sendCommand(args), stop: () => redis.stop() };
+  },
+};
+
+/**
+ * Where the situations run on a Redis Cluster (see `startRedisCluster`), shared by them: the
+ * demo gets REDIS_CLUSTER, each situation sets its stale-after on every node, and its end
+ * empties every master.
+ * @param {{urls: string[], running: () => Array<{port: number}>, admin: (port: number) => Promise<any>, client: () => Promise<any>}} cluster
+ */
+function onCluster(cluster) {
+  return {
+    /** @param {number} staleAfterS */
+    async start(staleAfterS) {
+      for (const node of cluster.running()) {
+        await (await cluster.admin(node.port)).sendCommand(['CONFIG', 'SET', 'presence.stale-after', String(staleAfterS)]);
+      }
+      const admin = await cluster.client();
+      return {
+        demoOptions: { redisCluster: cluster.urls },
+        send: (args) => admin.sendCommand(args[1], false, args),
+        async stop() {
+          admin.destroy();
+          for (const node of cluster.running()) {
+            const client = await cluster.admin(node.port);
+            if ((await client.sendCommand(['ROLE']))[0] === 'master') await client.sendCommand(['FLUSHALL']);
+          }
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Starts Redis (on `backend`) and one demo server with the given stale-after; `run(context)`
+ * does the rest. Everything started is stopped afterwards, whatever happens.
+ */
+async function withStack(staleAfterS, run, backend) {
+  const redis = await backend.start(staleAfterS);
   const cleanups = [];
   const context = {
-    admin: await redis.client(),
     demo: null,
     /** Registers something to close at the end (a client, a proxy, a process). */
     defer(cleanup) {
@@ -58,15 +99,12 @@ async function withStack(staleAfterS, run) {
     },
     /** The live users of the room according to Redis, with the count. */
     async truth() {
-      const [users, count] = await Promise.all([
-        context.admin.sendCommand(['PRESENCE.LIST', ROOM]),
-        context.admin.sendCommand(['PRESENCE.COUNT', ROOM]),
-      ]);
+      const [users, count] = await Promise.all([redis.send(['PRESENCE.LIST', ROOM]), redis.send(['PRESENCE.COUNT', ROOM])]);
       return { users, count: Number(count) };
     },
   };
   try {
-    context.demo = await startDemo({ redisUrl: redis.url, env: demoEnv() });
+    context.demo = await startDemo({ ...redis.demoOptions, env: demoEnv() });
     cleanups.push(() => context.demo.stop('SIGKILL'));
     return await run(context);
   } finally {
@@ -101,7 +139,7 @@ function sameUsers(truth, users) {
  * The server restarts gracefully (SIGTERM, then started again): it leaves every presence
  * before exiting, so Redis is right at once; the users, reconnected, are told they are out.
  */
-async function serverRestart() {
+async function serverRestart(backend = STANDALONE) {
   const staleAfterS = 10;
   return withStack(staleAfterS, async (context) => {
     const alice = await connect(context, 'alice');
@@ -129,7 +167,7 @@ async function serverRestart() {
       measuredMs,
       what: 'SIGTERM → Redis list and count empty',
     };
-  });
+  }, backend);
 }
 
 /**
@@ -137,7 +175,7 @@ async function serverRestart() {
  * `room:force-leave` and join again; the presences of those that never come back turn stale
  * and are swept.
  */
-async function serverCrash() {
+async function serverCrash(backend = STANDALONE) {
   const staleAfterS = 3;
   return withStack(staleAfterS, async (context) => {
     const alice = await connect(context, 'alice');
@@ -167,11 +205,11 @@ async function serverCrash() {
       measuredMs: rightAt - start,
       what: `SIGKILL → list right for a user on the restarted server (the reconnected user saw the popup after ${popup.at - start} ms)`,
     };
-  });
+  }, backend);
 }
 
 /** A user's app is force-closed: its process is killed, the kernel closes its connection. */
-async function appForceClosed() {
+async function appForceClosed(backend = STANDALONE) {
   const staleAfterS = 10;
   return withStack(staleAfterS, async (context) => {
     const carol = await connect(context, 'carol');
@@ -193,11 +231,11 @@ async function appForceClosed() {
       measuredMs: rightAt - start,
       what: 'SIGKILL of the client → list right for another user',
     };
-  });
+  }, backend);
 }
 
 /** A user's network drops silently: a proxy stops forwarding without closing anything. */
-async function networkDrop() {
+async function networkDrop(backend = STANDALONE) {
   const staleAfterS = 10;
   return withStack(staleAfterS, async (context) => {
     const proxy = new TcpProxy(context.demo.port);
@@ -222,11 +260,11 @@ async function networkDrop() {
       measuredMs: rightAt - start,
       what: 'cut → list right for another user',
     };
-  });
+  }, backend);
 }
 
 /** A user closes the page without clicking leave: the socket closes. */
-async function closedWithoutLeaving() {
+async function closedWithoutLeaving(backend = STANDALONE) {
   const staleAfterS = 10;
   return withStack(staleAfterS, async (context) => {
     const carol = await connect(context, 'carol');
@@ -248,7 +286,7 @@ async function closedWithoutLeaving() {
       measuredMs: rightAt - start,
       what: 'socket closed → list right for another user',
     };
-  });
+  }, backend);
 }
 
 /**
@@ -322,4 +360,4 @@ async function serverCrashWithLease({ leaseMs, restart }) {
 /** The five situations, in the order of the requirement. */
 const SITUATIONS = [serverRestart, serverCrash, appForceClosed, networkDrop, closedWithoutLeaving];
 
-module.exports = { SITUATIONS, TIMINGS, PRODUCTION_TIMINGS, SLACK_MS, serverCrashWithLease };
+module.exports = { SITUATIONS, TIMINGS, PRODUCTION_TIMINGS, SLACK_MS, serverCrashWithLease, onCluster };

@@ -2,7 +2,7 @@
 
 /*
  * The test support of the integration package, shared with the demo's tests: redis-server
- * with the presence module, recording clients, polling and child-process helpers.
+ * with the presence module (alone or as a cluster), recording clients, polling and child-process helpers.
  */
 const path = require('node:path');
 
@@ -10,6 +10,7 @@ const SUPPORT = path.join(__dirname, '..', '..', '..', '..', 'integrations', 'so
 
 module.exports = {
   ...require(path.join(SUPPORT, 'redis-server')),
+  ...require(path.join(SUPPORT, 'redis-cluster')),
   ...require(path.join(SUPPORT, 'test-client')),
   ...require(path.join(SUPPORT, 'wait')),
   ...require(path.join(SUPPORT, 'processes')),

@@ -2,14 +2,15 @@
 
 const http = require('node:http');
 const { Server } = require('socket.io');
-const { createClient } = require('redis');
+const { createClient, createCluster } = require('redis');
 const { attachPresence } = require('../../src/server');
 
 /**
  * An in-process Socket.IO server with the presence integration attached, for the package's
  * own tests. Its user id hook trusts `auth.user` of the handshake (tests only: an application
  * derives the user from a verified token).
- * @param {string} redisUrl
+ * @param {string | string[]} redisUrl a server's URL, or the URLs of a cluster's nodes (then the
+ *   integration gets a node-redis cluster client)
  * @param {object} [presenceOptions] more options of attachPresence
  * @param {object} [ioOptions] more Socket.IO server options
  * @returns {Promise<{url: string, io: import('socket.io').Server, redis: object, presence: {close: () => Promise<void>}, warnings: string[], close: () => Promise<void>}>}
@@ -17,8 +18,11 @@ const { attachPresence } = require('../../src/server');
 async function startSocketServer(redisUrl, presenceOptions = {}, ioOptions = {}) {
   const httpServer = http.createServer();
   const io = new Server(httpServer, { pingInterval: 1000, pingTimeout: 1000, ...ioOptions });
-  const redis = createClient({ url: redisUrl, socket: { reconnectStrategy: 50 } });
+  const redis = Array.isArray(redisUrl)
+    ? createCluster({ rootNodes: redisUrl.map((url) => ({ url })), defaults: { socket: { reconnectStrategy: 50, connectTimeout: 1000 } } })
+    : createClient({ url: redisUrl, socket: { reconnectStrategy: 50 } });
   redis.on('error', () => {});
+  redis.on('node-error', () => {});
   await redis.connect();
   const warnings = [];
   const presence = await attachPresence(io, {
