@@ -1,5 +1,12 @@
 export { attachPresence, presenceChannel } from './server';
-export type { AttachPresenceOptions, PresenceHandle, PresenceLogger, PresenceRedisClient, ServerSocket } from './server';
+export type {
+  AttachPresenceOptions,
+  PresenceHandle,
+  PresenceLogger,
+  PresenceRedisClient,
+  PresenceRedisCluster,
+  ServerSocket,
+} from './server';
 export { createPresenceClient } from './client';
 export type { PresenceClient, PresenceClientOptions, PresenceClientSocket } from './client';
 export { ErrorCode, PresenceError } from './errors';

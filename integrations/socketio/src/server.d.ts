@@ -1,13 +1,24 @@
 import type { Server, Socket } from 'socket.io';
-import type { RedisClientType } from 'redis';
+import type { RedisClientType, RedisClusterType } from 'redis';
 
 export * from './protocol';
 
 /**
  * A connected node-redis v5 client (`createClient` of `redis` or `@redis/client`, RESP2 or
- * RESP3). A cluster client is not accepted.
+ * RESP3), or a connected cluster client (`createCluster`): then every command goes to the
+ * room's shard, events come through per-room sharded subscriptions, and the node's lease is
+ * kept on every master.
  */
-export type PresenceRedisClient = RedisClientType<any, any, any, any, any>;
+export type PresenceRedisClient = RedisClientType<any, any, any, any, any> | PresenceRedisCluster;
+
+/**
+ * What the integration uses of a node-redis v5 cluster client (`createCluster`), whatever its
+ * modules, functions, scripts and RESP version.
+ */
+export type PresenceRedisCluster = Pick<
+  RedisClusterType<any, any, any, any, any>,
+  'masters' | 'slots' | 'nodeClient' | 'sendCommand' | 'multi' | 'duplicate' | 'isOpen'
+>;
 
 /** Where warnings go: `console`, or any object with a `warn(message)` method. */
 export interface PresenceLogger {
@@ -20,7 +31,10 @@ export type ServerSocket<TServer extends Server<any, any, any, any>> =
 
 /** The options of {@link attachPresence}. */
 export interface AttachPresenceOptions<TSocket = Socket> {
-  /** A connected node-redis v5 client; a duplicate of it is opened for pub/sub. Required. */
+  /**
+   * A connected node-redis v5 client, or cluster client (`createCluster`); duplicates of it
+   * are opened for pub/sub (on a cluster, one per master). Required.
+   */
   redis: PresenceRedisClient;
   /**
    * The socket's user id from its authenticated handshake (for example `socket.data.userId`

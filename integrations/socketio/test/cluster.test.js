@@ -112,7 +112,11 @@ describe('on a Redis Cluster', () => {
     await carol.join(room);
     await alice.waitForUsers(room, ['alice', 'bob', 'carol']);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(alice.participants.length - seen, 1, `one room:participants for one join: ${JSON.stringify(alice.participants.slice(seen))}`);
+    assert.equal(
+      alice.participants.length - seen,
+      1,
+      `one room:participants for one join: ${JSON.stringify(alice.participants.slice(seen))}`,
+    );
 
     const admin = await cluster.admin(await cluster.masterOf(keySlot(room)));
     assert.equal(Number(await admin.sendCommand(['DEL', `room:presence:{${room}}:bob`])), 1);
@@ -163,7 +167,10 @@ describe('on a Redis Cluster', () => {
     assert.deepEqual(await truth(room), { users: ['ann', 'bob', 'carol'], count: 3 });
     assert.deepEqual(ann.rawForceLeaves, []);
     assert.deepEqual(bob.rawForceLeaves, []);
-    assert.deepEqual(web.warnings.filter((line) => line.includes('node lease lost')), []);
+    assert.deepEqual(
+      web.warnings.filter((line) => line.includes('node lease lost')),
+      [],
+    );
     for (const client of [ann, bob, carol]) client.close();
   });
 
@@ -193,6 +200,9 @@ describe('on a Redis Cluster', () => {
       assert.deepEqual(await client.socket.emitWithAck('room:heartbeat', { roomId: room }), { ok: true });
       assert.deepEqual(client.rawForceLeaves, []);
     }
-    assert.deepEqual(web.warnings.filter((line) => line.includes('node lease lost')), []);
+    assert.deepEqual(
+      web.warnings.filter((line) => line.includes('node lease lost')),
+      [],
+    );
   });
 });
