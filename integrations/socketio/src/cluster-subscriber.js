@@ -128,7 +128,12 @@ class ClusterSubscriber {
           const connection = await this.#connection(master);
           if (this.closed || this.rooms.get(roomId) !== state) return;
           await connection.client.sSubscribe(channel, this.listener);
-          if (this.closed || this.rooms.get(roomId) !== state) return;
+          if (this.closed) return;
+          if (this.rooms.get(roomId) !== state) {
+            // Unwatched meanwhile: the subscription just made is nobody's.
+            if (!this.rooms.has(roomId)) connection.client.sUnsubscribe(channel, this.listener).catch(() => {});
+            return;
+          }
           if (state.address !== master.address) this.#drop(roomId, state);
           state.address = master.address;
           connection.rooms.add(roomId);

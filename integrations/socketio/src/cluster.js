@@ -102,6 +102,8 @@ class ClusterTopology {
     this.refreshing = null;
     this.lastRefreshAt = -Infinity;
     this.again = false;
+    /** The failure last logged: one line per distinct failure, not one per refresh. */
+    this.lastError = null;
     /** @type {Set<() => void>} */
     this.listeners = new Set();
   }
@@ -179,8 +181,11 @@ class ClusterTopology {
       try {
         // node-redis's own map refresh (what it runs after a MOVED); it has no public name.
         await this.cluster._slots.rediscover({ options });
+        this.lastError = null;
       } catch (err) {
-        this.logger.warn(`presence: cannot read the cluster map: ${err && err.message}`);
+        const message = `presence: cannot read the cluster map: ${err && err.message}`;
+        if (message !== this.lastError) this.logger.warn(message);
+        this.lastError = message;
       }
       this.check();
     } while (this.again);

@@ -215,7 +215,8 @@ class NodeLease {
    * @param {string} sign what showed it, for the log
    */
   lost(nodeId, sign) {
-    this.#lose(nodeId, sign, this.#stalest());
+    const key = this.#stalest();
+    if (key) this.#lose(nodeId, sign, key);
   }
 
   /**
@@ -329,7 +330,7 @@ class NodeLease {
     this.#schedule(nextAt);
   }
 
-  /** The lease key renewed longest ago: the one an outside sign of a loss is judged by. */
+  /** The lease key renewed longest ago (null without any): the one an outside sign of a loss is judged by. */
   #stalest() {
     let stalest = null;
     for (const key of this.keys.values()) if (!stalest || key.renewedAt < stalest.renewedAt) stalest = key;

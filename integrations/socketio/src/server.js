@@ -578,8 +578,9 @@ function restoresSessions(adapter) {
  *
  * @param {import('socket.io').Server} io
  * @param {object} options
- * @param {import('redis').RedisClientType} options.redis a connected node-redis v5 client (a
- *   duplicate of it is opened for pub/sub)
+ * @param {any} options.redis a connected node-redis v5 client (a duplicate of it is opened for
+ *   pub/sub), or cluster client (`createCluster`: commands go to each room's shard, events come
+ *   through a sharded subscription per room, the node's lease is a key on every master)
  * @param {(socket: import('socket.io').Socket) => string | null | Promise<string | null>} options.getUserId
  *   the authenticated user id of a socket (from its handshake); anything but a valid id makes
  *   that socket's requests fail with `unauthorized`
