@@ -25,7 +25,16 @@ test('each entry point exports what its declarations declare', () => {
 });
 
 test('the internal modules are not exported (tests require them by path)', () => {
-  for (const name of ['room-request', 'options', 'presence-events', 'presence-commands', 'presence-subscriber', 'node-lease']) {
+  for (const name of [
+    'room-request',
+    'options',
+    'presence-events',
+    'presence-commands',
+    'presence-subscriber',
+    'node-lease',
+    'cluster',
+    'cluster-subscriber',
+  ]) {
     for (const path of [`@presence/socketio/src/${name}`, `@presence/socketio/src/${name}.js`, `@presence/socketio/${name}`]) {
       assert.throws(() => require(path), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' }, path);
     }
