@@ -7,7 +7,8 @@ const { newNodeId, nodeIdPrefix } = require('../src/node-lease');
 const { Server } = require('socket.io');
 const { attachPresence } = require('../src/server');
 const { parseRoomRequest } = require('../src/room-request');
-const { parsePresenceEvent, presenceEventPattern } = require('../src/presence-events');
+const { parsePresenceEvent, presenceEventPattern, roomEventChannel, nodeDownChannel } = require('../src/presence-events');
+const { keySlot, tagsBySlot, isClusterClient, SLOTS } = require('../src/cluster');
 
 test('ids: 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~', () => {
   for (const id of ['1', '123', 'a-b_c.d@e+f=g~h', 'A'.repeat(128), 'Xyz_-0']) assert.equal(isValidId(id), true, id);
@@ -106,6 +107,57 @@ test('presence events: node-qualified sockets and node-down', () => {
   assert.equal(parsePresenceEvent('__presence@0__:node-down', '{"node":"a/b","presences":3}'), null);
   assert.equal(parsePresenceEvent('__presence@0__:node-down', '{"node":"n","presences":-1}'), null);
   assert.equal(parsePresenceEvent('__presence@0__:node-down', '{"node":"n"}'), null);
+});
+
+test("presence events on a room's sharded channel: the event in the payload, the channel's room", () => {
+  assert.equal(roomEventChannel(0, 'r-1'), '__presence@0__:{r-1}');
+  assert.equal(nodeDownChannel(0), '__presence@0__:node-down');
+  assert.deepEqual(parsePresenceEvent('__presence@0__:{r}', '{"room":"r","user":"u","socket":"n/s","count":1,"event":"join"}'), {
+    type: 'join',
+    room: 'r',
+    user: 'u',
+    socket: 'n/s',
+    count: 1,
+    reason: undefined,
+  });
+  assert.deepEqual(
+    parsePresenceEvent('__presence@0__:{r}', '{"room":"r","user":"u","socket":"s","count":0,"reason":"stale","event":"force-leave"}'),
+    { type: 'force-leave', room: 'r', user: 'u', socket: 's', count: 0, reason: 'stale' },
+  );
+  assert.deepEqual(parsePresenceEvent('__presence@0__:{r}', '{"room":"r","reason":"flushall","event":"reset"}'), {
+    type: 'reset',
+    reason: 'flushall',
+    room: 'r',
+  });
+  const refused = [
+    ['__presence@0__:{r}', '{"room":"other","user":"u","socket":"s","count":1,"event":"join"}'],
+    ['__presence@0__:{r}', '{"room":"r","user":"u","socket":"s","count":1}'],
+    ['__presence@0__:{r}', '{"room":"r","user":"u","socket":"s","count":1,"event":"unknown"}'],
+    ['__presence@0__:{r}', '{"room":"r","user":"u","socket":"s","count":1,"event":["join"]}'],
+    ['__presence@0__:{r}', '{"room":"r","node":"n","presences":1,"event":"node-down"}'],
+    ['__presence@0__:{a:b}', '{"room":"a:b","user":"u","socket":"s","count":1,"event":"join"}'],
+    ['__presence@0__:{}', '{"event":"reset","reason":"flushall"}'],
+    ['__presence@0__:{r}', 'null'],
+  ];
+  for (const [channel, message] of refused) assert.equal(parsePresenceEvent(channel, message), null, `${channel} ${message}`);
+});
+
+test('cluster: hash slots as Redis computes them, a short tag for every slot', () => {
+  assert.equal(keySlot('foo'), 12182);
+  assert.equal(keySlot('123456789'), 0x31c3 % SLOTS);
+  assert.equal(keySlot('{user1000}.following'), keySlot('user1000'));
+  assert.equal(keySlot('room:presence:{r-1}:u'), keySlot('r-1'));
+  // The slots node-redis routes by (its cluster-key-slot), for tags empty, unclosed, nested, two, non-ASCII.
+  const expected = { 'a{}b': 13694, '{}': 15257, '{a': 10276, 'a}{b}': 3300, '{{a}}': 10276, 'x{y}z{w}': 12222, 'é{ü}': 9552 };
+  for (const [key, slot] of Object.entries(expected)) assert.equal(keySlot(key), slot, key);
+  const tags = tagsBySlot();
+  assert.equal(tags.length, SLOTS);
+  tags.forEach((tag, slot) => {
+    assert.equal(keySlot(tag), slot);
+    assert.ok(isValidId(tag) && tag.length <= 3, tag);
+  });
+  assert.equal(isClusterClient({ slots: [], masters: [], nodeClient() {} }), true);
+  assert.equal(isClusterClient({ sendCommand() {}, duplicate() {} }), false);
 });
 
 test('attachPresence refuses bad options and connection state recovery', async () => {
