@@ -174,9 +174,54 @@ describe('on a Redis Cluster', () => {
     for (const client of [ann, bob, carol]) client.close();
   });
 
-  it('recovers within seconds when a master is killed under beating load: the promoted replica serves, the users stay', async () => {
+  it('keeps a lease key on every master: one gone where the server holds presences is a lost lease, elsewhere it is taken again', async () => {
+    const web = await server({ nodeLeaseMs: 3000 });
+    const [withUsers, withoutUsers] = await cluster.masterPorts();
+    const room = await roomOn(withUsers, 'leased');
+    const ann = await connect(web, 'ann');
+    assert.equal((await ann.join(room)).ok, true);
+    const leaseKey = async (port) => {
+      const keys = await (await cluster.admin(port)).sendCommand(['KEYS', 'presence:node:*']);
+      return keys.find((key) => key.endsWith(`}${web.presence.nodeId}`));
+    };
+    const lostLines = () => web.warnings.filter((line) => line.includes('node lease lost'));
+
+    const elsewhere = await leaseKey(withoutUsers);
+    assert.equal(Number(await (await cluster.admin(withoutUsers)).sendCommand(['DEL', elsewhere])), 1);
+    await waitFor(async () => (await leaseKey(withoutUsers)) === elsewhere, { message: 'the lease key taken again' });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(lostLines(), []);
+    assert.deepEqual(ann.rawForceLeaves, []);
+
+    const oldNodeId = web.presence.nodeId;
+    assert.equal(Number(await (await cluster.admin(withUsers)).sendCommand(['DEL', await leaseKey(withUsers)])), 1);
+    const event = await ann.waitForForceLeave(room);
+    assert.ok(['reset', 'node-down'].includes(event.reason), event.reason);
+    await waitFor(() => lostLines().length === 1 && web.presence.nodeId !== oldNodeId, { message: 'the lost lease logged, a fresh node' });
+    assert.match(lostLines()[0], new RegExp(`went with node ${oldNodeId.replaceAll('.', '\\.')}`));
+    assert.equal(ann.rawForceLeaves.length, 1, 'one room:force-leave');
+    assert.deepEqual(await ann.join(room), { ok: true, roomId: room, users: ['ann'], count: 1, truncated: false });
+    for (const port of await cluster.masterPorts()) assert.ok(await leaseKey(port), `the fresh node's lease key on the master at ${port}`);
+    ann.close();
+  });
+
+  /** Subscribers of the node-down channel on each running node, by port. */
+  async function nodeDownSubscribers() {
+    const counts = new Map();
+    for (const node of cluster.running()) {
+      const [, count] = await (await cluster.admin(node.port)).sendCommand(['PUBSUB', 'NUMSUB', '__presence@0__:node-down']);
+      counts.set(node.port, Number(count));
+    }
+    return counts;
+  }
+
+  it('recovers within seconds when a master is killed under beating load: the promoted replica serves, the users stay', async (t) => {
     const web = await server();
-    const victim = (await cluster.masterPorts())[2];
+    // The master that holds the servers' node-down subscriptions, so that they have to move too.
+    const subscribers = await nodeDownSubscribers();
+    const masters = await cluster.masterPorts();
+    const victim = masters.reduce((best, port) => ((subscribers.get(port) ?? 0) > (subscribers.get(best) ?? 0) ? port : best));
+    assert.equal(subscribers.get(victim), servers.length, `every server subscribed to node-down on one master: ${[...subscribers]}`);
     const room = await roomOn(victim, 'failover');
     const users = ['ann', 'bob', 'cat'];
     const present = [];
@@ -204,5 +249,9 @@ describe('on a Redis Cluster', () => {
       web.warnings.filter((line) => line.includes('node lease lost')),
       [],
     );
+    await waitFor(async () => [...(await nodeDownSubscribers()).values()].reduce((sum, count) => sum + count, 0) === servers.length, {
+      message: 'every server subscribed to node-down on a running master again',
+    });
+    t.diagnostic(`commands succeed again ${recoveredMs} ms after the kill of the master at ${victim}`);
   });
 });
