@@ -80,6 +80,8 @@ module_api! {
     RedisModule_NotifyKeyspaceEvent,
     RedisModule_OpenKey,
     RedisModule_PublishMessage,
+    RedisModule_PublishMessageShard,
+    RedisModule_RegisterEnumConfig,
     RedisModule_RegisterInfoFunc,
     RedisModule_RegisterNumericConfig,
     RedisModule_Replicate,
@@ -392,6 +394,19 @@ pub fn publish(ctx: &Context, channel: &RedisString, message: &RedisString) {
     // SAFETY: the live context and two strings the caller holds.
     unsafe {
         call!(RedisModule_PublishMessage(
+            ctx.ctx,
+            channel.inner,
+            message.inner
+        ))
+    };
+}
+
+/// Publishes `message` on the sharded channel `channel` (`SPUBLISH`): in a cluster it reaches
+/// the subscribers of the channel's shard only.
+pub fn publish_shard(ctx: &Context, channel: &RedisString, message: &RedisString) {
+    // SAFETY: the live context and two strings the caller holds.
+    unsafe {
+        call!(RedisModule_PublishMessageShard(
             ctx.ctx,
             channel.inner,
             message.inner

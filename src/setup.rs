@@ -50,6 +50,7 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
         KeyFormat::Standalone
     };
     let _ = state::with(|s| s.format = format);
+    config::set_cluster(format == KeyFormat::Cluster);
     store::set_module_options(ctx);
     if !info::register(ctx) || !hooks::subscribe(ctx) {
         ctx.log_warning("presence: could not register INFO, keyspace or server events");
