@@ -177,6 +177,11 @@ pub fn channels() -> Channels {
     EVENTS.value().channels(CLUSTER.load(Ordering::Relaxed))
 }
 
+/// True on a server with `cluster-enabled yes`.
+pub fn is_cluster() -> bool {
+    CLUSTER.load(Ordering::Relaxed)
+}
+
 /// Records the server's mode, which `auto` events depend on.
 pub fn set_cluster(cluster: bool) {
     CLUSTER.store(cluster, Ordering::Relaxed);

@@ -185,8 +185,8 @@ impl State {
         let Some(index) = self.dbs.get_mut(&db) else {
             return Vec::new();
         };
-        if let Some(node) = keys::parse_lease(name) {
-            index.leases.set_lease(node, NO_TTL);
+        if let Some(lease) = keys::parse_lease(name) {
+            index.leases.set_lease(lease, NO_TTL);
             return Vec::new();
         }
         let Some((room, user)) = self.format.parse(name) else {
