@@ -175,11 +175,17 @@ class ClusterSubscriber {
     return this.nodeDownPlacing;
   }
 
-  /** The pub/sub connection to `master`, opened (and connected) on first use. */
+  /**
+   * The pub/sub connection to `master`, opened (and connected) on first use. A connection
+   * dropped meanwhile (the subscriber closed, the node left the masters) is never opened.
+   */
   #connection(master) {
+    if (this.closed) return Promise.reject(new Error('the subscriber is closed'));
     let connection = this.connections.get(master.address);
     if (!connection) {
       const connected = this.topology.nodeClient(master).then((nodeClient) => {
+        if (this.closed || this.connections.get(master.address) !== connection)
+          throw new Error(`the connection to ${master.address} was dropped`);
         const client = nodeClient.duplicate();
         connection.client = client;
         client.on('error', (err) => {

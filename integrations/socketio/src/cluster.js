@@ -100,6 +100,7 @@ class ClusterTopology {
     this.logger = logger;
     this.signature = this.#signature();
     this.refreshing = null;
+    this.closed = false;
     this.lastRefreshAt = -Infinity;
     this.again = false;
     /** The failure last logged: one line per distinct failure, not one per refresh. */
@@ -161,6 +162,17 @@ class ClusterTopology {
     return this.refreshing;
   }
 
+  /**
+   * Reads the map no more, once the read under way (if any) is done: after this resolves the
+   * application may close its cluster client (a read finishing later would open connections
+   * to its nodes again).
+   * @returns {Promise<void>}
+   */
+  async close() {
+    this.closed = true;
+    await this.refreshing;
+  }
+
   /** Tells the listeners if the map changed since they last heard (node-redis may have read it after a MOVED). */
   check() {
     const signature = this.#signature();
@@ -174,6 +186,8 @@ class ClusterTopology {
       this.again = false;
       const waitMs = this.lastRefreshAt + REFRESH_MIN_INTERVAL_MS - performance.now();
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+      // node-redis would connect a closed client's nodes again: nothing to read once it is closed.
+      if (this.closed || !this.cluster.isOpen) return;
       this.lastRefreshAt = performance.now();
       // Asked first: a master that answers (node-redis falls back on the root nodes).
       const start = this.masters().find((master) => master.client && master.client.isReady) ?? this.masters()[0];

@@ -142,6 +142,7 @@ class PresenceServer {
       await this.lease.start();
     } catch (err) {
       await this.subscriber.close();
+      if (this.topology) await this.topology.close();
       throw new PresenceError(err.code, `attachPresence: cannot take the lease of node ${this.lease.nodeId}: ${err.message}`, err);
     }
     this.nsp.on('connection', this.onConnection);
@@ -174,6 +175,7 @@ class PresenceServer {
     }
     this.publisher.close();
     await this.subscriber.close();
+    if (this.topology) await this.topology.close();
   }
 
   #onConnection(socket) {
