@@ -92,7 +92,7 @@ export interface PresenceHandle {
    * The graceful shutdown (call it on SIGTERM): from then on joins, heartbeats and new
    * connections are refused with `shutting-down`; waits for the operations under way, runs
    * `PRESENCE.LEAVE` for every presence of this server's sockets, releases the node's lease,
-   * closes the pub/sub connection and resolves. Safe to call more than once. The Socket.IO
+   * closes the pub/sub connection(s) and resolves. Safe to call more than once. The Socket.IO
    * server and the Redis client stay open for the application to close.
    */
   close(): Promise<void>;

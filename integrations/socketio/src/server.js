@@ -152,7 +152,7 @@ class PresenceServer {
   /**
    * Graceful shutdown: refuses new connections, joins and heartbeats (`shutting-down`), waits
    * for the operations under way, leaves every presence of this server's sockets, releases the
-   * node's lease, then closes the pub/sub connection. Safe to call more than once. The
+   * node's lease, then closes the pub/sub connection(s). Safe to call more than once. The
    * Socket.IO server and the Redis client stay open: the application closes them afterwards.
    * @returns {Promise<void>}
    */
