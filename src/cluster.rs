@@ -19,6 +19,9 @@ thread_local! {
     static STALE: Cell<bool> = const { Cell::new(true) };
     /// How long the node has been a healthy slot owner.
     static HEALTH: Cell<Health> = const { Cell::new(Health::new()) };
+    /// True when the sweeper found a presence of a slot the node does not own (it lost the
+    /// slot, or loaded old data): it waits until the node's slots change.
+    static STRAY: Cell<bool> = const { Cell::new(false) };
     /// The client command running now, as far as moving keys goes.
     static RUNNING: Cell<Running> = const { Cell::new(Running::Other) };
 }
@@ -82,7 +85,17 @@ pub fn refresh(ctx: &Context) {
         health.observe(healthy, store::now_ms());
         h.set(health);
     });
-    VIEW.with(|v| *v.borrow_mut() = view);
+    VIEW.with(|v| {
+        let mut current = v.borrow_mut();
+        let same = match (current.as_ref(), view.as_ref()) {
+            (Some(before), Some(now)) => before.same_slots(now),
+            _ => false,
+        };
+        if !same {
+            STRAY.with(|s| s.set(false));
+        }
+        *current = view;
+    });
     STALE.with(|s| s.set(false));
 }
 
@@ -137,7 +150,26 @@ pub fn may_sweep() -> bool {
         return true;
     }
     let settled = VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| !view.any_moving()));
-    settled && confirmed()
+    settled && confirmed() && !STRAY.with(Cell::get)
+}
+
+/// True when the node owns the slot of `room` (always on a standalone server).
+pub fn owns_room(room: &str) -> bool {
+    if !config::is_cluster() {
+        return true;
+    }
+    let slot = key_slot(room.as_bytes());
+    VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| view.owns(slot)))
+}
+
+/// The sweeper met a presence of a slot the node does not own: it sweeps nothing more until
+/// the node's slots change (logged once).
+pub fn found_stray(ctx: &Context, room: &str) {
+    if !STRAY.with(|s| s.replace(true)) {
+        ctx.log_warning(&format!(
+            "presence: this node holds presences of room {room}, whose slot it does not own; the sweeper waits until its slots change (redis-cli --cluster fix)"
+        ));
+    }
 }
 
 /// True when the node may publish what nobody asked for right now (expiries): on a standalone
@@ -154,4 +186,5 @@ pub fn forget_health() {
         h.set(health);
     });
     STALE.with(|s| s.set(true));
+    STRAY.with(|s| s.set(false));
 }
