@@ -2,11 +2,14 @@
 //! work, each measured in the same run on a private server. Prints Markdown tables.
 //!
 //! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
-//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`).
+//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`, `events`).
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use test_support::{Conn, Options, Server};
+use test_support::cluster::Cluster;
+use test_support::{Conn, Options, Server, Subscriber};
 
 struct Settings {
     keyspaces: Vec<usize>,
@@ -19,6 +22,8 @@ struct Settings {
     memory_presences: usize,
     /// Room sizes of the big-room comparison.
     big_rooms: Vec<usize>,
+    /// JOIN and LEAVE pairs of each setup of the events comparison.
+    event_pairs: usize,
 }
 
 fn main() {
@@ -31,6 +36,7 @@ fn main() {
             rounds: 1,
             memory_presences: 100_000,
             big_rooms: vec![100_000],
+            event_pairs: 20_000,
         }
     } else {
         Settings {
@@ -40,6 +46,7 @@ fn main() {
             rounds: 3,
             memory_presences: 1_000_000,
             big_rooms: vec![100_000, 1_000_000],
+            event_pairs: 100_000,
         }
     };
     println!(
@@ -56,13 +63,14 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|at| args.get(at + 1));
-    let sections: [(&str, &dyn Fn()); 6] = [
+    let sections: [(&str, &dyn Fn()); 7] = [
         ("scan", &|| rooms_against_scan(&settings)),
         ("throughput", &|| throughput(&settings)),
         ("backlog", &backlog),
         ("memory", &|| memory(&settings)),
         ("big-rooms", &|| big_rooms(&settings)),
         ("node-down", &node_down),
+        ("events", &|| events(&settings)),
     ];
     for (name, run) in sections {
         if only.is_none_or(|only| only == name) {
@@ -988,5 +996,313 @@ fn node_down() {
         c.info_field("presence", "presence_sweep_tick_max_us"),
         c.info_field("presence", "presence_sweep_tick_max_cpu_us"),
         c.info_field("presence", "presence_swept_node_down"),
+    );
+}
+
+/// Rooms of the events comparison.
+const EVENT_ROOMS: usize = 1000;
+
+/// The name of room `r` of the events comparison.
+fn event_room(r: usize) -> String {
+    format!("room{r}")
+}
+
+/// A subscriber read in a thread of its own, as an application reads it, so that its output
+/// buffer on the server stays small; counts the events it receives.
+struct Draining {
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Draining {
+    /// Starts reading `subscriber`.
+    fn start(mut subscriber: Subscriber) -> Draining {
+        let received = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (received, stop) = (received.clone(), stop.clone());
+            std::thread::spawn(move || loop {
+                if subscriber.next(Duration::from_millis(200)).is_some() {
+                    received.fetch_add(1, Ordering::Relaxed);
+                } else if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+            })
+        };
+        Draining {
+            received,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops reading once nothing more comes, and closes the connection.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("subscriber thread");
+    }
+}
+
+/// The CPU time the server has used, user and system, in seconds (`INFO cpu`).
+fn cpu_seconds(c: &mut Conn) -> f64 {
+    let info = c.text(&["INFO", "cpu"]).unwrap_or_default();
+    info.lines()
+        .filter_map(|line| {
+            line.strip_prefix("used_cpu_sys:")
+                .or_else(|| line.strip_prefix("used_cpu_user:"))
+        })
+        .map(|value| value.trim().parse::<f64>().expect("used_cpu_* of INFO cpu"))
+        .sum()
+}
+
+/// The PUBLISH and SPUBLISH messages the server has received over the cluster bus
+/// (`cluster_stats_messages_publish_received` and `…_publishshard_received` of `CLUSTER INFO`,
+/// absent while 0); `None` outside a cluster.
+fn bus_publishes_received(c: &mut Conn) -> Option<u64> {
+    let test_support::Reply::Bulk(Some(info)) = c.call(&["CLUSTER", "INFO"]) else {
+        return None;
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    Some(
+        info.lines()
+            .filter_map(|line| {
+                line.strip_prefix("cluster_stats_messages_publish_received:")
+                    .or_else(|| line.strip_prefix("cluster_stats_messages_publishshard_received:"))
+            })
+            .map(|value| value.trim().parse::<u64>().expect("a CLUSTER INFO counter"))
+            .sum(),
+    )
+}
+
+/// The servers of one setup of the events comparison: `masters[i]` owns the rooms `owner`
+/// gives `i`; `replicas[i]`, when there are replicas, replicates it.
+struct Shape<'a> {
+    masters: Vec<&'a Server>,
+    replicas: Vec<&'a Server>,
+    owner: &'a dyn Fn(&str) -> usize,
+}
+
+/// What one setup of the events comparison used; CPU times in seconds.
+#[derive(Default)]
+struct EventCost {
+    /// Events the masters published (`presence_events`).
+    events: u64,
+    /// Time spent sending the commands and reading their replies.
+    wall: Duration,
+    /// Each room's master, while its rooms' commands ran.
+    room_node: f64,
+    /// Every other node meanwhile, the room's replica included.
+    others: f64,
+    /// The room's replica meanwhile, when there are replicas.
+    replica: Option<f64>,
+    /// PUBLISH and SPUBLISH messages the nodes received over the cluster bus, in a cluster.
+    bus: Option<u64>,
+}
+
+/// Sends `pairs` JOIN and LEAVE pairs over [`EVENT_ROOMS`] rooms, pipelined, each to its room's
+/// master, one master's share after the other, while `subscribers` are read in threads. Around
+/// each share, reads every node's CPU time; before the second reading, waits until the
+/// subscribers have received every event published so far.
+fn event_run(shape: &Shape, subscribers: Vec<Subscriber>, pairs: usize) -> EventCost {
+    let masters = shape.masters.len();
+    let mut info: Vec<Conn> = shape
+        .masters
+        .iter()
+        .chain(&shape.replicas)
+        .map(|server| server.conn())
+        .collect();
+    let published = |info: &mut [Conn]| -> u64 {
+        info[..masters]
+            .iter_mut()
+            .map(|c| presence_figure(c, "presence_events"))
+            .sum()
+    };
+    let owners: Vec<usize> = (0..EVENT_ROOMS)
+        .map(|r| (shape.owner)(&event_room(r)))
+        .collect();
+    let readers: Vec<Draining> = subscribers.into_iter().map(Draining::start).collect();
+    let received = || -> u64 {
+        readers
+            .iter()
+            .map(|r| r.received.load(Ordering::Relaxed))
+            .sum()
+    };
+    let bus =
+        |info: &mut [Conn]| -> Option<u64> { info.iter_mut().map(bus_publishes_received).sum() };
+    let first = published(&mut info);
+    let bus_before = bus(&mut info);
+    let mut cost = EventCost::default();
+    for (m, master) in shape.masters.iter().enumerate() {
+        let mut c = master.conn();
+        let before: Vec<f64> = info.iter_mut().map(cpu_seconds).collect();
+        let started = Instant::now();
+        pipelined(
+            &mut c,
+            (0..pairs)
+                .filter(|i| owners[i % EVENT_ROOMS] == m)
+                .flat_map(|i| {
+                    let (room, user, socket) = (
+                        event_room(i % EVENT_ROOMS),
+                        format!("u{i}"),
+                        format!("s{i}"),
+                    );
+                    ["PRESENCE.JOIN", "PRESENCE.LEAVE"].map(|command| {
+                        vec![command.into(), room.clone(), user.clone(), socket.clone()]
+                    })
+                }),
+        );
+        cost.wall += started.elapsed();
+        if !readers.is_empty() {
+            let so_far = published(&mut info) - first;
+            test_support::wait_for(Duration::from_secs(60), "every event received", || {
+                (received() >= so_far).then_some(())
+            });
+        }
+        let after: Vec<f64> = info.iter_mut().map(cpu_seconds).collect();
+        for (n, used) in after.iter().zip(&before).map(|(a, b)| a - b).enumerate() {
+            if n == m {
+                cost.room_node += used;
+            } else {
+                cost.others += used;
+            }
+            if n == masters + m {
+                *cost.replica.get_or_insert(0.0) += used;
+            }
+        }
+    }
+    cost.events = published(&mut info) - first;
+    cost.bus = bus(&mut info)
+        .zip(bus_before)
+        .map(|(after, before)| after - before);
+    assert_eq!(cost.events, 2 * pairs as u64, "an event per command");
+    if !readers.is_empty() {
+        assert_eq!(received(), cost.events, "every event received once");
+    }
+    for reader in readers {
+        reader.stop();
+    }
+    cost
+}
+
+/// One connection to `server` that SSUBSCRIBEs the channel of each room that `owns` says lives
+/// there.
+fn room_subscriber(server: &Server, owns: impl Fn(&str) -> bool) -> Vec<Subscriber> {
+    let rooms: Vec<String> = (0..EVENT_ROOMS)
+        .map(event_room)
+        .filter(|room| owns(room))
+        .collect();
+    let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+    vec![Subscriber::rooms(server, 0, &rooms)]
+}
+
+/// Sets `presence.events` on every node of `cluster`.
+fn set_events(cluster: &Cluster, events: &str) {
+    for node in cluster.nodes() {
+        let reply = node
+            .conn()
+            .call(&["CONFIG", "SET", "presence.events", events]);
+        assert_eq!(reply, test_support::Reply::Status("OK".into()), "{events}");
+    }
+}
+
+/// Section 9: what events cost each node, PUBLISH (`global`) against each room's sharded channel
+/// (`room`), on one server and in a cluster of 3 masters and 3 replicas.
+fn events(settings: &Settings) {
+    let pairs = settings.event_pairs;
+    println!("## 9. Events: PUBLISH against sharded per-room channels\n");
+    println!(
+        "{pairs} JOIN and LEAVE pairs ({} events) over {EVENT_ROOMS} rooms, pipelined, each \
+         command sent to its room's master. `global` publishes on `__presence@0__:<event>` \
+         (PUBLISH; a subscriber PSUBSCRIBEs `__presence@0__:*`, on one master in the cluster); \
+         `room` on `__presence@0__:{{<room>}}` (SPUBLISH; a subscriber SSUBSCRIBEs each room's \
+         channel on the room's master). Subscribers are read in threads of their own. CPU \
+         from `INFO cpu` (used_cpu_sys + used_cpu_user) of every node, read around each \
+         master's share of the commands once its subscribers have every event; \"room's \
+         master\" is the CPU of the master whose rooms the commands went to, \"other nodes\" \
+         that of every other node meanwhile, the room's replica included. Wall time: sending \
+         the commands and reading the replies. Bus messages: the PUBLISH and SPUBLISH messages \
+         all nodes received over the cluster bus (`CLUSTER INFO`).\n",
+        2 * pairs
+    );
+    let alone = |events: &str, subscribe: &dyn Fn(&Server) -> Vec<Subscriber>| {
+        let server = Server::with(Options::default().module("presence.events", events));
+        let shape = Shape {
+            masters: vec![&server],
+            replicas: Vec::new(),
+            owner: &|_: &str| 0,
+        };
+        event_run(&shape, subscribe(&server), pairs)
+    };
+    let a = alone("global", &|server| vec![Subscriber::new(server, 0)]);
+    let b = alone("room", &|server| room_subscriber(server, |_| true));
+    let e = alone("global", &|_| Vec::new());
+    let cluster = Cluster::start(3, Options::default());
+    let owner = |room: &str| cluster.owner_of(room.as_bytes());
+    let shape = Shape {
+        masters: cluster.masters.iter().collect(),
+        replicas: cluster.replicas.iter().collect(),
+        owner: &owner,
+    };
+    let mut idle: Vec<Conn> = cluster.nodes().map(Server::conn).collect();
+    let before: Vec<f64> = idle.iter_mut().map(cpu_seconds).collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let idle_us: f64 = idle
+        .iter_mut()
+        .map(cpu_seconds)
+        .zip(&before)
+        .map(|(after, before)| (after - before) * 1e6)
+        .sum::<f64>()
+        / before.len() as f64;
+    set_events(&cluster, "global");
+    let c = event_run(&shape, vec![Subscriber::new(&cluster.masters[0], 0)], pairs);
+    set_events(&cluster, "room");
+    let subscribers = (0..cluster.masters.len())
+        .flat_map(|m| room_subscriber(&cluster.masters[m], |room| owner(room) == m))
+        .collect();
+    let d = event_run(&shape, subscribers, pairs);
+    set_events(&cluster, "global");
+    let f = event_run(&shape, Vec::new(), pairs);
+    let rows = [
+        ("(a) one server, `global`, PSUBSCRIBE", a),
+        ("(b) one server, `room`, SSUBSCRIBE of each room", b),
+        (
+            "(c) 3 masters + 3 replicas, `global`, PSUBSCRIBE on one master",
+            c,
+        ),
+        (
+            "(d) 3 masters + 3 replicas, `room`, SSUBSCRIBE of each room on its master",
+            d,
+        ),
+        ("(e) one server, `global`, no subscriber", e),
+        ("(f) 3 masters + 3 replicas, `global`, no subscriber", f),
+    ];
+    println!("| setup | events | wall | CPU per event: room's master | other nodes | of which the room's replica | all nodes | all nodes / (a) | bus messages per event |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let per_event = |cost: &EventCost, seconds: f64| seconds * 1e6 / cost.events as f64;
+    let reference = per_event(&rows[0].1, rows[0].1.room_node + rows[0].1.others);
+    for (setup, cost) in &rows {
+        let total = per_event(cost, cost.room_node + cost.others);
+        println!(
+            "| {setup} | {} | {:.2} s | {:.2} µs | {:.2} µs | {} | {total:.2} µs | {:.2} | {} |",
+            cost.events,
+            cost.wall.as_secs_f64(),
+            per_event(cost, cost.room_node),
+            per_event(cost, cost.others),
+            cost.replica.map_or("–".to_string(), |replica| format!(
+                "{:.2} µs",
+                per_event(cost, replica)
+            )),
+            total / reference,
+            cost.bus.map_or("–".to_string(), |bus| format!(
+                "{:.2}",
+                bus as f64 / cost.events as f64
+            )),
+        );
+    }
+    println!(
+        "\nAn idle node of the cluster used {idle_us:.0} µs of CPU a second (mean of the {} \
+         nodes over 1 s).\n",
+        before.len()
     );
 }

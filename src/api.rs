@@ -79,7 +79,12 @@ module_api! {
     RedisModule_Milliseconds,
     RedisModule_NotifyKeyspaceEvent,
     RedisModule_OpenKey,
+    RedisModule_CommandFilterArgGet,
+    RedisModule_CommandFilterArgsCount,
     RedisModule_PublishMessage,
+    RedisModule_PublishMessageShard,
+    RedisModule_RegisterCommandFilter,
+    RedisModule_RegisterEnumConfig,
     RedisModule_RegisterInfoFunc,
     RedisModule_RegisterNumericConfig,
     RedisModule_Replicate,
@@ -399,6 +404,19 @@ pub fn publish(ctx: &Context, channel: &RedisString, message: &RedisString) {
     };
 }
 
+/// Publishes `message` on the sharded channel `channel` (`SPUBLISH`): in a cluster it reaches
+/// the subscribers of the channel's shard only.
+pub fn publish_shard(ctx: &Context, channel: &RedisString, message: &RedisString) {
+    // SAFETY: the live context and two strings the caller holds.
+    unsafe {
+        call!(RedisModule_PublishMessageShard(
+            ctx.ctx,
+            channel.inner,
+            message.inner
+        ))
+    };
+}
+
 // --- the keyspace scan -----------------------------------------------------------------------
 
 /// A keyspace scan that can go on across calls.
@@ -504,6 +522,40 @@ impl Drop for TimerContext {
 
 extern "C" fn timer_fired(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     sweeper::on_tick(&Context::new(ctx));
+}
+
+// --- the command filter --------------------------------------------------------------------
+
+/// Has [`command_seen`] see the name of every command a client runs (not the module's own
+/// calls), before it runs: how a cluster node learns that a `MIGRATE` or a `RESTORE-ASKING` is
+/// running, or that a `CLUSTER` command may have changed its slots.
+pub fn register_command_filter(ctx: &Context) -> bool {
+    // SAFETY: `ctx` is the OnLoad context; the callback is a plain function that lives as long
+    // as the library.
+    let filter = unsafe {
+        call!(RedisModule_RegisterCommandFilter(
+            ctx.ctx,
+            Some(command_seen),
+            raw::REDISMODULE_CMDFILTER_NOSELF as c_int,
+        ))
+    };
+    !filter.is_null()
+}
+
+extern "C" fn command_seen(filter: *mut raw::RedisModuleCommandFilterCtx) {
+    // SAFETY: Redis passes a live filter context for the duration of the call; the argument it
+    // hands back is valid for as long.
+    let name = unsafe {
+        if call!(RedisModule_CommandFilterArgsCount(filter)) < 1 {
+            return;
+        }
+        let arg = call!(RedisModule_CommandFilterArgGet(filter, 0));
+        if arg.is_null() {
+            return;
+        }
+        RedisString::string_as_slice(arg)
+    };
+    crate::cluster::command_seen(name);
 }
 
 // --- commands ------------------------------------------------------------------------------

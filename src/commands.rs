@@ -2,6 +2,7 @@
 //! presence key and the index, publishes what changed, and replies.
 
 use crate::api;
+use crate::cluster;
 use crate::config;
 use crate::publisher;
 use crate::rebuild;
@@ -14,7 +15,7 @@ use presence_core::db::Prior;
 use presence_core::error::PresenceError;
 use presence_core::events::Reason;
 use presence_core::index::Refresh;
-use presence_core::keys;
+use presence_core::keys::{self, KeyFormat, LeaseKey};
 use presence_core::liveness::{Moment, NO_TTL};
 use presence_core::request::{self, Target};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
@@ -92,9 +93,15 @@ fn open(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
     Ok(Opened { db, name, key })
 }
 
-/// Opens the key of `target` when it holds `target.socket`; `None` when it does not.
+/// Opens the key of `target` when it holds `target.socket`; `None` when it does not. In a
+/// cluster, while the room's slot moves, a key not here may still be on the other node:
+/// `TRYAGAIN`.
 fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisError> {
+    let moving = cluster::is_moving(ctx, target.room.as_bytes());
     let opened = open(ctx, target)?;
+    if moving && opened.key.kind() == Kind::Empty {
+        return Err(cluster::try_again(target.room.as_bytes()));
+    }
     if opened.key.kind() == Kind::Empty {
         let db = opened.db;
         drop(opened);
@@ -107,6 +114,7 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
 /// `PRESENCE.JOIN room user socket`
 pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let target = request::target(args).map_err(refused)?;
+    cluster::settled(ctx, target.room.as_bytes())?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = rule.at(store::now_ms());
@@ -132,12 +140,17 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     Ok(RedisValue::Integer(count as i64))
 }
 
-/// `PRESENCE.BEAT room user socket`
+/// `PRESENCE.BEAT room user socket`: in a cluster, while the room's slot moves, a key that
+/// already moved here is refreshed, one that did not answers `TRYAGAIN`.
 pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let target = request::target(args).map_err(refused)?;
+    let moving = cluster::is_moving(ctx, target.room.as_bytes());
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
     let now = rule.at(store::now_ms());
+    if moving && key.kind() == Kind::Empty {
+        return Err(cluster::try_again(target.room.as_bytes()));
+    }
     if key.kind() == Kind::Empty {
         drop(key);
         end_presence(ctx, db, &target, Reason::Expired, now);
@@ -187,6 +200,7 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`
 pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let request = request::list(args).map_err(refused)?;
+    cluster::settled(ctx, request.room.as_bytes())?;
     reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let now = config::moment_now();
@@ -218,6 +232,7 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// `PRESENCE.COUNT room`
 pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let room = request::room(args).map_err(refused)?;
+    cluster::settled(ctx, room.as_bytes())?;
     reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
     let now = config::moment_now();
@@ -239,18 +254,30 @@ pub fn sweep(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     Ok(RedisValue::Integer(outcome.removed as i64))
 }
 
-/// `PRESENCE.LEASE node ms`
+/// `PRESENCE.LEASE [{tag}]node ms`: in a cluster the lease key is always under a hash tag
+/// (the node id itself when none is given), so that it lives on the shard the command is
+/// routed to.
 pub fn lease(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let request = request::lease(args).map_err(refused)?;
+    let mut request = request::lease(args).map_err(refused)?;
+    cluster::settled(ctx, args[0])?;
     reconcile::resolve_pending(ctx);
     let db = store::selected_db(ctx);
-    let name = store::string(ctx, keys::lease_key(request.node).as_bytes());
+    let format = state::with(|s| s.format)?;
+    if format == KeyFormat::Cluster && request.tag.is_empty() {
+        request.tag = request.node;
+    }
+    let lease = LeaseKey {
+        node: request.node,
+        tag: request.tag,
+    };
+    let name = store::string(ctx, keys::lease_key(lease).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
     let now = config::moment_now();
+    let up = state::with(|s| s.db(db).leases.is_up_by_name(request.node, now))?;
     let (held, existed) = match key.kind() {
         Kind::Other => return Err(refused(PresenceError::WrongType)),
-        Kind::Empty => (false, false),
-        Kind::String => (now.lease_live(key.expire_at()), true),
+        Kind::Empty => (up, false),
+        Kind::String => (up || now.lease_live(key.expire_at()), true),
     };
     let expire_at = if request.ms == 0 {
         if existed {
@@ -269,6 +296,6 @@ pub fn lease(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         }
         expire_at
     };
-    state::with(|s| s.db(db).leases.set_lease(request.node, expire_at))?;
+    state::with(|s| s.db(db).leases.set_lease(lease, expire_at))?;
     Ok(RedisValue::Integer(i64::from(held)))
 }

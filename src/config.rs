@@ -1,12 +1,18 @@
-//! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`),
-//! settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and (but for the TTL) `CONFIG SET`.
+//! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`,
+//! `presence.events`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and (but for
+//! the TTL) `CONFIG SET`.
 
 use crate::api;
+use crate::state;
 use crate::sweeper;
+use presence_core::events::Channels;
 use presence_core::liveness::{Liveness, Moment};
-use redis_module::configuration::{register_i64_configuration, ConfigurationFlags};
-use redis_module::Context;
-use std::sync::atomic::{AtomicI64, Ordering};
+use redis_module::configuration::{
+    register_enum_configuration, register_i64_configuration, ConfigurationContext,
+    ConfigurationFlags, ConfigurationValue, EnumConfigurationValue,
+};
+use redis_module::{Context, RedisError};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// `presence.ttl`: the TTL, in seconds, a join or a heartbeat gives a presence key.
 pub static TTL: AtomicI64 = AtomicI64::new(DEFAULT_TTL);
@@ -14,6 +20,13 @@ pub static TTL: AtomicI64 = AtomicI64::new(DEFAULT_TTL);
 pub static STALE_AFTER: AtomicI64 = AtomicI64::new(DEFAULT_STALE_AFTER);
 /// `presence.sweep-interval`: milliseconds between two sweeps.
 pub static SWEEP_INTERVAL: AtomicI64 = AtomicI64::new(DEFAULT_SWEEP_INTERVAL);
+
+/// `presence.events`: which channels events go to.
+pub static EVENTS: EventsConfig = EventsConfig(AtomicI64::new(Events::Auto as i64));
+
+/// True on a server with `cluster-enabled yes` (set at load): `auto` events mean the rooms'
+/// channels there.
+static CLUSTER: AtomicBool = AtomicBool::new(false);
 
 /// Default of `presence.ttl` (6 hours: `SET … EX 21600`).
 pub const DEFAULT_TTL: i64 = 21600;
@@ -61,7 +74,124 @@ pub fn register_and_load(ctx: &Context) -> bool {
         ConfigurationFlags::DEFAULT,
         Some(Box::new(|_, _, _| sweeper::rearm())),
     );
+    register_enum_configuration(
+        ctx,
+        "events",
+        &EVENTS,
+        Events::Auto,
+        ConfigurationFlags::DEFAULT,
+        None,
+    );
     api::load_configs(ctx)
+}
+
+/// The values of `presence.events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Events {
+    /// The rooms' channels in cluster mode, the global channels on a standalone server.
+    Auto = 0,
+    /// `__presence@<db>__:<event>` only.
+    Global = 1,
+    /// `__presence@<db>__:{<room>}` only (but `node-down`, and a database's `reset`).
+    Room = 2,
+    /// Both.
+    Both = 3,
+}
+
+/// The names of [`Events`], in the order of their numbers.
+const EVENTS_NAMES: [&str; 4] = ["auto", "global", "room", "both"];
+
+impl Events {
+    /// The channels this value means on a server of this mode.
+    pub fn channels(self, cluster: bool) -> Channels {
+        match self {
+            Events::Auto if cluster => Channels::Room,
+            Events::Auto | Events::Global => Channels::Global,
+            Events::Room => Channels::Room,
+            Events::Both => Channels::Both,
+        }
+    }
+
+    fn from_i64(value: i64) -> Option<Events> {
+        [Events::Auto, Events::Global, Events::Room, Events::Both]
+            .into_iter()
+            .find(|e| *e as i64 == value)
+    }
+
+    fn named(name: &[u8]) -> Option<Events> {
+        let name = name.to_ascii_lowercase();
+        let at = EVENTS_NAMES.iter().position(|n| n.as_bytes() == name)?;
+        Events::from_i64(at as i64)
+    }
+}
+
+impl TryFrom<i32> for Events {
+    type Error = RedisError;
+
+    fn try_from(value: i32) -> Result<Events, RedisError> {
+        Events::from_i64(value.into()).ok_or(RedisError::Str("ERR unknown presence.events value"))
+    }
+}
+
+impl From<Events> for i32 {
+    fn from(value: Events) -> i32 {
+        value as i32
+    }
+}
+
+impl EnumConfigurationValue for Events {
+    fn get_options(&self) -> (Vec<String>, Vec<i32>) {
+        let names = EVENTS_NAMES.iter().map(|n| n.to_string()).collect();
+        (names, (0..EVENTS_NAMES.len() as i32).collect())
+    }
+}
+
+/// Where `presence.events` lives: a number Redis's config callbacks write.
+pub struct EventsConfig(AtomicI64);
+
+impl EventsConfig {
+    /// The current value.
+    pub fn value(&self) -> Events {
+        Events::from_i64(self.0.load(Ordering::Relaxed)).unwrap_or(Events::Auto)
+    }
+
+    fn store(&self, value: Events) {
+        self.0.store(value as i64, Ordering::Relaxed);
+        apply_channels();
+    }
+}
+
+impl ConfigurationValue<Events> for EventsConfig {
+    fn get(&self, _: &ConfigurationContext) -> Events {
+        self.value()
+    }
+
+    fn set(&self, _: &ConfigurationContext, value: Events) -> Result<(), RedisError> {
+        self.store(value);
+        Ok(())
+    }
+}
+
+/// The channels events go to now.
+pub fn channels() -> Channels {
+    EVENTS.value().channels(CLUSTER.load(Ordering::Relaxed))
+}
+
+/// True on a server with `cluster-enabled yes`.
+pub fn is_cluster() -> bool {
+    CLUSTER.load(Ordering::Relaxed)
+}
+
+/// Records the server's mode, which `auto` events depend on.
+pub fn set_cluster(cluster: bool) {
+    CLUSTER.store(cluster, Ordering::Relaxed);
+    apply_channels();
+}
+
+/// Tells the state which channels events go to (a `reset` fans out to the rooms' channels).
+pub fn apply_channels() {
+    let channels = channels();
+    let _ = state::with(|s| s.channels = channels);
 }
 
 /// The liveness rule for the current configs.
@@ -91,6 +221,8 @@ pub enum Setting {
     StaleAfter,
     /// `presence.sweep-interval`.
     SweepInterval,
+    /// `presence.events`.
+    Events,
 }
 
 impl Setting {
@@ -100,6 +232,7 @@ impl Setting {
             b"ttl" => Some(Setting::Ttl),
             b"stale-after" => Some(Setting::StaleAfter),
             b"sweep-interval" => Some(Setting::SweepInterval),
+            b"events" => Some(Setting::Events),
             _ => None,
         }
     }
@@ -109,6 +242,28 @@ impl Setting {
             Setting::Ttl => (1, MAX_SECONDS),
             Setting::StaleAfter => (0, MAX_SECONDS),
             Setting::SweepInterval => (1, MAX_SWEEP_INTERVAL),
+            Setting::Events => (0, EVENTS_NAMES.len() as i64 - 1),
+        }
+    }
+
+    /// The value a module argument gives, when valid.
+    fn parse(self, value: &[u8]) -> Option<i64> {
+        if self == Setting::Events {
+            return Events::named(value).map(|e| e as i64);
+        }
+        let (min, max) = self.range();
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| (min..=max).contains(v))
+    }
+
+    /// What a valid value is, for the error of an invalid one.
+    fn expected(self) -> String {
+        let (min, max) = self.range();
+        match self {
+            Setting::Events => "one of auto, global, room, both".to_string(),
+            _ => format!("an integer from {min} to {max}"),
         }
     }
 
@@ -118,6 +273,7 @@ impl Setting {
             Setting::Ttl => "presence.ttl",
             Setting::StaleAfter => "presence.stale-after",
             Setting::SweepInterval => "presence.sweep-interval",
+            Setting::Events => "presence.events",
         }
     }
 
@@ -127,6 +283,10 @@ impl Setting {
             Setting::Ttl => &TTL,
             Setting::StaleAfter => &STALE_AFTER,
             Setting::SweepInterval => &SWEEP_INTERVAL,
+            Setting::Events => {
+                EVENTS.store(Events::from_i64(value).unwrap_or(Events::Auto));
+                return;
+            }
         };
         target.store(value, Ordering::Relaxed);
     }
@@ -143,13 +303,10 @@ pub fn parse_module_args(args: &[&[u8]]) -> Result<Vec<(Setting, i64)>, String> 
             let name = String::from_utf8_lossy(pair[0]);
             let setting = Setting::named(pair[0])
                 .ok_or_else(|| format!("unknown module argument '{name}'"))?;
-            let (min, max) = setting.range();
-            std::str::from_utf8(pair[1])
-                .ok()
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|v| (min..=max).contains(v))
+            setting
+                .parse(pair[1])
                 .map(|v| (setting, v))
-                .ok_or_else(|| format!("{} must be an integer from {min} to {max}", setting.name()))
+                .ok_or_else(|| format!("{} must be {}", setting.name(), setting.expected()))
         })
         .collect()
 }
@@ -184,5 +341,21 @@ mod tests {
         );
         assert!(parse_module_args(&[b"stale-after", b"-1"]).is_err());
         assert!(parse_module_args(&[b"sweep-interval", b"x"]).is_err());
+        assert_eq!(
+            parse_module_args(&[b"events", b"sideways"]),
+            Err("presence.events must be one of auto, global, room, both".to_string())
+        );
+    }
+
+    #[test]
+    fn events_name_their_channels() {
+        assert_eq!(
+            parse_module_args(&[b"presence.events", b"ROOM"]),
+            Ok(vec![(Setting::Events, Events::Room as i64)])
+        );
+        assert_eq!(Events::Auto.channels(true), Channels::Room);
+        assert_eq!(Events::Auto.channels(false), Channels::Global);
+        assert_eq!(Events::Both.channels(false), Channels::Both);
+        assert_eq!(Events::Global.channels(true), Channels::Global);
     }
 }

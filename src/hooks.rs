@@ -3,6 +3,7 @@
 //! server events (FLUSHDB/FLUSHALL, SWAPDB, loading).
 
 use crate::api::{self, KeyName, ServerEvent};
+use crate::cluster;
 use crate::publisher;
 use crate::rebuild;
 use crate::reconcile;
@@ -56,7 +57,28 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
     }
     let db = store::selected_db(ctx);
     let events = match event {
+        // A key `MIGRATE` took to another node moved, it did not end: the index lets its
+        // presence go without a word, and a lease keeps the node up here until it expires
+        // (its owner writes another key here before then).
+        b"del" if cluster::moving_out() => {
+            if keys::parse_lease(name).is_none() {
+                reconcile::forget(db, name, Reason::Deleted);
+            }
+            Vec::new()
+        }
         b"del" | b"rename_from" | b"move_from" => reconcile::forget(db, name, Reason::Deleted),
+        // A key that moved here from another node of the cluster: indexed without a word.
+        b"restore" if cluster::moving_in() => {
+            reconcile::take_pending(db, name);
+            reconcile::reconcile(ctx, db, name);
+            Vec::new()
+        }
+        // Nobody asked: a node that may hold old data (just restarted, not yet confirmed the
+        // owner of its slots) keeps its expiries to itself.
+        b"expired" if !cluster::confirmed() => {
+            reconcile::forget(db, name, Reason::Expired);
+            Vec::new()
+        }
         b"expired" => reconcile::forget(db, name, Reason::Expired),
         b"evicted" => reconcile::forget(db, name, Reason::Evicted),
         _ if kind.contains(NotifyEvent::STRING) => {
@@ -105,9 +127,16 @@ pub fn on_server_event(ctx: &Context, event: ServerEvent) {
         }
         ServerEvent::SwapDb(a, b) => state::with(|s| s.swap_dbs(a, b)).unwrap_or_default(),
         // Loading from RDB or AOF, or a replica's full sync: `reset` once it is done.
+        // In a cluster the node must first be confirmed the owner of its slots: it says nothing.
         ServerEvent::LoadingEnded => {
+            cluster::forget_health();
             reconcile::resolve_pending(ctx);
-            state::with(|s| s.loaded()).unwrap_or_default()
+            let events = state::with(|s| s.loaded()).unwrap_or_default();
+            if cluster::confirmed() {
+                events
+            } else {
+                Vec::new()
+            }
         }
         _ => Vec::new(),
     };

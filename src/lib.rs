@@ -5,6 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod hooks;

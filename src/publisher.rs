@@ -1,21 +1,35 @@
-//! Publishes the events of presence changes on `__presence@<db>__:<event>`, from masters only.
+//! Publishes the events of presence changes, from masters only: on `__presence@<db>__:<event>`
+//! (`PUBLISH`) and on each room's `__presence@<db>__:{<room>}` (sharded, `SPUBLISH`), as
+//! `presence.events` says.
 
 use crate::api;
+use crate::config;
 use crate::state;
 use crate::store;
 use presence_core::events::Event;
 use redis_module::Context;
 
-/// Publishes events on `__presence@<db>__:<event>`; a replica or a loading server stays silent.
+/// Publishes events on the channels `presence.events` chooses; a replica or a loading server
+/// stays silent.
 pub fn publish(ctx: &Context, events: Vec<Event>) {
     if events.is_empty() || !store::is_active_master(ctx) {
         return;
     }
-    let published = events.len() as u64;
+    let channels = config::channels();
+    let mut published = 0;
     for event in events {
-        let channel = store::string(ctx, event.channel().as_bytes());
-        let message = store::string(ctx, event.payload.as_bytes());
-        api::publish(ctx, &channel, &message);
+        if event.global && (channels.global() || event.room.is_none()) {
+            let channel = store::string(ctx, event.channel().as_bytes());
+            let message = store::string(ctx, event.payload.as_bytes());
+            api::publish(ctx, &channel, &message);
+            published += 1;
+        }
+        if let Some(channel) = event.room_channel().filter(|_| channels.room()) {
+            let channel = store::string(ctx, channel.as_bytes());
+            let message = store::string(ctx, event.room_payload().as_bytes());
+            api::publish_shard(ctx, &channel, &message);
+            published += 1;
+        }
     }
     let _ = state::with(|s| s.stats.events += published);
 }

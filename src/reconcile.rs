@@ -29,13 +29,13 @@ pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Eve
     let Ok(format) = state::with(|s| s.format) else {
         return Vec::new();
     };
-    if let Some(node) = keys::parse_lease(key.bytes()) {
+    if let Some(lease) = keys::parse_lease(key.bytes()) {
         let open = OpenKey::open(ctx, key, false);
         let expire_at = match store::observe(&open) {
             Observed::String { expire_at, .. } => expire_at,
             Observed::Missing | Observed::Other => NO_TTL,
         };
-        let _ = state::with(|s| s.db(db).leases.set_lease(node, expire_at));
+        let _ = state::with(|s| s.db(db).leases.set_lease(lease, expire_at));
         return Vec::new();
     }
     let Some((room, user)) = format.parse(key.bytes()) else {

@@ -50,6 +50,11 @@ pub fn init(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
         KeyFormat::Standalone
     };
     let _ = state::with(|s| s.format = format);
+    config::set_cluster(format == KeyFormat::Cluster);
+    if format == KeyFormat::Cluster && !api::register_command_filter(ctx) {
+        ctx.log_warning("presence: could not register the command filter");
+        return Status::Err;
+    }
     store::set_module_options(ctx);
     if !info::register(ctx) || !hooks::subscribe(ctx) {
         ctx.log_warning("presence: could not register INFO, keyspace or server events");

@@ -10,6 +10,7 @@
 //! clients are served between ticks.
 
 use crate::api::{TimerContext, TimerId};
+use crate::cluster;
 use crate::config;
 use crate::publisher;
 use crate::rebuild;
@@ -60,6 +61,7 @@ pub fn prepare(ctx: &Context) {
 
 /// The server cron (`hz` times a second): arms the timer when it is not armed.
 pub fn on_cron() {
+    cluster::between_commands();
     if TIMER.with(Cell::get).is_none() {
         arm(config::sweep_interval_ms());
     }
@@ -97,7 +99,9 @@ fn arm(delay_ms: i64) {
 /// The timer fired: one tick of the sweeper, then the timer is armed again.
 pub fn on_tick(ctx: &Context) {
     TIMER.with(|t| t.set(None));
+    cluster::between_commands();
     reconcile::resolve_pending(ctx);
+    cluster::refresh(ctx);
     let mut next = config::sweep_interval_ms();
     if rebuild::in_progress() {
         if rebuild::step(ctx, TICK_BUDGET) {
@@ -109,7 +113,9 @@ pub fn on_tick(ctx: &Context) {
     // While writes are paused (`CLIENT PAUSE WRITE`, `FAILOVER`) the sweeper stands still, as
     // Redis's own expiry does: a write now would break the pause. The next tick after the
     // pause catches up.
-    if store::is_active_master(ctx) && !store::writes_paused() {
+    // In a cluster it also waits until its node has been a healthy slot owner for a while (a
+    // master restarted from old data may be failed over already), and while a slot moves.
+    if store::is_active_master(ctx) && !store::writes_paused() && cluster::may_sweep() {
         let started = Instant::now();
         let cpu_before = store::thread_cpu_us();
         let outcome = sweep(ctx, Some(TICK_BUDGET));

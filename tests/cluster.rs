@@ -1,7 +1,7 @@
 //! Redis Cluster: three masters and three replicas with the module. Each room lives on the shard
 //! of its hash slot (keys `room:presence:{<room>}:<user>`), the commands route by the room, each
-//! shard counts, lists and sweeps its own rooms, every event reaches a subscriber once, and the
-//! replicas neither sweep nor publish.
+//! shard counts, lists and sweeps its own rooms, every event reaches its room's sharded channel
+//! once (and nothing goes to the global channels), and the replicas neither sweep nor publish.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -20,7 +20,18 @@ fn room(i: usize) -> String {
 #[test]
 fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
     let cluster = Cluster::start(3, Options::default().fast(3, 50));
-    let mut sub = Subscriber::new(&cluster.masters[0], 0);
+    let names: Vec<String> = (0..ROOMS).map(room).collect();
+    let mut subs: Vec<Subscriber> = (0..cluster.masters.len())
+        .map(|i| {
+            let owned: Vec<&str> = names
+                .iter()
+                .filter(|name| cluster.owner_of(name.as_bytes()) == i)
+                .map(String::as_str)
+                .collect();
+            Subscriber::rooms(&cluster.masters[i], 0, &owned)
+        })
+        .collect();
+    let mut global = Subscriber::new(&cluster.masters[0], 0);
     let mut per_shard = vec![0i64; cluster.masters.len()];
     for r in 0..ROOMS {
         let name = room(r);
@@ -62,8 +73,22 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
             assert_eq!(c.strings(&["PRESENCE.LIST", &room(r)]).len(), USERS);
         }
     }
-    let joins = sub.drain(Duration::from_millis(500));
+    let mut drain = || -> Vec<_> {
+        subs.iter_mut()
+            .flat_map(|sub| sub.drain(Duration::from_millis(300)))
+            .collect()
+    };
+    let joins = drain();
     assert_eq!(joins.len(), ROOMS * USERS, "each join once");
+    for join in &joins {
+        let name = join.channel.trim_start_matches("__presence@0__:{");
+        let name = name.trim_end_matches('}');
+        assert!(
+            join.payload.starts_with(&format!(r#"{{"room":"{name}","#))
+                && join.payload.ends_with(r#""event":"join"}"#),
+            "{join:?}"
+        );
+    }
     // No heartbeat: every presence goes stale after 3 s and its shard's sweeper removes it.
     wait_for(Duration::from_secs(20), "every shard to sweep", || {
         cluster
@@ -73,13 +98,22 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
             .then_some(())
     });
     let mut ended: BTreeMap<String, usize> = BTreeMap::new();
-    for event in sub.drain(Duration::from_millis(500)) {
-        assert_eq!(event.channel, "__presence@0__:force-leave");
-        assert!(event.payload.ends_with(r#""reason":"stale"}"#), "{event:?}");
+    for event in drain() {
+        assert!(
+            event
+                .payload
+                .ends_with(r#""reason":"stale","event":"force-leave"}"#),
+            "{event:?}"
+        );
         *ended.entry(event.payload).or_default() += 1;
     }
     assert_eq!(ended.len(), ROOMS * USERS);
     assert!(ended.values().all(|&n| n == 1), "each end announced once");
+    assert_eq!(
+        global.drain(Duration::from_millis(100)),
+        [],
+        "nothing global"
+    );
     for (i, master) in cluster.masters.iter().enumerate() {
         let swept: i64 = master
             .conn()

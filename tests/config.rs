@@ -15,6 +15,7 @@ fn defaults_and_config_set() {
             .map(|p| format!("{}={}", p[0], p[1]))
             .collect::<std::collections::BTreeSet<_>>(),
         [
+            "presence.events=auto",
             "presence.stale-after=90",
             "presence.sweep-interval=1000",
             "presence.ttl=21600"

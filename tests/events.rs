@@ -251,3 +251,76 @@ fn module_writes_send_keyspace_notifications_when_enabled() {
         ]
     );
 }
+
+/// `presence.events` picks the channels on a standalone server too: the rooms' own sharded
+/// channels (payload plus `"event"`), the global ones, or both; `CONFIG SET` switches at once,
+/// and a database's `reset` stays on the global channel while each room gets its own.
+#[test]
+fn presence_events_chooses_the_global_or_the_rooms_channels() {
+    let server = Server::with(slow_sweeps().module("presence.events", "room"));
+    let mut c = server.conn();
+    assert_eq!(
+        c.strings(&["CONFIG", "GET", "presence.events"]),
+        ["presence.events", "room"]
+    );
+    let mut rooms = Subscriber::rooms(&server, 0, &["r1", "r2"]);
+    let mut global = Subscriber::new(&server, 0);
+    c.int(&["PRESENCE.JOIN", "r1", "u", "s"]);
+    c.int(&["PRESENCE.JOIN", "r2", "u", "s"]);
+    assert_eq!(
+        rooms.drain(QUIET),
+        [
+            event(
+                "__presence@0__:{r1}",
+                r#"{"room":"r1","user":"u","socket":"s","count":1,"event":"join"}"#
+            ),
+            event(
+                "__presence@0__:{r2}",
+                r#"{"room":"r2","user":"u","socket":"s","count":1,"event":"join"}"#
+            ),
+        ]
+    );
+    assert_eq!(global.drain(QUIET), []);
+    assert_eq!(
+        c.text(&["CONFIG", "SET", "presence.events", "both"])
+            .as_deref(),
+        Some("OK")
+    );
+    c.int(&["PRESENCE.LEAVE", "r1", "u", "s"]);
+    assert_eq!(
+        rooms.drain(QUIET),
+        [event(
+            "__presence@0__:{r1}",
+            r#"{"room":"r1","user":"u","socket":"s","count":0,"reason":"leave","event":"leave"}"#
+        )]
+    );
+    assert_eq!(
+        global.drain(QUIET),
+        [event(
+            "__presence@0__:leave",
+            r#"{"room":"r1","user":"u","socket":"s","count":0,"reason":"leave"}"#
+        )]
+    );
+    assert_eq!(c.text(&["FLUSHALL"]).as_deref(), Some("OK"));
+    assert_eq!(
+        rooms.drain(QUIET),
+        [event(
+            "__presence@0__:{r2}",
+            r#"{"room":"r2","reason":"flushall","event":"reset"}"#
+        )]
+    );
+    assert_eq!(
+        global.drain(QUIET),
+        [event("__presence@0__:reset", r#"{"reason":"flushall"}"#)]
+    );
+    assert_eq!(
+        c.text(&["CONFIG", "SET", "presence.events", "global"])
+            .as_deref(),
+        Some("OK")
+    );
+    c.int(&["PRESENCE.JOIN", "r1", "u", "s"]);
+    assert_eq!(rooms.drain(QUIET), []);
+    assert_eq!(global.drain(QUIET).len(), 1);
+    let refused = c.err(&["CONFIG", "SET", "presence.events", "sideways"]);
+    assert!(refused.contains("auto, global, room, both"), "{refused}");
+}

@@ -538,11 +538,11 @@ mod tests {
                     0 => {
                         let expire_at = now + rng.below(400) as i64;
                         leases.insert(node.clone(), expire_at);
-                        db.leases.set_lease(&node, expire_at);
+                        db.leases.set_lease(node.as_str(), expire_at);
                     }
                     1 => {
                         leases.remove(&node);
-                        db.leases.set_lease(&node, NO_TTL);
+                        db.leases.set_lease(node.as_str(), NO_TTL);
                     }
                     2..=5 => {
                         let socket = match rng.below(3) {

@@ -1,4 +1,6 @@
-//! The events the module publishes on `__presence@<db>__:<event>`, and their JSON payloads.
+//! The events the module publishes, their channels and their JSON payloads: the global channels
+//! `__presence@<db>__:<event>` and the per-room channels `__presence@<db>__:{<room>}` (sharded
+//! pub/sub), chosen by `presence.events` ([`Channels`]).
 
 use super::liveness::DeadReason;
 use std::fmt::Write;
@@ -84,6 +86,30 @@ impl ResetReason {
     }
 }
 
+/// Which channels events go to (`presence.events`, once `auto` is resolved by the mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channels {
+    /// `__presence@<db>__:<event>` with `PUBLISH` (a standalone server's default).
+    Global,
+    /// `__presence@<db>__:{<room>}` with sharded pub/sub (a cluster's default); `node-down` stays
+    /// global.
+    Room,
+    /// Both.
+    Both,
+}
+
+impl Channels {
+    /// True when events go to the global channels.
+    pub fn global(self) -> bool {
+        matches!(self, Channels::Global | Channels::Both)
+    }
+
+    /// True when events go to the rooms' channels.
+    pub fn room(self) -> bool {
+        matches!(self, Channels::Room | Channels::Both)
+    }
+}
+
 /// One event, ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -93,6 +119,10 @@ pub struct Event {
     pub name: &'static str,
     /// The JSON payload.
     pub payload: String,
+    /// The room whose channel the event goes to, if any.
+    pub room: Option<Box<str>>,
+    /// True when the event goes to the global channel (every event but a room's `reset`).
+    pub global: bool,
 }
 
 impl Event {
@@ -102,6 +132,8 @@ impl Event {
             db,
             name: "join",
             payload: presence_payload(room, user, socket, count, None),
+            room: Some(room.into()),
+            global: true,
         }
     }
 
@@ -118,6 +150,8 @@ impl Event {
             db,
             name: reason.event(),
             payload: presence_payload(room, user, socket, count, Some(reason)),
+            room: Some(room.into()),
+            global: true,
         }
     }
 
@@ -127,6 +161,20 @@ impl Event {
             db,
             name: "reset",
             payload: format!("{{\"reason\":\"{}\"}}", reason.as_str()),
+            room: None,
+            global: true,
+        }
+    }
+
+    /// The `reset` of one room's channel: the database's presences were replaced wholesale
+    /// while the room held some, or holds some now.
+    pub fn room_reset(db: i32, room: &str, reason: ResetReason) -> Event {
+        Event {
+            db,
+            name: "reset",
+            payload: format!("{{\"room\":\"{room}\",\"reason\":\"{}\"}}", reason.as_str()),
+            room: Some(room.into()),
+            global: false,
         }
     }
 
@@ -137,12 +185,27 @@ impl Event {
             db,
             name: "node-down",
             payload: format!("{{\"node\":\"{node}\",\"presences\":{presences}}}"),
+            room: None,
+            global: true,
         }
     }
 
     /// The pub/sub channel: `__presence@<db>__:<event>`.
     pub fn channel(&self) -> String {
         format!("__presence@{}__:{}", self.db, self.name)
+    }
+
+    /// The room's channel, `__presence@<db>__:{<room>}` (its hash slot is the room's), when the
+    /// event belongs to a room.
+    pub fn room_channel(&self) -> Option<String> {
+        let room = self.room.as_deref()?;
+        Some(format!("__presence@{}__:{{{room}}}", self.db))
+    }
+
+    /// The payload on the room's channel: the global payload plus `"event":"<name>"`.
+    pub fn room_payload(&self) -> String {
+        let body = self.payload.strip_suffix('}').unwrap_or(&self.payload);
+        format!("{body},\"event\":\"{}\"}}", self.name)
     }
 }
 
@@ -219,6 +282,31 @@ mod tests {
         let event = Event::node_down(0, "web-1.42", 17);
         assert_eq!(event.channel(), "__presence@0__:node-down");
         assert_eq!(event.payload, r#"{"node":"web-1.42","presences":17}"#);
+    }
+
+    #[test]
+    fn room_channels_carry_the_event_name() {
+        let join = Event::join(0, "123", "45", "Xyz", 17);
+        assert_eq!(join.room_channel().as_deref(), Some("__presence@0__:{123}"));
+        assert_eq!(
+            join.room_payload(),
+            r#"{"room":"123","user":"45","socket":"Xyz","count":17,"event":"join"}"#
+        );
+        let stale = Event::ended(2, "r", "u", "s", 0, Reason::Stale);
+        assert_eq!(
+            stale.room_payload(),
+            r#"{"room":"r","user":"u","socket":"s","count":0,"reason":"stale","event":"force-leave"}"#
+        );
+        let reset = Event::room_reset(0, "r", ResetReason::FlushAll);
+        assert!(!reset.global);
+        assert_eq!(
+            reset.room_payload(),
+            r#"{"room":"r","reason":"flushall","event":"reset"}"#
+        );
+        assert_eq!(Event::reset(0, ResetReason::Load).room_channel(), None);
+        assert_eq!(Event::node_down(0, "n", 1).room_channel(), None);
+        assert!(Channels::Both.global() && Channels::Both.room());
+        assert!(!Channels::Global.room() && !Channels::Room.global());
     }
 
     #[test]

@@ -1196,6 +1196,11 @@ impl RoomIndex {
         rooms + compact::size_class(self.rooms.allocation_size()) + self.due.len() * 36
     }
 
+    /// The names of the rooms that hold at least one presence (live or not), in no order.
+    pub fn room_names(&self) -> impl Iterator<Item = &str> {
+        self.rooms.iter().map(|room| &*room.name)
+    }
+
     /// The number of rooms that hold at least one presence (live or not).
     pub fn rooms(&self) -> usize {
         self.rooms.len()

@@ -6,17 +6,49 @@ use super::ids;
 /// The prefix every presence key starts with.
 pub const PREFIX: &[u8] = b"room:presence:";
 
-/// The prefix of every lease key: `presence:node:<node>`.
+/// The prefix of every lease key: `presence:node:<node>`, or `presence:node:{<tag>}<node>`.
 pub const LEASE_PREFIX: &[u8] = b"presence:node:";
 
-/// The key name of a node's lease. The node id must already be valid.
-pub fn lease_key(node: &str) -> String {
-    format!("presence:node:{node}")
+/// A lease key's parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseKey<'a> {
+    /// The node whose lease it is.
+    pub node: &'a str,
+    /// The hash tag it was written under (in a cluster, one per shard), `""` for none.
+    pub tag: &'a str,
 }
 
-/// The node of a lease key name, when it is one with a valid node id.
-pub fn parse_lease(key: &[u8]) -> Option<&str> {
-    ids::parse(key.strip_prefix(LEASE_PREFIX)?)
+impl<'a> From<&'a str> for LeaseKey<'a> {
+    /// The untagged lease key of `node`.
+    fn from(node: &'a str) -> LeaseKey<'a> {
+        LeaseKey { node, tag: "" }
+    }
+}
+
+/// The key name of a node's lease: `presence:node:<node>`, or `presence:node:{<tag>}<node>`
+/// under a hash tag. The ids must already be valid.
+pub fn lease_key(lease: LeaseKey<'_>) -> String {
+    if lease.tag.is_empty() {
+        format!("presence:node:{}", lease.node)
+    } else {
+        format!("presence:node:{{{}}}{}", lease.tag, lease.node)
+    }
+}
+
+/// The parts of a lease key name, when it is one with a valid node id (and tag).
+pub fn parse_lease(key: &[u8]) -> Option<LeaseKey<'_>> {
+    let rest = key.strip_prefix(LEASE_PREFIX)?;
+    let (tag, node) = match rest.strip_prefix(b"{") {
+        Some(tagged) => {
+            let close = tagged.iter().position(|&b| b == b'}')?;
+            (ids::parse(&tagged[..close])?, &tagged[close + 1..])
+        }
+        None => ("", rest),
+    };
+    Some(LeaseKey {
+        node: ids::parse(node)?,
+        tag,
+    })
 }
 
 /// True when a key name starts like a presence key or a lease key (a cheap first filter).
@@ -199,8 +231,21 @@ mod tests {
 
     #[test]
     fn lease_keys() {
-        assert_eq!(lease_key("web-1.42"), "presence:node:web-1.42");
-        assert_eq!(parse_lease(b"presence:node:web-1.42"), Some("web-1.42"));
+        let plain = LeaseKey {
+            node: "web-1.42",
+            tag: "",
+        };
+        assert_eq!(lease_key(plain), "presence:node:web-1.42");
+        assert_eq!(parse_lease(b"presence:node:web-1.42"), Some(plain));
+        let tagged = LeaseKey {
+            node: "web-1.42",
+            tag: "7",
+        };
+        assert_eq!(lease_key(tagged), "presence:node:{7}web-1.42");
+        assert_eq!(parse_lease(b"presence:node:{7}web-1.42"), Some(tagged));
+        assert_eq!(parse_lease(b"presence:node:{}web-1"), None);
+        assert_eq!(parse_lease(b"presence:node:{7web-1"), None);
+        assert_eq!(parse_lease(b"presence:node:{7}"), None);
         assert_eq!(parse_lease(b"presence:node:"), None);
         assert_eq!(parse_lease(b"presence:node:a/b"), None);
         assert_eq!(parse_lease(b"room:presence:1:2"), None);

@@ -2,9 +2,11 @@
 //! each node holds in each room, so that a read leaves out the presences of a node whose lease
 //! ended without looking at them one by one, and the sweeper finds them.
 //!
-//! A lease is the key `presence:node:<node>`; this table follows it as the room index follows
-//! presence keys: the hooks tell it the lease's expiry ([`Leases::set_lease`]), or that the key
-//! is gone or has no TTL ([`NO_TTL`]). A node is *up* at a moment while its lease expires after
+//! A lease is the key `presence:node:<node>` (or `presence:node:{<tag>}<node>`: in a cluster a
+//! node holds one under a tag of each shard, and a migration may bring a shard a second one);
+//! this table follows those keys as the room index follows presence keys: the hooks tell it a
+//! key's expiry ([`Leases::set_lease`]), or that the key is gone or has no TTL ([`NO_TTL`]).
+//! A node's lease expires with the last of its keys. A node is *up* at a moment while its lease expires after
 //! it ([`Moment::lease_live`]); otherwise it is *down*, and so are the presences held through
 //! it. The presences' side comes from the room index: every presence whose socket is
 //! `<node>/<socket>` is counted once, in its room, for its node ([`Leases::held`],
@@ -20,6 +22,7 @@
 //! Memory: per node about 150 bytes and its id; per (room, node) pair that holds presences
 //! about 50 bytes (the room's list entry and the node's set of rooms).
 
+use crate::keys::LeaseKey;
 use crate::liveness::{Moment, NO_TTL};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
@@ -42,9 +45,11 @@ pub struct NodeId(u32);
 struct Node {
     /// Its id.
     name: Rc<str>,
-    /// The lease's absolute expiry (Unix ms), or [`NO_TTL`] when there is no lease key or it
-    /// has no TTL.
+    /// The lease's absolute expiry (Unix ms): the latest of [`Node::keys`], or [`NO_TTL`] when
+    /// there is no lease key with a TTL.
     lease: i64,
+    /// The expiry of each of its lease keys with a TTL, by tag.
+    keys: Vec<(Box<str>, i64)>,
     /// The presences held through the node, in every room.
     presences: usize,
     /// The rooms where it holds presences.
@@ -102,6 +107,7 @@ impl Leases {
         let state = Node {
             name: name.clone(),
             lease: NO_TTL,
+            keys: Vec::new(),
             presences: 0,
             rooms: HashSet::new(),
             announced: true,
@@ -144,9 +150,12 @@ impl Leases {
         }
     }
 
-    /// The node's lease key now expires at `expire_at` ([`NO_TTL`]: it is gone, or has no
-    /// TTL). A lease that exists again (with a TTL) makes its end worth announcing again.
-    pub fn set_lease(&mut self, node: &str, expire_at: i64) {
+    /// One of the node's lease keys now expires at `expire_at` ([`NO_TTL`]: it is gone, or has
+    /// no TTL). A lease that exists again (with a TTL) makes its end worth announcing again.
+    /// Keys of the node that expire before a key written now are forgotten: only the last one
+    /// decides, and its owner renews one key per shard.
+    pub fn set_lease<'a>(&mut self, lease: impl Into<LeaseKey<'a>>, expire_at: i64) {
+        let LeaseKey { node, tag } = lease.into();
         if expire_at == NO_TTL && self.id(node).is_none() {
             return;
         }
@@ -154,9 +163,14 @@ impl Leases {
         let Some(state) = self.get_mut(id) else {
             return;
         };
+        state.keys.retain(|(t, at)| **t != *tag && *at >= expire_at);
+        if expire_at != NO_TTL {
+            state.keys.push((tag.into(), expire_at));
+        }
+        let expire_at = state.keys.iter().map(|(_, at)| *at).max().unwrap_or(NO_TTL);
         let before = state.lease;
         state.lease = expire_at;
-        if expire_at != NO_TTL {
+        if expire_at != NO_TTL && before != expire_at {
             state.announced = false;
             state.sweep = None;
         }
@@ -340,6 +354,28 @@ mod tests {
 
     fn at(now: i64) -> Moment {
         Moment { now, cutoff: now }
+    }
+
+    fn tagged(tag: &str) -> LeaseKey<'_> {
+        LeaseKey { node: "n", tag }
+    }
+
+    #[test]
+    fn a_node_with_keys_under_several_tags_is_up_until_the_last_ends() {
+        let mut leases = Leases::default();
+        leases.set_lease(tagged("a"), 100);
+        leases.set_lease(tagged("b"), 300);
+        assert!(leases.is_up_by_name("n", at(299)));
+        leases.set_lease(tagged("a"), NO_TTL);
+        assert!(leases.is_up_by_name("n", at(299)), "b still runs");
+        leases.set_lease(tagged("a"), 400);
+        leases.set_lease(tagged("b"), NO_TTL);
+        assert!(leases.is_up_by_name("n", at(399)), "a runs again");
+        leases.set_lease(tagged("b"), 500);
+        leases.set_lease(tagged("a"), NO_TTL);
+        assert!(leases.is_up_by_name("n", at(499)));
+        leases.set_lease(tagged("b"), NO_TTL);
+        assert!(!leases.is_up_by_name("n", at(0)), "no key left");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! requests, errors and event payloads. Nothing here touches Redis, so all of it is tested without a server.
 
 pub mod changes;
+pub mod cluster;
 pub mod db;
 pub mod error;
 pub mod events;

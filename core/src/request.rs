@@ -56,19 +56,32 @@ pub fn target<'a>(args: &[&'a [u8]]) -> Result<Target<'a>, PresenceError> {
     })
 }
 
-/// `PRESENCE.LEASE node ms`.
+/// `PRESENCE.LEASE [{tag}]node ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseRequest<'a> {
     /// The node id.
     pub node: &'a str,
+    /// The hash tag the lease key is written under, `""` for none (in a cluster, the tag
+    /// chooses the shard).
+    pub tag: &'a str,
     /// The lease's length in milliseconds; 0 releases it.
     pub ms: i64,
 }
 
-/// Parses `node ms`.
+/// Parses `node ms` or `{tag}node ms`.
 pub fn lease<'a>(args: &[&'a [u8]]) -> Result<LeaseRequest<'a>, PresenceError> {
     let [node, ms] = args else {
         return Err(PresenceError::WrongArity);
+    };
+    let (tag, node) = match node.strip_prefix(b"{") {
+        Some(tagged) => {
+            let close = tagged
+                .iter()
+                .position(|&b| b == b'}')
+                .ok_or(PresenceError::InvalidId(IdKind::Node))?;
+            (id(&tagged[..close], IdKind::Node)?, &tagged[close + 1..])
+        }
+        None => ("", *node),
     };
     let node = id(node, IdKind::Node)?;
     let ms = std::str::from_utf8(ms)
@@ -77,7 +90,7 @@ pub fn lease<'a>(args: &[&'a [u8]]) -> Result<LeaseRequest<'a>, PresenceError> {
         .and_then(|digits| digits.parse::<i64>().ok())
         .filter(|ms| (0..=MAX_LEASE_MS).contains(ms))
         .ok_or(PresenceError::InvalidLeaseMs)?;
-    Ok(LeaseRequest { node, ms })
+    Ok(LeaseRequest { node, tag, ms })
 }
 
 /// Parses `room`.
@@ -174,9 +187,25 @@ mod tests {
             lease(&[b"web-1", b"10000"]),
             Ok(LeaseRequest {
                 node: "web-1",
+                tag: "",
                 ms: 10000
             })
         );
+        assert_eq!(
+            lease(&[b"{t7}web-1", b"5"]),
+            Ok(LeaseRequest {
+                node: "web-1",
+                tag: "t7",
+                ms: 5
+            })
+        );
+        for bad in [&b"{t7web-1"[..], b"{}web-1", b"{t7}", b"{a:b}n"] {
+            assert_eq!(
+                lease(&[bad, b"5"]),
+                Err(PresenceError::InvalidId(IdKind::Node)),
+                "{bad:?}"
+            );
+        }
         assert_eq!(lease(&[b"web-1", b"0"]).unwrap().ms, 0);
         assert_eq!(lease(&[b"web-1", b"86400000"]).unwrap().ms, MAX_LEASE_MS);
         assert_eq!(lease(&[b"web-1"]), Err(PresenceError::WrongArity));

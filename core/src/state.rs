@@ -5,10 +5,10 @@
 
 use crate::changes::{self, PresenceRef};
 use crate::db::Db;
-use crate::events::{Event, Reason, ResetReason};
+use crate::events::{Channels, Event, Reason, ResetReason};
 use crate::keys::{self, KeyFormat};
 use crate::liveness::{Moment, NO_TTL};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Counters shown by `INFO presence`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,6 +42,8 @@ pub struct State {
     pub pending: Vec<(i32, Vec<u8>)>,
     /// The form of key names of this server's mode.
     pub format: KeyFormat,
+    /// The channels events go to: with the rooms' channels, a `reset` goes to each room too.
+    pub channels: Channels,
     /// Counters.
     pub stats: Stats,
 }
@@ -59,6 +61,7 @@ impl State {
             dbs: BTreeMap::new(),
             pending: Vec::new(),
             format: KeyFormat::Standalone,
+            channels: Channels::Global,
             stats: Stats::default(),
         }
     }
@@ -79,17 +82,28 @@ impl State {
             ResetReason::FlushDb
         };
         self.pending.retain(|(db, _)| !all && *db != target);
-        let flushed: Vec<i32> = self
-            .dbs
-            .iter()
-            .filter(|(db, index)| (all || **db == target) && !index.is_empty())
-            .map(|(db, _)| *db)
-            .collect();
+        let mut events = Vec::new();
+        for (db, index) in &self.dbs {
+            if (all || *db == target) && !index.is_empty() {
+                self.resets(&mut events, *db, index, reason);
+            }
+        }
         self.dbs.retain(|db, _| !all && *db != target);
-        flushed
-            .into_iter()
-            .map(|db| Event::reset(db, reason))
-            .collect()
+        events
+    }
+
+    /// Adds the `reset` of `db` (held in `index`) for `reason`: on the global channel, and on
+    /// the channel of each room it holds when events go to the rooms' channels.
+    fn resets(&self, events: &mut Vec<Event>, db: i32, index: &Db, reason: ResetReason) {
+        events.push(Event::reset(db, reason));
+        if self.channels.room() {
+            events.extend(
+                index
+                    .rooms
+                    .room_names()
+                    .map(|room| Event::room_reset(db, room, reason)),
+            );
+        }
     }
 
     /// `SWAPDB a b`: the two databases exchange their presences and waiting raw writes. A
@@ -102,6 +116,25 @@ impl State {
                 *db = a;
             }
         }
+        if a == b {
+            return Vec::new();
+        }
+        let mut events = Vec::new();
+        let empty = Db::default();
+        for db in [a, b] {
+            events.push(Event::reset(db, ResetReason::SwapDb));
+            if self.channels.room() {
+                let mut rooms = BTreeSet::new();
+                for index in [&a, &b].map(|d| self.dbs.get(d).unwrap_or(&empty)) {
+                    rooms.extend(index.rooms.room_names());
+                }
+                events.extend(
+                    rooms
+                        .into_iter()
+                        .map(|room| Event::room_reset(db, room, ResetReason::SwapDb)),
+                );
+            }
+        }
         let index_a = self.dbs.remove(&a);
         let index_b = self.dbs.remove(&b);
         if let Some(index) = index_a {
@@ -110,24 +143,17 @@ impl State {
         if let Some(index) = index_b {
             self.dbs.insert(a, index);
         }
-        if a == b {
-            Vec::new()
-        } else {
-            vec![
-                Event::reset(a, ResetReason::SwapDb),
-                Event::reset(b, ResetReason::SwapDb),
-            ]
-        }
+        events
     }
 
     /// A load from RDB or AOF (or a replica's full sync) ended: a `reset` for each database
     /// that holds presences now.
     pub fn loaded(&self) -> Vec<Event> {
-        self.dbs
-            .iter()
-            .filter(|(_, index)| !index.is_empty())
-            .map(|(db, _)| Event::reset(*db, ResetReason::Load))
-            .collect()
+        let mut events = Vec::new();
+        for (db, index) in self.dbs.iter().filter(|(_, index)| !index.is_empty()) {
+            self.resets(&mut events, *db, index, ResetReason::Load);
+        }
+        events
     }
 
     /// Forgets every presence and waiting raw write, to index the keys again from scratch.
@@ -159,8 +185,8 @@ impl State {
         let Some(index) = self.dbs.get_mut(&db) else {
             return Vec::new();
         };
-        if let Some(node) = keys::parse_lease(name) {
-            index.leases.set_lease(node, NO_TTL);
+        if let Some(lease) = keys::parse_lease(name) {
+            index.leases.set_lease(lease, NO_TTL);
             return Vec::new();
         }
         let Some((room, user)) = self.format.parse(name) else {
@@ -251,6 +277,46 @@ mod tests {
             ]
         );
         assert!(State::new().loaded().is_empty());
+    }
+
+    /// The room channels and payloads of the events that go to a room's channel.
+    fn room_events(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| Some(format!("{} {}", e.room_channel()?, e.room_payload())))
+            .collect()
+    }
+
+    #[test]
+    fn with_room_channels_a_reset_reaches_every_room_held() {
+        let mut state = populated();
+        state.channels = Channels::Room;
+        state.db(0).rooms.upsert("q", "a", "s", 100);
+        let mut swapped = room_events(&state.swap_dbs(0, 1));
+        swapped.sort();
+        assert_eq!(
+            swapped,
+            [
+                r#"__presence@0__:{q} {"room":"q","reason":"swapdb","event":"reset"}"#,
+                r#"__presence@0__:{r} {"room":"r","reason":"swapdb","event":"reset"}"#,
+                r#"__presence@1__:{q} {"room":"q","reason":"swapdb","event":"reset"}"#,
+                r#"__presence@1__:{r} {"room":"r","reason":"swapdb","event":"reset"}"#,
+            ]
+        );
+        let mut loaded = room_events(&state.loaded());
+        loaded.sort();
+        assert_eq!(loaded.len(), 3, "{loaded:?}");
+        let flushed = state.flush(1);
+        assert_eq!(flushed.iter().filter(|e| e.global).count(), 1);
+        let mut rooms = room_events(&flushed);
+        rooms.sort();
+        assert_eq!(
+            rooms,
+            [
+                r#"__presence@1__:{q} {"room":"q","reason":"flushdb","event":"reset"}"#,
+                r#"__presence@1__:{r} {"room":"r","reason":"flushdb","event":"reset"}"#,
+            ]
+        );
     }
 
     #[test]

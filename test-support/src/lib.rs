@@ -517,15 +517,38 @@ impl Subscriber {
         Subscriber { conn }
     }
 
-    /// The next event within `timeout`.
+    /// Subscribes (`SSUBSCRIBE`, one room at a time since a cluster refuses channels of
+    /// several slots at once) to the rooms' own channels `__presence@<db>__:{<room>}`, which
+    /// must all live on `server`'s shard.
+    pub fn rooms(server: &Server, db: u32, rooms: &[&str]) -> Subscriber {
+        let mut conn = server.conn();
+        for room in rooms {
+            conn.send(&["SSUBSCRIBE", &format!("__presence@{db}__:{{{room}}}")]);
+            let reply = conn
+                .read_within(Duration::from_secs(10))
+                .expect("SSUBSCRIBE");
+            let confirmed = matches!(&reply, Reply::Array(Some(parts))
+                if parts.first().and_then(Reply::text).as_deref() == Some("ssubscribe"));
+            assert!(confirmed, "{reply:?}");
+        }
+        Subscriber { conn }
+    }
+
+    /// The next event within `timeout` (a `pmessage` or an `smessage`).
     pub fn next(&mut self, timeout: Duration) -> Option<Received> {
         let reply = self.conn.read_within(timeout)?;
         let parts = reply.strings();
-        assert_eq!(parts[0], "pmessage", "{parts:?}");
-        Some(Received {
-            channel: parts[2].clone(),
-            payload: parts[3].clone(),
-        })
+        match parts[0].as_str() {
+            "pmessage" => Some(Received {
+                channel: parts[2].clone(),
+                payload: parts[3].clone(),
+            }),
+            "smessage" => Some(Received {
+                channel: parts[1].clone(),
+                payload: parts[2].clone(),
+            }),
+            _ => panic!("not an event: {parts:?}"),
+        }
     }
 
     /// Every event that arrives until `quiet` passes without one.
