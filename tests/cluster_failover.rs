@@ -3,8 +3,8 @@
 //! master is silent, with nothing lost and each event once; after a `kill -9` of a master its
 //! replica takes over with nothing lost, and the killed node, started again on its old RDB and
 //! `nodes.conf`, comes back as a replica that sweeps and publishes nothing, even though its old
-//! data is stale by its own short stale-after; and a master that holds presence keys of a slot
-//! it no longer owns, or that sees the cluster down, sweeps and publishes nothing.
+//! data is stale by its own short stale-after; and a master that holds presence keys but owns
+//! no slot, or that sees the cluster down, sweeps and publishes nothing.
 //!
 //! Events are heard on the room's sharded channel (`SSUBSCRIBE __presence@0__:{<room>}`) on
 //! both nodes of its shard, and on the global channels (`PSUBSCRIBE __presence@0__:*`) of every
@@ -334,7 +334,7 @@ fn a_killed_master_is_replaced_and_comes_back_as_a_replica_that_sweeps_and_publi
 }
 
 #[test]
-fn a_master_without_the_slot_of_its_keys_or_with_the_cluster_down_sweeps_and_publishes_nothing() {
+fn a_master_that_owns_no_slot_or_sees_the_cluster_down_sweeps_and_publishes_nothing() {
     const N: usize = 20;
     let started = Instant::now();
     let mut checks = Checks::default();
@@ -361,79 +361,81 @@ fn a_master_without_the_slot_of_its_keys_or_with_the_cluster_down_sweeps_and_pub
             .unwrap_or_default()
             .to_string()
     };
+    let stats = || {
+        (
+            keys_in_slot(master, slots[0]),
+            keys_in_slot(master, slots[1]),
+            keys_in_slot(master, slots[2]),
+            presence_stat(master, "presence_swept"),
+            presence_stat(master, "presence_events"),
+        )
+    };
+    let ok = Reply::Status("OK".into());
+    let (first, last) = (0.to_string(), 5461.to_string());
 
-    // Room a's slot leaves the master (CLUSTER DELSLOTS), its keys stay; with
-    // cluster-require-full-coverage off the master still sees the cluster up, and sweeps room b,
-    // whose slot it owns.
+    // Rooms a and b join; then every slot leaves the master (CLUSTER DELSLOTSRANGE), their keys
+    // stay. With cluster-require-full-coverage off it still sees the cluster up.
     conn.call(&["CONFIG", "SET", "cluster-require-full-coverage", "no"]);
     join_numbered(master, &rooms[0], N);
     join_numbered(master, &rooms[1], N);
-    let slot_a = slots[0].to_string();
-    assert_eq!(
-        conn.call(&["CLUSTER", "DELSLOTS", &slot_a]),
-        Reply::Status("OK".into())
+    assert_eq!(conn.call(&["CLUSTER", "DELSLOTSRANGE", &first, &last]), ok);
+    thread::sleep(Duration::from_secs(3));
+    let no_slot = (state(&mut conn), stats());
+
+    // The slots come back: rooms a and b, stale for seconds, are swept. (The slots' sharded
+    // subscriptions ended when the slots left: subscribe again.)
+    assert_eq!(conn.call(&["CLUSTER", "ADDSLOTSRANGE", &first, &last]), ok);
+    listeners.extend(
+        rooms.iter().map(|r| {
+            Listener::sharded(master, &room_channel(r), false, &format!("room {r}, again"))
+        }),
     );
-    thread::sleep(Duration::from_secs(4));
-    let without_slot = (
-        state(&mut conn),
-        keys_in_slot(master, slots[0]),
-        keys_in_slot(master, slots[1]),
-        presence_stat(master, "presence_swept"),
-        presence_stat(master, "presence_events"),
-    );
+    wait_for(Duration::from_secs(10), "rooms a and b to be swept", || {
+        (presence_stat(master, "presence_swept") >= 2 * N as i64).then_some(())
+    });
 
     // Room c joins; then the master sees the cluster down: with cluster-require-full-coverage
-    // on, a slot without owner (one more leaves, which makes it look at the cluster's state).
+    // on, a slot without owner (one that holds no key leaves the master).
     join_numbered(master, &rooms[2], N);
     conn.call(&["CONFIG", "SET", "cluster-require-full-coverage", "yes"]);
     let empty = (0..)
         .find(|s| !slots.contains(s) && keys_in_slot(master, *s) == 0)
         .expect("an empty slot")
         .to_string();
-    assert_eq!(
-        conn.call(&["CLUSTER", "DELSLOTS", &empty]),
-        Reply::Status("OK".into())
-    );
+    assert_eq!(conn.call(&["CLUSTER", "DELSLOTS", &empty]), ok);
     wait_for(
         Duration::from_secs(5),
         "the master to see the cluster down",
         || (state(&mut conn) == "fail").then_some(()),
     );
-    thread::sleep(Duration::from_secs(4));
-    let down = (
-        keys_in_slot(master, slots[0]),
-        keys_in_slot(master, slots[2]),
-        presence_stat(master, "presence_swept"),
-        presence_stat(master, "presence_events"),
-    );
+    thread::sleep(Duration::from_secs(3));
+    let down = stats();
 
-    // The slot comes back: now rooms a and c are swept.
-    assert_eq!(
-        conn.call(&["CLUSTER", "ADDSLOTS", &slot_a, &empty]),
-        Reply::Status("OK".into())
-    );
-    wait_for(Duration::from_secs(10), "rooms a and c to be swept", || {
+    // The cluster is up again: room c is swept.
+    assert_eq!(conn.call(&["CLUSTER", "ADDSLOTS", &empty]), ok);
+    wait_for(Duration::from_secs(10), "room c to be swept", || {
         (presence_stat(master, "presence_swept") >= 3 * N as i64).then_some(())
     });
     let events = heard_events(listeners);
     println!(
-        "without room a's slot: {without_slot:?}; cluster down: {down:?}; {} events heard; {} \
-         ms in all",
+        "(cluster_state, (keys of rooms a, b, c, swept, events)) without slots: {no_slot:?}; \
+         with the cluster down: {down:?}; {} events heard; {} ms in all",
         events.len(),
         started.elapsed().as_millis()
     );
 
+    let n = N as i64;
     checks.equal(
-        without_slot,
-        ("ok".to_string(), N as i64, 0, N as i64, 3 * N as i64),
-        "(cluster_state, keys of room a, keys of room b, swept, events) 4 s after room a's slot \
-         left (2 rooms joined, room b swept)",
+        no_slot,
+        ("ok".to_string(), (n, n, 0, 0, 2 * n)),
+        "(cluster_state, (keys of rooms a, b, c, swept, events)) 3 s after the master's slots \
+         left it (rooms a and b joined, stale after 2 s)",
     );
     checks.equal(
         down,
-        (N as i64, N as i64, N as i64, 4 * N as i64),
-        "(keys of room a, keys of room c, swept, events) 4 s with the cluster down (room c \
-         joined since)",
+        (0, 0, n, 2 * n, 5 * n),
+        "(keys of rooms a, b, c, swept, events) 3 s with the cluster down (room c joined, stale \
+         after 2 s; rooms a and b swept before)",
     );
     let expected: Vec<Expected> = rooms
         .iter()
