@@ -6,6 +6,7 @@
 
 use crate::{wait_for, Conn, Options, Reply, Server};
 use std::collections::hash_map::{Entry, HashMap};
+use std::collections::BTreeMap;
 use std::net::{Shutdown, TcpStream};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -167,6 +168,14 @@ impl Cluster {
     /// The port of the master that owns `slot`, as the node on `asked` sees it.
     pub fn owner_port(asked: &Server, slot: u16) -> Option<u16> {
         slot_map(&mut asked.conn())?[usize::from(slot)]
+    }
+
+    /// A room (`<prefix><number>`) whose slot master `owner` serves.
+    pub fn room_on(&self, owner: usize, prefix: &str) -> String {
+        (0..)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|r| self.owner_of(r.as_bytes()) == owner)
+            .expect("a room")
     }
 
     /// Waits until every running node of the cluster agrees that `port` serves `slot`.
@@ -516,17 +525,29 @@ impl ClusterClient {
 pub struct Heard {
     /// The name the listener was given (which node, which subscription).
     pub listener: String,
-    /// `pmessage`, `smessage`, or `sunsubscribe` (the server dropped the subscription, as it
-    /// does when the slot leaves the node).
+    /// `pmessage`, `smessage`, `sunsubscribe` (the server dropped the subscription, as it
+    /// does when the slot leaves the node) or `ssubscribe` (the listener subscribed again, on
+    /// the slot's owner).
     pub kind: String,
     pub channel: String,
-    /// The message (empty for `sunsubscribe`).
+    /// The message (empty for the notices).
     pub payload: String,
+    /// When it was read.
+    pub at: Instant,
 }
 
-/// A subscription whose messages a thread collects until it is stopped.
+/// The connection a listener's thread reads, which [`Listener::stop`] shuts down.
+#[derive(Default)]
+struct Reading {
+    socket: Option<TcpStream>,
+    stopped: bool,
+}
+
+/// A subscription whose messages a thread collects until it is stopped. A sharded one
+/// follows its channel's slot as a cluster client does: when the server drops it
+/// (`sunsubscribe`), it subscribes again on the master that owns the slot then.
 pub struct Listener {
-    closer: TcpStream,
+    reading: Arc<Mutex<Reading>>,
     heard: Arc<Mutex<Vec<Heard>>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -534,57 +555,52 @@ pub struct Listener {
 impl Listener {
     /// `PSUBSCRIBE pattern` on `server`.
     pub fn pattern(server: &Server, pattern: &str, name: &str) -> Listener {
-        Listener::start(server, &["PSUBSCRIBE", pattern], false, name)
+        Listener::start(server.port, &["PSUBSCRIBE", pattern], false, name)
     }
 
     /// `SSUBSCRIBE channel` on `server`, after `ASKING` when `asking` (a node importing the
     /// channel's slot serves it then).
     pub fn sharded(server: &Server, channel: &str, asking: bool, name: &str) -> Listener {
-        Listener::start(server, &["SSUBSCRIBE", channel], asking, name)
+        Listener::start(server.port, &["SSUBSCRIBE", channel], asking, name)
     }
 
-    fn start(server: &Server, subscribe: &[&str], asking: bool, name: &str) -> Listener {
-        let mut conn = server.conn();
-        if asking {
-            assert_eq!(conn.call(&["ASKING"]), Reply::Status("OK".into()));
-        }
-        let reply = conn.call(subscribe);
-        assert!(
-            matches!(&reply, Reply::Array(Some(items)) if items[0].text().is_some_and(|k| k.ends_with("subscribe"))),
-            "{subscribe:?} on {}: {reply:?}",
-            server.port
-        );
-        let closer = conn.closer();
+    fn start(port: u16, subscribe: &[&str], asking: bool, name: &str) -> Listener {
+        let conn = subscribed(port, subscribe, asking)
+            .unwrap_or_else(|reply| panic!("{subscribe:?} on {port}: {reply:?}"));
+        let reading = Arc::new(Mutex::new(Reading {
+            socket: Some(conn.closer()),
+            stopped: false,
+        }));
         let heard = Arc::new(Mutex::new(Vec::new()));
         let thread = {
-            let heard = heard.clone();
+            let (reading, heard) = (reading.clone(), heard.clone());
             let name = name.to_string();
             thread::spawn(move || {
+                let mut conn = conn;
                 while let Ok(Reply::Array(Some(items))) = conn.read() {
-                    // Strings, but for the count of subscriptions that ends a `sunsubscribe`.
-                    let parts: Vec<String> = items
-                        .iter()
-                        .map(|item| match item {
-                            Reply::Int(n) => n.to_string(),
-                            other => other.text().unwrap_or_default(),
-                        })
-                        .collect();
-                    let message = match parts[0].as_str() {
-                        "pmessage" => (parts[2].clone(), parts[3].clone()),
-                        "smessage" => (parts[1].clone(), parts[2].clone()),
-                        _ => (parts[1].clone(), String::new()),
+                    let heard_now = parse_message(&items, &name);
+                    let dropped = heard_now.kind == "sunsubscribe";
+                    let channel = heard_now.channel.clone();
+                    heard.lock().unwrap().push(heard_now);
+                    if !dropped {
+                        continue;
+                    }
+                    let Some(again) = follow(port, &channel, &reading) else {
+                        return;
                     };
+                    conn = again;
                     heard.lock().unwrap().push(Heard {
                         listener: name.clone(),
-                        kind: parts[0].clone(),
-                        channel: message.0,
-                        payload: message.1,
+                        kind: "ssubscribe".into(),
+                        channel,
+                        payload: String::new(),
+                        at: Instant::now(),
                     });
                 }
             })
         };
         Listener {
-            closer,
+            reading,
             heard,
             thread: Some(thread),
         }
@@ -602,7 +618,13 @@ impl Listener {
     }
 
     fn close(&mut self) {
-        let _ = self.closer.shutdown(Shutdown::Both);
+        {
+            let mut reading = self.reading.lock().unwrap();
+            reading.stopped = true;
+            if let Some(socket) = reading.socket.take() {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -612,6 +634,72 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A connection to `port` that ran `subscribe` (after `ASKING` when `asking`), or the answer
+/// that refused it.
+fn subscribed(port: u16, subscribe: &[&str], asking: bool) -> Result<Conn, Reply> {
+    let mut conn = Conn::connect(port).map_err(|e| Reply::Error(e.to_string()))?;
+    if asking {
+        conn.call(&["ASKING"]);
+    }
+    match conn.call(subscribe) {
+        Reply::Array(Some(items)) if items[0].text().is_some_and(|k| k.ends_with("subscribe")) => {
+            Ok(conn)
+        }
+        other => Err(other),
+    }
+}
+
+/// Subscribes to `channel` again on the master that owns its slot as the node on `port` sees
+/// it, retrying until one accepts; `None` once the listener is stopped (or after a minute).
+fn follow(port: u16, channel: &str, reading: &Mutex<Reading>) -> Option<Conn> {
+    let slot = usize::from(key_slot(channel.as_bytes()));
+    let deadline = Instant::now() + FORMING;
+    while Instant::now() < deadline {
+        let owner = Conn::connect(port)
+            .ok()
+            .as_mut()
+            .and_then(slot_map)
+            .and_then(|map| map[slot]);
+        if let Some(conn) = owner.and_then(|o| subscribed(o, &["SSUBSCRIBE", channel], false).ok())
+        {
+            let mut reading = reading.lock().unwrap();
+            if reading.stopped {
+                return None;
+            }
+            reading.socket = Some(conn.closer());
+            return Some(conn);
+        }
+        if reading.lock().unwrap().stopped {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// A pub/sub message as strings (the count that ends a `sunsubscribe` included).
+fn parse_message(items: &[Reply], listener: &str) -> Heard {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|item| match item {
+            Reply::Int(n) => n.to_string(),
+            other => other.text().unwrap_or_default(),
+        })
+        .collect();
+    let (channel, payload) = match parts[0].as_str() {
+        "pmessage" => (parts[2].clone(), parts[3].clone()),
+        "smessage" => (parts[1].clone(), parts[2].clone()),
+        _ => (parts[1].clone(), String::new()),
+    };
+    Heard {
+        listener: listener.to_string(),
+        kind: parts[0].clone(),
+        channel,
+        payload,
+        at: Instant::now(),
     }
 }
 
@@ -631,7 +719,7 @@ pub struct PresenceEvent {
 impl PresenceEvent {
     /// Reads a message; `None` for a `sunsubscribe` notice.
     pub fn parse(heard: &Heard) -> Option<PresenceEvent> {
-        if heard.kind == "sunsubscribe" {
+        if heard.kind != "smessage" && heard.kind != "pmessage" {
             return None;
         }
         let field = |name: &str| {
@@ -663,6 +751,108 @@ impl PresenceEvent {
             heard: heard.clone(),
         })
     }
+}
+
+/// Everything the listeners heard, once they have been quiet for half a second.
+pub fn stop_listeners(listeners: Vec<Listener>) -> Vec<Heard> {
+    thread::sleep(Duration::from_millis(500));
+    listeners.into_iter().flat_map(Listener::stop).collect()
+}
+
+/// The events among messages.
+pub fn events_in(heard: &[Heard]) -> Vec<PresenceEvent> {
+    heard.iter().filter_map(PresenceEvent::parse).collect()
+}
+
+/// Everything the listeners heard, once they have been quiet for half a second, as events.
+pub fn heard_events(listeners: Vec<Listener>) -> Vec<PresenceEvent> {
+    events_in(&stop_listeners(listeners))
+}
+
+/// The spans during which a sharded listener was not subscribed: from the server's
+/// `sunsubscribe` to the listener's new subscription (or to `end`).
+pub fn unsubscribed_spans(heard: &[Heard], end: Instant) -> Vec<(Instant, Instant)> {
+    let mut spans = Vec::new();
+    for (i, h) in heard.iter().enumerate() {
+        if h.kind != "sunsubscribe" {
+            continue;
+        }
+        let back = heard[i..]
+            .iter()
+            .find(|later| later.listener == h.listener && later.kind == "ssubscribe")
+            .map_or(end, |later| later.at);
+        spans.push((h.at, back));
+    }
+    spans
+}
+
+/// Events for an assertion message: how many of each kind, where (e.g. `leave/deleted on
+/// global channels via global channels on 7001: 20000`), and the first few.
+pub fn describe(events: &[&PresenceEvent]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in events {
+        let channel = if e.heard.kind == "smessage" {
+            "the room's channel"
+        } else {
+            "global channels"
+        };
+        let key = format!(
+            "{}/{} on {channel} via {}",
+            e.event, e.reason, e.heard.listener
+        );
+        *counts.entry(key).or_default() += 1;
+    }
+    let mut lines = vec![format!("{counts:?}:")];
+    lines.extend(events.iter().take(4).map(|e| {
+        format!(
+            "{} on {} ({}): {}",
+            e.heard.kind, e.heard.channel, e.heard.listener, e.heard.payload
+        )
+    }));
+    if events.len() > 4 {
+        lines.push(format!("… {} more", events.len() - 4));
+    }
+    lines.join("\n")
+}
+
+/// User `i` of the numbered users tests join: `u00000`, `u00001`, … (in byte order).
+pub fn user(i: usize) -> String {
+    format!("u{i:05}")
+}
+
+/// The socket user `i` joins with: `s0`, `s1`, …
+pub fn socket(i: usize) -> String {
+    format!("s{i}")
+}
+
+/// Joins users `0..n` ([`user`], [`socket`]) to `room` on `owner`, pipelined, checking that
+/// each reply is the count so far.
+pub fn join_numbered(owner: &Server, room: &str, n: usize) {
+    let mut conn = owner.conn();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        for &i in chunk {
+            conn.send(&["PRESENCE.JOIN", room, &user(i), &socket(i)]);
+        }
+        for &i in chunk {
+            assert_eq!(conn.read().expect("a reply"), Reply::Int(i as i64 + 1));
+        }
+    }
+}
+
+/// The number of keys of `slot` on `server`.
+pub fn keys_in_slot(server: &Server, slot: u16) -> i64 {
+    server
+        .conn()
+        .int(&["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()])
+}
+
+/// A number of `INFO presence` on `server` (`presence_swept`, …).
+pub fn presence_stat(server: &Server, field: &str) -> i64 {
+    server
+        .conn()
+        .info_field("presence", field)
+        .parse()
+        .expect("a number")
 }
 
 /// The channel of a room's events in cluster mode.
