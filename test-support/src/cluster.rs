@@ -606,6 +606,17 @@ impl Listener {
         }
     }
 
+    /// False while the server has dropped the subscription and the listener has not yet
+    /// subscribed again.
+    pub fn is_subscribed(&self) -> bool {
+        let heard = self.heard.lock().unwrap();
+        heard
+            .iter()
+            .rev()
+            .find(|h| h.kind == "sunsubscribe" || h.kind == "ssubscribe")
+            .is_none_or(|h| h.kind == "ssubscribe")
+    }
+
     /// What it heard so far.
     pub fn heard(&self) -> Vec<Heard> {
         self.heard.lock().unwrap().clone()
