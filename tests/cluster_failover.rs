@@ -2,8 +2,9 @@
 //! `CLUSTER FAILOVER` under beating load the promoted replica sweeps and publishes and the old
 //! master is silent, with nothing lost and each event once; after a `kill -9` of a master its
 //! replica takes over with nothing lost, and the killed node, started again on its old RDB and
-//! `nodes.conf`, comes back as a replica that sweeps and publishes nothing, even though its old
-//! data is stale by its own short stale-after; and a master that holds presence keys of slots
+//! `nodes.conf` (alone for 1.5 s: the other nodes are stopped), comes back as a replica that
+//! sweeps and publishes nothing, even though its old data is stale by its own short
+//! stale-after; and a master that holds presence keys of slots
 //! it does not own (owning no slot, or another one only), or that sees the cluster down, sweeps
 //! and publishes nothing.
 //!
@@ -269,19 +270,25 @@ fn a_killed_master_is_replaced_and_comes_back_as_a_replica_that_sweeps_and_publi
 
     // Back on its own dir and port, on data in which every presence is stale (1 s), sweeping
     // every 20 ms: it is a master of the room's slot in its own eyes until the cluster tells
-    // it otherwise.
+    // it otherwise, which it cannot for 1.5 s while the other nodes are stopped (SIGSTOP).
     let options = cluster.masters[0]
         .options()
         .clone()
         .module("presence.stale-after", "1")
         .module("presence.sweep-interval", "20");
+    cluster.nodes().skip(1).for_each(|s| s.signal("STOP"));
     cluster.masters[0].start_again(options);
     let back = &cluster.masters[0];
-    let revived = Listener::pattern(
-        back,
-        "__presence@0__:*",
-        &format!("global on {}", back.port),
+    let name = format!("global on {}", back.port);
+    let revived = Listener::pattern(back, "__presence@0__:*", &name);
+    thread::sleep(Duration::from_millis(1500));
+    let alone = (
+        role(back),
+        back.conn().int(&["DBSIZE"]),
+        presence_stat(back, "presence_swept"),
+        presence_stat(back, "presence_events"),
     );
+    cluster.nodes().skip(1).for_each(|s| s.signal("CONT"));
     wait_for(Duration::from_secs(30), "the old master to follow", || {
         let mut c = back.conn();
         (role(back) == "slave"
@@ -297,8 +304,9 @@ fn a_killed_master_is_replaced_and_comes_back_as_a_replica_that_sweeps_and_publi
     listeners.push(revived);
     let events = heard_events(listeners);
     println!(
-        "failover {failover_ms} ms after the kill, the old master a replica after {rejoined_ms} \
-         ms; {} beats; {} events heard; {} ms in all",
+        "failover {failover_ms} ms after the kill; restarted alone: (role, keys, swept, events) \
+         {alone:?}; a replica {rejoined_ms} ms after the kill; {} beats; {} events heard; {} ms \
+         in all",
         load.beats,
         events.len(),
         started.elapsed().as_millis()
@@ -318,6 +326,11 @@ fn a_killed_master_is_replaced_and_comes_back_as_a_replica_that_sweeps_and_publi
     );
     let expected: Vec<Expected> = (0..N).map(|i| ("join", room.clone(), user(i))).collect();
     check_events(&mut checks, &events, &expected);
+    checks.equal(
+        alone,
+        ("master".to_string(), N as i64, 0, 0),
+        "(role, keys, swept, events) of the old master 1.5 s after its restart, alone",
+    );
     checks.equal(
         (
             presence_stat(back, "presence_swept"),

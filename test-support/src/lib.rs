@@ -430,6 +430,16 @@ impl Server {
         self.dir.path()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the server's process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("a running server").to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Kills the server at once (no save).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
