@@ -15,8 +15,10 @@ use std::cell::{Cell, RefCell};
 thread_local! {
     /// The node as last read; `None` before the first read (or on a standalone server).
     static VIEW: RefCell<Option<View>> = const { RefCell::new(None) };
-    /// True when a client ran a `CLUSTER` command since the last read.
-    static STALE: Cell<bool> = const { Cell::new(true) };
+    /// Until when (Unix ms) the node's view is read again at every presence command: for a
+    /// while after a client ran a `CLUSTER` command (Valkey applies a `SETSLOT` only once its
+    /// replicas have it, after the command was seen).
+    static STALE_UNTIL: Cell<i64> = const { Cell::new(i64::MAX) };
     /// How long the node has been a healthy slot owner.
     static HEALTH: Cell<Health> = const { Cell::new(Health::new()) };
     /// True when the sweeper found a presence of a slot the node does not own (it lost the
@@ -25,6 +27,9 @@ thread_local! {
     /// The client command running now, as far as moving keys goes.
     static RUNNING: Cell<Running> = const { Cell::new(Running::Other) };
 }
+
+/// How long after a client's `CLUSTER` command every presence command reads the node again.
+const STALE_MS: i64 = 2000;
 
 /// The client command running now, for the keyspace hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +52,7 @@ pub fn command_seen(name: &[u8]) {
         Running::RestoreAsking
     } else {
         if name.eq_ignore_ascii_case(b"cluster") {
-            STALE.with(|s| s.set(true));
+            STALE_UNTIL.with(|s| s.set(store::now_ms().saturating_add(STALE_MS)));
         }
         Running::Other
     };
@@ -96,7 +101,9 @@ pub fn refresh(ctx: &Context) {
         }
         *current = view;
     });
-    STALE.with(|s| s.set(false));
+    if STALE_UNTIL.with(Cell::get) == i64::MAX {
+        STALE_UNTIL.with(|s| s.set(0));
+    }
 }
 
 /// The text of a reply ("" for an error or anything else).
@@ -127,7 +134,7 @@ pub fn is_moving(ctx: &Context, key: &[u8]) -> bool {
     if !config::is_cluster() {
         return false;
     }
-    if STALE.with(Cell::get) {
+    if store::now_ms() < STALE_UNTIL.with(Cell::get) {
         refresh(ctx);
     }
     let slot = key_slot(key);
@@ -185,6 +192,6 @@ pub fn forget_health() {
         health.reset();
         h.set(health);
     });
-    STALE.with(|s| s.set(true));
+    STALE_UNTIL.with(|s| s.set(i64::MAX));
     STRAY.with(|s| s.set(false));
 }
