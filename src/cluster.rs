@@ -15,13 +15,21 @@ use std::cell::{Cell, RefCell};
 thread_local! {
     /// The node as last read; `None` before the first read (or on a standalone server).
     static VIEW: RefCell<Option<View>> = const { RefCell::new(None) };
-    /// True when a client ran a `CLUSTER` command since the last read.
-    static STALE: Cell<bool> = const { Cell::new(true) };
+    /// Until when (Unix ms) the node's view is read again at every presence command: for a
+    /// while after a client ran a `CLUSTER` command (Valkey applies a `SETSLOT` only once its
+    /// replicas have it, after the command was seen).
+    static STALE_UNTIL: Cell<i64> = const { Cell::new(i64::MAX) };
     /// How long the node has been a healthy slot owner.
     static HEALTH: Cell<Health> = const { Cell::new(Health::new()) };
+    /// True when the sweeper found a presence of a slot the node does not own (it lost the
+    /// slot, or loaded old data): it waits until the node's slots change.
+    static STRAY: Cell<bool> = const { Cell::new(false) };
     /// The client command running now, as far as moving keys goes.
     static RUNNING: Cell<Running> = const { Cell::new(Running::Other) };
 }
+
+/// How long after a client's `CLUSTER` command every presence command reads the node again.
+const STALE_MS: i64 = 2000;
 
 /// The client command running now, for the keyspace hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +52,7 @@ pub fn command_seen(name: &[u8]) {
         Running::RestoreAsking
     } else {
         if name.eq_ignore_ascii_case(b"cluster") {
-            STALE.with(|s| s.set(true));
+            STALE_UNTIL.with(|s| s.set(store::now_ms().saturating_add(STALE_MS)));
         }
         Running::Other
     };
@@ -82,8 +90,20 @@ pub fn refresh(ctx: &Context) {
         health.observe(healthy, store::now_ms());
         h.set(health);
     });
-    VIEW.with(|v| *v.borrow_mut() = view);
-    STALE.with(|s| s.set(false));
+    VIEW.with(|v| {
+        let mut current = v.borrow_mut();
+        let same = match (current.as_ref(), view.as_ref()) {
+            (Some(before), Some(now)) => before.same_slots(now),
+            _ => false,
+        };
+        if !same {
+            STRAY.with(|s| s.set(false));
+        }
+        *current = view;
+    });
+    if STALE_UNTIL.with(Cell::get) == i64::MAX {
+        STALE_UNTIL.with(|s| s.set(0));
+    }
 }
 
 /// The text of a reply ("" for an error or anything else).
@@ -114,7 +134,7 @@ pub fn is_moving(ctx: &Context, key: &[u8]) -> bool {
     if !config::is_cluster() {
         return false;
     }
-    if STALE.with(Cell::get) {
+    if store::now_ms() < STALE_UNTIL.with(Cell::get) {
         refresh(ctx);
     }
     let slot = key_slot(key);
@@ -137,7 +157,26 @@ pub fn may_sweep() -> bool {
         return true;
     }
     let settled = VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| !view.any_moving()));
-    settled && confirmed()
+    settled && confirmed() && !STRAY.with(Cell::get)
+}
+
+/// True when the node owns the slot of `room` (always on a standalone server).
+pub fn owns_room(room: &str) -> bool {
+    if !config::is_cluster() {
+        return true;
+    }
+    let slot = key_slot(room.as_bytes());
+    VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| view.owns(slot)))
+}
+
+/// The sweeper met a presence of a slot the node does not own: it sweeps nothing more until
+/// the node's slots change (logged once).
+pub fn found_stray(ctx: &Context, room: &str) {
+    if !STRAY.with(|s| s.replace(true)) {
+        ctx.log_warning(&format!(
+            "presence: this node holds presences of room {room}, whose slot it does not own; the sweeper waits until its slots change (redis-cli --cluster fix)"
+        ));
+    }
 }
 
 /// True when the node may publish what nobody asked for right now (expiries): on a standalone
@@ -153,5 +192,6 @@ pub fn forget_health() {
         health.reset();
         h.set(health);
     });
-    STALE.with(|s| s.set(true));
+    STALE_UNTIL.with(|s| s.set(i64::MAX));
+    STRAY.with(|s| s.set(false));
 }

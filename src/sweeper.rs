@@ -228,6 +228,10 @@ fn next_not_live(db: i32, now: Moment) -> Result<(KeyFormat, Dead), Swept> {
 /// Deletes the key of a presence the index found dead and announces it, once the key is
 /// checked: a key that says otherwise brings the index in line instead.
 fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: Dead, now: Moment) -> Swept {
+    if !cluster::owns_room(&dead.room) {
+        cluster::found_stray(ctx, &dead.room);
+        return Swept::Nothing;
+    }
     let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
     let key = OpenKey::open(ctx, &name, true);
     let unchanged = state::with(|s| {

@@ -115,6 +115,11 @@ impl View {
         self.moving.contains(&slot)
     }
 
+    /// True when the node owns the same slots as in `other`.
+    pub fn same_slots(&self, other: &View) -> bool {
+        self.owned == other.owned
+    }
+
     /// True when a slot of the node is migrating or importing.
     pub fn any_moving(&self) -> bool {
         !self.moving.is_empty()
@@ -190,6 +195,8 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert!(!view.is_moving(94));
         assert!(view.any_moving());
         assert_eq!(view.owned_count, 5462);
+        let fewer = View::parse(&NODES.replace(" 10923 ", " "), true).unwrap();
+        assert!(!view.same_slots(&fewer) && view.same_slots(&view.clone()));
     }
 
     #[test]

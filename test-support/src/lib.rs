@@ -67,6 +67,18 @@ impl Reply {
     }
 }
 
+/// A command in RESP.
+fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        let arg = arg.as_ref();
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
 /// A RESP2 connection.
 pub struct Conn {
     reader: BufReader<TcpStream>,
@@ -87,20 +99,27 @@ impl Conn {
 
     /// Sends a command without reading its reply.
     pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            let arg = arg.as_ref();
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&out).expect("write to server");
+        self.writer
+            .write_all(&encode(args))
+            .expect("write to server");
     }
 
     /// Sends a command and reads its reply.
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Reply {
         self.send(args);
         self.read().expect("read reply")
+    }
+
+    /// `call` that reports a broken connection (a killed server) instead of panicking.
+    pub fn try_call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Reply> {
+        self.writer.write_all(&encode(args))?;
+        self.read()
+    }
+
+    /// A handle on the connection's socket: shutting it down ends a blocked [`Conn::read`]
+    /// (with an error) from another thread.
+    pub fn closer(&self) -> TcpStream {
+        self.writer.try_clone().expect("clone the socket")
     }
 
     /// Reads one reply.
@@ -261,9 +280,15 @@ pub struct Options {
 }
 
 impl Options {
+    /// Sets a module argument; a later value of the same name replaces the earlier one.
     pub fn module(mut self, name: &str, value: &str) -> Options {
-        self.module_args.push(name.to_string());
-        self.module_args.push(value.to_string());
+        match self.module_args.chunks(2).position(|pair| pair[0] == name) {
+            Some(i) => self.module_args[2 * i + 1] = value.to_string(),
+            None => {
+                self.module_args.push(name.to_string());
+                self.module_args.push(value.to_string());
+            }
+        }
         self
     }
 
@@ -301,17 +326,30 @@ impl Server {
 
     /// Starts a server with `options`.
     pub fn with(options: Options) -> Server {
-        Server::start_in(std::sync::Arc::new(TempDir::new()), options)
+        Server::start_in(std::sync::Arc::new(TempDir::new()), free_port(), options)
     }
 
-    fn start_in(dir: std::sync::Arc<TempDir>, options: Options) -> Server {
+    /// The options the server was started with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Starts the server again after a [`Server::kill`], in its own directory (it loads what it
+    /// saved there: RDB, AOF, a cluster node's `nodes.conf`) on its own port, with `options`.
+    pub fn start_again(&mut self, options: Options) {
+        assert!(self.child.is_none(), "the server still runs");
+        let dir = self.dir.clone();
+        let again = Server::start_in(dir, self.port, options);
+        *self = again;
+    }
+
+    fn start_in(dir: std::sync::Arc<TempDir>, port: u16, options: Options) -> Server {
         let module = module_path();
         assert!(
             options.without_module || module.exists(),
             "module not built: {} (run cargo build --release)",
             module.display()
         );
-        let port = free_port();
         let mut command = Command::new(server_binary());
         command
             .arg("--port")
@@ -392,6 +430,16 @@ impl Server {
         self.dir.path()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the server's process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("a running server").to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Kills the server at once (no save).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -426,7 +474,7 @@ impl Server {
         let dir = self.dir.clone();
         let options = self.options.clone();
         drop(self);
-        Server::start_in(dir, options)
+        Server::start_in(dir, free_port(), options)
     }
 }
 
@@ -569,4 +617,35 @@ pub fn pinging<T>(port: u16, work: impl FnOnce() -> T) -> (T, Duration, u64) {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (worst, pings) = pinger.join().expect("pinger");
     (result, worst, pings)
+}
+
+/// The failed checks of a test, gathered so that it reports every one of them at its end
+/// instead of only the first.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<String>);
+
+impl Checks {
+    /// Records `what` when `ok` is false.
+    pub fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(what());
+        }
+    }
+
+    /// Records a mismatch when `got` is not `want`.
+    pub fn equal<T: PartialEq + std::fmt::Debug>(&mut self, got: T, want: T, what: &str) {
+        self.check(got == want, || {
+            format!("{what}: got {got:?}, expected {want:?}")
+        });
+    }
+
+    /// Panics with every failed check, if any.
+    pub fn finish(self) {
+        assert!(
+            self.0.is_empty(),
+            "{} failed checks:\n- {}",
+            self.0.len(),
+            self.0.join("\n- ")
+        );
+    }
 }
