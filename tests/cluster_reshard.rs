@@ -42,6 +42,21 @@ fn listen(cluster: &Cluster, owner: &Server, room: &str) -> Vec<Listener> {
     listeners
 }
 
+/// Joins `n` numbered users to `room` on `source`, checks that each join was announced once on
+/// the room's channel, and starts listening again for what follows.
+fn populate(
+    checks: &mut Checks,
+    cluster: &Cluster,
+    source: &Server,
+    room: &str,
+    n: usize,
+) -> Vec<Listener> {
+    let listeners = listen(cluster, source, room);
+    join_numbered(source, room, n);
+    check_joins_announced_once(checks, &heard_events(listeners), n);
+    listen(cluster, source, room)
+}
+
 /// Checks that the join phase announced each of the `n` joins once on the room's channel.
 fn check_joins_announced_once(checks: &mut Checks, events: &[PresenceEvent], n: usize) {
     let on_room: Vec<&PresenceEvent> = events
@@ -247,10 +262,7 @@ fn a_room_of_20000_moves_between_shards_under_load_without_a_false_event_or_a_lo
     let slot = key_slot(room.as_bytes());
     let (source, target) = (&cluster.masters[0], &cluster.masters[1]);
 
-    let listeners = listen(&cluster, source, &room);
-    join_numbered(source, &room, N);
-    check_joins_announced_once(&mut checks, &heard_events(listeners), N);
-    let mut listeners = listen(&cluster, source, &room);
+    let mut listeners = populate(&mut checks, &cluster, source, &room, N);
     let events_before = masters_events(&cluster);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -424,10 +436,7 @@ fn a_migration_left_half_done_answers_tryagain_sweeps_nobody_and_cluster_fix_fin
     let slot = key_slot(room.as_bytes());
     let (source, target) = (&cluster.masters[1], &cluster.masters[2]);
 
-    let listeners = listen(&cluster, source, &room);
-    join_numbered(source, &room, N);
-    check_joins_announced_once(&mut checks, &heard_events(listeners), N);
-    let mut listeners = listen(&cluster, source, &room);
+    let mut listeners = populate(&mut checks, &cluster, source, &room, N);
     let swept_before = (
         presence_stat(source, "presence_swept"),
         presence_stat(target, "presence_swept"),

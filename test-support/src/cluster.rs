@@ -13,42 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use presence_core::cluster::key_slot;
+
 /// The number of hash slots of Redis Cluster.
-pub const SLOTS: u16 = 16384;
+pub const SLOTS: u16 = presence_core::cluster::SLOTS as u16;
 
 /// How long the cluster may take to agree on its shape.
 const FORMING: Duration = Duration::from_secs(60);
-
-/// The hash slot of a key: CRC16 (XModem) of its hash tag when it has one, of the whole key
-/// otherwise, modulo [`SLOTS`].
-pub fn key_slot(key: &[u8]) -> u16 {
-    let tagged = key
-        .iter()
-        .position(|&b| b == b'{')
-        .and_then(|open| {
-            let rest = &key[open + 1..];
-            let close = rest.iter().position(|&b| b == b'}')?;
-            (close > 0).then(|| &rest[..close])
-        })
-        .unwrap_or(key);
-    crc16(tagged) % SLOTS
-}
-
-/// CRC16 as Redis Cluster computes it (XModem: polynomial 0x1021, initial value 0).
-fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in bytes {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
 
 /// A running cluster: `masters[i]` owns the i-th equal range of slots, `replicas[i]` replicates
 /// it.
@@ -886,15 +857,6 @@ fn known_nodes(conn: &mut Conn) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_follow_redis() {
-        assert_eq!(crc16(b"123456789"), 0x31C3);
-        assert_eq!(key_slot(b"foo"), 12182);
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
-        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
-        assert_eq!(key_slot(b"room:presence:{7}:u"), key_slot(b"7"));
-    }
 
     #[test]
     fn ranges_cover_every_slot_once() {
