@@ -57,6 +57,25 @@ fn populate(
     listen(cluster, source, room)
 }
 
+/// Opens the migration of `slot` from `source` to `target`, and listens to the room's channel
+/// on the target too.
+fn begin_move(
+    source: &Server,
+    target: &Server,
+    slot: u16,
+    room: &str,
+    listeners: &mut Vec<Listener>,
+) -> Migration {
+    let migration = Migration::begin(source, target, slot);
+    listeners.push(Listener::sharded(
+        target,
+        &room_channel(room),
+        true,
+        &format!("room channel on {} (the target)", target.port),
+    ));
+    migration
+}
+
 /// Checks that the join phase announced each of the `n` joins once on the room's channel.
 fn check_joins_announced_once(checks: &mut Checks, events: &[PresenceEvent], n: usize) {
     let on_room: Vec<&PresenceEvent> = events
@@ -269,13 +288,7 @@ fn a_room_of_20000_moves_between_shards_under_load_without_a_false_event_or_a_lo
     let load = beat_load(cluster.ports(), room.clone(), N, 300, stop.clone());
     thread::sleep(Duration::from_millis(500));
 
-    let migration = Migration::begin(source, target, slot);
-    listeners.push(Listener::sharded(
-        target,
-        &room_channel(&room),
-        true,
-        &format!("room channel on {} (the target)", target.port),
-    ));
+    let migration = begin_move(source, target, slot, &room, &mut listeners);
     let mut client = ClusterClient::new(cluster.ports(), DEADLINE);
     let mut partial = Vec::new();
     let moving = Instant::now();
@@ -448,13 +461,7 @@ fn a_migration_left_half_done_answers_tryagain_sweeps_nobody_and_cluster_fix_fin
     let load = raw_beat_load(cluster.ports(), room.clone(), N, stop.clone());
     thread::sleep(Duration::from_millis(500));
 
-    let migration = Migration::begin(source, target, slot);
-    listeners.push(Listener::sharded(
-        target,
-        &room_channel(&room),
-        true,
-        &format!("room channel on {} (the target)", target.port),
-    ));
+    let migration = begin_move(source, target, slot, &room, &mut listeners);
     let (mut moved, mut busy) = (0, Vec::new());
     while moved < N / 2 {
         let (batch, error) = migration.move_batch(100);
