@@ -121,7 +121,7 @@ fn a_promoted_replica_sweeps_and_announces() {
 /// The listing of `room`, or `None` while the server answers an error (`LOADING`).
 fn listing_when_ready(c: &mut Conn, room: &str) -> Option<Vec<String>> {
     match c.call(&["PRESENCE.LIST", room, "WITHSOCKETS"]) {
-        Reply::Array(Some(_)) => Some(listing(c, room)),
+        reply @ Reply::Array(Some(_)) => Some(reply.strings()),
         _ => None,
     }
 }
