@@ -93,15 +93,22 @@ fn open(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
     Ok(Opened { db, name, key })
 }
 
-/// Opens the key of `target` when it holds `target.socket`; `None` when it does not. In a
-/// cluster, while the room's slot moves, a key not here may still be on the other node:
-/// `TRYAGAIN`.
-fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisError> {
+/// [`open`] for a command on one presence that may run while its room's slot moves (a
+/// heartbeat, a leave): in a cluster, a key that is not here then may still be on the other
+/// node, `TRYAGAIN`; one that is here is served.
+fn open_here(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
     let moving = cluster::is_moving(ctx, target.room.as_bytes());
     let opened = open(ctx, target)?;
     if moving && opened.key.kind() == Kind::Empty {
         return Err(cluster::try_again(target.room.as_bytes()));
     }
+    Ok(opened)
+}
+
+/// Opens the key of `target` ([`open_here`]) when it holds `target.socket`; `None` when it
+/// does not.
+fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisError> {
+    let opened = open_here(ctx, target)?;
     if opened.key.kind() == Kind::Empty {
         let db = opened.db;
         drop(opened);
@@ -144,13 +151,9 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// already moved here is refreshed, one that did not answers `TRYAGAIN`.
 pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let target = request::target(args).map_err(refused)?;
-    let moving = cluster::is_moving(ctx, target.room.as_bytes());
-    let Opened { db, name, key } = open(ctx, &target)?;
+    let Opened { db, name, key } = open_here(ctx, &target)?;
     let rule = config::liveness();
     let now = rule.at(store::now_ms());
-    if moving && key.kind() == Kind::Empty {
-        return Err(cluster::try_again(target.room.as_bytes()));
-    }
     if key.kind() == Kind::Empty {
         drop(key);
         end_presence(ctx, db, &target, Reason::Expired, now);

@@ -24,7 +24,7 @@ pub fn publish(ctx: &Context, events: Vec<Event>) {
             api::publish(ctx, &channel, &message);
             published += 1;
         }
-        if let Some(channel) = event.room_channel().filter(|_| channels.room()) {
+        if let Some(channel) = channels.room().then(|| event.room_channel()).flatten() {
             let channel = store::string(ctx, channel.as_bytes());
             let message = store::string(ctx, event.room_payload().as_bytes());
             api::publish_shard(ctx, &channel, &message);
