@@ -1,6 +1,6 @@
 //! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`,
-//! `presence.events`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and (but for
-//! the TTL) `CONFIG SET`.
+//! `presence.events`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and
+//! `CONFIG SET` (the TTL only to the value it already has).
 
 use crate::api;
 use crate::state;
@@ -15,7 +15,10 @@ use redis_module::{Context, RedisError};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// `presence.ttl`: the TTL, in seconds, a join or a heartbeat gives a presence key.
-pub static TTL: AtomicI64 = AtomicI64::new(DEFAULT_TTL);
+pub static TTL: TtlConfig = TtlConfig {
+    value: AtomicI64::new(DEFAULT_TTL),
+    fixed: AtomicBool::new(false),
+};
 /// `presence.stale-after`: seconds without a heartbeat after which a presence is not live.
 pub static STALE_AFTER: AtomicI64 = AtomicI64::new(DEFAULT_STALE_AFTER);
 /// `presence.sweep-interval`: milliseconds between two sweeps.
@@ -39,7 +42,7 @@ pub const MAX_SECONDS: i64 = 315_360_000;
 /// The largest sweep interval accepted: one hour, in milliseconds.
 pub const MAX_SWEEP_INTERVAL: i64 = 3_600_000;
 
-/// Registers the three configs and applies the values Redis holds for them (`redis.conf`
+/// Registers the four configs and applies the values Redis holds for them (`redis.conf`
 /// lines, `MODULE LOADEX … CONFIG`). False when Redis refused a value: the load must then fail
 /// before anything else is set up, since Redis leaves a module whose configs were refused
 /// half-loaded.
@@ -51,7 +54,7 @@ pub fn register_and_load(ctx: &Context) -> bool {
         DEFAULT_TTL,
         1,
         MAX_SECONDS,
-        ConfigurationFlags::IMMUTABLE,
+        ConfigurationFlags::DEFAULT,
         None,
     );
     register_i64_configuration(
@@ -82,7 +85,47 @@ pub fn register_and_load(ctx: &Context) -> bool {
         ConfigurationFlags::DEFAULT,
         None,
     );
-    api::load_configs(ctx)
+    let loaded = api::load_configs(ctx);
+    TTL.fixed.store(true, Ordering::Relaxed);
+    loaded
+}
+
+/// Where `presence.ttl` lives: the value, and whether the load is over. Liveness is derived
+/// from the TTL, so once loaded it only accepts the value it already has: an operator's
+/// tooling that sets every config to its current value (`CONFIG SET` of what `CONFIG GET`
+/// showed) works, and any change is refused with an error that says why.
+pub struct TtlConfig {
+    value: AtomicI64,
+    fixed: AtomicBool,
+}
+
+impl TtlConfig {
+    /// The current value, in seconds.
+    pub fn value(&self) -> i64 {
+        self.value.load(Ordering::Relaxed)
+    }
+
+    fn store(&self, value: i64) {
+        self.value.store(value, Ordering::Relaxed);
+    }
+}
+
+impl ConfigurationValue<i64> for TtlConfig {
+    fn get(&self, _: &ConfigurationContext) -> i64 {
+        self.value()
+    }
+
+    fn set(&self, _: &ConfigurationContext, value: i64) -> Result<(), RedisError> {
+        let current = self.value();
+        if self.fixed.load(Ordering::Relaxed) && value != current {
+            return Err(RedisError::String(format!(
+                "presence.ttl is fixed at load (liveness is derived from it): it stays {current}; \
+                 change it in redis.conf or the module arguments and restart"
+            )));
+        }
+        self.store(value);
+        Ok(())
+    }
 }
 
 /// The values of `presence.events`.
@@ -196,10 +239,7 @@ pub fn apply_channels() {
 
 /// The liveness rule for the current configs.
 pub fn liveness() -> Liveness {
-    Liveness::new(
-        TTL.load(Ordering::Relaxed),
-        STALE_AFTER.load(Ordering::Relaxed),
-    )
+    Liveness::new(TTL.value(), STALE_AFTER.load(Ordering::Relaxed))
 }
 
 /// The liveness rule's moment now: Redis's clock and the cutoff then.
@@ -280,7 +320,10 @@ impl Setting {
     /// Stores a value.
     pub fn store(self, value: i64) {
         let target = match self {
-            Setting::Ttl => &TTL,
+            Setting::Ttl => {
+                TTL.store(value);
+                return;
+            }
             Setting::StaleAfter => &STALE_AFTER,
             Setting::SweepInterval => &SWEEP_INTERVAL,
             Setting::Events => {

@@ -48,6 +48,34 @@ fn defaults_and_config_set() {
     );
 }
 
+/// The TTL is fixed at load, but setting it to the value it has is accepted, so that tooling
+/// that writes back every config `CONFIG GET *` showed (and Redis's own test suite) works.
+#[test]
+fn the_ttl_accepts_its_own_value_and_refuses_any_other() {
+    let server = Server::with(Options::default().module("presence.ttl", "300"));
+    let mut c = server.conn();
+    assert_eq!(
+        c.text(&["CONFIG", "SET", "presence.ttl", "300"]).as_deref(),
+        Some("OK")
+    );
+    let refused = c.err(&["CONFIG", "SET", "presence.ttl", "301"]);
+    assert!(
+        refused.starts_with("ERR ")
+            && refused.ends_with(
+                "presence.ttl is fixed at load (liveness is derived from it): it stays 300; \
+                 change it in redis.conf or the module arguments and restart"
+            ),
+        "{refused}"
+    );
+    let pairs = c.strings(&["CONFIG", "GET", "presence.*"]);
+    let mut set = vec!["CONFIG".to_string(), "SET".to_string()];
+    set.extend(pairs.iter().cloned());
+    assert_eq!(c.text(&set).as_deref(), Some("OK"), "{pairs:?}");
+    assert_eq!(c.strings(&["CONFIG", "GET", "presence.*"]), pairs);
+    c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+    assert_eq!(c.int(&["TTL", "room:presence:r:u"]), 300);
+}
+
 #[test]
 fn module_arguments_load_in_any_order() {
     let server = Server::with(
