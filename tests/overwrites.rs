@@ -1,7 +1,7 @@
 //! Every command that overwrites a presence key with a value of another type, whatever its type
 //! class: the index follows at once and announces `leave` with reason `deleted`.
 
-use test_support::{Conn, Reply, Server, Subscriber};
+use test_support::{Conn, Options, Reply, Server, Subscriber};
 
 const KEY: &str = "room:presence:r:alice";
 
@@ -162,4 +162,52 @@ fn keys_of_other_types_under_the_prefix_are_never_presences() {
     assert_eq!(c.int(&["PRESENCE.COUNT", "r"]), 0);
     assert_eq!(c.int(&["PRESENCE.SWEEP"]), 0);
     assert_eq!(c.int(&["DBSIZE"]), 5);
+}
+
+/// `RESTORE` writes the key before it has finished with it (Redis 8 still reads the key's object
+/// after the notification): the module must not re-encode the value there (reading a short
+/// string through the module API makes a new object in place of the one Redis holds). So right
+/// after `RESTORE` the value is encoded as Redis wrote it, as for any other key; the presence is
+/// read once the command is done, before the next module command.
+#[test]
+fn restore_leaves_the_value_alone_until_it_is_done() {
+    let server = Server::with(Options::default().module("presence.sweep-interval", "3600000"));
+    let mut c = server.conn();
+    let mut events = Subscriber::new(&server, 0);
+    c.int(&["PRESENCE.JOIN", "r", "alice", "sockA"]);
+    events.expect();
+    c.call(&["SET", "src:string", "sockB"]);
+    let Reply::Bulk(Some(payload)) = c.call(&["DUMP", "src:string"]) else {
+        panic!("DUMP src:string");
+    };
+    let restore = |key: &str| -> Vec<Vec<u8>> {
+        vec![
+            b"RESTORE".to_vec(),
+            key.as_bytes().to_vec(),
+            b"21600000".to_vec(),
+            payload.clone(),
+            b"REPLACE".to_vec(),
+        ]
+    };
+    assert_eq!(
+        c.call(&restore("src:restored")).text().as_deref(),
+        Some("OK")
+    );
+    let encoding = c.text(&["OBJECT", "ENCODING", "src:restored"]);
+    assert_eq!(c.call(&restore(KEY)).text().as_deref(), Some("OK"));
+    assert_eq!(c.text(&["OBJECT", "ENCODING", KEY]), encoding);
+    assert_eq!(
+        c.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS"]),
+        ["alice", "sockB"]
+    );
+    let replaced = events.expect();
+    assert_eq!(replaced.channel, "__presence@0__:force-leave");
+    assert_eq!(
+        replaced.payload,
+        r#"{"room":"r","user":"alice","socket":"sockA","count":1,"reason":"replaced"}"#
+    );
+    assert_eq!(
+        events.expect().payload,
+        r#"{"room":"r","user":"alice","socket":"sockB","count":1}"#
+    );
 }
