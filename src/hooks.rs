@@ -9,7 +9,7 @@ use crate::rebuild;
 use crate::reconcile;
 use crate::state;
 use crate::store;
-use presence_core::events::Reason;
+use presence_core::events::{Event, Reason};
 use presence_core::keys;
 use redis_module::{Context, NotifyEvent};
 use std::cell::Cell;
@@ -29,7 +29,11 @@ thread_local! {
 /// sorted sets and geo (`ZUNIONSTORE`, `ZRANGESTORE`, `GEOSEARCHSTORE`, …) and lists
 /// (`SORT … STORE`), and module types. Hash and stream commands answer WRONGTYPE on a string
 /// key and only create keys that are not presences, so their classes are left out: every
-/// `HSET` or `XADD` on any key would pay for a callback.
+/// `HSET` or `XADD` on any key would pay for a callback. So are Redis 8's hash commands
+/// (`HSETEX`, `HGETEX`, `HGETDEL`) and vector sets (`VADD`), for the same reason; a hash whose
+/// last field expires or is taken goes with a generic `del`. The classes that only some servers
+/// have (`n` new key, and Redis 8.2's `o` overwritten and `c` type changed) are left out too:
+/// each key change they report also comes as the command's own event in a class above.
 pub fn subscribe(ctx: &Context) -> bool {
     let classes = NotifyEvent::GENERIC
         | NotifyEvent::STRING
@@ -67,10 +71,16 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
             Vec::new()
         }
         b"del" | b"rename_from" | b"move_from" => reconcile::forget(db, name, Reason::Deleted),
-        // A key that moved here from another node of the cluster: indexed without a word.
+        // `RESTORE` (and `RESTORE-ASKING`) still uses the key after its notification on Redis 8,
+        // and reading a string value re-encodes it in place: the key is read once the command
+        // is done. A key that moved here from another node of the cluster is then indexed
+        // without a word.
         b"restore" if cluster::moving_in() => {
-            reconcile::take_pending(db, name);
-            reconcile::reconcile(ctx, db, name);
+            reconcile::defer_arrival(ctx, db, name);
+            Vec::new()
+        }
+        b"restore" => {
+            reconcile::defer(ctx, db, name);
             Vec::new()
         }
         // Nobody asked: a node that may hold old data (just restarted, not yet confirmed the
@@ -88,15 +98,15 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
         // The second event of every `SET … EX` and the event of a raw `EXPIRE`: the key comes
         // from the command's arguments and is opened as it is.
         b"expire" => {
-            reconcile::take_pending(db, name);
-            reconcile::reconcile_key(ctx, db, key)
+            let arrived = reconcile::take_pending(db, name);
+            unless(arrived, reconcile::reconcile_key(ctx, db, key))
         }
         // The rarer events get a copy of the name: an RDB load, for one, hands over a key name
         // that lives on its stack, which opening the key would try to retain. Among them, the
         // events of other types: a key that now holds a set, a sorted set, … is no presence.
         _ => {
-            reconcile::take_pending(db, name);
-            reconcile::reconcile(ctx, db, name)
+            let arrived = reconcile::take_pending(db, name);
+            unless(arrived, reconcile::reconcile(ctx, db, name))
         }
     };
     publisher::publish(ctx, events);
@@ -104,6 +114,16 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
         b"move_from" => ORIGIN_DB.with(|o| o.set(Some(db))),
         b"move_to" => restore_origin_db(ctx),
         _ => {}
+    }
+}
+
+/// `events`, or none when `silent` (the first read of a key that moved here, see
+/// [`reconcile::defer_arrival`]).
+fn unless(silent: bool, events: Vec<Event>) -> Vec<Event> {
+    if silent {
+        Vec::new()
+    } else {
+        events
     }
 }
 

@@ -1,6 +1,6 @@
 //! Keeps the room index and the node leases in step with the keyspace: reads a presence key or
-//! a lease key and applies what it holds (or forgets a key that is gone), and keeps the raw
-//! writes waiting to be read. Used by the hooks, the commands, the sweeper and the rebuild.
+//! a lease key and applies what it holds (or forgets a key that is gone), and keeps the writes
+//! waiting to be read. Used by the hooks, the commands, the sweeper and the rebuild.
 
 use crate::config;
 use crate::publisher;
@@ -12,9 +12,17 @@ use presence_core::ids;
 use presence_core::keys;
 use presence_core::liveness::NO_TTL;
 use redis_module::Context;
+use std::cell::RefCell;
 
-/// Past this many raw string writes waiting to be read, they are read at once.
+/// Past this many writes waiting to be read, they are read at once.
 const MAX_PENDING: usize = 64;
+
+thread_local! {
+    /// The keys among the waiting writes that a `RESTORE-ASKING` brought here from another
+    /// node of the cluster: their first read indexes them without a word. A mark counts only
+    /// while its key still waits, and a raw write to the key before that read takes it away.
+    static ARRIVED: RefCell<Vec<(i32, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Reads the key `name` in the selected database `db` and brings the index (or the leases) in
 /// line with it. A key that is gone or no longer a presence string counts as deleted; a lease
@@ -63,28 +71,69 @@ pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Eve
 /// The key `name` of `db` is gone for `reason`: removes it from the index (or its lease)
 /// without reading it.
 pub fn forget(db: i32, name: &[u8], reason: Reason) -> Vec<Event> {
+    unmark_arrival(db, name);
     let now = config::moment_now();
     state::with(|s| s.forget(db, name, reason, now)).unwrap_or_default()
 }
 
-/// Remembers a raw string write to `name`, to be read once its command is done.
+/// Remembers a write to `name`, to be read once its command is done: a raw string write, or a
+/// `RESTORE` (Redis 8 still reads the restored key after its notification, and reading a
+/// string value re-encodes it: a new object in place of the one Redis holds).
 pub fn defer(ctx: &Context, db: i32, name: &[u8]) {
-    let backlog = state::with(|s| s.defer(db, name));
-    if backlog.unwrap_or(0) > MAX_PENDING {
+    make_room(ctx, db, name);
+    unmark_arrival(db, name);
+    let _ = state::with(|s| s.defer(db, name));
+}
+
+/// [`defer`] for a key a `RESTORE-ASKING` brought here from another node of the cluster: it
+/// moved, it did not change, so its first read indexes it without a word.
+pub fn defer_arrival(ctx: &Context, db: i32, name: &[u8]) {
+    make_room(ctx, db, name);
+    if state::with(|s| s.defer(db, name)).is_ok() {
+        ARRIVED.with(|a| {
+            let mut arrived = a.borrow_mut();
+            if !arrived.iter().any(|(d, key)| *d == db && key == name) {
+                arrived.push((db, name.to_vec()));
+            }
+        });
+    }
+}
+
+/// Reads the other waiting writes when there are too many, before `name` joins them: the key
+/// of the command now running is never read in its notification.
+fn make_room(ctx: &Context, db: i32, name: &[u8]) {
+    let full = state::with(|s| {
+        s.take_pending(db, name);
+        s.pending.len() >= MAX_PENDING
+    });
+    if full.unwrap_or(false) {
         resolve_pending(ctx);
     }
 }
 
-/// Drops `name` from the deferred writes; true when it was there.
-pub fn take_pending(db: i32, name: &[u8]) -> bool {
-    state::with(|s| s.take_pending(db, name)).unwrap_or(false)
+/// Takes away the arrival mark of `name`; true when it had one.
+fn unmark_arrival(db: i32, name: &[u8]) -> bool {
+    ARRIVED.with(|a| {
+        let mut arrived = a.borrow_mut();
+        let before = arrived.len();
+        arrived.retain(|(d, key)| *d != db || key != name);
+        arrived.len() != before
+    })
 }
 
-/// Reads every deferred raw write now, and publishes what changed.
+/// Drops `name` from the waiting writes, to read it now; true when it waited as an arrival
+/// (see [`defer_arrival`]): what that read finds is then announced to nobody.
+pub fn take_pending(db: i32, name: &[u8]) -> bool {
+    let waited = state::with(|s| s.take_pending(db, name)).unwrap_or(false);
+    unmark_arrival(db, name) && waited
+}
+
+/// Reads every waiting write now, and publishes what changed (nothing for arrivals).
 pub fn resolve_pending(ctx: &Context) {
     let Ok(items) = state::with(|s| std::mem::take(&mut s.pending)) else {
         return;
     };
+    let arrived = ARRIVED.with(|a| std::mem::take(&mut *a.borrow_mut()));
     if items.is_empty() {
         return;
     }
@@ -96,7 +145,9 @@ pub fn resolve_pending(ctx: &Context) {
         }
         if db == current {
             let events = reconcile(ctx, db, &name);
-            publisher::publish(ctx, events);
+            if !arrived.iter().any(|(d, key)| *d == db && *key == name) {
+                publisher::publish(ctx, events);
+            }
         }
     }
 }

@@ -1,15 +1,22 @@
 //! Thousands of random commands of every type class on a small set of presence keys (strings
 //! and other types, TTLs, renames, copies, moves, restores, stores, swaps and flushes, and the
-//! module's own commands), with the sweeper running. After every few commands one `MULTI`
-//! reads every room's listing and every key's type, value and TTL at the same instant: the
-//! listing must be exactly what the liveness rule makes of the keys.
+//! module's own commands), with the sweeper running. Where the server has them (and Redis 8
+//! must: see [`Features::of`]), vector sets and hashes whose fields expire join the mix. After
+//! every few commands one `MULTI` reads every room's listing and every key's type, value and
+//! TTL at the same instant: the listing must be exactly what the liveness rule makes of the
+//! keys.
 
-use test_support::{Conn, Options, Reply, Rng, Server};
+use std::collections::BTreeMap;
+use test_support::{is_valkey, Conn, Options, Reply, Rng, Server};
 
 const ROOMS: u64 = 3;
 const USERS: u64 = 8;
 const TTL_S: i64 = 21600;
-const STALE_AFTER_S: i64 = 90;
+/// Far above the test's running time, so that no key written with the full TTL turns stale
+/// while the fuzz runs, however slow the machine: the keys are live (written with `TTL_S`) or
+/// not (1000 s, 5 s) from the start, never at the edge where the listing and the `PTTL` read
+/// a moment apart could disagree.
+const STALE_AFTER_S: i64 = 3600;
 
 fn name(rng: &mut Rng) -> String {
     format!("room:presence:r{}:u{}", rng.below(ROOMS), rng.below(USERS))
@@ -27,31 +34,171 @@ fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
     items[rng.below(items.len() as u64) as usize]
 }
 
-/// Dumps of one value of each type, to RESTORE over presence keys.
-fn dumps(c: &mut Conn) -> Vec<Vec<u8>> {
+/// What the server under test has among the types and commands that came after Redis 7.0.
+#[derive(Debug, Clone, Copy)]
+struct Features {
+    /// Vector sets (`VADD`, Redis 8.0).
+    vector_sets: bool,
+    /// Hash field expiry (`HEXPIRE`, Redis 7.4).
+    field_expiry: bool,
+    /// `HSETEX`, `HGETEX` and `HGETDEL` (Redis 8.0).
+    hash_ex: bool,
+}
+
+impl Features {
+    /// Asks the server. A Redis of version 8 or later must have them all, so that the fuzz
+    /// never passes there without them.
+    fn of(c: &mut Conn) -> Features {
+        let features = Features {
+            vector_sets: has_command(c, "VADD"),
+            field_expiry: has_command(c, "HEXPIRE"),
+            hash_ex: ["HSETEX", "HGETEX", "HGETDEL"]
+                .iter()
+                .all(|name| has_command(c, name)),
+        };
+        if !is_valkey() && major_version(c) >= 8 {
+            assert!(
+                features.vector_sets && features.field_expiry && features.hash_ex,
+                "Redis 8 without its new commands: {features:?}"
+            );
+        }
+        features
+    }
+
+    /// The commands of the newer types this server runs in the mix.
+    fn commands(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.vector_sets {
+            names.extend(["VADD", "VREM"]);
+        }
+        if self.field_expiry {
+            names.push("HPEXPIRE");
+        }
+        if self.hash_ex {
+            names.extend(["HSETEX", "HGETEX", "HGETDEL"]);
+        }
+        names
+    }
+}
+
+/// True when `COMMAND INFO` knows the command.
+fn has_command(c: &mut Conn, name: &str) -> bool {
+    match c.call(&["COMMAND", "INFO", name]) {
+        Reply::Array(Some(items)) => matches!(items.first(), Some(Reply::Array(Some(_)))),
+        other => panic!("COMMAND INFO {name}: {other:?}"),
+    }
+}
+
+/// The major version `INFO server` reports (Valkey reports 7.2.4 there).
+fn major_version(c: &mut Conn) -> u32 {
+    let info = c.text(&["INFO", "server"]).unwrap_or_default();
+    info.lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .and_then(|version| version.split('.').next())
+        .and_then(|major| major.parse().ok())
+        .unwrap_or_else(|| panic!("no redis_version in INFO server:\n{info}"))
+}
+
+/// Dumps of one value of each type, to RESTORE over presence keys; with hash field expiry, also
+/// a hash whose field expires in an hour and one whose only field will have expired (Redis
+/// deletes it as soon as it is restored).
+fn dumps(c: &mut Conn, features: Features) -> Vec<Vec<u8>> {
     c.call(&["SET", "src:string", "s9"]);
     c.int(&["SADD", "src:set", "x"]);
     c.int(&["ZADD", "src:zset", "1", "x"]);
     c.int(&["RPUSH", "src:list", "2", "1"]);
     c.int(&["HSET", "src:hash", "f", "v"]);
-    ["src:string", "src:set", "src:zset", "src:list", "src:hash"]
+    let mut sources = vec!["src:string", "src:set", "src:zset", "src:list", "src:hash"];
+    if features.vector_sets {
+        c.int(&["VADD", "src:vset", "VALUES", "2", "1", "2", "e"]);
+        sources.push("src:vset");
+    }
+    if features.field_expiry {
+        c.int(&["HSET", "src:hfe", "f", "v", "g", "w"]);
+        c.call(&["HEXPIRE", "src:hfe", "3600", "FIELDS", "1", "f"]);
+        sources.push("src:hfe");
+    }
+    let mut dumps: Vec<Vec<u8>> = sources
         .iter()
         .map(|key| match c.call(&["DUMP", key]) {
             Reply::Bulk(Some(payload)) => payload,
             other => panic!("DUMP {key}: {other:?}"),
         })
-        .collect()
+        .collect();
+    if features.field_expiry {
+        // In one transaction, so that the field cannot expire before the `DUMP`.
+        c.call(&["MULTI"]);
+        c.call(&["HSET", "src:gone", "f", "v"]);
+        c.call(&["HPEXPIRE", "src:gone", "1", "FIELDS", "1", "f"]);
+        c.call(&["DUMP", "src:gone"]);
+        match c.call(&["EXEC"]) {
+            Reply::Array(Some(mut replies)) => match replies.pop() {
+                Some(Reply::Bulk(Some(payload))) => dumps.push(payload),
+                other => panic!("DUMP src:gone: {other:?}"),
+            },
+            other => panic!("EXEC: {other:?}"),
+        }
+    }
+    dumps
 }
 
-/// One random command on the presence keys.
-fn random_command(rng: &mut Rng, dumps: &[Vec<u8>]) -> Vec<Vec<u8>> {
+/// One random command of the newer types, among `names` (see [`Features::commands`]), on the
+/// presence key `a`.
+fn newer_command(rng: &mut Rng, names: &[&str], a: String) -> Vec<String> {
+    let ms = pick(rng, &["1", "50", "3600000"]).to_string();
+    match pick(rng, names) {
+        "VADD" => vec![
+            "VADD".into(),
+            a,
+            "VALUES".into(),
+            "2".into(),
+            "1".into(),
+            "2".into(),
+            pick(rng, &["e", "f"]).into(),
+        ],
+        "VREM" => vec!["VREM".into(), a, "e".into()],
+        "HPEXPIRE" => vec![
+            "HPEXPIRE".into(),
+            a,
+            ms,
+            "FIELDS".into(),
+            "1".into(),
+            "f".into(),
+        ],
+        "HSETEX" => vec![
+            "HSETEX".into(),
+            a,
+            "PX".into(),
+            ms,
+            "FIELDS".into(),
+            "1".into(),
+            "f".into(),
+            "v".into(),
+        ],
+        "HGETEX" => vec![
+            "HGETEX".into(),
+            a,
+            "PX".into(),
+            ms,
+            "FIELDS".into(),
+            "1".into(),
+            "f".into(),
+        ],
+        _ => vec!["HGETDEL".into(), a, "FIELDS".into(), "1".into(), "f".into()],
+    }
+}
+
+/// One random command on the presence keys; `newer` names the commands of the newer types the
+/// server has (none on Redis 7.0: the mix is then what it always was).
+fn random_command(rng: &mut Rng, dumps: &[Vec<u8>], newer: &[&str]) -> Vec<Vec<u8>> {
     let a = name(rng);
     let b = name(rng);
     let v = socket(rng);
     let room = format!("r{}", rng.below(ROOMS));
     let user = format!("u{}", rng.below(USERS));
     let ttl = pick(rng, &["21600", "21600", "1000", "5"]).to_string();
-    let words: Vec<String> = match rng.below(40) {
+    let choices = if newer.is_empty() { 40 } else { 44 };
+    let words: Vec<String> = match rng.below(choices) {
         0..=3 => vec!["SET".into(), a, v, "EX".into(), ttl],
         4 => vec!["SET".into(), a, v],
         5 => vec!["SET".into(), a, v, "KEEPTTL".into()],
@@ -102,6 +249,7 @@ fn random_command(rng: &mut Rng, dumps: &[Vec<u8>]) -> Vec<Vec<u8>> {
         35 | 36 => vec!["PRESENCE.BEAT".into(), room, user, socket(rng)],
         37 => vec!["PRESENCE.LEAVE".into(), room, user, socket(rng)],
         38 => vec!["INCR".into(), a],
+        40..=43 => newer_command(rng, newer, a),
         _ => vec!["PRESENCE.COUNT".into(), room],
     };
     words.into_iter().map(String::into_bytes).collect()
@@ -166,15 +314,27 @@ fn check(c: &mut Conn, step: usize) {
 fn random_commands_of_every_type_keep_the_index_equal_to_the_keys() {
     let server = Server::with(Options::default().fast(STALE_AFTER_S as u32, 20));
     let mut c = server.conn();
-    let dumps = dumps(&mut c);
+    let features = Features::of(&mut c);
+    let newer = features.commands();
+    let dumps = dumps(&mut c, features);
     let mut rng = Rng::new(20261130);
+    let mut ran: BTreeMap<String, usize> = BTreeMap::new();
     for step in 0..4000 {
-        let command = random_command(&mut rng, &dumps);
+        let command = random_command(&mut rng, &dumps, &newer);
         let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-        c.call(&args);
+        if !matches!(c.call(&args), Reply::Error(_)) {
+            let name = String::from_utf8_lossy(&command[0]).into_owned();
+            *ran.entry(name).or_default() += 1;
+        }
         if step % 4 == 3 {
             check(&mut c, step);
         }
+    }
+    for name in newer {
+        assert!(
+            ran.get(name).is_some_and(|n| *n >= 5),
+            "{name} hardly ever ran without an error: {ran:?}"
+        );
     }
     assert_eq!(c.call(&["PING"]).text().as_deref(), Some("PONG"));
 }
