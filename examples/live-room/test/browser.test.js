@@ -5,7 +5,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
-const { startRedis } = require('./support/shared');
+const { startRedis, waitFor } = require('./support/shared');
+const { sweepCounters } = require('./support/scenarios');
 const { startDemo } = require('./support/demo-server');
 const { CHROMIUM, CHROMIUM_ARGS } = require('./support/browser');
 const { nameToId } = require('../public/names');
@@ -93,9 +94,14 @@ describe('browser: a server crash', () => {
     let stopped = false;
     try {
       const page = await joinedPage(browser, demo.url, 'alice', 'lobby');
+      const admin = await redis.client();
       demo.process.kill('SIGSTOP');
       stopped = true;
-      await new Promise((resolve) => setTimeout(resolve, 2 * leaseMs));
+      // Resumed once its lease has ended and the sweeper removed its presence as node-down.
+      await waitFor(async () => sweepCounters(await admin.sendCommand(['INFO', 'presence'])).nodeDown === 1, {
+        timeoutMs: 30000,
+        message: 'the presence removed as node-down',
+      });
       demo.process.kill('SIGCONT');
       stopped = false;
 
@@ -109,7 +115,6 @@ describe('browser: a server crash', () => {
       await page.click('#rejoin');
       await dialog.waitFor({ state: 'hidden' });
       await page.locator('#users li.me', { hasText: 'alice' }).waitFor();
-      const admin = await redis.client();
       assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), ['alice']);
     } finally {
       if (stopped) demo.process.kill('SIGCONT');

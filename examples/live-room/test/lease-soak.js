@@ -115,7 +115,11 @@ class SoakUser {
           try {
             ack = await socket.timeout(ms).emitWithAck(event, payload);
           } catch (err) {
-            if (event === 'room:heartbeat') this.tally.add('falseForceLeaves', `${this.user}: heartbeat of ${payload.roomId}: ${err.message}`);
+            // A heartbeat still waiting for its acknowledgement when the soak closes the socket
+            // at its end is rejected ("socket has been disconnected"): no force-leave.
+            if (event === 'room:heartbeat' && !this.closing) {
+              this.tally.add('falseForceLeaves', `${this.user}: heartbeat of ${payload.roomId}: ${err.message}`);
+            }
             throw err;
           }
           if (event === 'room:heartbeat') {

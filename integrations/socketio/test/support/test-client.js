@@ -89,6 +89,20 @@ class TestClient {
     return last.at;
   }
 
+  /**
+   * Waits until no `room:participants` has arrived for `quietMs`: the sends under way are in.
+   * A condition with a generous deadline, not a fixed pause.
+   */
+  waitForQuiet(quietMs = 500, timeoutMs = 30000) {
+    return waitFor(
+      () => {
+        const last = this.participants.filter((event) => !event.ack).at(-1);
+        return !last || Date.now() - last.at >= quietMs;
+      },
+      { timeoutMs, message: `no room:participants for ${quietMs} ms` },
+    );
+  }
+
   /** Waits for a `room:force-leave` of `roomId`; resolves with it. */
   waitForForceLeave(roomId, timeoutMs = 10000) {
     return waitFor(() => this.forceLeaves.find((event) => event.roomId === roomId), {
