@@ -368,6 +368,10 @@ fn info_reports_the_index() {
         "presence_swept",
         "presence_events",
         "presence_sweep_tick_max_us",
+        "presence_sweep_tick_max_cpu_us",
+        "presence_ticks_over_5ms_cpu",
+        "presence_command_max_cpu_us",
+        "presence_commands_over_5ms_cpu",
     ] {
         c.info_field("presence", field);
     }
