@@ -42,7 +42,7 @@ pub fn on_info(section: &InfoSection) {
     }) else {
         return;
     };
-    let fields: [(&CStr, u64); 16] = [
+    let fields: [(&CStr, u64); 19] = [
         (c"live", figures.live as u64),
         (c"rooms", figures.rooms as u64),
         (c"indexed", figures.indexed as u64),
@@ -56,6 +56,9 @@ pub fn on_info(section: &InfoSection) {
         (c"sweep_tick_max_us", stats.max_tick_us),
         (c"sweep_tick_max_cpu_us", stats.max_tick_cpu_us),
         (c"sweep_ticks_slow", stats.slow_ticks),
+        (c"ticks_over_5ms_cpu", stats.ticks_over_5ms_cpu),
+        (c"command_max_cpu_us", stats.max_command_cpu_us),
+        (c"commands_over_5ms_cpu", stats.commands_over_5ms_cpu),
         (c"sweep_interval_ms", config::sweep_interval_ms() as u64),
         (c"rebuilding", u64::from(rebuild::in_progress())),
         (c"reentrant_calls", state::reentrant_calls()),

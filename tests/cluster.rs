@@ -2,13 +2,14 @@
 //! of its hash slot (keys `room:presence:{<room>}:<user>`), the commands route by the room, each
 //! shard counts, lists and sweeps its own rooms, every event reaches its room's sharded channel
 //! once (and nothing goes to the global channels), and the replicas neither sweep nor publish.
+//! The presences go stale when the test lowers `stale-after`, not by how long the joins took.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use test_support::cluster::{key_slot, Cluster};
-use test_support::{module_path, wait_for, Conn, Options, Subscriber};
+use test_support::{module_path, wait_for, Conn, Options, Reply, Subscriber};
 
 const ROOMS: usize = 60;
 const USERS: usize = 5;
@@ -19,7 +20,10 @@ fn room(i: usize) -> String {
 
 #[test]
 fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
-    let cluster = Cluster::start(3, Options::default().fast(3, 50));
+    let cluster = Cluster::start(
+        3,
+        Options::default().module("presence.sweep-interval", "50"),
+    );
     let names: Vec<String> = (0..ROOMS).map(room).collect();
     let mut subs: Vec<Subscriber> = (0..cluster.masters.len())
         .map(|i| {
@@ -65,7 +69,7 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
     for (i, replica) in cluster.replicas.iter().enumerate() {
         let mut c = replica.conn();
         c.call(&["READONLY"]);
-        wait_for(Duration::from_secs(10), "the replica to follow", || {
+        wait_for(Duration::from_secs(30), "the replica to follow", || {
             (c.int(&["DBSIZE"]) == per_shard[i]).then_some(())
         });
         for r in (0..ROOMS).filter(|r| cluster.owner_of(room(*r).as_bytes()) == i) {
@@ -73,12 +77,14 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
             assert_eq!(c.strings(&["PRESENCE.LIST", &room(r)]).len(), USERS);
         }
     }
-    let mut drain = || -> Vec<_> {
+    // Each shard's own events: as many as it holds presences, and nothing more.
+    let mut heard = || -> Vec<_> {
         subs.iter_mut()
-            .flat_map(|sub| sub.drain(Duration::from_millis(300)))
+            .zip(&per_shard)
+            .flat_map(|(sub, &n)| sub.take(n as usize))
             .collect()
     };
-    let joins = drain();
+    let joins = heard();
     assert_eq!(joins.len(), ROOMS * USERS, "each join once");
     for join in &joins {
         let name = join.channel.trim_start_matches("__presence@0__:{");
@@ -89,8 +95,15 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
             "{join:?}"
         );
     }
-    // No heartbeat: every presence goes stale after 3 s and its shard's sweeper removes it.
-    wait_for(Duration::from_secs(20), "every shard to sweep", || {
+    // No heartbeat: with a stale-after of 1 s every presence goes stale, and its shard's
+    // sweeper removes it.
+    for node in cluster.nodes() {
+        let reply = node
+            .conn()
+            .call(&["CONFIG", "SET", "presence.stale-after", "1"]);
+        assert_eq!(reply.text().as_deref(), Some("OK"));
+    }
+    wait_for(Duration::from_secs(60), "every shard to sweep", || {
         cluster
             .masters
             .iter()
@@ -98,7 +111,7 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
             .then_some(())
     });
     let mut ended: BTreeMap<String, usize> = BTreeMap::new();
-    for event in drain() {
+    for event in heard() {
         assert!(
             event
                 .payload
@@ -124,7 +137,11 @@ fn each_shard_holds_counts_and_sweeps_its_own_rooms_and_replicas_stay_silent() {
     }
     for replica in &cluster.replicas {
         let mut c = replica.conn();
-        assert_eq!(c.int(&["DBSIZE"]), 0);
+        wait_for(
+            Duration::from_secs(30),
+            "the replica to apply the sweep",
+            || (c.int(&["DBSIZE"]) == 0).then_some(()),
+        );
         assert_eq!(c.info_field("presence", "presence_swept"), "0");
         assert_eq!(c.info_field("presence", "presence_events"), "0");
     }
@@ -201,10 +218,7 @@ fn scripts_cluster_starts_a_cluster_and_stops_it() {
         .copied()
         .find(|&port| {
             let mut c = Conn::connect(port).expect("connect");
-            !matches!(
-                c.call(&["PRESENCE.COUNT", "r"]),
-                test_support::Reply::Error(_)
-            )
+            !matches!(c.call(&["PRESENCE.COUNT", "r"]), Reply::Error(_))
         })
         .expect("a node that owns room r");
     let mut c = Conn::connect(owner).expect("connect");
@@ -213,8 +227,27 @@ fn scripts_cluster_starts_a_cluster_and_stops_it() {
         c.text(&["GET", "room:presence:{r}:u"]).as_deref(),
         Some("s")
     );
+    let ids: Vec<Option<String>> = ports.iter().map(|&port| node_id(port)).collect();
+    assert!(ids.iter().all(Option::is_some), "{ids:?}");
     script.terminate();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l == "Stopped."), "{rest:?}");
-    assert!(ports.iter().all(|&port| Conn::connect(port).is_err()));
+    // Another server may take a freed port at once: only the script's own nodes must be gone.
+    let after: Vec<Option<String>> = ports.iter().map(|&port| node_id(port)).collect();
+    assert!(
+        ids.iter().zip(&after).all(|(id, now)| id != now),
+        "nodes still up: {after:?}"
+    );
+}
+
+/// The cluster node id of the server on `port`, if one answers there.
+fn node_id(port: u16) -> Option<String> {
+    match Conn::connect(port)
+        .ok()?
+        .try_call(&["CLUSTER", "MYID"])
+        .ok()?
+    {
+        id @ Reply::Bulk(Some(_)) => id.text(),
+        _ => None,
+    }
 }

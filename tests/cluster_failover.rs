@@ -11,6 +11,9 @@
 //! Events are heard on the room's sharded channel (`SSUBSCRIBE __presence@0__:{<room>}`) on
 //! both nodes of its shard, and on the global channels (`PSUBSCRIBE __presence@0__:*`) of every
 //! node; the `INFO presence` counters of each node tell who swept and published.
+//!
+//! Presences go stale when a test lowers `stale-after` at the moment it has chosen, never
+//! because the machine was slow; beating users beat far more often than they would go stale.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +29,16 @@ use test_support::{wait_for, Checks, Conn, Options, Reply, Server};
 /// How long a cluster client retries one command before it gives up (a failover after a kill
 /// takes the node timeout, 3 s, and an election).
 const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Sets `presence.stale-after` to `seconds` on every node of `nodes`.
+fn stale_after<'a>(nodes: impl IntoIterator<Item = &'a Server>, seconds: &str) {
+    for node in nodes {
+        let reply = node
+            .conn()
+            .call(&["CONFIG", "SET", "presence.stale-after", seconds]);
+        assert_eq!(reply, Reply::Status("OK".into()), "stale-after {seconds}");
+    }
+}
 
 /// The room's sharded channel on `shard`'s nodes, and the global channels of every node.
 fn listen(cluster: &Cluster, shard: &[&Server], room: &str) -> Vec<Listener> {
@@ -151,7 +164,10 @@ fn a_manual_failover_under_load_loses_nothing_and_the_promoted_replica_sweeps_al
     const N: usize = 300;
     let started = Instant::now();
     let mut checks = Checks::default();
-    let cluster = Cluster::start(3, Options::default().fast(3, 50));
+    let cluster = Cluster::start(
+        3,
+        Options::default().module("presence.sweep-interval", "50"),
+    );
     let room = cluster.room_on(0, "fo");
     let (master, replica) = (&cluster.masters[0], &cluster.replicas[0]);
     let listeners = listen(&cluster, &[master, replica], &room);
@@ -160,20 +176,21 @@ fn a_manual_failover_under_load_loses_nothing_and_the_promoted_replica_sweeps_al
     let stop = Arc::new(AtomicBool::new(false));
     let load = beat_load(cluster.ports(), room.clone(), N, stop.clone());
     thread::sleep(Duration::from_millis(500));
-    // A user who stops beating at once, 3 s before it is stale: after the failover.
+    // A user who stops beating at once: stale once the failover is done and the stale-after
+    // is 5 s (50 times the beating users' period).
     assert_eq!(
         master
             .conn()
             .int(&["PRESENCE.JOIN", &room, "quitter", "sq"]),
         N as i64 + 1
     );
-    assert_eq!(master.conn().int(&["WAIT", "1", "2000"]), 1, "replicated");
+    assert_eq!(master.conn().int(&["WAIT", "1", "60000"]), 1, "replicated");
     let failing_over = Instant::now();
     assert_eq!(
         replica.conn().call(&["CLUSTER", "FAILOVER"]),
         Reply::Status("OK".into())
     );
-    wait_for(Duration::from_secs(20), "the replica to take over", || {
+    wait_for(Duration::from_secs(60), "the replica to take over", || {
         (role(replica) == "master" && role(master) == "slave").then_some(())
     });
     let failover_ms = failing_over.elapsed().as_millis();
@@ -182,7 +199,8 @@ fn a_manual_failover_under_load_loses_nothing_and_the_promoted_replica_sweeps_al
         presence_stat(master, "presence_swept"),
         presence_stat(master, "presence_events"),
     );
-    let swept = wait_for(Duration::from_secs(10), "the quitter to be swept", || {
+    stale_after(cluster.nodes(), "5");
+    let swept = wait_for(Duration::from_secs(60), "the quitter to be swept", || {
         let keys = replica.conn().int(&["DBSIZE"]);
         (keys == N as i64).then_some(keys)
     });
@@ -248,7 +266,7 @@ fn a_killed_master_is_replaced_and_comes_back_as_a_replica_that_sweeps_and_publi
     );
     join_numbered(&cluster.masters[0], &room, N);
     let mut conn = cluster.masters[0].conn();
-    assert_eq!(conn.int(&["WAIT", "1", "2000"]), 1, "replicated");
+    assert_eq!(conn.int(&["WAIT", "1", "60000"]), 1, "replicated");
     assert_eq!(conn.call(&["SAVE"]), Reply::Status("OK".into()));
 
     // The client knows the killed node last, as a client whose seeds are the other nodes.
@@ -289,7 +307,7 @@ fn a_killed_master_is_replaced_and_comes_back_as_a_replica_that_sweeps_and_publi
         presence_stat(back, "presence_events"),
     );
     cluster.nodes().skip(1).for_each(|s| s.signal("CONT"));
-    wait_for(Duration::from_secs(30), "the old master to follow", || {
+    wait_for(Duration::from_secs(60), "the old master to follow", || {
         let mut c = back.conn();
         (role(back) == "slave"
             && c.info_field("replication", "master_link_status") == "up"
@@ -353,7 +371,10 @@ fn a_master_without_the_slots_of_its_keys_or_that_sees_the_cluster_down_sweeps_a
     const N: usize = 20;
     let started = Instant::now();
     let mut checks = Checks::default();
-    let cluster = Cluster::start(3, Options::default().fast(2, 50));
+    let cluster = Cluster::start(
+        3,
+        Options::default().module("presence.sweep-interval", "50"),
+    );
     let master = &cluster.masters[0];
     let rooms: Vec<String> = ["a", "b", "c"]
         .iter()
@@ -389,11 +410,13 @@ fn a_master_without_the_slots_of_its_keys_or_that_sees_the_cluster_down_sweeps_a
     let (first, last) = (0.to_string(), 5461.to_string());
 
     // Rooms a and b join; then every slot leaves the master (CLUSTER DELSLOTSRANGE), their keys
-    // stay. With cluster-require-full-coverage off it still sees the cluster up.
+    // stay, and they go stale (stale-after 1 s). With cluster-require-full-coverage off it still
+    // sees the cluster up.
     conn.call(&["CONFIG", "SET", "cluster-require-full-coverage", "no"]);
     join_numbered(master, &rooms[0], N);
     join_numbered(master, &rooms[1], N);
     assert_eq!(conn.call(&["CLUSTER", "DELSLOTSRANGE", &first, &last]), ok);
+    stale_after([master], "1");
     thread::sleep(Duration::from_secs(3));
     let no_slot = (state(&mut conn), stats());
 
@@ -414,7 +437,7 @@ fn a_master_without_the_slots_of_its_keys_or_that_sees_the_cluster_down_sweeps_a
     );
     assert_eq!(conn.call(&["CLUSTER", "ADDSLOTSRANGE", &after, &last]), ok);
     wait_for(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "the rooms' listeners to subscribe again",
         || {
             listeners[..rooms.len()]
@@ -423,27 +446,30 @@ fn a_master_without_the_slots_of_its_keys_or_that_sees_the_cluster_down_sweeps_a
                 .then_some(())
         },
     );
-    wait_for(Duration::from_secs(10), "rooms a and b to be swept", || {
+    wait_for(Duration::from_secs(30), "rooms a and b to be swept", || {
         (presence_stat(master, "presence_swept") >= 2 * N as i64).then_some(())
     });
 
-    // Room c joins; then the master sees the cluster down: with cluster-require-full-coverage
-    // on, a slot without owner (one that holds no key leaves the master).
+    // Room c joins (live while stale-after is 90 s); then the master sees the cluster down:
+    // with cluster-require-full-coverage on, a slot without owner (one that holds no key
+    // leaves the master); then room c goes stale.
+    stale_after([master], "90");
     join_numbered(master, &rooms[2], N);
     conn.call(&["CONFIG", "SET", "cluster-require-full-coverage", "yes"]);
     let empty = empty.to_string();
     assert_eq!(conn.call(&["CLUSTER", "DELSLOTS", &empty]), ok);
     wait_for(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         "the master to see the cluster down",
         || (state(&mut conn) == "fail").then_some(()),
     );
+    stale_after([master], "1");
     thread::sleep(Duration::from_secs(3));
     let down = stats();
 
     // The cluster is up again: room c is swept.
     assert_eq!(conn.call(&["CLUSTER", "ADDSLOTS", &empty]), ok);
-    wait_for(Duration::from_secs(10), "room c to be swept", || {
+    wait_for(Duration::from_secs(30), "room c to be swept", || {
         (presence_stat(master, "presence_swept") >= 3 * N as i64).then_some(())
     });
     let events = heard_events(listeners);
@@ -460,7 +486,7 @@ fn a_master_without_the_slots_of_its_keys_or_that_sees_the_cluster_down_sweeps_a
         no_slot,
         ("ok".to_string(), (n, n, 0, 0, 2 * n)),
         "(cluster_state, (keys of rooms a, b, c, swept, events)) 3 s after the master's slots \
-         left it (rooms a and b joined, stale after 2 s)",
+         left it (rooms a and b joined, stale after 1 s)",
     );
     checks.equal(
         other_slot,
@@ -472,7 +498,7 @@ fn a_master_without_the_slots_of_its_keys_or_that_sees_the_cluster_down_sweeps_a
         down,
         (0, 0, n, 2 * n, 5 * n),
         "(keys of rooms a, b, c, swept, events) 3 s with the cluster down (room c joined, stale \
-         after 2 s; rooms a and b swept before)",
+         after 1 s; rooms a and b swept before)",
     );
     let expected: Vec<Expected> = rooms
         .iter()

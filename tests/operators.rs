@@ -1,10 +1,14 @@
 //! Operator commands around the module: `CLIENT PAUSE`, `FAILOVER`, and `MODULE LOADEX` with
 //! refused arguments. The module stands still while writes are paused, catches up afterwards,
 //! and a refused load leaves nothing behind.
+//!
+//! No outcome depends on timing: the presences go stale only once the pause holds (a short
+//! `stale-after` is set then), a pause lasts until the test lifts it, and the replica that a
+//! failover waits for is stopped (`SIGSTOP`) until the test checks what the master did meanwhile.
 
 use std::thread;
 use std::time::Duration;
-use test_support::{module_path, wait_for, Conn, Options, Server, Subscriber};
+use test_support::{module_path, wait_for, Conn, Options, Reply, Server, Subscriber};
 
 const SYNC: Duration = Duration::from_secs(30);
 const USERS: usize = 200;
@@ -45,16 +49,24 @@ fn index_emptied(c: &mut Conn, keys: usize) {
     });
 }
 
+/// Sets `presence.stale-after` on the server of `c`.
+fn stale_after(c: &mut Conn, seconds: &str) {
+    let reply = c.call(&["CONFIG", "SET", "presence.stale-after", seconds]);
+    assert_eq!(reply.text().as_deref(), Some("OK"));
+}
+
 #[test]
 fn client_pause_write_holds_the_sweeper_then_it_catches_up() {
-    let master = Server::with(persistent(Options::default().fast(1, 20)));
-    let replica = replica_of(&master, Options::default().fast(1, 20));
+    let master = Server::with(persistent(Options::default().fast(90, 20)));
+    let replica = replica_of(&master, Options::default().fast(90, 20));
     let mut m = master.conn();
     let mut r = replica.conn();
     let mut events = Subscriber::new(&master, 0);
     join_all(&mut m);
-    assert_eq!(events.drain(Duration::from_millis(300)).len(), USERS);
-    m.call(&["CLIENT", "PAUSE", "2500", "WRITE"]);
+    assert_eq!(events.take(USERS).len(), USERS);
+    m.call(&["CLIENT", "PAUSE", "600000", "WRITE"]);
+    // Stale a second after the joins, while the pause holds: the sweeper must wait for its end.
+    stale_after(&mut m, "1");
     thread::sleep(Duration::from_millis(1800));
     assert_eq!(m.call(&["PING"]).text().as_deref(), Some("PONG"));
     assert_eq!(m.int(&["DBSIZE"]), USERS as i64, "swept during the pause");
@@ -64,7 +76,7 @@ fn client_pause_write_holds_the_sweeper_then_it_catches_up() {
     m.call(&["CLIENT", "UNPAUSE"]);
     index_emptied(&mut m, 0);
     index_emptied(&mut r, 0);
-    let swept = events.drain(Duration::from_millis(500));
+    let swept = events.take(USERS);
     assert_eq!(swept.len(), USERS);
     assert!(swept
         .iter()
@@ -86,17 +98,10 @@ fn failover_while_the_sweeper_has_work_keeps_both_servers_alive() {
     });
     thread::sleep(Duration::from_millis(1200));
     let mut new_master_events = Subscriber::new(&replica, 0);
-    // The replica sleeps, so the master stays paused while it waits for the replica's offset;
-    // meanwhile its sweeper is armed with work to do.
-    let sleeper = {
-        let port = replica.port;
-        thread::spawn(move || {
-            let mut c = Conn::connect(port).expect("connect");
-            c.call(&["DEBUG", "SLEEP", "1.5"]);
-        })
-    };
-    thread::sleep(Duration::from_millis(100));
-    // A write the sleeping replica cannot acknowledge yet: FAILOVER waits for it, paused.
+    // The replica is stopped, so the master stays paused while it waits for the replica's
+    // offset; meanwhile its sweeper is armed with work to do.
+    replica.signal("STOP");
+    // A write the stopped replica cannot acknowledge yet: FAILOVER waits for it, paused.
     m.call(&["SET", "unrelated", "1"]);
     let target = replica.port.to_string();
     let reply = m.call(&[
@@ -105,17 +110,14 @@ fn failover_while_the_sweeper_has_work_keeps_both_servers_alive() {
         "127.0.0.1",
         target.as_str(),
         "TIMEOUT",
-        "5000",
+        "600000",
     ]);
     assert_eq!(reply.text().as_deref(), Some("OK"));
     m.call(&["CONFIG", "SET", "presence.sweep-interval", "10"]);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        m.int(&["DBSIZE"]),
-        USERS as i64 + 1,
-        "swept during the failover"
-    );
-    sleeper.join().expect("sleeper");
+    let during = m.int(&["DBSIZE"]);
+    replica.signal("CONT");
+    assert_eq!(during, USERS as i64 + 1, "swept during the failover");
     wait_for(SYNC, "the failover", || {
         (r.info_field("replication", "role") == "master"
             && m.info_field("replication", "role") == "slave")
@@ -123,7 +125,7 @@ fn failover_while_the_sweeper_has_work_keeps_both_servers_alive() {
     });
     index_emptied(&mut r, 1);
     index_emptied(&mut m, 1);
-    let swept = new_master_events.drain(Duration::from_millis(500));
+    let swept = new_master_events.take(USERS);
     assert_eq!(
         swept.len(),
         USERS,
@@ -141,9 +143,17 @@ fn bare() -> Server {
     })
 }
 
+/// How many modules named `presence` the server has loaded (Redis 8 lists its built-in
+/// `vectorset` too).
 fn modules(c: &mut Conn) -> usize {
     match c.call(&["MODULE", "LIST"]) {
-        test_support::Reply::Array(Some(items)) => items.len(),
+        Reply::Array(Some(items)) => items
+            .iter()
+            .filter(|item| {
+                matches!(item, Reply::Array(Some(fields))
+                    if fields.get(1).and_then(Reply::text).as_deref() == Some("presence"))
+            })
+            .count(),
         other => panic!("MODULE LIST: {other:?}"),
     }
 }
@@ -171,7 +181,7 @@ fn a_refused_load_leaves_nothing_behind() {
     assert_eq!(modules(&mut c), 1);
     assert_eq!(c.int(&["PRESENCE.JOIN", "r", "u", "s"]), 1);
     let ttl = c.int(&["TTL", "room:presence:r:u"]);
-    assert!((99..=100).contains(&ttl), "{ttl}");
+    assert!((50..=100).contains(&ttl), "{ttl}");
     assert_eq!(
         c.strings(&["CONFIG", "GET", "presence.ttl"]),
         ["presence.ttl", "100"]

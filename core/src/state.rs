@@ -29,6 +29,14 @@ pub struct Stats {
     pub max_tick_cpu_us: u64,
     /// Timer ticks that took longer than twice their budget, by the wall clock.
     pub slow_ticks: u64,
+    /// The most CPU time one presence command used, in microseconds (it may count the CPU time
+    /// of up to a quarter of a millisecond before the command, see `api::command` in the
+    /// module).
+    pub max_command_cpu_us: u64,
+    /// Presence commands that used over 5 ms of CPU time.
+    pub commands_over_5ms_cpu: u64,
+    /// Timer ticks (the sweeper's) that used over 5 ms of CPU time.
+    pub ticks_over_5ms_cpu: u64,
 }
 
 /// Everything the module keeps between calls.

@@ -1,13 +1,14 @@
 //! A local Redis Cluster of servers with the module: masters and one replica each, on free
-//! ports (client and bus), each in its own temp dir, killed on drop. Beside it, what the cluster
+//! ports (client and bus; a node whose port was taken starts again on new ones), each in its
+//! own temp dir, killed on drop. Beside it, what the cluster
 //! tests drive it with: a slot migration done step by step, `redis-cli --cluster fix`, a small
 //! cluster client that follows `MOVED`/`ASK` and retries `TRYAGAIN` as real clients do, and
 //! listeners that collect pub/sub and sharded pub/sub messages in the background.
 
-use crate::{wait_for, Conn, Options, Reply, Server};
+use crate::{wait_for, Closer, Conn, Options, Reply, Server};
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::BTreeMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -20,6 +21,9 @@ pub const SLOTS: u16 = presence_core::cluster::SLOTS as u16;
 
 /// How long the cluster may take to agree on its shape.
 const FORMING: Duration = Duration::from_secs(60);
+
+/// How long a stopped listener's server may take to close its connection.
+const CLOSING: Duration = Duration::from_secs(10);
 
 /// A running cluster: `masters[i]` owns the i-th equal range of slots, `replicas[i]` replicates
 /// it.
@@ -42,14 +46,13 @@ impl Cluster {
     /// up and every replica's link to its master is up.
     pub fn start(masters: usize, options: Options) -> Cluster {
         let node = |options: &Options| {
-            let bus = crate::free_port().to_string();
-            Server::with(
+            Server::with_options_from(|| {
                 options
                     .clone()
                     .config("cluster-enabled", "yes")
-                    .config("cluster-port", &bus)
-                    .config("cluster-node-timeout", "3000"),
-            )
+                    .config("cluster-port", &crate::free_port().to_string())
+                    .config("cluster-node-timeout", "3000")
+            })
         };
         let masters: Vec<Server> = (0..masters).map(|_| node(&options)).collect();
         let replicas: Vec<Server> = (0..masters.len()).map(|_| node(&options)).collect();
@@ -510,7 +513,7 @@ pub struct Heard {
 /// The connection a listener's thread reads, which [`Listener::stop`] shuts down.
 #[derive(Default)]
 struct Reading {
-    socket: Option<TcpStream>,
+    socket: Option<Closer>,
     stopped: bool,
 }
 
@@ -593,21 +596,33 @@ impl Listener {
         self.heard.lock().unwrap().clone()
     }
 
-    /// Closes the subscription and returns everything it heard.
+    /// Closes the subscription and returns everything it heard: every message the server
+    /// sent before it saw the connection closed.
     pub fn stop(mut self) -> Vec<Heard> {
         self.close();
         self.heard()
     }
 
+    /// Closes the connection's sending side: the server closes the connection, and the thread
+    /// reads what the server sent until then, whenever it gets the CPU. A server that does not
+    /// close it within [`CLOSING`] (a stopped one) has the connection cut.
     fn close(&mut self) {
-        {
+        let socket = {
             let mut reading = self.reading.lock().unwrap();
             reading.stopped = true;
-            if let Some(socket) = reading.socket.take() {
-                let _ = socket.shutdown(Shutdown::Both);
-            }
+            reading.socket.take()
+        };
+        if let Some(socket) = &socket {
+            let _ = socket.shutdown(Shutdown::Write);
         }
         if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + CLOSING;
+            while !thread.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(5));
+            }
+            if let Some(socket) = &socket {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
             let _ = thread.join();
         }
     }
@@ -628,6 +643,7 @@ fn subscribed(port: u16, subscribe: &[&str], asking: bool) -> Result<Conn, Reply
     }
     match conn.call(subscribe) {
         Reply::Array(Some(items)) if items[0].text().is_some_and(|k| k.ends_with("subscribe")) => {
+            conn.wait_forever();
             Ok(conn)
         }
         other => Err(other),
@@ -735,7 +751,8 @@ impl PresenceEvent {
     }
 }
 
-/// Everything the listeners heard, once they have been quiet for half a second.
+/// Everything the listeners heard, half a second from now (time for a false event to show),
+/// up to the moment each server saw its listener's connection closed.
 pub fn stop_listeners(listeners: Vec<Listener>) -> Vec<Heard> {
     thread::sleep(Duration::from_millis(500));
     listeners.into_iter().flat_map(Listener::stop).collect()
@@ -746,7 +763,7 @@ pub fn events_in(heard: &[Heard]) -> Vec<PresenceEvent> {
     heard.iter().filter_map(PresenceEvent::parse).collect()
 }
 
-/// Everything the listeners heard, once they have been quiet for half a second, as events.
+/// Everything the listeners heard, half a second from now ([`stop_listeners`]), as events.
 pub fn heard_events(listeners: Vec<Listener>) -> Vec<PresenceEvent> {
     events_in(&stop_listeners(listeners))
 }

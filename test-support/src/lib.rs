@@ -1,5 +1,7 @@
-//! Test harness: a real `redis-server` (or `valkey-server`) with the module loaded, on a free
-//! port, in a temporary directory; and a small RESP client that shows replies and errors exactly
+//! Test harness: a real `redis-server` (or `valkey-server`) with the module loaded, in a
+//! temporary directory, listening on a Unix socket there (which [`Server::conn`] uses, so a
+//! test only ever talks to its own server) and on a free TCP port (for `REPLICAOF`, `MIGRATE`,
+//! `redis-cli` and the cluster); and a small RESP client that shows replies and errors exactly
 //! as a client sees them.
 //!
 //! `REDIS_SERVER` names the server binary (default `redis-server`), `PRESENCE_MODULE` the module
@@ -8,8 +10,10 @@
 pub mod cluster;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +22,21 @@ use std::time::{Duration, Instant};
 
 /// How long a server may take to start or stop.
 const STARTUP: Duration = Duration::from_secs(20);
+
+/// How many times a server is started on a new port when the one it was given was taken.
+const START_ATTEMPTS: usize = 5;
+
+/// The first port [`free_port`] hands out.
+const FIRST_PORT: u16 = 10_000;
+
+/// How long a reply may take.
+const REPLY_WAIT: Duration = Duration::from_secs(60);
+
+/// How long [`Subscriber::expect`] and [`Subscriber::take`] wait for one event.
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+/// How long [`Subscriber::take`] listens for an event beyond those it was asked for.
+const QUIET: Duration = Duration::from_millis(300);
 
 /// A reply as sent by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,22 +98,105 @@ fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     out
 }
 
-/// A RESP2 connection.
+/// The socket of a connection: TCP or Unix.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+            Stream::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// A handle on a connection's socket ([`Conn::closer`]).
+pub struct Closer(Stream);
+
+impl Closer {
+    /// Shuts the socket down: `Shutdown::Both` ends a blocked [`Conn::read`] at once (with an
+    /// error); `Shutdown::Write` makes the server close the connection, so that a blocked
+    /// read returns what the server sent before and then ends.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.shutdown(how)
+    }
+}
+
+/// A RESP2 connection, over TCP or a Unix socket.
 pub struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    reader: BufReader<Stream>,
+    writer: Stream,
 }
 
 impl Conn {
     /// Connects to 127.0.0.1:`port`.
-    pub fn connect(port: u16) -> std::io::Result<Conn> {
+    pub fn connect(port: u16) -> io::Result<Conn> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Conn::over(Stream::Tcp(stream))
+    }
+
+    /// Connects to the Unix socket at `path`.
+    pub fn unix(path: &Path) -> io::Result<Conn> {
+        Conn::over(Stream::Unix(UnixStream::connect(path)?))
+    }
+
+    fn over(stream: Stream) -> io::Result<Conn> {
+        stream.set_read_timeout(Some(REPLY_WAIT))?;
         Ok(Conn {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
         })
+    }
+
+    /// Makes [`Conn::read`] wait as long as it takes (a listener's connection, which a quiet
+    /// minute must not end).
+    pub(crate) fn wait_forever(&self) {
+        self.writer
+            .set_read_timeout(None)
+            .expect("clear the read timeout");
     }
 
     /// Sends a command without reading its reply.
@@ -111,24 +213,24 @@ impl Conn {
     }
 
     /// `call` that reports a broken connection (a killed server) instead of panicking.
-    pub fn try_call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<Reply> {
+    pub fn try_call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> io::Result<Reply> {
         self.writer.write_all(&encode(args))?;
         self.read()
     }
 
-    /// A handle on the connection's socket: shutting it down ends a blocked [`Conn::read`]
-    /// (with an error) from another thread.
-    pub fn closer(&self) -> TcpStream {
-        self.writer.try_clone().expect("clone the socket")
+    /// A handle on the connection's socket, to end a blocked [`Conn::read`] from another
+    /// thread ([`Closer::shutdown`]).
+    pub fn closer(&self) -> Closer {
+        Closer(self.writer.try_clone().expect("clone the socket"))
     }
 
     /// Reads one reply.
-    pub fn read(&mut self) -> std::io::Result<Reply> {
+    pub fn read(&mut self) -> io::Result<Reply> {
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
         if line.is_empty() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
                 "connection closed",
             ));
         }
@@ -169,9 +271,7 @@ impl Conn {
     pub fn read_within(&mut self, timeout: Duration) -> Option<Reply> {
         self.writer.set_read_timeout(Some(timeout)).ok()?;
         let reply = self.read().ok();
-        self.writer
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .ok();
+        self.writer.set_read_timeout(Some(REPLY_WAIT)).ok();
         reply
     }
 
@@ -260,12 +360,32 @@ pub fn is_valkey() -> bool {
     server_binary().contains("valkey")
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A TCP port of 127.0.0.1 that was free a moment ago: a random one from 10000 up to the
+/// start of the ephemeral range, where the kernel does not pick the local ports of outgoing
+/// connections (one of those could take a port the kernel chose as free before the server binds
+/// it). Another process may still take it first: [`Server`] then starts again on a new port.
 pub fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    let end = ephemeral_start().max(FIRST_PORT + 1000);
+    let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+    random.write_u32(std::process::id());
+    let mut seed = random.finish() | 1;
+    loop {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let port = FIRST_PORT + (seed % u64::from(end - FIRST_PORT)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The first port of the kernel's ephemeral range (32768 when it cannot be read).
+fn ephemeral_start() -> u16 {
+    fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
 }
 
 /// How to start a server.
@@ -308,9 +428,19 @@ impl Options {
 /// A running server, killed on drop (its log is printed when the test failed).
 pub struct Server {
     child: Option<Child>,
+    /// The server's TCP port on 127.0.0.1 (for `REPLICAOF`, `MIGRATE`, the cluster bus
+    /// handshake, `redis-cli`); [`Server::conn`] uses its Unix socket instead.
     pub port: u16,
     dir: std::sync::Arc<TempDir>,
     options: Options,
+}
+
+/// Why a server did not start.
+enum Failed {
+    /// Its TCP port (or its cluster bus port) was taken: it logged "Address already in use".
+    PortTaken,
+    /// It exited at start for another reason; its log says why.
+    Exited(String),
 }
 
 impl Server {
@@ -326,7 +456,35 @@ impl Server {
 
     /// Starts a server with `options`.
     pub fn with(options: Options) -> Server {
-        Server::start_in(std::sync::Arc::new(TempDir::new()), free_port(), options)
+        Server::with_options_from(|| options.clone())
+    }
+
+    /// Starts a server with the options `make` returns, on a free port; when a port was taken
+    /// (by another process, between the check that it was free and the server's bind), starts
+    /// it again on a new port with the options `make` returns then, so that a port they name
+    /// (`cluster-port`) is picked afresh too.
+    pub fn with_options_from(make: impl FnMut() -> Options) -> Server {
+        Server::start_on_free_port(std::sync::Arc::new(TempDir::new()), make)
+    }
+
+    /// Starts a server in `dir` on a free port, and again on a new one when it was taken.
+    fn start_on_free_port(
+        dir: std::sync::Arc<TempDir>,
+        mut make: impl FnMut() -> Options,
+    ) -> Server {
+        let mut taken = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            match Server::start_in(dir.clone(), port, make()) {
+                Ok(server) => return server,
+                Err(Failed::PortTaken) => taken.push(port),
+                Err(Failed::Exited(log)) => panic!("server exited at start:\n{log}"),
+            }
+        }
+        panic!(
+            "no free port for the server: {taken:?} were taken:\n{}",
+            server_log(dir.path())
+        );
     }
 
     /// The options the server was started with.
@@ -336,26 +494,58 @@ impl Server {
 
     /// Starts the server again after a [`Server::kill`], in its own directory (it loads what it
     /// saved there: RDB, AOF, a cluster node's `nodes.conf`) on its own port, with `options`.
+    /// When another process took the port meanwhile, tries again a few times, a second apart.
     pub fn start_again(&mut self, options: Options) {
         assert!(self.child.is_none(), "the server still runs");
         let dir = self.dir.clone();
-        let again = Server::start_in(dir, self.port, options);
-        *self = again;
+        for _ in 0..START_ATTEMPTS {
+            match Server::start_in(dir.clone(), self.port, options.clone()) {
+                Ok(again) => {
+                    *self = again;
+                    return;
+                }
+                Err(Failed::PortTaken) => thread::sleep(Duration::from_secs(1)),
+                Err(Failed::Exited(log)) => panic!("server exited at start:\n{log}"),
+            }
+        }
+        panic!(
+            "port {} stayed taken:\n{}",
+            self.port,
+            server_log(dir.path())
+        );
     }
 
-    fn start_in(dir: std::sync::Arc<TempDir>, port: u16, options: Options) -> Server {
+    /// Starts the server in `dir` on `port`, and waits until it answers `PING` on its Unix
+    /// socket.
+    fn start_in(
+        dir: std::sync::Arc<TempDir>,
+        port: u16,
+        options: Options,
+    ) -> Result<Server, Failed> {
         let module = module_path();
         assert!(
             options.without_module || module.exists(),
             "module not built: {} (run cargo build --release)",
             module.display()
         );
+        let socket = socket_path(dir.path());
+        assert!(
+            socket.as_os_str().len() < 100,
+            "the Unix socket path is too long for the kernel: {}",
+            socket.display()
+        );
+        let _ = fs::remove_file(&socket);
+        let log_start = server_log(dir.path()).len();
         let mut command = Command::new(server_binary());
         command
             .arg("--port")
             .arg(port.to_string())
             .arg("--bind")
             .arg("127.0.0.1")
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--unixsocketperm")
+            .arg("700")
             .arg("--dir")
             .arg(dir.path())
             .arg("--logfile")
@@ -387,24 +577,37 @@ impl Server {
             dir,
             options,
         };
-        server.wait_ready();
-        server
+        server.wait_ready(log_start)?;
+        Ok(server)
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the server answers `PING` on its Unix socket; [`Failed`] when it exited
+    /// first (`log_start`: where this start's lines begin in its log). Panics with the log when
+    /// it neither answers nor exits in time.
+    fn wait_ready(&mut self, log_start: usize) -> Result<(), Failed> {
         let deadline = Instant::now() + STARTUP;
+        let socket = self.socket();
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("server exited at start ({status}):\n{}", self.log());
-                }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                self.child = None;
+                let log = self.log();
+                let this_start = log.get(log_start..).unwrap_or(&log);
+                return Err(if this_start.contains("Address already in use") {
+                    Failed::PortTaken
+                } else {
+                    Failed::Exited(format!("({status})\n{log}"))
+                });
             }
-            if let Ok(mut conn) = Conn::connect(self.port) {
-                if let Some(Reply::Status(s)) = conn.read_ping() {
-                    if s == "PONG" {
-                        return;
-                    }
-                }
+            let pong = Conn::unix(&socket)
+                .ok()
+                .and_then(|mut conn| conn.read_ping())
+                .is_some_and(|reply| reply == Reply::Status("PONG".into()));
+            if pong {
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
@@ -415,14 +618,19 @@ impl Server {
         }
     }
 
-    /// A new connection.
+    /// The path of the server's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        socket_path(self.dir.path())
+    }
+
+    /// A new connection, on the server's Unix socket.
     pub fn conn(&self) -> Conn {
-        Conn::connect(self.port).expect("connect to server")
+        Conn::unix(&self.socket()).expect("connect to server")
     }
 
     /// The server's log.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        server_log(self.dir.path())
     }
 
     /// The server's directory.
@@ -474,14 +682,28 @@ impl Server {
         let dir = self.dir.clone();
         let options = self.options.clone();
         drop(self);
-        Server::start_in(dir, free_port(), options)
+        Server::start_on_free_port(dir, || options.clone())
     }
 }
 
+/// The path of the Unix socket of the server in `dir`.
+fn socket_path(dir: &Path) -> PathBuf {
+    dir.join("redis.sock")
+}
+
+/// The log of the server in `dir`.
+fn server_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
 impl Conn {
+    /// Sends `PING` and reads the answer within 2 s; `None` when the connection broke or
+    /// nothing came.
     fn read_ping(&mut self) -> Option<Reply> {
-        self.send(&["PING"]);
-        self.read_within(Duration::from_secs(2))
+        self.writer
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .ok()?;
+        self.try_call(&["PING"]).ok()
     }
 }
 
@@ -534,9 +756,7 @@ impl Subscriber {
         let mut conn = server.conn();
         for room in rooms {
             conn.send(&["SSUBSCRIBE", &format!("__presence@{db}__:{{{room}}}")]);
-            let reply = conn
-                .read_within(Duration::from_secs(10))
-                .expect("SSUBSCRIBE");
+            let reply = conn.read_within(REPLY_WAIT).expect("SSUBSCRIBE");
             let confirmed = matches!(&reply, Reply::Array(Some(parts))
                 if parts.first().and_then(Reply::text).as_deref() == Some("ssubscribe"));
             assert!(confirmed, "{reply:?}");
@@ -561,7 +781,9 @@ impl Subscriber {
         }
     }
 
-    /// Every event that arrives until `quiet` passes without one.
+    /// Every event that arrives until `quiet` passes without one: for checking that nothing
+    /// (more) came, where nothing may come later legitimately. Events a test waits for call for
+    /// [`Subscriber::take`] or [`Subscriber::expect`], which do not depend on how soon they come.
     pub fn drain(&mut self, quiet: Duration) -> Vec<Received> {
         let mut out = Vec::new();
         while let Some(event) = self.next(quiet) {
@@ -570,10 +792,24 @@ impl Subscriber {
         out
     }
 
-    /// The next event, which must come within 10 s.
+    /// The next `n` events, each of which may take 30 s, then any other that arrives before
+    /// 300 ms pass without one: compared with the `n` events a test expects, the result shows a
+    /// missing event (it is shorter) and an extra one (it is longer) alike.
+    pub fn take(&mut self, n: usize) -> Vec<Received> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match self.next(EVENT_WAIT) {
+                Some(event) => out.push(event),
+                None => return out,
+            }
+        }
+        out.extend(self.drain(QUIET));
+        out
+    }
+
+    /// The next event, which must come within 30 s.
     pub fn expect(&mut self) -> Received {
-        self.next(Duration::from_secs(10))
-            .expect("an event within 10 s")
+        self.next(EVENT_WAIT).expect("an event within 30 s")
     }
 }
 
