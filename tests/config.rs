@@ -73,7 +73,7 @@ fn the_ttl_accepts_its_own_value_and_refuses_any_other() {
     assert_eq!(c.text(&set).as_deref(), Some("OK"), "{pairs:?}");
     assert_eq!(c.strings(&["CONFIG", "GET", "presence.*"]), pairs);
     c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
-    assert_eq!(c.int(&["TTL", "room:presence:r:u"]), 300);
+    assert!((250..=300).contains(&c.int(&["TTL", "room:presence:r:u"])));
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn module_arguments_load_in_any_order() {
     );
     let mut c = server.conn();
     c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
-    assert_eq!(c.int(&["TTL", "room:presence:r:u"]), 50);
+    assert!((25..=50).contains(&c.int(&["TTL", "room:presence:r:u"])));
     assert_eq!(
         c.strings(&["CONFIG", "GET", "presence.stale-after"]),
         ["presence.stale-after", "99999"]
@@ -96,14 +96,26 @@ fn module_arguments_load_in_any_order() {
 
 #[test]
 fn a_stale_after_at_or_above_the_ttl_turns_staleness_off() {
-    let server = Server::with(Options::default().module("presence.ttl", "2").fast(2, 50));
-    let mut c = server.conn();
-    c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
-    std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(c.int(&["PRESENCE.COUNT", "r"]), 1);
-    wait_for(Duration::from_secs(5), "expiry", || {
-        (c.int(&["PRESENCE.COUNT", "r"]) == 0 && c.int(&["DBSIZE"]) == 0).then_some(())
-    });
+    for stale_after in [30, 40] {
+        let server = Server::with(
+            Options::default()
+                .module("presence.ttl", "30")
+                .fast(stale_after, 50),
+        );
+        let mut c = server.conn();
+        c.int(&["PRESENCE.JOIN", "r", "u", "s"]);
+        // 3 s left of a 30 s TTL: long stale with any staleness window, live without one.
+        c.int(&["PEXPIRE", "room:presence:r:u", "3000"]);
+        assert_eq!(
+            c.int(&["PRESENCE.COUNT", "r"]),
+            1,
+            "stale-after {stale_after}"
+        );
+        assert_eq!(c.strings(&["PRESENCE.LIST", "r"]), ["u"]);
+        wait_for(Duration::from_secs(30), "expiry", || {
+            (c.int(&["PRESENCE.COUNT", "r"]) == 0 && c.int(&["DBSIZE"]) == 0).then_some(())
+        });
+    }
 }
 
 #[test]
