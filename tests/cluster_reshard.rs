@@ -205,12 +205,13 @@ fn presence_key(room: &str, i: usize) -> String {
     format!("room:presence:{{{room}}}:{}", user(i))
 }
 
-/// Raw heartbeats (the seed's `EXPIRE key 21600`) of every user of `room` in turn through a
-/// cluster client, until told to stop; returns the number sent and the keys it found missing.
+/// Raw heartbeats (the seed's `EXPIRE key 21600`) of the users `beating` of `room` in turn
+/// through a cluster client, until told to stop; returns the number sent and the keys it found
+/// missing.
 fn raw_beat_load(
     ports: Vec<u16>,
     room: String,
-    n: usize,
+    beating: Vec<usize>,
     running: Arc<Running>,
 ) -> thread::JoinHandle<(u64, Vec<String>)> {
     thread::spawn(move || {
@@ -218,7 +219,7 @@ fn raw_beat_load(
         let mut sent = 0u64;
         let mut missing = Vec::new();
         while !running.stopped() {
-            let key = presence_key(&room, sent as usize % n);
+            let key = presence_key(&room, beating[sent as usize % beating.len()]);
             if client.call(&["EXPIRE", &key, "21600"]) != Reply::Int(1) {
                 missing.push(key);
             }
@@ -516,10 +517,18 @@ fn a_migration_left_half_done_answers_tryagain_sweeps_nobody_and_cluster_fix_fin
         presence_stat(target, "presence_swept"),
     );
 
-    // The users keep beating with the raw heartbeat, which the node holding each key serves
-    // (following ASK once it moved): PRESENCE.BEAT cannot land while the room is split.
+    // One user in ten keeps beating with the raw heartbeat, which the node holding each key
+    // serves (following ASK once it moved): PRESENCE.BEAT cannot land while the room is split.
+    // The others stop, so that they go stale while the slot is half-moved and nobody may sweep
+    // them.
+    let beating: Vec<usize> = (0..N).step_by(10).collect();
     let running = Arc::new(Running::default());
-    let load = raw_beat_load(cluster.ports(), room.clone(), N, running.clone());
+    let load = raw_beat_load(
+        cluster.ports(),
+        room.clone(),
+        beating.clone(),
+        running.clone(),
+    );
     running.wait_for(100);
 
     let migration = begin_move(source, target, slot, &room, &mut listeners);
@@ -635,9 +644,19 @@ fn a_migration_left_half_done_answers_tryagain_sweeps_nobody_and_cluster_fix_fin
             some(&missing)
         )
     });
-    let all: Vec<&PresenceEvent> = events.iter().collect();
+    // A raw heartbeat that comes after its key went stale (a beating user whose turn came more
+    // than stale-after late on a busy machine) revives it, announced as a `join` by design:
+    // such joins of beating or probed users are no false event. Any other event is.
+    let beaten: BTreeSet<String> = beating.iter().chain(&probed).map(|&i| user(i)).collect();
+    let revivals = |e: &&PresenceEvent| e.event == "join" && beaten.contains(&e.user);
+    let revived = events.iter().filter(revivals).count();
+    let all: Vec<&PresenceEvent> = events.iter().filter(|e| !revivals(e)).collect();
     checks.check(all.is_empty(), || {
-        format!("{} false events, {}", all.len(), describe(&all))
+        format!(
+            "{} false events (and {revived} revivals by a late raw heartbeat), {}",
+            all.len(),
+            describe(&all)
+        )
     });
     checks.check(not_one.is_empty(), || {
         format!(
