@@ -47,6 +47,10 @@ pub const MAX_SWEEP_INTERVAL: i64 = 3_600_000;
 /// before anything else is set up, since Redis leaves a module whose configs were refused
 /// half-loaded.
 pub fn register_and_load(ctx: &Context) -> bool {
+    // The library stays mapped after a refused load (a Rust library with thread-local
+    // destructors is never unloaded), so a load that follows one finds its statics as that one
+    // left them: the TTL takes any value again until this load is over.
+    TTL.fixed.store(false, Ordering::Relaxed);
     register_i64_configuration(
         ctx,
         "ttl",
