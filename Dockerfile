@@ -15,20 +15,23 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libclang-dev clang \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-# Fetch the locked dependencies in a layer of their own, so that a change of the sources does
-# not fetch them again.
+# Fetch and build the locked dependencies in a layer of their own, against empty files in place
+# of the workspace's sources, so that a change of the sources rebuilds only the module.
 COPY Cargo.toml Cargo.lock ./
 COPY core/Cargo.toml core/Cargo.toml
 COPY test-support/Cargo.toml test-support/Cargo.toml
 RUN mkdir -p src benches core/src test-support/src \
     && touch src/lib.rs benches/presence.rs core/src/lib.rs test-support/src/lib.rs \
-    && cargo fetch --locked
+    && cargo build --release --locked --lib
 COPY core core
 COPY test-support test-support
 COPY src src
 COPY benches benches
-# Executable (mode 755), which Redis 7.4 and later require of a module.
-RUN cargo build --release --locked --lib \
+# The workspace's own crates are built again, from the sources: cleaned first, because the copied
+# files can be older than the build of the empty ones, which cargo would take as up to date.
+# The module is installed executable (mode 755): Redis refuses to load a module without it.
+RUN cargo clean --release -p redis-presence -p presence-core \
+ && cargo build --release --locked --lib \
  && install -m 755 target/release/libredis_presence.so /libredis_presence.so
 
 # --- runtime: the Redis image with the module and its redis.conf ------------------------------
