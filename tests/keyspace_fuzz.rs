@@ -7,7 +7,7 @@
 //! keys.
 
 use std::collections::BTreeMap;
-use test_support::{is_valkey, Conn, Options, Reply, Rng, Server};
+use test_support::{Conn, Features, Options, Reply, Rng, Server};
 
 const ROOMS: u64 = 3;
 const USERS: u64 = 8;
@@ -34,69 +34,19 @@ fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
     items[rng.below(items.len() as u64) as usize]
 }
 
-/// What the server under test has among the types and commands that came after Redis 7.0.
-#[derive(Debug, Clone, Copy)]
-struct Features {
-    /// Vector sets (`VADD`, Redis 8.0).
-    vector_sets: bool,
-    /// Hash field expiry (`HEXPIRE`, Redis 7.4).
-    field_expiry: bool,
-    /// `HSETEX`, `HGETEX` and `HGETDEL` (Redis 8.0).
-    hash_ex: bool,
-}
-
-impl Features {
-    /// Asks the server. A Redis of version 8 or later must have them all, so that the fuzz
-    /// never passes there without them.
-    fn of(c: &mut Conn) -> Features {
-        let features = Features {
-            vector_sets: has_command(c, "VADD"),
-            field_expiry: has_command(c, "HEXPIRE"),
-            hash_ex: ["HSETEX", "HGETEX", "HGETDEL"]
-                .iter()
-                .all(|name| has_command(c, name)),
-        };
-        if !is_valkey() && major_version(c) >= 8 {
-            assert!(
-                features.vector_sets && features.field_expiry && features.hash_ex,
-                "Redis 8 without its new commands: {features:?}"
-            );
-        }
-        features
+/// The commands of the newer types this server runs in the mix.
+fn newer_commands(features: &Features) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if features.vector_sets {
+        names.extend(["VADD", "VREM"]);
     }
-
-    /// The commands of the newer types this server runs in the mix.
-    fn commands(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.vector_sets {
-            names.extend(["VADD", "VREM"]);
-        }
-        if self.field_expiry {
-            names.push("HPEXPIRE");
-        }
-        if self.hash_ex {
-            names.extend(["HSETEX", "HGETEX", "HGETDEL"]);
-        }
-        names
+    if features.field_expiry {
+        names.push("HPEXPIRE");
     }
-}
-
-/// True when `COMMAND INFO` knows the command.
-fn has_command(c: &mut Conn, name: &str) -> bool {
-    match c.call(&["COMMAND", "INFO", name]) {
-        Reply::Array(Some(items)) => matches!(items.first(), Some(Reply::Array(Some(_)))),
-        other => panic!("COMMAND INFO {name}: {other:?}"),
+    if features.hash_ex {
+        names.extend(["HSETEX", "HGETEX", "HGETDEL"]);
     }
-}
-
-/// The major version `INFO server` reports (Valkey reports 7.2.4 there).
-fn major_version(c: &mut Conn) -> u32 {
-    let info = c.text(&["INFO", "server"]).unwrap_or_default();
-    info.lines()
-        .find_map(|line| line.strip_prefix("redis_version:"))
-        .and_then(|version| version.split('.').next())
-        .and_then(|major| major.parse().ok())
-        .unwrap_or_else(|| panic!("no redis_version in INFO server:\n{info}"))
+    names
 }
 
 /// Dumps of one value of each type, to RESTORE over presence keys; with hash field expiry, also
@@ -142,7 +92,7 @@ fn dumps(c: &mut Conn, features: Features) -> Vec<Vec<u8>> {
     dumps
 }
 
-/// One random command of the newer types, among `names` (see [`Features::commands`]), on the
+/// One random command of the newer types, among `names` (see [`newer_commands`]), on the
 /// presence key `a`.
 fn newer_command(rng: &mut Rng, names: &[&str], a: String) -> Vec<String> {
     let ms = pick(rng, &["1", "50", "3600000"]).to_string();
@@ -315,7 +265,7 @@ fn random_commands_of_every_type_keep_the_index_equal_to_the_keys() {
     let server = Server::with(Options::default().fast(STALE_AFTER_S as u32, 20));
     let mut c = server.conn();
     let features = Features::of(&mut c);
-    let newer = features.commands();
+    let newer = newer_commands(&features);
     let dumps = dumps(&mut c, features);
     let mut rng = Rng::new(20261130);
     let mut ran: BTreeMap<String, usize> = BTreeMap::new();

@@ -885,3 +885,53 @@ impl Checks {
         );
     }
 }
+
+/// What the server under test has among the types and commands that came after Redis 7.0.
+#[derive(Debug, Clone, Copy)]
+pub struct Features {
+    /// Vector sets (`VADD`, Redis 8.0).
+    pub vector_sets: bool,
+    /// Hash field expiry (`HEXPIRE`, Redis 7.4).
+    pub field_expiry: bool,
+    /// `HSETEX`, `HGETEX` and `HGETDEL` (Redis 8.0).
+    pub hash_ex: bool,
+}
+
+impl Features {
+    /// Asks the server. A Redis of version 8 or later must have them all, so that a test never
+    /// passes there by skipping what it is for.
+    pub fn of(c: &mut Conn) -> Features {
+        let features = Features {
+            vector_sets: has_command(c, "VADD"),
+            field_expiry: has_command(c, "HEXPIRE"),
+            hash_ex: ["HSETEX", "HGETEX", "HGETDEL"]
+                .iter()
+                .all(|name| has_command(c, name)),
+        };
+        if !is_valkey() && major_version(c) >= 8 {
+            assert!(
+                features.vector_sets && features.field_expiry && features.hash_ex,
+                "Redis 8 without its new commands: {features:?}"
+            );
+        }
+        features
+    }
+}
+
+/// True when the server knows the command `name`.
+pub fn has_command(c: &mut Conn, name: &str) -> bool {
+    match c.call(&["COMMAND", "INFO", name]) {
+        Reply::Array(Some(items)) => matches!(items.first(), Some(Reply::Array(Some(_)))),
+        other => panic!("COMMAND INFO {name}: {other:?}"),
+    }
+}
+
+/// The major version `INFO server` reports (Valkey reports 7.2.4 there).
+pub fn major_version(c: &mut Conn) -> u32 {
+    let info = c.text(&["INFO", "server"]).unwrap_or_default();
+    info.lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .and_then(|version| version.split('.').next())
+        .and_then(|major| major.parse().ok())
+        .unwrap_or_else(|| panic!("no redis_version in INFO server:\n{info}"))
+}
