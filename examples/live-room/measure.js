@@ -7,6 +7,8 @@
  * Needs redis-server and the presence module, like the tests (REDIS_SERVER, PRESENCE_MODULE).
  * The tests check the same situations without judging their times; here each time is compared
  * with its bound, so run it on a quiet machine: it exits with status 1 when one is over.
+ * With --report it prints the same table and the times over their bounds, and exits with 0
+ * (scripts/bench runs it so on any machine).
  */
 const { SITUATIONS, TIMINGS, PRODUCTION_TIMINGS, SLACK_MS, serverCrashWithLease } = require('./test/support/scenarios');
 
@@ -41,7 +43,7 @@ async function main() {
   console.log('|---|---|---|---|---|---|');
   for (const row of rows) console.log(row);
   for (const line of over) console.error(`measure: over its bound: ${line}`);
-  return over.length === 0 ? 0 : 1;
+  return over.length === 0 || process.argv.includes('--report') ? 0 : 1;
 }
 
 main().then(
