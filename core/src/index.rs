@@ -309,9 +309,9 @@ struct Room {
     ordered: bool,
 }
 
-/// The hash of an id.
-fn hash_id(hasher: &RandomState, id: &str) -> u64 {
-    hasher.hash_one(id.as_bytes())
+/// The hash of an id's bytes.
+fn hash_id(hasher: &RandomState, id: &[u8]) -> u64 {
+    hasher.hash_one(id)
 }
 
 impl Room {
@@ -695,7 +695,7 @@ impl Room {
         expire_at: i64,
         large: usize,
     ) -> Previous {
-        let hash = hash_id(hasher, user);
+        let hash = hash_id(hasher, user.as_bytes());
         if let Some(ix) = self.find(hash, user) {
             let presence = &mut self.slots[ix].presence;
             let old_expire = presence.expire_at;
@@ -726,7 +726,7 @@ impl Room {
         });
         let slots = &self.slots;
         self.users.insert(hash, ix, |other| {
-            hash_id(hasher, &slots[other as usize].user)
+            hash_id(hasher, slots[other as usize].user.as_bytes())
         });
         if self.ordered {
             self.order.insert(
@@ -753,7 +753,7 @@ impl Room {
         self.users.remove(
             hash,
             |&other| other as usize == ix,
-            |other| hash_id(hasher, &slots[other as usize].user),
+            |other| hash_id(hasher, slots[other as usize].user.as_bytes()),
         );
         let by_user = |of: usize| {
             let user = slots[of].user.as_bytes();
@@ -770,7 +770,7 @@ impl Room {
             } else {
                 None
             };
-            (at, hash_id(hasher, &slots[last].user))
+            (at, hash_id(hasher, slots[last].user.as_bytes()))
         });
         let removed = self.slots.swap_remove(ix);
         if let Some((at, moved_hash)) = moved {
@@ -819,7 +819,9 @@ fn find_room<'a>(
     hasher: &RandomState,
     name: &str,
 ) -> Option<&'a mut Room> {
-    rooms.find_mut(hash_id(hasher, name), |state| *state.name == *name)
+    rooms.find_mut(hash_id(hasher, name.as_bytes()), |state| {
+        *state.name == *name
+    })
 }
 
 /// Adds to `total` the change of a room's known dead from `before` to `after`.
@@ -874,13 +876,15 @@ impl RoomIndex {
     /// The room called `room`.
     fn room(&self, room: &str) -> Option<&Room> {
         self.rooms
-            .find(hash_id(&self.hasher, room), |state| *state.name == *room)
+            .find(hash_id(&self.hasher, room.as_bytes()), |state| {
+                *state.name == *room
+            })
     }
 
     /// What the index holds for (room, user).
     pub fn get(&self, room: &str, user: &str) -> Option<&Presence> {
         let state = self.room(room)?;
-        let ix = state.find(hash_id(&self.hasher, user), user)?;
+        let ix = state.find(hash_id(&self.hasher, user.as_bytes()), user)?;
         Some(&state.slots[ix].presence)
     }
 
@@ -909,9 +913,9 @@ impl RoomIndex {
     ) -> (Previous, usize) {
         let hasher = &self.hasher;
         let state = match self.rooms.entry(
-            hash_id(hasher, room),
+            hash_id(hasher, room.as_bytes()),
             |state| *state.name == *room,
-            |state| hash_id(hasher, &state.name),
+            |state| hash_id(hasher, state.name.as_bytes()),
         ) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => entry.insert(Room::new(Rc::from(room))).into_mut(),
@@ -937,7 +941,7 @@ impl RoomIndex {
         expire_at: i64,
         cutoff: i64,
     ) -> Refresh {
-        let hash = hash_id(&self.hasher, user);
+        let hash = hash_id(&self.hasher, user.as_bytes());
         let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Refresh::NotHeld;
         };
@@ -970,12 +974,14 @@ impl RoomIndex {
         let hasher = &self.hasher;
         let Ok(mut entry) = self
             .rooms
-            .find_entry(hash_id(hasher, room), |state| *state.name == *room)
+            .find_entry(hash_id(hasher, room.as_bytes()), |state| {
+                *state.name == *room
+            })
         else {
             return None;
         };
         let state = entry.get_mut();
-        let hash = hash_id(hasher, user);
+        let hash = hash_id(hasher, user.as_bytes());
         let ix = state.find(hash, user)?;
         let before = state.known_dead();
         let old = state.remove(ix, hash, hasher, self.large)?;
@@ -986,8 +992,9 @@ impl RoomIndex {
         if state.slots.is_empty() {
             entry.remove();
             if self.rooms.len() < self.rooms.capacity() / 4 {
-                self.rooms
-                    .shrink_to(self.rooms.len(), |state| hash_id(hasher, &state.name));
+                self.rooms.shrink_to(self.rooms.len(), |state| {
+                    hash_id(hasher, state.name.as_bytes())
+                });
             }
         }
         Some((old.presence, count))
@@ -1271,11 +1278,11 @@ mod tests {
                 } else {
                     assert!(len <= self.large, "{len}");
                 }
-                state
-                    .users
-                    .assert_consistent(|ix| hash_id(&self.hasher, &state.slots[ix as usize].user));
+                state.users.assert_consistent(|ix| {
+                    hash_id(&self.hasher, state.slots[ix as usize].user.as_bytes())
+                });
                 for (ix, slot) in state.slots.iter().enumerate() {
-                    let hash = hash_id(&self.hasher, &slot.user);
+                    let hash = hash_id(&self.hasher, slot.user.as_bytes());
                     assert_eq!(state.find(hash, &slot.user), Some(ix));
                     let pos = slot.place as usize;
                     assert_eq!(state.queue[pos] as usize, ix);
