@@ -188,9 +188,10 @@ impl<'a> From<&'a str> for SocketRef<'a> {
     }
 }
 
-/// A presence that is not live, as handed to the sweeper.
+/// A presence that is not live, as handed to the sweeper ([`crate::db::Dead`] adds its socket
+/// as the key's value).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadPresence {
+pub struct Dead {
     /// The room id.
     pub room: Rc<str>,
     /// The user id.
@@ -199,12 +200,13 @@ pub struct DeadPresence {
     pub presence: Presence,
 }
 
-/// What one step of the sweeper found ([`RoomIndex::first_dead`]).
+/// What one step of the sweeper found ([`RoomIndex::first_dead`]); [`crate::db::Step`] is the
+/// same step over the nodes' leases too.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SweepStep {
+pub enum Step {
     /// A presence that is not live. It stays indexed until it is removed or changed: the same
     /// step again would find it again.
-    Dead(DeadPresence),
+    Dead(Dead),
     /// Some bounded work was done and nothing was found yet: step again.
     Progress,
     /// No presence is dead at the cutoff.
@@ -219,7 +221,7 @@ pub enum RoomWalk {
         /// Its slot.
         slot: usize,
         /// The presence.
-        dead: DeadPresence,
+        dead: Dead,
     },
     /// None found yet: go on from this slot.
     More(usize),
@@ -227,9 +229,10 @@ pub enum RoomWalk {
     End,
 }
 
-/// What (room, user) held before an [`RoomIndex::upsert_counted`].
+/// What (room, user) held before an [`RoomIndex::upsert_counted`], in the index's form:
+/// [`crate::db::Prior`] is the same with the socket as the key's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Previous {
+pub enum Prior {
     /// Nothing: a new presence.
     Absent,
     /// The same socket, expiring at this time.
@@ -694,17 +697,17 @@ impl Room {
         socket: SocketRef<'_>,
         expire_at: i64,
         large: usize,
-    ) -> Previous {
+    ) -> Prior {
         let hash = hash_id(hasher, user.as_bytes());
         if let Some(ix) = self.find(hash, user) {
             let presence = &mut self.slots[ix].presence;
             let old_expire = presence.expire_at;
             let previous = if presence.is_held_by(socket) {
-                Previous::Same {
+                Prior::Same {
                     expire_at: old_expire,
                 }
             } else {
-                Previous::Other(Presence {
+                Prior::Other(Presence {
                     node: std::mem::replace(&mut presence.node, socket.node),
                     socket: std::mem::replace(&mut presence.socket, SmallStr::from(socket.id)),
                     expire_at: old_expire,
@@ -740,7 +743,7 @@ impl Room {
             expiries.add(expire_at);
         }
         self.fit(large);
-        Previous::Absent
+        Prior::Absent
     }
 
     /// Removes slot `ix`, whose user id hashes to `hash`, and returns it.
@@ -890,13 +893,7 @@ impl RoomIndex {
 
     /// Sets (room, user) to `socket` expiring at `expire_at`, and says what it held before.
     #[cfg(test)]
-    pub(crate) fn upsert(
-        &mut self,
-        room: &str,
-        user: &str,
-        socket: &str,
-        expire_at: i64,
-    ) -> Previous {
+    pub(crate) fn upsert(&mut self, room: &str, user: &str, socket: &str, expire_at: i64) -> Prior {
         self.upsert_counted(room, user, socket.into(), expire_at, None)
             .0
     }
@@ -910,7 +907,7 @@ impl RoomIndex {
         socket: SocketRef<'_>,
         expire_at: i64,
         cutoff: Option<i64>,
-    ) -> (Previous, usize) {
+    ) -> (Prior, usize) {
         let hasher = &self.hasher;
         let state = match self.rooms.entry(
             hash_id(hasher, room.as_bytes()),
@@ -922,7 +919,7 @@ impl RoomIndex {
         };
         let before = state.known_dead();
         let previous = state.upsert(hasher, user, socket, expire_at, self.large);
-        if previous == Previous::Absent {
+        if previous == Prior::Absent {
             self.entries += 1;
         }
         let count = cutoff.map_or(0, |cutoff| state.live(cutoff));
@@ -1129,7 +1126,7 @@ impl RoomIndex {
             if pick(&slot.presence) {
                 return RoomWalk::Found {
                     slot: ix,
-                    dead: DeadPresence {
+                    dead: Dead {
                         room: state.name.clone(),
                         user: slot.user.clone(),
                         presence: slot.presence.clone(),
@@ -1145,20 +1142,20 @@ impl RoomIndex {
     }
 
     /// One bounded step of the sweeper at `cutoff`, in the room with the earliest expiry: a
-    /// presence that is not live, [`SweepStep::Progress`] when the step found none yet (step
-    /// again), or [`SweepStep::Idle`] when no presence is dead at `cutoff`. A step costs
+    /// presence that is not live, [`Step::Progress`] when the step found none yet (step
+    /// again), or [`Step::Idle`] when no presence is dead at `cutoff`. A step costs
     /// O(log n) in the queue of rooms, plus at most [`LARGE_ROOM`] entries of a small room or
     /// [`SWEEP_WORK`] heap entries of a large one.
-    pub fn first_dead(&mut self, cutoff: i64) -> SweepStep {
+    pub fn first_dead(&mut self, cutoff: i64) -> Step {
         let Some((at, name)) = self.due.first() else {
-            return SweepStep::Idle;
+            return Step::Idle;
         };
         if *at > cutoff {
-            return SweepStep::Idle;
+            return Step::Idle;
         }
         let name = name.clone();
         let Some(state) = find_room(&mut self.rooms, &self.hasher, &name) else {
-            return SweepStep::Idle;
+            return Step::Idle;
         };
         let before = state.known_dead();
         let found = state.sweep(cutoff, SWEEP_WORK);
@@ -1167,13 +1164,13 @@ impl RoomIndex {
         match found {
             Some(ix) => {
                 let slot = &state.slots[ix as usize];
-                SweepStep::Dead(DeadPresence {
+                Step::Dead(Dead {
                     room: name,
                     user: slot.user.clone(),
                     presence: slot.presence.clone(),
                 })
             }
-            None => SweepStep::Progress,
+            None => Step::Progress,
         }
     }
 
@@ -1240,12 +1237,12 @@ mod tests {
     }
 
     /// The sweeper's loop: steps until a dead presence is found or none is left.
-    fn dead_at(index: &mut RoomIndex, cutoff: i64) -> Option<DeadPresence> {
+    fn dead_at(index: &mut RoomIndex, cutoff: i64) -> Option<Dead> {
         loop {
             match index.first_dead(cutoff) {
-                SweepStep::Dead(dead) => return Some(dead),
-                SweepStep::Progress => {}
-                SweepStep::Idle => return None,
+                Step::Dead(dead) => return Some(dead),
+                Step::Progress => {}
+                Step::Idle => return None,
             }
         }
     }
@@ -1349,14 +1346,14 @@ mod tests {
     #[test]
     fn insert_refresh_replace_remove() {
         let mut index = RoomIndex::new();
-        assert_eq!(index.upsert("r", "u1", "s1", 100), Previous::Absent);
+        assert_eq!(index.upsert("r", "u1", "s1", 100), Prior::Absent);
         assert_eq!(
             index.upsert("r", "u1", "s1", 200),
-            Previous::Same { expire_at: 100 }
+            Prior::Same { expire_at: 100 }
         );
         assert_eq!(
             index.upsert("r", "u1", "s2", 300),
-            Previous::Other(Presence {
+            Prior::Other(Presence {
                 node: None,
                 socket: "s1".into(),
                 expire_at: 200
@@ -1410,7 +1407,7 @@ mod tests {
         );
         assert_eq!(
             index.upsert_counted("r", "v", "t".into(), 50, Some(200)),
-            (Previous::Absent, 1)
+            (Prior::Absent, 1)
         );
         assert_eq!(
             index
@@ -1728,12 +1725,12 @@ mod tests {
         let mut swept = Vec::new();
         loop {
             match index.first_dead(1009) {
-                SweepStep::Dead(dead) => {
+                Step::Dead(dead) => {
                     swept.push(dead.user.to_string());
                     index.remove(&dead.room, &dead.user);
                 }
-                SweepStep::Progress => progress += 1,
-                SweepStep::Idle => break,
+                Step::Progress => progress += 1,
+                Step::Idle => break,
             }
             index.assert_consistent();
         }
@@ -1987,9 +1984,9 @@ mod tests {
                 }
                 0 | 1 => {
                     let want = match &held {
-                        None => Previous::Absent,
-                        Some((s, at)) if *s == socket => Previous::Same { expire_at: *at },
-                        Some((s, at)) => Previous::Other(Presence {
+                        None => Prior::Absent,
+                        Some((s, at)) if *s == socket => Prior::Same { expire_at: *at },
+                        Some((s, at)) => Prior::Other(Presence {
                             node: None,
                             socket: s.as_str().into(),
                             expire_at: *at,
@@ -2058,7 +2055,7 @@ mod tests {
                     let mut steps_left = model.len() + 2;
                     loop {
                         match index.first_dead(cutoff) {
-                            SweepStep::Dead(dead) => {
+                            Step::Dead(dead) => {
                                 let key = (dead.room.to_string(), dead.user.to_string());
                                 let (s, at) = model.get(&key).expect("an indexed presence");
                                 assert_eq!(
@@ -2073,14 +2070,14 @@ mod tests {
                                 }
                                 break;
                             }
-                            SweepStep::Progress => {
+                            Step::Progress => {
                                 assert!(steps_left > 0, "step {step}: the sweeper never ends");
                                 steps_left -= 1;
                                 if rng.below(3) == 0 {
                                     break;
                                 }
                             }
-                            SweepStep::Idle => {
+                            Step::Idle => {
                                 assert!(!any_dead, "step {step}: a dead presence was missed");
                                 break;
                             }
