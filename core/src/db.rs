@@ -15,7 +15,7 @@
 //! the down nodes' presences as it reads them.
 
 use crate::ids::Socket;
-use crate::index::{Presence, Previous, Refresh, RoomIndex, RoomWalk, SocketRef, SweepStep};
+use crate::index::{self, Presence, Refresh, RoomIndex, RoomWalk, SocketRef};
 use crate::leases::{Leases, NodeId};
 use crate::liveness::{DeadReason, Moment};
 use crate::small_str::SmallStr;
@@ -178,12 +178,12 @@ impl Db {
             Some(at.cutoff),
         );
         let prior = match previous {
-            Previous::Same { expire_at } => Prior::Same { expire_at },
-            Previous::Absent => {
+            index::Prior::Same { expire_at } => Prior::Same { expire_at },
+            index::Prior::Absent => {
                 self.held(room, node);
                 Prior::Absent
             }
-            Previous::Other(old) => {
+            index::Prior::Other(old) => {
                 let socket = self.socket_of(&old);
                 self.held(room, node);
                 if let Some(old) = old.node {
@@ -290,9 +290,9 @@ impl Db {
     /// ([`RoomIndex::first_dead`]).
     pub fn first_dead(&mut self, at: Moment) -> Step {
         match self.rooms.first_dead(at.cutoff) {
-            SweepStep::Dead(dead) => Step::Dead(self.dead(dead.room, dead.user, dead.presence)),
-            SweepStep::Progress => Step::Progress,
-            SweepStep::Idle => Step::Idle,
+            index::Step::Dead(dead) => Step::Dead(self.dead(dead.room, dead.user, dead.presence)),
+            index::Step::Progress => Step::Progress,
+            index::Step::Idle => Step::Idle,
         }
     }
 

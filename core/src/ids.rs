@@ -51,13 +51,9 @@ pub fn is_valid(bytes: &[u8]) -> bool {
 
 /// Returns the id as `&str` when it is valid (a valid id is always ASCII).
 pub fn parse(bytes: &[u8]) -> Option<&str> {
-    if is_valid(bytes) {
-        // SAFETY: every byte passed `ID_BYTES`, which admits ASCII bytes only, and ASCII is
-        // valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
-    } else {
-        None
-    }
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|id| is_valid(id.as_bytes()))
 }
 
 /// A valid socket id, with the node it is held through split off once.
@@ -92,14 +88,15 @@ impl<'a> From<&'a str> for Socket<'a> {
 /// Returns a socket id when it is valid: an id, or a node-qualified socket `<node>/<socket>`
 /// (exactly one `/`, each part a valid id).
 pub fn parse_socket(bytes: &[u8]) -> Option<Socket<'_>> {
-    match bytes.iter().position(|&b| b == b'/') {
-        None => parse(bytes).map(Socket::from),
-        Some(slash) => {
-            let node = parse(&bytes[..slash])?;
-            let id = parse(&bytes[slash + 1..])?;
-            // SAFETY: both parts are valid ids, ASCII only, and so is the `/` between them.
-            let full = unsafe { std::str::from_utf8_unchecked(bytes) };
-            Some(Socket {
+    let full = std::str::from_utf8(bytes).ok()?;
+    match full.split_once('/') {
+        None => is_valid(bytes).then_some(Socket {
+            full,
+            node: None,
+            id: full,
+        }),
+        Some((node, id)) => {
+            (is_valid(node.as_bytes()) && is_valid(id.as_bytes())).then_some(Socket {
                 full,
                 node: Some(node),
                 id,

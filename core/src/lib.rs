@@ -1,6 +1,8 @@
 //! The pure core: ids, key names, the liveness rule, the room index, the node leases,
 //! requests, errors and event payloads. Nothing here touches Redis, so all of it is tested without a server.
 
+#![forbid(unsafe_code)]
+
 pub mod changes;
 pub mod cluster;
 pub mod db;

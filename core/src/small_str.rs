@@ -31,9 +31,9 @@ impl SmallStr {
         match &self.0 {
             Repr::Inline { len, bytes } => {
                 let bytes = bytes.get(..usize::from(*len)).unwrap_or_default();
-                // SAFETY: `Inline` is only built by `From<&str>`, from all the bytes of a `str`,
-                // so its first `len` bytes are valid UTF-8.
-                unsafe { std::str::from_utf8_unchecked(bytes) }
+                // `Inline` is only built by `From<&str>`, from all the bytes of a `str`: the
+                // check never fails.
+                std::str::from_utf8(bytes).unwrap_or_default()
             }
             Repr::Heap(s) => s,
         }
