@@ -21,16 +21,14 @@ class ClusterMap {
    */
   constructor(cluster, logger) {
     this.cluster = cluster;
-    this.logger = logger;
     this.signature = this.#signature();
     /** @type {Promise<void> | null} */
     this.refreshing = null;
     this.closed = false;
     this.lastRefreshAt = -Infinity;
     this.again = false;
-    /** The failure last logged: one line per distinct failure, not one per refresh. */
-    /** @type {string | null} */
-    this.lastError = null;
+    /** One line per distinct failure, not one per refresh. */
+    this.warnings = new RepeatedWarnings(logger);
     /** @type {Set<() => void>} */
     this.listeners = new Set();
   }
@@ -125,11 +123,9 @@ class ClusterMap {
         // node-redis's own map refresh (what it runs after a MOVED); it has no public name.
         // @ts-expect-error `_slots` is left out of the client type this package declares, and `rediscover` is not public
         await this.cluster._slots.rediscover({ options });
-        this.lastError = null;
+        this.warnings.clear();
       } catch (err) {
-        const message = `presence: cannot read the cluster map: ${errorMessage(err)}`;
-        if (message !== this.lastError) this.logger.warn(message);
-        this.lastError = message;
+        this.warnings.warn(`presence: cannot read the cluster map: ${errorMessage(err)}`);
       }
       this.check();
     } while (this.again);

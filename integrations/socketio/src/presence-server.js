@@ -2,25 +2,24 @@
 
 const { ErrorCode, PresenceError } = require('./errors');
 const { isValidId } = require('./ids');
-const { socketIdOf, nodeOf } = require('./socket-ids');
 const { parseRoomRequest } = require('./room-request');
-const { PresenceCommands, NoLeaseError } = require('./presence-commands');
+const { PresenceCommands } = require('./presence-commands');
 const { ParticipantsPublisher } = require('./participants-publisher');
 const { NodeLease } = require('./node-lease');
 const { createTopology } = require('./topology');
 const { presenceChannel } = require('./presence-channel');
 const { SocketSession } = require('./socket-session');
 const { RoomResync } = require('./resync');
+const { LocalPresences } = require('./local-presences');
+const { RedisEvents } = require('./redis-events');
+const { RoomRequests } = require('./room-requests');
 const { OutageLog } = require('./outage-log');
 const { errorMessage } = require('./warnings');
 
 /**
  * @typedef {import('socket.io').Namespace} Namespace
  * @typedef {import('socket.io').Socket} Socket
- * @typedef {import('./socket-session').Membership} Membership
- * @typedef {import('./presence-events').PresenceEvent} PresenceEvent
- * @typedef {{ok: true, roomId?: string, users?: string[], count?: number, truncated?: boolean}} Acknowledgement
- * @typedef {{holder: string | null, missed: boolean}} JoinUnderWay
+ * @typedef {import('./server').JoinSuccess | {ok: true}} Acknowledgement what a request that succeeded acknowledges
  */
 
 /**
@@ -36,15 +35,21 @@ class PresenceServer {
     this.nsp = nsp;
     this.getUserId = settings.getUserId;
     this.logger = settings.logger;
-    this.commandTimeoutMs = settings.commandTimeoutMs;
     this.topology = createTopology(settings.redis, this.logger);
     this.commands = new PresenceCommands(this.topology, { timeoutMs: settings.commandTimeoutMs, maxUsers: settings.maxUsers });
+    this.subscriber = this.topology.subscriber({
+      db: settings.db,
+      onEvent: (event) => this.events.onEvent(event),
+      onResubscribed: (rooms) => this.#reread(rooms),
+      logger: this.logger,
+    });
+    this.presences = new LocalPresences(nsp, this.subscriber);
     this.lease = new NodeLease({
       commands: this.commands,
       leaseMs: settings.nodeLeaseMs,
       logger: this.logger,
-      onLost: (loss) => this.#onLeaseLost(loss),
-      shards: this.topology.leaseShards(() => this.#roomsHeld()),
+      onLost: (loss) => this.events.onLeaseLost(loss),
+      shards: this.topology.leaseShards(() => this.presences.roomsHeld()),
     });
     this.publisher = new ParticipantsPublisher({
       nsp,
@@ -53,24 +58,26 @@ class PresenceServer {
       intervalMs: settings.participantsIntervalMs,
       logger: this.logger,
     });
-    this.resync = new RoomResync({ read: (rooms) => this.#reread(rooms), stopped: () => this.closing, logger: this.logger });
-    this.subscriber = this.topology.subscriber({
-      db: settings.db,
-      onEvent: (event) => this.#onEvent(event),
-      onResubscribed: (rooms) => this.#background(this.resync.request(rooms), 're-read of rooms'),
+    this.events = new RedisEvents({
+      presences: this.presences,
+      commands: this.commands,
+      publisher: this.publisher,
+      lease: this.lease,
+      reread: (rooms) => this.#reread(rooms),
+      closing: () => this.closing,
       logger: this.logger,
     });
-    /** @type {Map<string, SocketSession>} this server's connected sockets, by socket id */
-    this.sessions = new Map();
-    /**
-     * roomId → the joins under way there. An event that arrives while a join waits for its
-     * reply may be missed by that socket (not yet in the room's channel, and not in the state
-     * its acknowledgement read), so the room is sent again once the join is done.
-     * @type {Map<string, Set<JoinUnderWay>>}
-     */
-    this.joinsUnderWay = new Map();
-    /** Counts the joins Redis confirmed: a re-read leaves alone the memberships confirmed after it began. */
-    this.seq = 0;
+    this.requests = new RoomRequests({
+      presences: this.presences,
+      commands: this.commands,
+      lease: this.lease,
+      topology: this.topology,
+      subscriber: this.subscriber,
+      publisher: this.publisher,
+      timeoutMs: settings.commandTimeoutMs,
+      logger: this.logger,
+    });
+    this.resync = new RoomResync({ read: (rooms) => this.events.readRooms(rooms), stopped: () => this.closing, logger: this.logger });
     this.started = false;
     /** @type {Promise<void> | null} */
     this.closePromise = null;
@@ -123,9 +130,9 @@ class PresenceServer {
 
   async #shutdown() {
     this.nsp.off('connection', this.onConnection);
-    const sessions = [...this.sessions.values()];
+    const sessions = [...this.presences.sessions.values()];
     await Promise.all(sessions.map((session) => session.queueDrainedPromise));
-    await Promise.all(sessions.map((session) => this.#leaveAll(session)));
+    await Promise.all(sessions.map((session) => this.requests.leaveAll(session)));
     try {
       await this.lease.release();
     } catch (err) {
@@ -152,14 +159,14 @@ class PresenceServer {
         },
       );
     const session = new SocketSession(socket, userIdPromise);
-    this.sessions.set(socket.id, session);
-    this.#on(session, 'room:join', (roomId, user) => this.#join(session, roomId, user), { refusedWhileClosing: true });
-    this.#on(session, 'room:leave', (roomId, user) => this.#leave(session, roomId, user), { refusedWhileClosing: false });
-    this.#on(session, 'room:heartbeat', (roomId, user) => this.#heartbeat(session, roomId, user), { refusedWhileClosing: true });
+    this.presences.sessions.set(socket.id, session);
+    this.#on(session, 'room:join', (roomId, user) => this.requests.join(session, roomId, user), { refusedWhileClosing: true });
+    this.#on(session, 'room:leave', (roomId, user) => this.requests.leave(session, roomId, user), { refusedWhileClosing: false });
+    this.#on(session, 'room:heartbeat', (roomId, user) => this.requests.heartbeat(session, roomId, user), { refusedWhileClosing: true });
     socket.on('disconnecting', () => {
       session.closed = true;
       this.#background(
-        session.run(() => this.#leaveAll(session)).finally(() => this.sessions.delete(socket.id)),
+        session.run(() => this.requests.leaveAll(session)).finally(() => this.presences.sessions.delete(socket.id)),
         `leave on disconnect of ${socket.id}`,
       );
     });
@@ -181,6 +188,14 @@ class PresenceServer {
     this.logger.warn(
       'presence: a socket was restored by connection state recovery, which must stay off; it was taken out of its presence channels',
     );
+  }
+
+  /**
+   * Re-reads `rooms` (every room when undefined) in the background.
+   * @param {string[] | undefined} rooms
+   */
+  #reread(rooms) {
+    this.#background(this.resync.request(rooms), 're-read of rooms');
   }
 
   /**
@@ -233,293 +248,6 @@ class PresenceServer {
           },
         );
     });
-  }
-
-  /**
-   * Joins through the node held now (waiting for it while its lease is being taken again).
-   * When that node's lease turns out lost, by a `NOLEASE` answer or while the join was under
-   * way (its presence went with the node), the join is tried again through the fresh node,
-   * up to the topology's `joinAttempts`.
-   * @param {SocketSession} session
-   * @param {string} roomId
-   * @param {string} userId
-   * @returns {Promise<Acknowledgement>}
-   */
-  async #join(session, roomId, userId) {
-    const { socket } = session;
-    if (session.closed) throw new PresenceError(ErrorCode.NOT_PRESENT, 'socket disconnected');
-    /** @type {JoinUnderWay} */
-    const underWay = { holder: null, missed: false };
-    const joins = this.joinsUnderWay.get(roomId) ?? new Set();
-    this.joinsUnderWay.set(roomId, joins.add(underWay));
-    const attempts = this.topology.joinAttempts;
-    let room;
-    let holder;
-    try {
-      await this.subscriber.watch(roomId, this.commandTimeoutMs);
-      let renewed = !this.topology.renewsOnNoLease;
-      for (let attempt = 1; ; attempt += 1) {
-        const nodeId = await this.lease.ready(this.commandTimeoutMs);
-        holder = `${nodeId}/${socket.id}`;
-        underWay.holder = holder;
-        session.uncertain.set(roomId, holder);
-        try {
-          room = await this.commands.join(roomId, userId, holder);
-        } catch (err) {
-          const noLease = err instanceof NoLeaseError;
-          if (noLease || (err instanceof PresenceError && err.code === ErrorCode.INTERNAL)) session.uncertain.delete(roomId);
-          if (!noLease || attempt === attempts) throw err;
-          if (renewed) {
-            this.lease.lost(nodeId, 'a join was refused with NOLEASE');
-          } else {
-            renewed = true;
-            await this.lease.settle();
-          }
-          continue;
-        }
-        // From here to the membership below nothing waits, so a loss of the lease cannot slip in between.
-        if (this.lease.nodeId === nodeId) break;
-        if (attempt === attempts) throw new PresenceError(ErrorCode.UNAVAILABLE, `the lease of node ${nodeId} was lost during the join`);
-      }
-    } catch (err) {
-      this.#finishJoin(roomId, underWay);
-      this.#unwatchIfUnused(roomId);
-      throw err;
-    }
-    this.#finishJoin(roomId, underWay);
-    session.uncertain.delete(roomId);
-    const membership = session.memberships.get(roomId) ?? { roomId, userId, holder, confirmedSeq: 0 };
-    membership.holder = holder;
-    membership.confirmedSeq = ++this.seq;
-    session.memberships.set(roomId, membership);
-    session.forceLeft.delete(roomId);
-    if (!session.closed) {
-      socket.join(presenceChannel(roomId));
-      if (underWay.missed) this.publisher.schedule(roomId);
-    } else {
-      this.#unwatchIfUnused(roomId);
-    }
-    return { ok: true, roomId, users: room.users, count: room.count, truncated: room.truncated };
-  }
-
-  /**
-   * @param {string} roomId
-   * @param {JoinUnderWay} underWay
-   */
-  #finishJoin(roomId, underWay) {
-    const joins = this.joinsUnderWay.get(roomId);
-    joins?.delete(underWay);
-    if (joins?.size === 0) this.joinsUnderWay.delete(roomId);
-  }
-
-  /**
-   * Stops following the events of a room once none of this server's sockets is in it and no
-   * join of it is under way (on a cluster, its sharded subscription ends).
-   * @param {string} roomId
-   */
-  #unwatchIfUnused(roomId) {
-    if (this.joinsUnderWay.has(roomId)) return;
-    const sockets = this.nsp.adapter.rooms.get(presenceChannel(roomId));
-    if (sockets && sockets.size > 0) return;
-    this.subscriber.unwatch(roomId);
-  }
-
-  /**
-   * The rooms where a socket of this server holds (or may hold) a presence, or a join is under way.
-   * @returns {Generator<string>}
-   */
-  *#roomsHeld() {
-    for (const session of this.sessions.values()) {
-      yield* session.memberships.keys();
-      yield* session.uncertain.keys();
-    }
-    yield* this.joinsUnderWay.keys();
-  }
-
-  /**
-   * @param {SocketSession} session
-   * @param {string} roomId
-   * @param {string} userId
-   * @returns {Promise<Acknowledgement>}
-   */
-  async #leave(session, roomId, userId) {
-    const holder = session.memberships.get(roomId)?.holder ?? session.uncertain.get(roomId);
-    if (holder === undefined) throw new PresenceError(ErrorCode.NOT_PRESENT);
-    session.memberships.delete(roomId);
-    session.uncertain.set(roomId, holder);
-    session.socket.leave(presenceChannel(roomId));
-    this.#unwatchIfUnused(roomId);
-    await this.commands.leave(roomId, userId, holder);
-    session.uncertain.delete(roomId);
-    return { ok: true };
-  }
-
-  /**
-   * @param {SocketSession} session
-   * @param {string} roomId
-   * @param {string} userId
-   * @returns {Promise<Acknowledgement>}
-   */
-  async #heartbeat(session, roomId, userId) {
-    const membership = session.memberships.get(roomId);
-    if (!membership) {
-      if (!session.forceLeft.has(roomId)) this.#sendForceLeave(session, roomId, 'not-present');
-      throw new PresenceError(ErrorCode.NOT_PRESENT);
-    }
-    if (await this.commands.beat(roomId, userId, membership.holder)) return { ok: true };
-    // If the node's lease ended, that is why: the loss is handled first, with its own reason.
-    await this.lease.settle();
-    this.#forceLeave(session, membership, 'not-present');
-    throw new PresenceError(ErrorCode.NOT_PRESENT);
-  }
-
-  /**
-   * Leaves every presence the socket may hold (disconnect and shutdown).
-   * @param {SocketSession} session
-   */
-  async #leaveAll(session) {
-    const rooms = new Map(session.uncertain);
-    for (const membership of session.memberships.values()) rooms.set(membership.roomId, membership.holder);
-    const userId = await session.userIdPromise;
-    session.memberships.clear();
-    session.uncertain.clear();
-    if (userId === null) return;
-    const results = await Promise.allSettled(
-      [...rooms].map(([roomId, holder]) => {
-        session.socket.leave(presenceChannel(roomId));
-        this.#unwatchIfUnused(roomId);
-        return this.commands.leave(roomId, userId, holder);
-      }),
-    );
-    const reasons = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
-    if (reasons.length > 0) {
-      this.logger.warn(
-        `presence: ${reasons.length} leave(s) of socket ${session.socket.id} failed (the TTL rule will remove them): ${errorMessage(reasons[0])}`,
-      );
-    }
-  }
-
-  /**
-   * Ends a membership and tells the socket, unless that membership already ended.
-   * @param {SocketSession} session
-   * @param {Membership} membership
-   * @param {string} reason
-   */
-  #forceLeave(session, membership, reason) {
-    if (session.memberships.get(membership.roomId) !== membership) return;
-    session.memberships.delete(membership.roomId);
-    session.socket.leave(presenceChannel(membership.roomId));
-    this.#unwatchIfUnused(membership.roomId);
-    this.#sendForceLeave(session, membership.roomId, reason);
-  }
-
-  /**
-   * @param {SocketSession} session
-   * @param {string} roomId
-   * @param {string} reason
-   */
-  #sendForceLeave(session, roomId, reason) {
-    session.forceLeft.add(roomId);
-    session.socket.emit('room:force-leave', { roomId, reason });
-  }
-
-  /**
-   * The node's lease was found lost: every presence written through the old node is gone (the
-   * lease released the old node, so that none comes back). Its sockets are force-left, with
-   * reason `node-down` when the lease expired, `reset` when Redis lost it while it was renewed
-   * on time (as for any presence Redis lost), and the loss is logged in one line.
-   * @param {import('./node-lease').LeaseLoss} loss
-   */
-  #onLeaseLost({ oldNodeId, nodeId, why, expired }) {
-    const reason = expired ? 'node-down' : 'reset';
-    let count = 0;
-    for (const session of this.sessions.values()) {
-      for (const membership of [...session.memberships.values()]) {
-        if (nodeOf(membership.holder) !== oldNodeId) continue;
-        this.#forceLeave(session, membership, reason);
-        count += 1;
-      }
-    }
-    this.logger.warn(
-      `presence: node lease lost: ${why}; the ${count} presence(s) of this server's sockets went with node ${oldNodeId} and were force-left (${reason}); continuing as node ${nodeId}`,
-    );
-  }
-
-  /** @param {PresenceEvent} event */
-  #onEvent(event) {
-    if (event.type === 'reset') {
-      this.#background(this.resync.request(event.room === undefined ? undefined : [event.room]), 're-read of rooms');
-      return;
-    }
-    if (event.type === 'node-down') {
-      // Another node's presences each have their own force-leave; this node's means a lost
-      // lease when it took presences with it (a shard of a cluster where this server held
-      // none may announce the end of an old lease key).
-      if (!this.closing && event.presences > 0) this.lease.lost(event.node, 'Redis announced node-down for it');
-      return;
-    }
-    this.publisher.schedule(event.room);
-    for (const join of this.joinsUnderWay.get(event.room) ?? []) {
-      if (event.type !== 'join' || event.socket !== join.holder) join.missed = true;
-    }
-    if (event.type === 'join') return;
-    const session = this.sessions.get(socketIdOf(event.socket));
-    const membership = session && session.memberships.get(event.room);
-    if (!session || !membership || membership.userId !== event.user || membership.holder !== event.socket) return;
-    const reason = event.type === 'leave' ? 'deleted' : event.reason;
-    this.#background(
-      session.run(() => this.#confirmLoss(session, membership, reason)),
-      `check of ${event.socket} in ${event.room}`,
-    );
-  }
-
-  /**
-   * An event says that a local socket lost its presence. Pub/sub and command replies travel
-   * on different connections, so the event may be older than a join the socket made since:
-   * the socket is force-left only if Redis confirms it is not present (a BEAT answering 0).
-   * @param {SocketSession} session
-   * @param {Membership} membership
-   * @param {string} reason
-   */
-  async #confirmLoss(session, membership, reason) {
-    if (session.memberships.get(membership.roomId) !== membership) return;
-    let present;
-    try {
-      present = await this.commands.beat(membership.roomId, membership.userId, membership.holder);
-    } catch (err) {
-      this.logger.warn(`presence: cannot check socket ${session.socket.id} in room ${membership.roomId}: ${errorMessage(err)}`);
-      return;
-    }
-    if (!present) this.#forceLeave(session, membership, reason);
-  }
-
-  /**
-   * Re-reads rooms (after the pub/sub connection came back, or on a `reset` event):
-   * force-leaves (reason `reset`) the sockets whose presence is gone, and sends fresh
-   * participant lists. Memberships confirmed after the re-read began are left alone.
-   * @param {import('./resync').RoomsToRead} which
-   */
-  async #reread(which) {
-    const horizon = this.seq;
-    /** @type {Map<string, Array<{session: SocketSession, membership: Membership}>>} */
-    const rooms = new Map();
-    for (const session of this.sessions.values()) {
-      for (const membership of session.memberships.values()) {
-        if (membership.confirmedSeq > horizon || (which !== 'all' && !which.has(membership.roomId))) continue;
-        const entries = rooms.get(membership.roomId);
-        if (entries) entries.push({ session, membership });
-        else rooms.set(membership.roomId, [{ session, membership }]);
-      }
-    }
-    for (const [roomId, entries] of rooms) {
-      const live = new Set((await this.commands.listWithSockets(roomId)).map(([user, socket]) => `${user} ${socket}`));
-      for (const { session, membership } of entries) {
-        if (membership.confirmedSeq <= horizon && !live.has(`${membership.userId} ${membership.holder}`)) {
-          this.#forceLeave(session, membership, 'reset');
-        }
-      }
-      this.publisher.schedule(roomId);
-    }
   }
 }
 
