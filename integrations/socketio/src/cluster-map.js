@@ -121,7 +121,7 @@ class ClusterMap {
       const options = start && (start.client ? start.client.options : { socket: { host: start.host, port: start.port } });
       try {
         // node-redis's own map refresh (what it runs after a MOVED); it has no public name.
-        // @ts-expect-error `_slots` is left out of the client type this package declares, and `rediscover` is not public
+        // @ts-expect-error `_slots` is not in PresenceRedisCluster, and its `rediscover` (internal) is given only the options of the node to start from, not a client
         await this.cluster._slots.rediscover({ options });
         this.warnings.clear();
       } catch (err) {

@@ -23,6 +23,18 @@ const { errorMessage } = require('./warnings');
  */
 
 /**
+ * The parts of a server that its room requests and its reactions to Redis share.
+ * @typedef {object} ServerParts
+ * @property {import('./local-presences').LocalPresences} presences
+ * @property {import('./presence-commands').PresenceCommands} commands
+ * @property {import('./node-lease').NodeLease} lease
+ * @property {import('./participants-publisher').ParticipantsPublisher} publisher
+ * @property {import('./topology').Topology} topology
+ * @property {import('./topology').Subscriber} subscriber
+ * @property {import('./server').PresenceLogger} logger
+ */
+
+/**
  * The presence integration of one Socket.IO namespace; see `attachPresence`.
  * @template TSocket the application's type of the namespace's sockets, which `getUserId` takes
  */
@@ -58,25 +70,18 @@ class PresenceServer {
       intervalMs: settings.participantsIntervalMs,
       logger: this.logger,
     });
-    this.events = new RedisEvents({
+    /** @type {ServerParts} */
+    const parts = {
       presences: this.presences,
       commands: this.commands,
+      lease: this.lease,
       publisher: this.publisher,
-      lease: this.lease,
-      reread: (rooms) => this.#reread(rooms),
-      closing: () => this.closing,
-      logger: this.logger,
-    });
-    this.requests = new RoomRequests({
-      presences: this.presences,
-      commands: this.commands,
-      lease: this.lease,
       topology: this.topology,
       subscriber: this.subscriber,
-      publisher: this.publisher,
-      timeoutMs: settings.commandTimeoutMs,
       logger: this.logger,
-    });
+    };
+    this.events = new RedisEvents(parts, { reread: (rooms) => this.#reread(rooms), closing: () => this.closing });
+    this.requests = new RoomRequests(parts, settings.commandTimeoutMs);
     this.resync = new RoomResync({ read: (rooms) => this.events.readRooms(rooms), stopped: () => this.closing, logger: this.logger });
     this.started = false;
     /** @type {Promise<void> | null} */

@@ -15,23 +15,15 @@ const { errorMessage } = require('./warnings');
  */
 class RedisEvents {
   /**
+   * @param {import('./presence-server').ServerParts} parts
    * @param {object} options
-   * @param {import('./local-presences').LocalPresences} options.presences
-   * @param {import('./presence-commands').PresenceCommands} options.commands
-   * @param {import('./participants-publisher').ParticipantsPublisher} options.publisher
-   * @param {import('./node-lease').NodeLease} options.lease
    * @param {(rooms: string[] | undefined) => void} options.reread asks for a re-read of rooms (undefined: every room)
    * @param {() => boolean} options.closing whether the server is closing
-   * @param {import('./server').PresenceLogger} options.logger
    */
-  constructor({ presences, commands, publisher, lease, reread, closing, logger }) {
-    this.presences = presences;
-    this.commands = commands;
-    this.publisher = publisher;
-    this.lease = lease;
+  constructor(parts, { reread, closing }) {
+    this.parts = parts;
     this.reread = reread;
     this.closing = closing;
-    this.logger = logger;
   }
 
   /** @param {import('./presence-events').PresenceEvent} event */
@@ -44,21 +36,21 @@ class RedisEvents {
       // Another node's presences each have their own force-leave; this node's means a lost
       // lease when it took presences with it (a shard of a cluster where this server held
       // none may announce the end of an old lease key).
-      if (!this.closing() && event.presences > 0) this.lease.lost(event.node, 'Redis announced node-down for it');
+      if (!this.closing() && event.presences > 0) this.parts.lease.lost(event.node, 'Redis announced node-down for it');
       return;
     }
-    this.publisher.schedule(event.room);
-    for (const join of this.presences.joinsUnderWay.get(event.room) ?? []) {
+    this.parts.publisher.schedule(event.room);
+    for (const join of this.parts.presences.joinsUnderWay.get(event.room) ?? []) {
       if (event.type !== 'join' || event.socket !== join.holder) join.missed = true;
     }
     if (event.type === 'join') return;
-    const session = this.presences.sessions.get(socketIdOf(event.socket));
+    const session = this.parts.presences.sessions.get(socketIdOf(event.socket));
     const membership = session && session.memberships.get(event.room);
     if (!session || !membership || membership.userId !== event.user || membership.holder !== event.socket) return;
     const reason = event.type === 'leave' ? 'deleted' : event.reason;
     session
       .run(() => this.#confirmLoss(session, membership, reason))
-      .catch((err) => this.logger.warn(`presence: check of ${event.socket} in ${event.room} failed: ${errorMessage(err)}`));
+      .catch((err) => this.parts.logger.warn(`presence: check of ${event.socket} in ${event.room} failed: ${errorMessage(err)}`));
   }
 
   /**
@@ -71,14 +63,14 @@ class RedisEvents {
   onLeaseLost({ oldNodeId, nodeId, why, expired }) {
     const reason = expired ? 'node-down' : 'reset';
     let count = 0;
-    for (const session of this.presences.sessions.values()) {
+    for (const session of this.parts.presences.sessions.values()) {
       for (const membership of [...session.memberships.values()]) {
         if (nodeOf(membership.holder) !== oldNodeId) continue;
-        this.presences.forceLeave(session, membership, reason);
+        this.parts.presences.forceLeave(session, membership, reason);
         count += 1;
       }
     }
-    this.logger.warn(
+    this.parts.logger.warn(
       `presence: node lease lost: ${why}; the ${count} presence(s) of this server's sockets went with node ${oldNodeId} and were force-left (${reason}); continuing as node ${nodeId}`,
     );
   }
@@ -90,10 +82,10 @@ class RedisEvents {
    * @param {import('./resync').RoomsToRead} which
    */
   async readRooms(which) {
-    const horizon = this.presences.seq;
+    const horizon = this.parts.presences.seq;
     /** @type {Map<string, Array<{session: SocketSession, membership: Membership}>>} */
     const rooms = new Map();
-    for (const session of this.presences.sessions.values()) {
+    for (const session of this.parts.presences.sessions.values()) {
       for (const membership of session.memberships.values()) {
         if (membership.confirmedSeq > horizon || (which !== 'all' && !which.has(membership.roomId))) continue;
         const entries = rooms.get(membership.roomId);
@@ -102,13 +94,13 @@ class RedisEvents {
       }
     }
     for (const [roomId, entries] of rooms) {
-      const live = new Set((await this.commands.listWithSockets(roomId)).map(([user, socket]) => `${user} ${socket}`));
+      const live = new Set((await this.parts.commands.listWithSockets(roomId)).map(([user, socket]) => `${user} ${socket}`));
       for (const { session, membership } of entries) {
         if (membership.confirmedSeq <= horizon && !live.has(`${membership.userId} ${membership.holder}`)) {
-          this.presences.forceLeave(session, membership, 'reset');
+          this.parts.presences.forceLeave(session, membership, 'reset');
         }
       }
-      this.publisher.schedule(roomId);
+      this.parts.publisher.schedule(roomId);
     }
   }
 
@@ -124,12 +116,12 @@ class RedisEvents {
     if (session.memberships.get(membership.roomId) !== membership) return;
     let present;
     try {
-      present = await this.commands.beat(membership.roomId, membership.userId, membership.holder);
+      present = await this.parts.commands.beat(membership.roomId, membership.userId, membership.holder);
     } catch (err) {
-      this.logger.warn(`presence: cannot check socket ${session.socket.id} in room ${membership.roomId}: ${errorMessage(err)}`);
+      this.parts.logger.warn(`presence: cannot check socket ${session.socket.id} in room ${membership.roomId}: ${errorMessage(err)}`);
       return;
     }
-    if (!present) this.presences.forceLeave(session, membership, reason);
+    if (!present) this.parts.presences.forceLeave(session, membership, reason);
   }
 }
 

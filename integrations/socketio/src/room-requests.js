@@ -16,25 +16,12 @@ const { errorMessage } = require('./warnings');
  */
 class RoomRequests {
   /**
-   * @param {object} options
-   * @param {import('./local-presences').LocalPresences} options.presences
-   * @param {import('./presence-commands').PresenceCommands} options.commands
-   * @param {import('./node-lease').NodeLease} options.lease
-   * @param {import('./topology').Topology} options.topology
-   * @param {import('./topology').Subscriber} options.subscriber
-   * @param {import('./participants-publisher').ParticipantsPublisher} options.publisher
-   * @param {number} options.timeoutMs how long a join waits for its room's subscription and for the node's lease
-   * @param {import('./server').PresenceLogger} options.logger
+   * @param {import('./presence-server').ServerParts} parts
+   * @param {number} timeoutMs how long a join waits for its room's subscription and for the node's lease
    */
-  constructor({ presences, commands, lease, topology, subscriber, publisher, timeoutMs, logger }) {
-    this.presences = presences;
-    this.commands = commands;
-    this.lease = lease;
-    this.topology = topology;
-    this.subscriber = subscriber;
-    this.publisher = publisher;
+  constructor(parts, timeoutMs) {
+    this.parts = parts;
     this.timeoutMs = timeoutMs;
-    this.logger = logger;
   }
 
   /**
@@ -50,53 +37,53 @@ class RoomRequests {
   async join(session, roomId, userId) {
     const { socket } = session;
     if (session.closed) throw new PresenceError(ErrorCode.NOT_PRESENT, 'socket disconnected');
-    const underWay = this.presences.startJoin(roomId);
-    const attempts = this.topology.joinAttempts;
+    const underWay = this.parts.presences.startJoin(roomId);
+    const attempts = this.parts.topology.joinAttempts;
     let room;
     let holder;
     try {
-      await this.subscriber.watch(roomId, this.timeoutMs);
-      let renewed = !this.topology.renewsOnNoLease;
+      await this.parts.subscriber.watch(roomId, this.timeoutMs);
+      let renewed = !this.parts.topology.renewsOnNoLease;
       for (let attempt = 1; ; attempt += 1) {
-        const nodeId = await this.lease.ready(this.timeoutMs);
+        const nodeId = await this.parts.lease.ready(this.timeoutMs);
         holder = `${nodeId}/${socket.id}`;
         underWay.holder = holder;
         session.uncertain.set(roomId, holder);
         try {
-          room = await this.commands.join(roomId, userId, holder);
+          room = await this.parts.commands.join(roomId, userId, holder);
         } catch (err) {
           const noLease = err instanceof NoLeaseError;
           if (noLease || (err instanceof PresenceError && err.code === ErrorCode.INTERNAL)) session.uncertain.delete(roomId);
           if (!noLease || attempt === attempts) throw err;
           if (renewed) {
-            this.lease.lost(nodeId, 'a join was refused with NOLEASE');
+            this.parts.lease.lost(nodeId, 'a join was refused with NOLEASE');
           } else {
             renewed = true;
-            await this.lease.settle();
+            await this.parts.lease.settle();
           }
           continue;
         }
         // From here to the membership below nothing waits, so a loss of the lease cannot slip in between.
-        if (this.lease.nodeId === nodeId) break;
+        if (this.parts.lease.nodeId === nodeId) break;
         if (attempt === attempts) throw new PresenceError(ErrorCode.UNAVAILABLE, `the lease of node ${nodeId} was lost during the join`);
       }
     } catch (err) {
-      this.presences.finishJoin(roomId, underWay);
-      this.presences.unwatchIfUnused(roomId);
+      this.parts.presences.finishJoin(roomId, underWay);
+      this.parts.presences.unwatchIfUnused(roomId);
       throw err;
     }
-    this.presences.finishJoin(roomId, underWay);
+    this.parts.presences.finishJoin(roomId, underWay);
     session.uncertain.delete(roomId);
     const membership = session.memberships.get(roomId) ?? { roomId, userId, holder, confirmedSeq: 0 };
     membership.holder = holder;
-    membership.confirmedSeq = ++this.presences.seq;
+    membership.confirmedSeq = ++this.parts.presences.seq;
     session.memberships.set(roomId, membership);
     session.forceLeft.delete(roomId);
     if (!session.closed) {
       socket.join(presenceChannel(roomId));
-      if (underWay.missed) this.publisher.schedule(roomId);
+      if (underWay.missed) this.parts.publisher.schedule(roomId);
     } else {
-      this.presences.unwatchIfUnused(roomId);
+      this.parts.presences.unwatchIfUnused(roomId);
     }
     return { ok: true, roomId, users: room.users, count: room.count, truncated: room.truncated };
   }
@@ -113,8 +100,8 @@ class RoomRequests {
     session.memberships.delete(roomId);
     session.uncertain.set(roomId, holder);
     session.socket.leave(presenceChannel(roomId));
-    this.presences.unwatchIfUnused(roomId);
-    await this.commands.leave(roomId, userId, holder);
+    this.parts.presences.unwatchIfUnused(roomId);
+    await this.parts.commands.leave(roomId, userId, holder);
     session.uncertain.delete(roomId);
     return { ok: true };
   }
@@ -128,13 +115,13 @@ class RoomRequests {
   async heartbeat(session, roomId, userId) {
     const membership = session.memberships.get(roomId);
     if (!membership) {
-      if (!session.forceLeft.has(roomId)) this.presences.sendForceLeave(session, roomId, 'not-present');
+      if (!session.forceLeft.has(roomId)) this.parts.presences.sendForceLeave(session, roomId, 'not-present');
       throw new PresenceError(ErrorCode.NOT_PRESENT);
     }
-    if (await this.commands.beat(roomId, userId, membership.holder)) return { ok: true };
+    if (await this.parts.commands.beat(roomId, userId, membership.holder)) return { ok: true };
     // If the node's lease ended, that is why: the loss is handled first, with its own reason.
-    await this.lease.settle();
-    this.presences.forceLeave(session, membership, 'not-present');
+    await this.parts.lease.settle();
+    this.parts.presences.forceLeave(session, membership, 'not-present');
     throw new PresenceError(ErrorCode.NOT_PRESENT);
   }
 
@@ -152,13 +139,13 @@ class RoomRequests {
     const results = await Promise.allSettled(
       [...rooms].map(([roomId, holder]) => {
         session.socket.leave(presenceChannel(roomId));
-        this.presences.unwatchIfUnused(roomId);
-        return this.commands.leave(roomId, userId, holder);
+        this.parts.presences.unwatchIfUnused(roomId);
+        return this.parts.commands.leave(roomId, userId, holder);
       }),
     );
     const reasons = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
     if (reasons.length > 0) {
-      this.logger.warn(
+      this.parts.logger.warn(
         `presence: ${reasons.length} leave(s) of socket ${session.socket.id} failed (the TTL rule will remove them): ${errorMessage(reasons[0])}`,
       );
     }

@@ -80,11 +80,18 @@ const { ClusterTopology } = require('./cluster');
 /**
  * Tells whether `redis` is a node-redis cluster client (`createCluster`), by its API: a slot
  * map (`slots`), its `masters` and `nodeClient`.
- * @param {any} redis
+ * @param {PresenceRedisClient} redis
  * @returns {redis is PresenceRedisCluster}
  */
 function isClusterClient(redis) {
-  return Array.isArray(redis.slots) && Array.isArray(redis.masters) && typeof redis.nodeClient === 'function';
+  return (
+    'slots' in redis &&
+    Array.isArray(redis.slots) &&
+    'masters' in redis &&
+    Array.isArray(redis.masters) &&
+    'nodeClient' in redis &&
+    typeof redis.nodeClient === 'function'
+  );
 }
 
 /**
