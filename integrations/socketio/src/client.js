@@ -9,6 +9,18 @@
 })(typeof self !== 'undefined' ? self : this, function () {
   'use strict';
 
+  /**
+   * @typedef {import('./client').PresenceClientOptions} PresenceClientOptions
+   * @typedef {import('./client').PresenceClientSocket} PresenceClientSocket
+   * @typedef {import('./client').PresenceClient} PresenceClient
+   * @typedef {import('./client').JoinAck | import('./client').TimeoutFailure} JoinResult
+   * @typedef {import('./client').LeaveAck | import('./client').TimeoutFailure} LeaveResult
+   * @typedef {import('./client').HeartbeatAck | import('./client').TimeoutFailure} HeartbeatResult
+   * @typedef {import('./client').ForceLeaveReason} ForceLeaveReason
+   * @typedef {{timer: ReturnType<typeof setTimeout> | undefined}} RoomState
+   */
+
+  /** @type {Required<PresenceClientOptions>} the defaults of the options (`client.d.ts` documents them) */
   var DEFAULTS = {
     heartbeatIntervalMs: 25000,
     heartbeatJitterMs: 5000,
@@ -25,35 +37,66 @@
    * server's (src/options.js): this file is also a plain browser script, so it has its own.
    * Each returns the value or throws a TypeError naming the option.
    */
+
+  /**
+   * @param {string} name
+   * @param {string} expected
+   * @param {unknown} value
+   * @returns {never}
+   */
   function fail(name, expected, value) {
     var got =
       typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : typeof value === 'object' ? 'an object' : String(value);
     throw new TypeError('createPresenceClient: options.' + name + ' must be ' + expected + ' (got ' + got + ')');
   }
 
+  /**
+   * @param {unknown} value
+   * @param {string} name
+   * @param {{allowZero: boolean}} [checks]
+   * @returns {number}
+   */
   function milliseconds(value, name, checks) {
     var min = checks && checks.allowZero ? 0 : 1;
-    if (Number.isInteger(value) && value >= min && value <= MAX_TIMER_MS) return value;
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= MAX_TIMER_MS) return value;
     return fail(name, 'an integer number of milliseconds from ' + min + ' to ' + MAX_TIMER_MS, value);
   }
 
+  /**
+   * @template T
+   * @param {T} value
+   * @param {string} name
+   * @returns {T}
+   */
   function callback(value, name) {
     if (typeof value === 'function') return value;
     return fail(name, 'a function', value);
   }
 
-  /** The options with their defaults (an option given as undefined takes its default), checked. */
+  /**
+   * An option as given, or its default when not given (or given as undefined).
+   * @template {keyof PresenceClientOptions} K
+   * @param {PresenceClientOptions | undefined} options
+   * @param {K} name
+   * @returns {Required<PresenceClientOptions>[K]}
+   */
+  function given(options, name) {
+    var value = options ? options[name] : undefined;
+    return value === undefined ? DEFAULTS[name] : /** @type {Required<PresenceClientOptions>[K]} */ (value);
+  }
+
+  /**
+   * The options with their defaults, checked.
+   * @param {PresenceClientOptions | undefined} options
+   * @returns {Required<PresenceClientOptions>}
+   */
   function readOptions(options) {
-    var given = {};
-    Object.keys(DEFAULTS).forEach(function (name) {
-      given[name] = options && options[name] !== undefined ? options[name] : DEFAULTS[name];
-    });
     return {
-      heartbeatIntervalMs: milliseconds(given.heartbeatIntervalMs, 'heartbeatIntervalMs'),
-      heartbeatJitterMs: milliseconds(given.heartbeatJitterMs, 'heartbeatJitterMs', { allowZero: true }),
-      ackTimeoutMs: milliseconds(given.ackTimeoutMs, 'ackTimeoutMs'),
-      onForceLeave: callback(given.onForceLeave, 'onForceLeave'),
-      onParticipants: callback(given.onParticipants, 'onParticipants'),
+      heartbeatIntervalMs: milliseconds(given(options, 'heartbeatIntervalMs'), 'heartbeatIntervalMs'),
+      heartbeatJitterMs: milliseconds(given(options, 'heartbeatJitterMs'), 'heartbeatJitterMs', { allowZero: true }),
+      ackTimeoutMs: milliseconds(given(options, 'ackTimeoutMs'), 'ackTimeoutMs'),
+      onForceLeave: callback(given(options, 'onForceLeave'), 'onForceLeave'),
+      onParticipants: callback(given(options, 'onParticipants'), 'onParticipants'),
     };
   }
 
@@ -66,24 +109,24 @@
    * `not-present`, the room's heartbeat stops and `onForceLeave({roomId, reason})` is called,
    * once per join. The client never joins again by itself. After a reconnection it sends a
    * heartbeat for each room at once, so that a server that lost the presence answers without
-   * waiting for the next beat.
+   * waiting for the next beat. (`client.d.ts` documents the options.)
    *
-   * @param {import('socket.io-client').Socket} socket
-   * @param {object} [options]
-   * @param {number} [options.heartbeatIntervalMs=25000]
-   * @param {number} [options.heartbeatJitterMs=5000]
-   * @param {number} [options.ackTimeoutMs=10000] after that, a request resolves `{ok: false, error: 'timeout'}`
-   * @param {(event: {roomId: string, reason: string}) => void} [options.onForceLeave]
-   * @param {(event: {roomId: string, users: string[], count: number, truncated: boolean}) => void} [options.onParticipants]
-   * @returns {{join: (roomId: string) => Promise<object>, leave: (roomId: string) => Promise<object>,
-   *   rooms: () => string[], close: () => void}}
+   * @param {PresenceClientSocket} socket
+   * @param {PresenceClientOptions} [options]
+   * @returns {PresenceClient}
    */
   function createPresenceClient(socket, options) {
     var opts = readOptions(options);
-    /** roomId → {timer} for every room this socket holds. */
+    /** @type {Map<string, RoomState>} every room this socket holds */
     var rooms = new Map();
     var connectedBefore = socket.connected;
 
+    /**
+     * Sends a request; resolves its acknowledgement (as the server sends it), or the timeout failure.
+     * @param {'room:join' | 'room:leave' | 'room:heartbeat'} event
+     * @param {string} roomId
+     * @returns {Promise<unknown>}
+     */
     function request(event, roomId) {
       return socket
         .timeout(opts.ackTimeoutMs)
@@ -93,6 +136,10 @@
         });
     }
 
+    /**
+     * @param {string} roomId
+     * @param {RoomState} state
+     */
     function schedule(roomId, state) {
       clearTimeout(state.timer);
       var delay = opts.heartbeatIntervalMs + Math.random() * opts.heartbeatJitterMs;
@@ -101,20 +148,30 @@
       }, delay);
     }
 
+    /**
+     * @param {string} roomId
+     * @param {RoomState} state
+     * @returns {Promise<void>}
+     */
     function beat(roomId, state) {
       clearTimeout(state.timer);
-      state.timer = null;
+      state.timer = undefined;
       if (!socket.connected) {
         schedule(roomId, state);
         return Promise.resolve();
       }
-      return request('room:heartbeat', roomId).then(function (ack) {
+      return request('room:heartbeat', roomId).then(function (reply) {
+        var ack = /** @type {HeartbeatResult | undefined} */ (reply);
         if (rooms.get(roomId) !== state) return;
         if (ack && ack.ok === false && ack.error === 'not-present') forceLeave(roomId, 'not-present');
-        else if (state.timer === null) schedule(roomId, state);
+        else if (state.timer === undefined) schedule(roomId, state);
       });
     }
 
+    /**
+     * @param {string} roomId
+     * @param {ForceLeaveReason} reason
+     */
     function forceLeave(roomId, reason) {
       var state = rooms.get(roomId);
       if (!state) return;
@@ -123,10 +180,15 @@
       opts.onForceLeave({ roomId: roomId, reason: reason });
     }
 
+    /** @param {unknown} payload the `room:force-leave` as it came */
     function onForceLeaveEvent(payload) {
-      if (payload && typeof payload.roomId === 'string') forceLeave(payload.roomId, String(payload.reason));
+      var event = /** @type {{roomId?: unknown, reason?: unknown} | null | undefined} */ (payload);
+      if (event && typeof event.roomId === 'string') {
+        forceLeave(event.roomId, /** @type {ForceLeaveReason} */ (String(event.reason)));
+      }
     }
 
+    /** @param {import('./client').ParticipantsPayload} payload */
     function onParticipantsEvent(payload) {
       opts.onParticipants(payload);
     }
@@ -148,23 +210,28 @@
       /**
        * Joins a room; resolves the server's acknowledgement `{ok: true, roomId, users, count,
        * truncated}` or `{ok: false, error}`.
+       * @param {string} roomId
        */
       join: function (roomId) {
-        return request('room:join', roomId).then(function (ack) {
+        return request('room:join', roomId).then(function (reply) {
+          var ack = /** @type {JoinResult} */ (reply);
           if (ack && ack.ok) {
-            var state = rooms.get(roomId) || { timer: null };
+            var state = rooms.get(roomId) || { timer: undefined };
             rooms.set(roomId, state);
             schedule(roomId, state);
           }
           return ack;
         });
       },
-      /** Stops the room's heartbeat and leaves it; resolves `{ok: true}` or `{ok: false, error}`. */
+      /**
+       * Stops the room's heartbeat and leaves it; resolves `{ok: true}` or `{ok: false, error}`.
+       * @param {string} roomId
+       */
       leave: function (roomId) {
         var state = rooms.get(roomId);
         if (state) clearTimeout(state.timer);
         rooms.delete(roomId);
-        return request('room:leave', roomId);
+        return /** @type {Promise<LeaveResult>} */ (request('room:leave', roomId));
       },
       /** The rooms this client holds a presence in, as far as it knows. */
       rooms: function () {

@@ -1,14 +1,21 @@
 'use strict';
 
-const { keySlot } = require('./cluster');
-const { parsePresenceEvent, roomEventChannel, nodeDownChannel } = require('./presence-events');
+const { keySlot } = require('./slots');
+const { eventListener, roomEventChannel, nodeDownChannel } = require('./presence-events');
+const { closeClient } = require('./close-client');
+const { Backoff } = require('./retry');
+const { errorMessage, RepeatedWarnings } = require('./warnings');
 
-/** The first pause before a subscription that failed is tried again; it doubles up to RETRY_MAX_MS. */
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 1000;
+/** The pauses before a subscription that failed is tried again: from 100 ms, doubled up to 1 s. */
+const RETRY = new Backoff(100, 1000);
 
-/** How long a graceful close of a pub/sub connection may take before it is cut. */
-const CLOSE_TIMEOUT_MS = 1000;
+/**
+ * @typedef {import('./topology').Subscriber} Subscriber
+ * @typedef {import('./cluster-map').MasterNode} MasterNode
+ * @typedef {import('redis').RedisClientType<any, any, any, any, any>} NodeClient
+ * @typedef {{address: string | null, placing: Promise<void> | null, reread: boolean}} RoomState
+ * @typedef {{client: NodeClient | null, connected: Promise<unknown>, rooms: Set<string>, wasReady: boolean}} Connection
+ */
 
 /**
  * The pub/sub side on a Redis Cluster: one connection per master (a duplicate of node-redis's
@@ -22,34 +29,34 @@ const CLOSE_TIMEOUT_MS = 1000;
  * `onResubscribed([room])` asks for a re-read, since pub/sub delivers at most once and the
  * events of the gap are lost. A connection that fails makes the map be read again, so that a
  * dead master is left as soon as its replica is promoted.
+ * @implements {Subscriber}
  */
 class ClusterSubscriber {
   /**
-   * @param {import('./cluster').ClusterTopology} topology
-   * @param {{db: number, onEvent: (event: object) => void, onResubscribed: (rooms: string[]) => void, logger: {warn: (message: string) => unknown}}} options
+   * @param {import('./cluster-map').ClusterMap} map
+   * @param {import('./topology').SubscriberOptions} options
    */
-  constructor(topology, { db, onEvent, onResubscribed, logger }) {
-    this.topology = topology;
+  constructor(map, { db, onEvent, onResubscribed, logger }) {
+    this.map = map;
     this.db = db;
-    this.onEvent = onEvent;
     this.onResubscribed = onResubscribed;
-    this.logger = logger;
-    /** @type {Map<string, {address: string | null, placing: Promise<void> | null, reread: boolean}>} rooms watched */
+    /** @type {Map<string, RoomState>} rooms watched */
     this.rooms = new Map();
-    /** @type {Map<string, {client: any, connected: Promise<any>, rooms: Set<string>, wasReady: boolean}>} connections by master address */
+    /** @type {Map<string, Connection>} connections by master address */
     this.connections = new Map();
-    /** The address whose connection holds the node-down subscription, null while it has none. */
+    /** @type {string | null} the address whose connection holds the node-down subscription, null while it has none */
     this.nodeDownAddress = null;
+    /** @type {Promise<void> | null} */
     this.nodeDownPlacing = null;
     this.closed = false;
-    /** The error last logged: a reconnecting client repeats it at every attempt. */
-    this.lastError = null;
-    this.listener = (message, channel) => this.#handle(channel, message);
+    /** A reconnecting client repeats its error at every attempt: logged once. */
+    this.warnings = new RepeatedWarnings(logger);
+    this.listener = eventListener(onEvent);
   }
 
   /** Subscribes to `node-down`; resolves once a master confirmed it. */
   async start() {
-    this.topology.onChange(() => this.#followMap());
+    this.map.onChange(() => this.#followMap());
     await this.#subscribeNodeDown(true);
   }
 
@@ -69,10 +76,13 @@ class ClusterSubscriber {
       this.#place(roomId, state);
     }
     if (!state.placing) return Promise.resolve();
+    const current = state;
+    /** @type {NodeJS.Timeout | undefined} */
     let timer;
+    /** @type {Promise<void>} */
     const late = new Promise((resolve) => {
       timer = setTimeout(() => {
-        state.reread = true;
+        current.reread = true;
         resolve();
       }, timeoutMs);
     });
@@ -98,13 +108,17 @@ class ClusterSubscriber {
     await Promise.all(connections.map((connection) => closeClient(connection.client)));
   }
 
-  /** Takes the room off the connection it is subscribed on, if any. */
+  /**
+   * Takes the room off the connection it is subscribed on, if any.
+   * @param {string} roomId
+   * @param {RoomState} state
+   */
   #drop(roomId, state) {
     const connection = state.address && this.connections.get(state.address);
     state.address = null;
     if (!connection) return;
     connection.rooms.delete(roomId);
-    if (connection.client.isReady) {
+    if (connection.client?.isReady) {
       connection.client.sUnsubscribe(roomEventChannel(this.db, roomId), this.listener).catch(() => {});
     }
   }
@@ -114,6 +128,8 @@ class ClusterSubscriber {
    * until it works, the room is no longer watched, or the subscriber closes. A room subscribed
    * again (not for the first time), or whose first subscription took longer than its `watch`
    * waited, is re-read.
+   * @param {string} roomId
+   * @param {RoomState} state
    */
   #place(roomId, state) {
     if (state.placing) return;
@@ -122,16 +138,16 @@ class ClusterSubscriber {
       const channel = roomEventChannel(this.db, roomId);
       const slot = keySlot(channel);
       for (let retry = 0; !this.closed && this.rooms.get(roomId) === state; retry += 1) {
-        const master = this.topology.masterOf(slot);
+        const master = this.map.masterOf(slot);
         try {
           if (!master) throw new Error(`no master for slot ${slot} in the cluster map`);
-          const connection = await this.#connection(master);
+          const { connection, client } = await this.#connection(master);
           if (this.closed || this.rooms.get(roomId) !== state) return;
-          await connection.client.sSubscribe(channel, this.listener);
+          await client.sSubscribe(channel, this.listener);
           if (this.closed) return;
           if (this.rooms.get(roomId) !== state) {
             // Unwatched meanwhile: the subscription just made is nobody's.
-            if (!this.rooms.has(roomId)) connection.client.sUnsubscribe(channel, this.listener).catch(() => {});
+            if (!this.rooms.has(roomId)) client.sUnsubscribe(channel, this.listener).catch(() => {});
             return;
           }
           if (state.address !== master.address) this.#drop(roomId, state);
@@ -141,8 +157,8 @@ class ClusterSubscriber {
           state.reread = false;
           return;
         } catch (err) {
-          this.#failed(`cannot subscribe to the events of room ${roomId}: ${err && err.message}`);
-          await pause(retry);
+          this.#failed(`cannot subscribe to the events of room ${roomId}: ${errorMessage(err)}`);
+          await RETRY.wait(retry);
         }
       }
     })().finally(() => {
@@ -150,23 +166,27 @@ class ClusterSubscriber {
     });
   }
 
-  /** Subscribes to node-down on a master (the first of the map), trying again until it works. */
+  /**
+   * Subscribes to node-down on a master (the first of the map), trying again until it works.
+   * @param {boolean} first whether this is the first subscription, whose failure is the caller's
+   * @returns {Promise<void>}
+   */
   #subscribeNodeDown(first) {
     if (this.nodeDownPlacing) return this.nodeDownPlacing;
     this.nodeDownPlacing = (async () => {
       for (let retry = 0; !this.closed; retry += 1) {
-        const master = this.topology.masters()[0];
+        const master = this.map.masters()[0];
         try {
           if (!master) throw new Error('no master in the cluster map');
-          const connection = await this.#connection(master);
-          await connection.client.subscribe(nodeDownChannel(this.db), this.listener);
+          const { client } = await this.#connection(master);
+          await client.subscribe(nodeDownChannel(this.db), this.listener);
           this.nodeDownAddress = master.address;
           return;
         } catch (err) {
           // A first failure is the caller's (attachPresence rejects); later ones are tried again.
           if (first) throw err;
-          this.#failed(`cannot subscribe to node-down: ${err && err.message}`);
-          await pause(retry);
+          this.#failed(`cannot subscribe to node-down: ${errorMessage(err)}`);
+          await RETRY.wait(retry);
         }
       }
     })().finally(() => {
@@ -178,32 +198,47 @@ class ClusterSubscriber {
   /**
    * The pub/sub connection to `master`, opened (and connected) on first use. A connection
    * dropped meanwhile (the subscriber closed, the node left the masters) is never opened.
+   * @param {MasterNode} master
+   * @returns {Promise<{connection: Connection, client: NodeClient}>}
    */
   #connection(master) {
     if (this.closed) return Promise.reject(new Error('the subscriber is closed'));
-    let connection = this.connections.get(master.address);
-    if (!connection) {
-      const connected = this.topology.nodeClient(master).then((nodeClient) => {
-        if (this.closed || this.connections.get(master.address) !== connection)
-          throw new Error(`the connection to ${master.address} was dropped`);
-        const client = nodeClient.duplicate();
-        connection.client = client;
-        client.on('error', (err) => {
-          this.#failed(`pub/sub connection to ${master.address}: ${err && err.message}`);
-          this.topology.refresh();
-        });
-        client.on('ready', () => this.#reconnected(connection));
-        client.on('sharded-channel-moved', (channel) => this.#moved(channel));
-        return client.connect();
+    const connection = this.connections.get(master.address) ?? this.#open(master);
+    return connection.connected.then(() => {
+      const { client } = connection;
+      if (!client) throw new Error(`the connection to ${master.address} was dropped`);
+      return { connection, client };
+    });
+  }
+
+  /**
+   * Opens the pub/sub connection to `master` (a duplicate of node-redis's client of it).
+   * @param {MasterNode} master
+   * @returns {Connection}
+   */
+  #open(master) {
+    /** @type {Connection} */
+    const connection = { client: null, connected: Promise.resolve(), rooms: new Set(), wasReady: false };
+    connection.connected = this.map.nodeClient(master).then((nodeClient) => {
+      if (this.closed || this.connections.get(master.address) !== connection) {
+        throw new Error(`the connection to ${master.address} was dropped`);
+      }
+      const client = nodeClient.duplicate();
+      connection.client = client;
+      client.on('error', (err) => {
+        this.#failed(`pub/sub connection to ${master.address}: ${errorMessage(err)}`);
+        this.map.refresh();
       });
-      connection = { client: null, connected, rooms: new Set(), wasReady: false };
-      this.connections.set(master.address, connection);
-      connected.catch(() => {
-        if (this.connections.get(master.address) === connection) this.connections.delete(master.address);
-        if (connection.client) connection.client.destroy();
-      });
-    }
-    return connection.connected.then(() => connection);
+      client.on('ready', () => this.#reconnected(connection));
+      client.on('sharded-channel-moved', (channel) => this.#moved(channel));
+      return client.connect();
+    });
+    this.connections.set(master.address, connection);
+    connection.connected.catch(() => {
+      if (this.connections.get(master.address) === connection) this.connections.delete(master.address);
+      if (connection.client) connection.client.destroy();
+    });
+    return connection;
   }
 
   /**
@@ -211,9 +246,10 @@ class ClusterSubscriber {
    * its channels again, but the events of the gap are lost: its rooms are placed again (the map
    * may have moved them meanwhile) and re-read. (A `node-down` of this server's node missed
    * meanwhile is found by the lease's next renewal.)
+   * @param {Connection} connection
    */
   #reconnected(connection) {
-    this.lastError = null;
+    this.warnings.clear();
     if (!connection.wasReady) {
       connection.wasReady = true;
       return;
@@ -228,16 +264,19 @@ class ClusterSubscriber {
     }
   }
 
-  /** The shard dropped a room's subscription: its slot moved to another master. */
+  /**
+   * The shard dropped a room's subscription: its slot moved to another master.
+   * @param {string} channel
+   */
   #moved(channel) {
     const roomId = /^__presence@\d+__:\{(.*)\}$/.exec(channel)?.[1];
-    const state = roomId !== undefined && this.rooms.get(roomId);
-    if (!state) return;
+    const state = roomId === undefined ? undefined : this.rooms.get(roomId);
+    if (roomId === undefined || !state) return;
     const connection = state.address && this.connections.get(state.address);
     if (connection) connection.rooms.delete(roomId);
     state.address = null;
     state.reread = true;
-    this.topology.refresh().then(() => this.#place(roomId, state));
+    this.map.refresh().then(() => this.#place(roomId, state));
   }
 
   /**
@@ -247,9 +286,9 @@ class ClusterSubscriber {
    */
   #followMap() {
     if (this.closed) return;
-    const masters = new Set(this.topology.masters().map((master) => master.address));
+    const masters = new Set(this.map.masters().map((master) => master.address));
     for (const [roomId, state] of this.rooms) {
-      const master = this.topology.masterOf(keySlot(roomEventChannel(this.db, roomId)));
+      const master = this.map.masterOf(keySlot(roomEventChannel(this.db, roomId)));
       if (state.address !== null && master && state.address === master.address) continue;
       state.reread = true;
       this.#place(roomId, state);
@@ -269,37 +308,10 @@ class ClusterSubscriber {
     }
   }
 
+  /** @param {string} message */
   #failed(message) {
-    if (message === this.lastError || this.closed) return;
-    this.lastError = message;
-    this.logger.warn(`presence: ${message}`);
-  }
-
-  #handle(channel, message) {
-    const event = parsePresenceEvent(channel, message);
-    if (event) this.onEvent(event);
+    if (!this.closed) this.warnings.warn(`presence: ${message}`);
   }
 }
 
-/** Waits before attempt `retry + 1` of a subscription. */
-function pause(retry) {
-  return new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** retry)));
-}
-
-/** Closes a pub/sub client gracefully when it is connected, else at once. */
-async function closeClient(client) {
-  if (!client || !client.isOpen) return;
-  if (!client.isReady) {
-    client.destroy();
-    return;
-  }
-  let timer;
-  const deadline = new Promise((resolve) => {
-    timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
-  });
-  await Promise.race([client.close().catch(() => {}), deadline]);
-  clearTimeout(timer);
-  if (client.isOpen) client.destroy();
-}
-
-module.exports = { ClusterSubscriber };
+exports.ClusterSubscriber = ClusterSubscriber;

@@ -18,15 +18,17 @@ const ErrorCode = Object.freeze({
 /** An operation that failed with one of the {@link ErrorCode} codes. */
 class PresenceError extends Error {
   /**
-   * @param {string} code one of {@link ErrorCode}
+   * @param {import('./errors').ErrorCode} code one of {@link ErrorCode}
    * @param {string} [message]
    * @param {unknown} [cause]
    */
   constructor(code, message, cause) {
     super(message ?? code, cause === undefined ? undefined : { cause });
+    /** @type {'PresenceError'} */
     this.name = 'PresenceError';
     this.code = code;
   }
 }
 
+/** @type {typeof import('./errors')} */
 module.exports = { ErrorCode, PresenceError };

@@ -5,6 +5,7 @@ const { createPresenceClient } = require('./client');
 const { ErrorCode, PresenceError } = require('./errors');
 const { isValidId, MAX_ID_BYTES } = require('./ids');
 
+/** @type {typeof import('./index')} */
 module.exports = {
   attachPresence,
   presenceChannel,

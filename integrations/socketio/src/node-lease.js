@@ -4,7 +4,8 @@ const crypto = require('node:crypto');
 const os = require('node:os');
 const { ErrorCode, PresenceError } = require('./errors');
 const { MAX_ID_BYTES } = require('./ids');
-const { keySlot, tagsBySlot, SLOTS } = require('./cluster');
+const { sleep } = require('./retry');
+const { errorMessage } = require('./warnings');
 
 /** Characters of the random part of a node id. */
 const RANDOM_CHARS = 6;
@@ -49,54 +50,12 @@ function newNodeId(prefix) {
   );
 }
 
-/** Where the lease of a node lives on a standalone server: one key, named by the node id. */
-class ServerLeaseShards {
-  /** @returns {Array<{id: string, address: string | null, key: (nodeId: string) => string}>} */
-  current() {
-    return [{ id: '', address: null, key: (nodeId) => nodeId }];
-  }
-}
-
-/**
- * Where the lease of a node lives on a Redis Cluster: one key on every master (each shard
- * judges the presences it holds by its own lease keys), `{<tag>}<node>` with a tag that hashes
- * to a slot of that master. A master keeps its tag while it owns the tag's slot (through a
- * failover too, so that the promoted replica's copy of the key is renewed); a master that
- * lost it, or a new one, takes the tag of its first slot.
- */
-class ClusterLeaseShards {
-  /** @param {import('./cluster').ClusterTopology} topology */
-  constructor(topology) {
-    this.topology = topology;
-    /** @type {Map<string, string>} master address → tag */
-    this.tags = new Map();
-  }
-
-  /** @returns {Array<{id: string, address: string | null, key: (nodeId: string) => string}>} */
-  current() {
-    this.topology.check();
-    const firstSlots = new Map();
-    for (let slot = 0; slot < SLOTS; slot += 1) {
-      const address = this.topology.masterOf(slot)?.address;
-      if (address !== undefined && !firstSlots.has(address)) firstSlots.set(address, slot);
-    }
-    const tags = new Map();
-    for (const [address, slot] of firstSlots) {
-      const kept =
-        this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.topology.masterOf(keySlot(tag))?.address === address);
-      tags.set(address, kept !== undefined && this.topology.masterOf(keySlot(kept))?.address === address ? kept : tagsBySlot()[slot]);
-    }
-    this.tags = tags;
-    return [...tags].map(([address, tag]) => ({ id: tag, address, key: (nodeId) => `{${tag}}${nodeId}` }));
-  }
-}
-
 /**
  * The lease of one node (SPEC §10): taken before the server accepts joins, renewed about every
  * third of `leaseMs`, released last on shutdown. Every presence written through the node lives
  * only while the lease does, so that the module removes them within the lease when this
- * process dies. On a cluster the lease is one key per master (see {@link ClusterLeaseShards}),
- * all renewed together.
+ * process dies. On a cluster the lease is one key per master (see `ClusterLeaseShards`), all
+ * renewed together.
  *
  * When the lease is found lost (a renewal answered `0`, renewals failed for longer than the
  * lease, or the server reports a sign of it through {@link NodeLease#lost}), every presence
@@ -116,31 +75,22 @@ class NodeLease {
    * @param {object} options
    * @param {import('./presence-commands').PresenceCommands} options.commands
    * @param {number} options.leaseMs
-   * @param {{warn: (message: string) => unknown}} options.logger
-   * @param {(loss: {oldNodeId: string, nodeId: string, why: string, expired: boolean}) => void} options.onLost
-   *   called synchronously when the lease is found lost, once `nodeId` names the fresh node
-   * @param {ServerLeaseShards | ClusterLeaseShards} [options.shards] where the lease keys live
-   * @param {(address: string | null) => boolean} [options.holdsPresences] whether this server
-   *   holds presences on the master at `address` (null: a standalone server)
+   * @param {import('./server').PresenceLogger} options.logger
+   * @param {(loss: LeaseLoss) => void} options.onLost called synchronously when the lease is
+   *   found lost, once `nodeId` names the fresh node
+   * @param {import('./topology').LeaseShards} options.shards where the lease keys live
    * @param {string} [options.prefix] the fixed part of the node ids
    */
-  constructor({
-    commands,
-    leaseMs,
-    logger,
-    onLost,
-    shards = new ServerLeaseShards(),
-    holdsPresences = () => true,
-    prefix = nodeIdPrefix(),
-  }) {
+  constructor({ commands, leaseMs, logger, onLost, shards, prefix = nodeIdPrefix() }) {
     this.commands = commands;
     this.leaseMs = leaseMs;
     this.renewEveryMs = Math.max(1, Math.floor(leaseMs / 3));
     this.logger = logger;
     this.onLost = onLost;
     this.shards = shards;
-    this.holdsPresences = holdsPresences;
     this.prefix = prefix;
+    /** The pause before a lease command that failed is sent again. */
+    this.retryMs = Math.min(RETRY_MS, this.renewEveryMs);
     /** The node the presences are written through now. */
     this.nodeId = newNodeId(prefix);
     /** `new`, `held`, `retaking` (lost; a lease for the fresh node is being taken) or `released`. */
@@ -150,17 +100,18 @@ class NodeLease {
      * renewed it was sent (performance.now()); `failingSince`, when its renewals started failing
      * without an answer (null while Redis answers them); `taken`, whether the node held it since
      * it was last taken (a `0` from a key never taken is no loss).
-     * @type {Map<string, {address: string | null, key: (nodeId: string) => string, renewedAt: number, failingSince: number | null, taken: boolean}>}
+     * @type {Map<string, LeaseKey>}
      */
     this.keys = new Map();
     /** When the next renewal is due (performance.now()). */
     this.dueAt = 0;
     /** How late the renewal timer fired at most since the last successful renewal: the event loop was blocked that long. */
     this.lateMs = 0;
-    this.timer = null;
-    /** The renewal under way, if any. */
+    /** @type {NodeJS.Timeout | undefined} */
+    this.timer = undefined;
+    /** @type {Promise<void> | null} the renewal under way, if any */
     this.renewal = null;
-    /** Joins waiting for the lease to be taken again: their resolve/reject. */
+    /** @type {Set<{resolve: (nodeId: string) => void, reject: (err: Error) => void}>} joins waiting for the lease to be taken again */
     this.waiters = new Set();
   }
 
@@ -181,17 +132,21 @@ class NodeLease {
     if (this.state === 'held') return Promise.resolve(this.nodeId);
     if (this.state === 'released') return Promise.reject(new PresenceError(ErrorCode.SHUTTING_DOWN));
     return new Promise((resolve, reject) => {
+      /** @type {NodeJS.Timeout} */
+      let timer;
       const waiter = {
+        /** @param {string} nodeId */
         resolve: (nodeId) => {
           clearTimeout(timer);
           resolve(nodeId);
         },
+        /** @param {Error} err */
         reject: (err) => {
           clearTimeout(timer);
           reject(err);
         },
       };
-      const timer = setTimeout(() => {
+      timer = setTimeout(() => {
         this.waiters.delete(waiter);
         reject(new PresenceError(ErrorCode.UNAVAILABLE, `the node lease is being taken again after it was lost (waited ${timeoutMs} ms)`));
       }, timeoutMs);
@@ -235,20 +190,26 @@ class NodeLease {
     await this.#releaseEverywhere(this.nodeId);
   }
 
-  /** Takes the lease of `nodeId` on every shard; rejects with the first failure. */
+  /**
+   * Takes the lease of `nodeId` on every shard; rejects with the first failure.
+   * @param {string} nodeId
+   */
   async #takeEverywhere(nodeId) {
     const shards = this.shards.current();
     await Promise.all(shards.map((shard) => this.commands.lease(shard.key(nodeId), this.leaseMs)));
     this.keys = new Map(shards.map((shard) => [shard.id, { ...shard, renewedAt: 0, failingSince: null, taken: true }]));
   }
 
-  /** Releases the lease of `nodeId` on every shard; rejects with the first failure once all were tried. */
+  /**
+   * Releases the lease of `nodeId` on every shard; rejects with the first failure once all were tried.
+   * @param {string} nodeId
+   */
   async #releaseEverywhere(nodeId) {
     const results = await Promise.allSettled(this.shards.current().map((shard) => this.commands.lease(shard.key(nodeId), 0)));
-    const failed = results.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
   }
 
+  /** @param {number} sentAt when the command that took the lease was sent */
   #held(sentAt) {
     this.state = 'held';
     for (const key of this.keys.values()) key.renewedAt = sentAt;
@@ -258,6 +219,7 @@ class NodeLease {
     this.waiters.clear();
   }
 
+  /** @param {number} dueAt when the next renewal is due (performance.now()) */
   #schedule(dueAt) {
     clearTimeout(this.timer);
     this.dueAt = dueAt;
@@ -270,6 +232,7 @@ class NodeLease {
     );
   }
 
+  /** @returns {Promise<void>} */
   #renew() {
     if (!this.renewal) {
       this.renewal = this.#renewOnce().finally(() => {
@@ -287,9 +250,11 @@ class NodeLease {
   async #renewOnce() {
     const nodeId = this.nodeId;
     const sentAt = performance.now();
+    /** @type {Map<string, LeaseKey>} */
     const keys = new Map();
     for (const shard of this.shards.current()) {
       keys.set(shard.id, {
+        id: shard.id,
         renewedAt: sentAt,
         failingSince: null,
         taken: false,
@@ -309,13 +274,13 @@ class NodeLease {
       if (result.status === 'rejected') {
         failing = true;
         key.failingSince ??= sentAt;
-        if (key.taken && now - key.renewedAt >= this.leaseMs && this.holdsPresences(key.address)) {
-          this.#lose(nodeId, `the last renewals${where} failed: ${result.reason.message}`, key);
+        if (key.taken && now - key.renewedAt >= this.leaseMs && this.shards.holdsPresences(key.address)) {
+          this.#lose(nodeId, `the last renewals${where} failed: ${errorMessage(result.reason)}`, key);
           return;
         }
         continue;
       }
-      if (!result.value && key.taken && this.holdsPresences(key.address)) {
+      if (!result.value && key.taken && this.shards.holdsPresences(key.address)) {
         this.#lose(nodeId, `a renewal found no live lease${where}`, key);
         return;
       }
@@ -324,14 +289,16 @@ class NodeLease {
       key.taken = true;
     }
     if (!failing) this.lateMs = 0;
-    const nextAt = failing
-      ? Math.max(this.dueAt, now + Math.min(RETRY_MS, this.renewEveryMs))
-      : Math.max(this.dueAt, sentAt + this.renewEveryMs);
+    const nextAt = failing ? Math.max(this.dueAt, now + this.retryMs) : Math.max(this.dueAt, sentAt + this.renewEveryMs);
     this.#schedule(nextAt);
   }
 
-  /** The lease key renewed longest ago (null without any): the one an outside sign of a loss is judged by. */
+  /**
+   * The lease key renewed longest ago (null without any): the one an outside sign of a loss is judged by.
+   * @returns {LeaseKey | null}
+   */
   #stalest() {
+    /** @type {LeaseKey | null} */
     let stalest = null;
     for (const key of this.keys.values()) if (!stalest || key.renewedAt < stalest.renewedAt) stalest = key;
     return stalest;
@@ -342,6 +309,9 @@ class NodeLease {
    * process can tell from the lease key `key`: renewals that failed (Redis unreachable) or were
    * sent late (a blocked event loop) or answered late, else a removal while renewals were on
    * time. `sign` is what showed the loss.
+   * @param {string} nodeId
+   * @param {string} sign
+   * @param {LeaseKey} key
    */
   #lose(nodeId, sign, key) {
     if (this.state !== 'held' || nodeId !== this.nodeId) return;
@@ -368,13 +338,16 @@ class NodeLease {
     this.#retake(nodeId);
   }
 
-  /** Releases the lost node (best effort), then takes a lease for the fresh one, retrying until Redis answers. */
+  /**
+   * Releases the lost node (best effort), then takes a lease for the fresh one, retrying until Redis answers.
+   * @param {string} oldNodeId
+   */
   async #retake(oldNodeId) {
     try {
       await this.#releaseEverywhere(oldNodeId);
     } catch (err) {
       this.logger.warn(
-        `presence: cannot release the lost node ${oldNodeId} (its lease ends by itself within ${this.leaseMs} ms): ${err.message}`,
+        `presence: cannot release the lost node ${oldNodeId} (its lease ends by itself within ${this.leaseMs} ms): ${errorMessage(err)}`,
       );
     }
     const lostAt = performance.now();
@@ -386,7 +359,7 @@ class NodeLease {
         await this.#takeEverywhere(nodeId);
       } catch {
         failures += 1;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS, this.renewEveryMs)));
+        await sleep(this.retryMs);
         continue;
       }
       if (this.state !== 'retaking' || nodeId !== this.nodeId) return;
@@ -400,4 +373,16 @@ class NodeLease {
   }
 }
 
-module.exports = { NodeLease, ClusterLeaseShards, newNodeId, nodeIdPrefix };
+/**
+ * A lease key of the node, by shard (see {@link NodeLease#keys}).
+ * @typedef {import('./topology').LeaseShard & {renewedAt: number, failingSince: number | null, taken: boolean}} LeaseKey
+ */
+
+/**
+ * What `onLost` learns: the lost node, the fresh one, why (for the log), and whether the lease expired.
+ * @typedef {{oldNodeId: string, nodeId: string, why: string, expired: boolean}} LeaseLoss
+ */
+
+exports.NodeLease = NodeLease;
+exports.newNodeId = newNodeId;
+exports.nodeIdPrefix = nodeIdPrefix;

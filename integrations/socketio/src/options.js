@@ -10,6 +10,39 @@ const MIN_LEASE_MS = 1000;
 const MAX_LEASE_MS = 86400000;
 
 /**
+ * @typedef {import('./server').AttachPresenceOptions} AttachPresenceOptions
+ */
+
+/**
+ * The options of `attachPresence` with their defaults, checked.
+ * @template [TSocket=import('socket.io').Socket]
+ * @typedef {Required<import('./server').AttachPresenceOptions<TSocket>>} PresenceSettings
+ */
+
+/**
+ * The defaults of the options of `attachPresence` (`server.d.ts` declares and documents them):
+ * every optional option has one, but `db`, whose default is the client's database.
+ * @satisfies {Required<Omit<AttachPresenceOptions, 'redis' | 'getUserId' | 'db'>>}
+ */
+const DEFAULTS = {
+  namespace: '/',
+  participantsIntervalMs: 250,
+  maxUsers: 200,
+  commandTimeoutMs: 2000,
+  nodeLeaseMs: 10000,
+  logger: console,
+};
+
+/**
+ * Tells whether `value` is an integer.
+ * @param {unknown} value
+ * @returns {value is number}
+ */
+function isInteger(value) {
+  return Number.isInteger(value);
+}
+
+/**
  * The checks of the options of `attachPresence`, each named after what it checks. Every check
  * returns the value it was given, or throws a `TypeError` that names the function and the
  * option: `attachPresence: options.maxUsers must be a positive integer (got 0)`.
@@ -31,7 +64,7 @@ class OptionChecks {
    * @returns {number}
    */
   positiveInteger(value, name, { allowZero = false } = {}) {
-    if (Number.isInteger(value) && value >= (allowZero ? 0 : 1)) return /** @type {number} */ (value);
+    if (isInteger(value) && value >= (allowZero ? 0 : 1)) return value;
     return this.#fail(name, `a ${allowZero ? 'non-negative' : 'positive'} integer`, value);
   }
 
@@ -43,7 +76,7 @@ class OptionChecks {
    * @returns {number}
    */
   milliseconds(value, name, { allowZero = false } = {}) {
-    if (Number.isInteger(value) && value >= (allowZero ? 0 : 1) && value <= MAX_TIMER_MS) return /** @type {number} */ (value);
+    if (isInteger(value) && value >= (allowZero ? 0 : 1) && value <= MAX_TIMER_MS) return value;
     return this.#fail(name, `an integer number of milliseconds from ${allowZero ? 0 : 1} to ${MAX_TIMER_MS}`, value);
   }
 
@@ -55,15 +88,16 @@ class OptionChecks {
    * @returns {number}
    */
   leaseMilliseconds(value, name) {
-    if (Number.isInteger(value) && value >= MIN_LEASE_MS && value <= MAX_LEASE_MS) return /** @type {number} */ (value);
+    if (isInteger(value) && value >= MIN_LEASE_MS && value <= MAX_LEASE_MS) return value;
     return this.#fail(name, `an integer number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`, value);
   }
 
   /**
    * A function.
-   * @param {unknown} value
+   * @template {Function} T
+   * @param {T | undefined} value
    * @param {string} name
-   * @returns {Function}
+   * @returns {T}
    */
   callback(value, name) {
     if (typeof value === 'function') return value;
@@ -83,26 +117,90 @@ class OptionChecks {
 
   /**
    * An object with the methods `methods`; `what` says what it should be.
-   * @param {unknown} value
+   * @template T
+   * @param {T} value
    * @param {string} name
    * @param {{methods: string[], what: string}} expected
-   * @returns {any}
+   * @returns {NonNullable<T>}
    */
   withMethods(value, name, { methods, what }) {
-    const holder = value !== null && (typeof value === 'object' || typeof value === 'function');
-    if (holder && methods.every((method) => typeof value[method] === 'function')) {
-      return value;
-    }
+    if (hasMethods(value, methods)) return value;
     return this.#fail(name, what, value);
   }
 
-  /** @returns {never} */
+  /**
+   * @param {string} name
+   * @param {string} expected
+   * @param {unknown} value
+   * @returns {never}
+   */
   #fail(name, expected, value) {
     throw new TypeError(`${this.caller}: options.${name} must be ${expected} (got ${describe(value)})`);
   }
 }
 
-/** A short description of a bad option's value for an error message. */
+/**
+ * Tells whether `value` is an object (or function) with a function under each name of `methods`.
+ * @template T
+ * @param {T} value
+ * @param {string[]} methods
+ * @returns {value is NonNullable<T>}
+ */
+function hasMethods(value, methods) {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  const object = /** @type {Record<string, unknown>} */ (value);
+  return methods.every((method) => typeof object[method] === 'function');
+}
+
+/**
+ * The database a node-redis client was created for (`options.database`), if it says.
+ * @param {import('./server').PresenceRedisClient} redis
+ * @returns {number | undefined}
+ */
+function clientDatabase(redis) {
+  return 'options' in redis ? redis.options?.database : undefined;
+}
+
+/**
+ * The options of `attachPresence` with their defaults, checked.
+ * @template TSocket
+ * @param {Partial<import('./server').AttachPresenceOptions<TSocket>>} options
+ * @returns {PresenceSettings<TSocket>}
+ * @throws {TypeError} naming the first bad option
+ */
+function readOptions(options) {
+  const check = new OptionChecks('attachPresence');
+  const redis = check.withMethods(options.redis, 'redis', {
+    methods: ['sendCommand', 'duplicate'],
+    what: 'a connected node-redis client',
+  });
+  return {
+    redis,
+    getUserId: check.callback(options.getUserId, 'getUserId'),
+    namespace: check.string(options.namespace ?? DEFAULTS.namespace, 'namespace'),
+    db: check.positiveInteger(options.db ?? clientDatabase(redis) ?? 0, 'db', { allowZero: true }),
+    participantsIntervalMs: check.milliseconds(
+      options.participantsIntervalMs ?? DEFAULTS.participantsIntervalMs,
+      'participantsIntervalMs',
+      {
+        allowZero: true,
+      },
+    ),
+    maxUsers: check.positiveInteger(options.maxUsers ?? DEFAULTS.maxUsers, 'maxUsers'),
+    commandTimeoutMs: check.milliseconds(options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs, 'commandTimeoutMs'),
+    nodeLeaseMs: check.leaseMilliseconds(options.nodeLeaseMs ?? DEFAULTS.nodeLeaseMs, 'nodeLeaseMs'),
+    logger: check.withMethods(options.logger ?? DEFAULTS.logger, 'logger', {
+      methods: ['warn'],
+      what: 'an object with a warn(message) method',
+    }),
+  };
+}
+
+/**
+ * A short description of a bad option's value for an error message.
+ * @param {unknown} value
+ * @returns {string}
+ */
 function describe(value) {
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
@@ -111,4 +209,4 @@ function describe(value) {
   return typeof value === 'object' ? 'an object' : typeof value;
 }
 
-module.exports = { OptionChecks, MAX_TIMER_MS };
+exports.readOptions = readOptions;

@@ -1,5 +1,7 @@
 'use strict';
 
+const { errorMessage } = require('./warnings');
+
 /**
  * Sends `room:participants` to this server's own sockets of a room, coalesced per room: the
  * first change is sent at once, and further changes within `intervalMs` of a send are folded
@@ -13,7 +15,7 @@ class ParticipantsPublisher {
    * @param {import('./presence-commands').PresenceCommands} options.commands
    * @param {(roomId: string) => string} options.channelOf the Socket.IO room of a presence room
    * @param {number} options.intervalMs
-   * @param {Console} options.logger
+   * @param {import('./server').PresenceLogger} options.logger
    */
   constructor({ nsp, commands, channelOf, intervalMs, logger }) {
     this.nsp = nsp;
@@ -21,7 +23,7 @@ class ParticipantsPublisher {
     this.channelOf = channelOf;
     this.intervalMs = intervalMs;
     this.logger = logger;
-    /** @type {Map<string, {pending: boolean, timer: NodeJS.Timeout | null}>} */
+    /** @type {Map<string, RoomState>} */
     this.rooms = new Map();
     this.closed = false;
   }
@@ -34,7 +36,7 @@ class ParticipantsPublisher {
     if (this.closed || !this.#hasLocalSockets(roomId)) return;
     let state = this.rooms.get(roomId);
     if (!state) {
-      state = { pending: false, timer: null };
+      state = { pending: false, timer: undefined };
       this.rooms.set(roomId, state);
     }
     state.pending = true;
@@ -48,6 +50,10 @@ class ParticipantsPublisher {
     this.rooms.clear();
   }
 
+  /**
+   * @param {string} roomId
+   * @param {RoomState} state
+   */
   async #flush(roomId, state) {
     if (!state.pending || this.closed) {
       this.rooms.delete(roomId);
@@ -60,15 +66,18 @@ class ParticipantsPublisher {
         this.nsp.local.to(this.channelOf(roomId)).emit('room:participants', { roomId, users, count, truncated });
       }
     } catch (err) {
-      this.logger.warn(`presence: cannot read room ${roomId}: ${err.message}`);
+      this.logger.warn(`presence: cannot read room ${roomId}: ${errorMessage(err)}`);
     }
     if (!this.closed) state.timer = setTimeout(() => this.#flush(roomId, state), this.intervalMs);
   }
 
+  /** @param {string} roomId */
   #hasLocalSockets(roomId) {
     const sockets = this.nsp.adapter.rooms.get(this.channelOf(roomId));
     return sockets !== undefined && sockets.size > 0;
   }
 }
 
-module.exports = { ParticipantsPublisher };
+/** @typedef {{pending: boolean, timer: NodeJS.Timeout | undefined}} RoomState */
+
+exports.ParticipantsPublisher = ParticipantsPublisher;

@@ -1,17 +1,18 @@
 'use strict';
 
 const { ErrorCode, PresenceError } = require('./errors');
-const { keySlot } = require('./cluster');
+const { Backoff, sleep } = require('./retry');
 
 /**
  * Tells whether `err` is an error reply of the Redis server (as opposed to a connection
  * problem). node-redis marks those with the `ErrorReply` class; its module may be a different
  * copy from the one this package would load, so the class is recognised by name.
  * @param {unknown} err
- * @returns {boolean}
+ * @returns {err is Error}
  */
 function isErrorReply(err) {
-  for (let proto = err && Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
+  if (!(err instanceof Error)) return false;
+  for (let proto = Object.getPrototypeOf(err); proto; proto = Object.getPrototypeOf(proto)) {
     if (proto.constructor && proto.constructor.name === 'ErrorReply') return true;
   }
   return false;
@@ -42,7 +43,6 @@ class NoLeaseError extends PresenceError {
   /** @param {Error} cause the error reply */
   constructor(cause) {
     super(ErrorCode.UNAVAILABLE, cause.message, cause);
-    this.name = 'NoLeaseError';
   }
 }
 
@@ -53,50 +53,41 @@ class NoLeaseError extends PresenceError {
  * @returns {unknown}
  */
 function firstReplyError(err) {
-  const replies = err && Array.isArray(err.replies) ? err.replies : [];
+  const replies = err instanceof Error && 'replies' in err && Array.isArray(err.replies) ? err.replies : [];
   return replies.find((reply) => reply instanceof Error) ?? err;
 }
 
-/** The code that starts an error reply (`TRYAGAIN`, `MOVED`, …), or null for another failure. */
+/**
+ * The code that starts an error reply (`TRYAGAIN`, `MOVED`, …), or null for another failure.
+ * @param {unknown} err
+ * @returns {string | null}
+ */
 function replyCode(err) {
   if (!isErrorReply(err)) return null;
   return /^[A-Z]+/.exec(err.message)?.[0] ?? null;
 }
 
-/** The first pause before a command that met a slot migration (TRYAGAIN) is sent again; it doubles each time. */
-const RETRY_FIRST_MS = 50;
-
-/** The longest pause between two attempts of a command. */
-const RETRY_MAX_MS = 400;
-
-/** A shard whose master cannot be reached now (node-redis reconnects to it): tried again until the deadline. */
-class ShardUnreachableError extends PresenceError {
-  constructor(message) {
-    super(ErrorCode.UNAVAILABLE, message);
-    this.name = 'ShardUnreachableError';
-  }
-}
+/**
+ * The pauses between the attempts of a command: from 50 ms (a slot migration, `TRYAGAIN`),
+ * doubled each time, up to 400 ms.
+ */
+const RETRY = new Backoff(50, 400);
 
 /**
- * The module's commands, issued through a node-redis (v5) client or cluster client with a
- * deadline each. Every method rejects with a {@link PresenceError}.
+ * The module's commands, issued through the topology's client (one server's or a cluster's)
+ * with a deadline each. Every method rejects with a {@link PresenceError}.
  *
- * On a cluster each command goes to the master of its key's slot (the room; for a lease, the
- * lease key's tag): node-redis follows `MOVED` and `ASK` for single commands, this class for a
- * transaction (after a `MOVED` the map is read again; an `ASK` means the room is moving). A
- * command is tried again until its deadline, with a pause that grows from 50 to 400 ms, when
- * the room is moving between shards (`TRYAGAIN`, `ASK`), when the cluster is down for a
- * moment (`CLUSTERDOWN`), or when the shard's master cannot be reached (after a failure the
- * cluster map is read again, so that a promoted replica takes over within a pause or two).
+ * Each command is routed by its key (the room; for a lease, the lease key). A command is tried
+ * again until its deadline, with a pause that grows from 50 to 400 ms, when the room is moving
+ * between shards (`TRYAGAIN`), and on a cluster in the cases its topology names (see
+ * `ClusterTopology#retryAfter`).
  */
 class PresenceCommands {
   /**
-   * @param {any} redis a connected node-redis client or cluster client
-   * @param {{timeoutMs: number, maxUsers: number, topology: import('./cluster').ClusterTopology | null}} options
-   *   `topology` is the cluster map of a cluster client, null for a client of one server
+   * @param {import('./topology').Topology} topology
+   * @param {{timeoutMs: number, maxUsers: number}} options
    */
-  constructor(redis, { timeoutMs, maxUsers, topology }) {
-    this.redis = redis;
+  constructor(topology, { timeoutMs, maxUsers }) {
     this.timeoutMs = timeoutMs;
     this.maxUsers = maxUsers;
     this.topology = topology;
@@ -105,6 +96,9 @@ class PresenceCommands {
   /**
    * Joins and reads the room in one transaction. `socket` is node-qualified (`<node>/<socket id>`);
    * rejects with a {@link NoLeaseError} when that node holds no live lease.
+   * @param {string} roomId
+   * @param {string} userId
+   * @param {string} socket
    * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
    */
   async join(roomId, userId, socket) {
@@ -129,6 +123,7 @@ class PresenceCommands {
 
   /**
    * Reads the first `maxUsers` users and the exact live count of a room, consistently.
+   * @param {string} roomId
    * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
    */
   async readRoom(roomId) {
@@ -141,6 +136,9 @@ class PresenceCommands {
 
   /**
    * The heartbeat.
+   * @param {string} roomId
+   * @param {string} userId
+   * @param {string} socket
    * @returns {Promise<boolean>} true if refreshed, false if this socket is not in the room
    */
   async beat(roomId, userId, socket) {
@@ -149,6 +147,9 @@ class PresenceCommands {
 
   /**
    * A clean leave.
+   * @param {string} roomId
+   * @param {string} userId
+   * @param {string} socket
    * @returns {Promise<boolean>} true if a presence was removed
    */
   async leave(roomId, userId, socket) {
@@ -157,27 +158,15 @@ class PresenceCommands {
 
   /**
    * Every live (user, socket) pair of a room.
+   * @param {string} roomId
    * @returns {Promise<Array<[string, string]>>}
    */
   async listWithSockets(roomId) {
-    const flat = await this.#command(roomId, ['PRESENCE.LIST', roomId, 'WITHSOCKETS']);
+    const flat = /** @type {unknown[]} */ (await this.#command(roomId, ['PRESENCE.LIST', roomId, 'WITHSOCKETS']));
+    /** @type {Array<[string, string]>} */
     const pairs = [];
     for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), String(flat[i + 1])]);
     return pairs;
-  }
-
-  /** Throws unless the connection that serves `key` is up. */
-  #ensureReady(key) {
-    if (!this.topology) {
-      if (!this.redis.isReady) throw new PresenceError(ErrorCode.UNAVAILABLE, 'Redis is not connected');
-      return;
-    }
-    if (!this.redis.isOpen) throw new PresenceError(ErrorCode.UNAVAILABLE, 'the Redis Cluster client is closed');
-    if (!this.topology.reachable(keySlot(key))) {
-      throw new ShardUnreachableError(
-        `the master of slot ${keySlot(key)} (${this.topology.masterOf(keySlot(key))?.address}) is not connected`,
-      );
-    }
   }
 
   /**
@@ -193,49 +182,51 @@ class PresenceCommands {
     for (let retry = 0; ; retry += 1) {
       let err;
       try {
-        this.#ensureReady(key);
+        this.topology.ensureReady(key);
         return await attempt(Math.max(1, Math.round(deadline - performance.now())));
       } catch (caught) {
         err = caught;
       }
       const pauseMs = this.#retryPause(err, retry);
       if (pauseMs === null || performance.now() + pauseMs >= deadline) throw toPresenceError(firstReplyError(err));
-      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      await sleep(pauseMs);
     }
   }
 
-  /** How long to wait before trying a failed command again, or null when it is not tried again. */
+  /**
+   * How long to wait before trying a failed command again, or null when it is not tried again.
+   * @param {unknown} err
+   * @param {number} retry
+   * @returns {number | null}
+   */
   #retryPause(err, retry) {
-    const pauseMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** retry);
     const code = replyCode(firstReplyError(err));
-    if (code === 'TRYAGAIN') return pauseMs;
-    if (!this.topology || err instanceof NoLeaseError) return null;
-    if (code === 'ASK') return pauseMs;
-    if (code === 'MOVED') {
-      this.topology.refresh();
-      return 0;
-    }
-    if (code === null || code === 'CLUSTERDOWN') {
-      this.topology.refresh();
-      return pauseMs;
-    }
-    return null;
+    if (code === 'TRYAGAIN') return RETRY.delayMs(retry);
+    if (err instanceof NoLeaseError) return null;
+    const when = this.topology.retryAfter(code);
+    if (when === 'never') return null;
+    return when === 'now' ? 0 : RETRY.delayMs(retry);
   }
 
+  /**
+   * @param {string} key
+   * @param {string[]} args
+   */
   #command(key, args) {
-    return this.#withRetries(key, (timeout) =>
-      this.topology ? this.redis.sendCommand(key, false, args, { timeout }) : this.redis.sendCommand(args, { timeout }),
-    );
+    return this.#withRetries(key, (timeoutMs) => this.topology.send(key, args, timeoutMs));
   }
 
+  /**
+   * @param {string} key
+   * @param {string[][]} commands
+   * @returns {Promise<unknown[]>}
+   */
   #transaction(key, commands) {
     return this.#withRetries(key, async (timeoutMs) => {
-      const multi = this.topology ? this.redis.multi(key) : this.redis.multi();
-      for (const args of commands) {
-        if (this.topology) multi.addCommand(key, false, args);
-        else multi.addCommand(args);
-      }
+      const multi = this.topology.transaction(key, commands);
+      /** @type {NodeJS.Timeout | undefined} */
       let timer;
+      /** @type {Promise<never>} */
       const deadlinePromise = new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new PresenceError(ErrorCode.UNAVAILABLE, `no reply from Redis within ${this.timeoutMs} ms`)),
@@ -255,10 +246,17 @@ class PresenceCommands {
   }
 }
 
+/**
+ * A room's users and count as the replies of `PRESENCE.LIST` and `PRESENCE.COUNT` give them.
+ * @param {unknown} users
+ * @param {unknown} count
+ * @returns {{users: string[], count: number, truncated: boolean}}
+ */
 function snapshot(users, count) {
-  const list = users.map(String);
+  const list = /** @type {unknown[]} */ (users).map(String);
   const total = Number(count);
   return { users: list, count: total, truncated: total > list.length };
 }
 
-module.exports = { PresenceCommands, NoLeaseError };
+exports.PresenceCommands = PresenceCommands;
+exports.NoLeaseError = NoLeaseError;

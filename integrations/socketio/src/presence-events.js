@@ -1,9 +1,21 @@
 'use strict';
 
-const { isValidId, isValidSocket } = require('./ids');
+const { isValidId } = require('./ids');
+const { isValidSocket } = require('./socket-ids');
 
-/** The event names the module publishes. */
+/** @typedef {PresenceEvent['type']} EventType */
+
+/** @type {ReadonlySet<unknown>} the event names the module publishes */
 const EVENT_TYPES = new Set(['join', 'leave', 'force-leave', 'reset', 'node-down']);
+
+/**
+ * Tells whether `type` is an event name the module publishes.
+ * @param {unknown} type
+ * @returns {type is EventType}
+ */
+function isEventType(type) {
+  return EVENT_TYPES.has(type);
+}
 
 /**
  * The pub/sub pattern that matches every presence event of one database on a standalone
@@ -47,7 +59,7 @@ function nodeDownChannel(db) {
  * the channel or the payload is not a presence event this integration understands.
  * @param {string} channel e.g. `__presence@0__:force-leave` or `__presence@0__:{123}`
  * @param {string} message the JSON payload
- * @returns {null | {type: string, reason?: string, room?: string, user?: string, socket?: string, count?: number, node?: string, presences?: number}}
+ * @returns {PresenceEvent | null}
  */
 function parsePresenceEvent(channel, message) {
   const match = /^__presence@\d+__:(?:\{([^{}]*)\}|(.+))$/.exec(channel);
@@ -62,7 +74,7 @@ function parsePresenceEvent(channel, message) {
   }
   if (payload === null || typeof payload !== 'object') return null;
   const type = channelRoom === undefined ? match[2] : payload.event;
-  if (!EVENT_TYPES.has(type)) return null;
+  if (!isEventType(type)) return null;
   if (channelRoom !== undefined && (type === 'node-down' || payload.room !== channelRoom)) return null;
   const reason = typeof payload.reason === 'string' ? payload.reason : undefined;
   if (type === 'reset') return channelRoom === undefined ? { type, reason } : { type, reason, room: channelRoom };
@@ -74,8 +86,34 @@ function parsePresenceEvent(channel, message) {
   const { room, user, socket, count } = payload;
   if (!isValidId(room) || !isValidId(user) || !isValidSocket(socket)) return null;
   if (!Number.isInteger(count) || count < 0) return null;
-  if (type !== 'join' && reason === undefined) return null;
+  if (type === 'join') return { type, room, user, socket, count, reason: undefined };
+  if (reason === undefined) return null;
   return { type, room, user, socket, count, reason };
 }
 
-module.exports = { parsePresenceEvent, presenceEventPattern, roomEventChannel, nodeDownChannel };
+/**
+ * A listener for node-redis's `subscribe`, `pSubscribe` and `sSubscribe` that hands each
+ * presence event to `onEvent` (and drops what is not one).
+ * @param {(event: PresenceEvent) => void} onEvent
+ * @returns {(message: string, channel: string) => void}
+ */
+function eventListener(onEvent) {
+  return (message, channel) => {
+    const event = parsePresenceEvent(channel, message);
+    if (event) onEvent(event);
+  };
+}
+
+/**
+ * @typedef {{type: 'reset', reason: string | undefined, room?: string}} ResetEvent
+ * @typedef {{type: 'node-down', node: string, presences: number}} NodeDownEvent
+ * @typedef {{type: 'join', room: string, user: string, socket: string, count: number, reason: undefined}} JoinEvent
+ * @typedef {{type: 'leave' | 'force-leave', room: string, user: string, socket: string, count: number, reason: string}} LossEvent
+ * @typedef {ResetEvent | NodeDownEvent | JoinEvent | LossEvent} PresenceEvent
+ */
+
+exports.parsePresenceEvent = parsePresenceEvent;
+exports.eventListener = eventListener;
+exports.presenceEventPattern = presenceEventPattern;
+exports.roomEventChannel = roomEventChannel;
+exports.nodeDownChannel = nodeDownChannel;

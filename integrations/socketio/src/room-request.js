@@ -16,10 +16,11 @@ function parseRoomRequest(args) {
   if (args.length !== 1 || payload === null || typeof payload !== 'object' || Object.getPrototypeOf(payload) !== Object.prototype) {
     throw new PresenceError(ErrorCode.INVALID_PAYLOAD, 'expected one object {roomId}');
   }
-  if (!isValidId(payload.roomId)) {
+  const { roomId } = /** @type {Record<string, unknown>} */ (payload);
+  if (!isValidId(roomId)) {
     throw new PresenceError(ErrorCode.INVALID_ROOM, 'roomId must be 1-128 characters of A-Z a-z 0-9 - _ . @ + = ~');
   }
-  return payload.roomId;
+  return roomId;
 }
 
-module.exports = { parseRoomRequest };
+exports.parseRoomRequest = parseRoomRequest;

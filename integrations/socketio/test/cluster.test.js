@@ -6,7 +6,7 @@ const { startRedisCluster } = require('./support/redis-cluster');
 const { startSocketServer } = require('./support/socket-server');
 const { TestClient } = require('./support/test-client');
 const { waitFor } = require('./support/wait');
-const { keySlot } = require('../src/cluster');
+const { keySlot } = require('../src/slots');
 
 /**
  * The integration on a Redis Cluster of 3 masters and 3 replicas (the presence module on each)

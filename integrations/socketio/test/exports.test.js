@@ -34,6 +34,23 @@ test('the internal modules are not exported (tests require them by path)', () =>
     'node-lease',
     'cluster',
     'cluster-subscriber',
+    'cluster-map',
+    'cluster-lease-shards',
+    'slots',
+    'topology',
+    'topology-standalone',
+    'presence-server',
+    'room-requests',
+    'local-presences',
+    'redis-events',
+    'resync',
+    'socket-session',
+    'socket-ids',
+    'retry',
+    'warnings',
+    'outage-log',
+    'close-client',
+    'presence-channel',
   ]) {
     for (const path of [`@presence/socketio/src/${name}`, `@presence/socketio/src/${name}.js`, `@presence/socketio/${name}`]) {
       assert.throws(() => require(path), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' }, path);

@@ -2,13 +2,15 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { isValidId, isValidSocket, socketIdOf, nodeOf } = require('../src/ids');
+const { isValidId } = require('../src/ids');
+const { isValidSocket, socketIdOf, nodeOf } = require('../src/socket-ids');
 const { newNodeId, nodeIdPrefix } = require('../src/node-lease');
 const { Server } = require('socket.io');
 const { attachPresence } = require('../src/server');
 const { parseRoomRequest } = require('../src/room-request');
 const { parsePresenceEvent, presenceEventPattern, roomEventChannel, nodeDownChannel } = require('../src/presence-events');
-const { keySlot, tagsBySlot, isClusterClient, SLOTS } = require('../src/cluster');
+const { keySlot, tagsBySlot, SLOTS } = require('../src/slots');
+const { isClusterClient } = require('../src/topology');
 
 test('ids: 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~', () => {
   for (const id of ['1', '123', 'a-b_c.d@e+f=g~h', 'A'.repeat(128), 'Xyz_-0']) assert.equal(isValidId(id), true, id);

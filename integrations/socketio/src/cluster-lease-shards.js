@@ -1,0 +1,65 @@
+'use strict';
+
+const { keySlot, tagsBySlot, SLOTS } = require('./slots');
+
+/** @typedef {import('./topology').LeaseShards} LeaseShards */
+
+/**
+ * Where the lease of a node lives on a Redis Cluster: one key on every master (each shard
+ * judges the presences it holds by its own lease keys), `{<tag>}<node>` with a tag that hashes
+ * to a slot of that master. A master keeps its tag while it owns the tag's slot (through a
+ * failover too, so that the promoted replica's copy of the key is renewed); a master that
+ * lost it, or a new one, takes the tag of its first slot.
+ * @implements {LeaseShards}
+ */
+class ClusterLeaseShards {
+  /**
+   * @param {import('./cluster-map').ClusterMap} map
+   * @param {() => Iterable<string>} roomsHeld the rooms this server holds (or may hold) presences in
+   */
+  constructor(map, roomsHeld) {
+    this.map = map;
+    this.roomsHeld = roomsHeld;
+    /** @type {Map<string, string>} master address → tag */
+    this.tags = new Map();
+  }
+
+  /** @returns {import('./topology').LeaseShard[]} */
+  current() {
+    this.map.check();
+    /** @type {Map<string, number>} */
+    const firstSlots = new Map();
+    for (let slot = 0; slot < SLOTS; slot += 1) {
+      const address = this.map.masterOf(slot)?.address;
+      if (address !== undefined && !firstSlots.has(address)) firstSlots.set(address, slot);
+    }
+    /** @type {Map<string, string>} */
+    const tags = new Map();
+    for (const [address, slot] of firstSlots) {
+      const kept = this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.#addressOf(tag) === address);
+      tags.set(address, kept !== undefined && this.#addressOf(kept) === address ? kept : tagsBySlot()[slot]);
+    }
+    this.tags = tags;
+    return [...tags].map(([address, tag]) => ({ id: tag, address, key: (nodeId) => `{${tag}}${nodeId}` }));
+  }
+
+  /**
+   * Whether a room this server holds a presence in (or may) lives on the master at `address`.
+   * @param {string | null} address
+   * @returns {boolean}
+   */
+  holdsPresences(address) {
+    for (const roomId of this.roomsHeld()) if (this.#addressOf(roomId) === address) return true;
+    return false;
+  }
+
+  /**
+   * The address of the master of a key's slot, as the map has it.
+   * @param {string} key
+   */
+  #addressOf(key) {
+    return this.map.masterOf(keySlot(key))?.address;
+  }
+}
+
+exports.ClusterLeaseShards = ClusterLeaseShards;
