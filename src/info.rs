@@ -1,16 +1,10 @@
 //! The `INFO presence` section.
 
-use crate::api::{self, InfoSection};
 use crate::config;
+use crate::ffi::info::InfoSection;
 use crate::rebuild;
 use crate::state;
-use redis_module::Context;
 use std::ffi::CStr;
-
-/// Registers [`on_info`] as the module's INFO callback.
-pub fn register(ctx: &Context) -> bool {
-    api::register_info(ctx)
-}
 
 /// The figures of the section, summed over every database.
 #[derive(Debug, Default)]
@@ -25,7 +19,7 @@ struct Figures {
 
 /// Fills the `INFO presence` section.
 pub fn on_info(section: &InfoSection) {
-    let Ok((figures, stats)) = state::with(|s| {
+    let Some((figures, stats)) = state::unless_busy(|s| {
         let mut figures = Figures {
             pending: s.pending.len(),
             ..Figures::default()
@@ -38,7 +32,7 @@ pub fn on_info(section: &InfoSection) {
             figures.rooms += index.rooms.rooms();
             figures.leases += index.leases.live(now);
         }
-        (figures, s.stats)
+        Some((figures, s.stats))
     }) else {
         return;
     };
