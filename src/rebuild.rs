@@ -6,9 +6,9 @@
 //! the module cannot read what was loaded: the hooks ignore those notifications, and the old
 //! index keeps answering for the old data. When the load completes and the new data is swapped
 //! in, the index is emptied and rebuilt by a keyspace scan that the sweeper's timer runs in
-//! slices of [`crate::sweeper::TICK_BUDGET`], one database after the other, announcing nothing.
-//! Meanwhile every `PRESENCE.*` command answers `LOADING`, and the sweeper sweeps nothing;
-//! keyspace notifications keep updating the new index as usual.
+//! slices of its tick budget, one database after the other, announcing nothing. Meanwhile
+//! every `PRESENCE.*` command answers `LOADING`, and the sweeper sweeps nothing; keyspace
+//! notifications keep updating the new index as usual.
 
 use crate::ffi::context::select_db;
 use crate::ffi::scan::ScanCursor;

@@ -204,9 +204,9 @@ pub fn is_active_master(ctx: &Context) -> bool {
         && flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int == 0
 }
 
-/// Tells Redis that the module signals modified keys itself (after each write), so that a key opened for writing but left unchanged does not abort a `WATCH`; and
-/// that it handles a replica's async loading (`repl-diskless-load swapdb`, see
-/// [`crate::rebuild`]).
+/// Tells Redis that the module signals modified keys itself (after each write), so that a key
+/// opened for writing but left unchanged does not abort a `WATCH`; and that it handles a
+/// replica's async loading (`repl-diskless-load swapdb`, see `rebuild.rs`).
 pub fn set_module_options(ctx: &Context) {
     let options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
         | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
