@@ -8,6 +8,9 @@
 //! looking at the clock after every removal; when work is left the next tick comes after
 //! [`BACKLOG_DELAY_MS`] instead of the full interval, so that a backlog drains quickly while
 //! clients are served between ticks.
+//!
+//! What to do with a dead presence once its key is read is the core's decision
+//! (`Db::sweep_verdict`); this file makes the Redis calls around it.
 
 use crate::cluster;
 use crate::config;
