@@ -19,7 +19,7 @@ use presence_core::events::Reason;
 use presence_core::index::Refresh;
 use presence_core::keys::{self, KeyFormat, LeaseKey};
 use presence_core::liveness::{Moment, NO_TTL};
-use presence_core::request::{self, Target};
+use presence_core::request::{self, LeaseRequest, Target};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 /// The reply for a refused request.
@@ -291,23 +291,35 @@ pub fn lease(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         Kind::Empty => (up, false),
         Kind::String => (up || now.lease_live(store::expire_at(&key)), true),
     };
-    let expire_at = if request.ms == 0 {
-        if existed {
-            store::delete(ctx, key, &name);
-        }
-        NO_TTL
-    } else {
-        let expire_at = now.now.saturating_add(request.ms);
-        let written = if existed {
-            store::refresh(ctx, key, &name, expire_at)
-        } else {
-            store::write_string(ctx, key, &name, request.node, expire_at, false)
-        };
-        if !written {
-            return Err(RedisError::Str("ERR could not write the lease key"));
-        }
-        expire_at
-    };
+    let expire_at = write_lease(ctx, key, &name, &request, existed, now)?;
     state::with(|s| s.db(db).leases.set_lease(lease, expire_at))?;
     Ok(RedisValue::Integer(i64::from(held)))
+}
+
+/// Writes the lease key `name` (`existed`: it holds a string) as `request` asks at `now`, and
+/// returns its new expiry ([`NO_TTL`] once released).
+fn write_lease(
+    ctx: &Context,
+    key: WriteKey,
+    name: &RedisString,
+    request: &LeaseRequest<'_>,
+    existed: bool,
+    now: Moment,
+) -> Result<i64, RedisError> {
+    if request.ms == 0 {
+        if existed {
+            store::delete(ctx, key, name);
+        }
+        return Ok(NO_TTL);
+    }
+    let expire_at = now.now.saturating_add(request.ms);
+    let written = if existed {
+        store::refresh(ctx, key, name, expire_at)
+    } else {
+        store::write_string(ctx, key, name, request.node, expire_at, false)
+    };
+    if !written {
+        return Err(RedisError::Str("ERR could not write the lease key"));
+    }
+    Ok(expire_at)
 }

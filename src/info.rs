@@ -3,7 +3,7 @@
 use crate::config;
 use crate::ffi::info::InfoSection;
 use crate::rebuild;
-use crate::state;
+use crate::state::{self, State};
 use std::ffi::CStr;
 
 /// The figures of the section, summed over every database.
@@ -17,23 +17,28 @@ struct Figures {
     leases: usize,
 }
 
-/// Fills the `INFO presence` section.
-pub fn on_info(section: &InfoSection) {
-    let Some((figures, stats)) = state::unless_busy(|s| {
+impl Figures {
+    /// The figures of `state` now.
+    fn of(state: &State) -> Figures {
         let mut figures = Figures {
-            pending: s.pending.len(),
+            pending: state.pending.len(),
             ..Figures::default()
         };
         let now = config::moment_now();
-        for index in s.dbs.values() {
+        for index in state.dbs.values() {
             figures.live += index.live(now);
             figures.backlog += index.rooms.backlog();
             figures.indexed += index.rooms.entries();
             figures.rooms += index.rooms.rooms();
             figures.leases += index.leases.live(now);
         }
-        Some((figures, s.stats))
-    }) else {
+        figures
+    }
+}
+
+/// Fills the `INFO presence` section.
+pub fn on_info(section: &InfoSection) {
+    let Some((figures, stats)) = state::unless_busy(|s| Some((Figures::of(s), s.stats))) else {
         return;
     };
     let fields: [(&CStr, u64); 19] = [

@@ -45,53 +45,35 @@ type ModuleAllocator = std::alloc::System;
 #[cfg(test)]
 const MODULE_ALLOCATOR: ModuleAllocator = std::alloc::System;
 
-/// PRESENCE.JOIN room user socket
-pub struct Join;
+/// Declares a type for each command, naming the handler its `extern "C"` function runs.
+macro_rules! commands {
+    ($($(#[$doc:meta])* $name:ident => $handler:path;)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
 
-impl Command for Join {
-    const HANDLER: Handler = commands::join;
+            impl Command for $name {
+                const HANDLER: Handler = $handler;
+            }
+        )*
+    };
 }
 
-/// PRESENCE.BEAT room user socket
-pub struct Beat;
-
-impl Command for Beat {
-    const HANDLER: Handler = commands::beat;
-}
-
-/// PRESENCE.LEAVE room user socket
-pub struct Leave;
-
-impl Command for Leave {
-    const HANDLER: Handler = commands::leave;
-}
-
-/// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
-pub struct List;
-
-impl Command for List {
-    const HANDLER: Handler = commands::list;
-}
-
-/// PRESENCE.COUNT room
-pub struct Count;
-
-impl Command for Count {
-    const HANDLER: Handler = commands::count;
-}
-
-/// PRESENCE.SWEEP
-pub struct Sweep;
-
-impl Command for Sweep {
-    const HANDLER: Handler = commands::sweep;
-}
-
-/// PRESENCE.LEASE node ms
-pub struct Lease;
-
-impl Command for Lease {
-    const HANDLER: Handler = commands::lease;
+commands! {
+    /// PRESENCE.JOIN room user socket
+    Join => commands::join;
+    /// PRESENCE.BEAT room user socket
+    Beat => commands::beat;
+    /// PRESENCE.LEAVE room user socket
+    Leave => commands::leave;
+    /// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
+    List => commands::list;
+    /// PRESENCE.COUNT room
+    Count => commands::count;
+    /// PRESENCE.SWEEP
+    Sweep => commands::sweep;
+    /// PRESENCE.LEASE node ms
+    Lease => commands::lease;
 }
 
 /// The commands: name, handler, flags, how the room argument (the declared key) is used, and

@@ -28,17 +28,8 @@ pub fn init<C: Callbacks>(ctx: &Context, args: &[RedisString], commands: &[Spec]
         ctx.log_warning("presence: a presence.* config was refused; the module is not loaded");
         return Status::Err;
     }
-    let raw_args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
-    match config::parse_module_args(&raw_args) {
-        Ok(settings) => {
-            for (setting, value) in settings {
-                setting.store(value);
-            }
-        }
-        Err(message) => {
-            ctx.log_warning(&format!("presence: {message}"));
-            return Status::Err;
-        }
+    if !apply_module_args(ctx, args) {
+        return Status::Err;
     }
     if !registration::register_commands(ctx, commands) {
         ctx.log_warning("presence: could not register the commands");
@@ -66,4 +57,22 @@ pub fn init<C: Callbacks>(ctx: &Context, args: &[RedisString], commands: &[Spec]
         return Status::Err;
     }
     Status::Ok
+}
+
+/// Applies the module arguments (`loadmodule … name value …`); false, logged, when one is
+/// refused.
+fn apply_module_args(ctx: &Context, args: &[RedisString]) -> bool {
+    let raw_args: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
+    match config::parse_module_args(&raw_args) {
+        Ok(settings) => {
+            for (setting, value) in settings {
+                setting.store(value);
+            }
+            true
+        }
+        Err(message) => {
+            ctx.log_warning(&format!("presence: {message}"));
+            false
+        }
+    }
 }

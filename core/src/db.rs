@@ -453,53 +453,28 @@ mod tests {
     }
 
     #[test]
-    fn the_sweeper_deletes_a_key_that_is_still_dead() {
+    fn the_sweeper_decides_from_what_the_key_holds() {
         let mut db = Db::default();
         db.upsert_counted("r", "a", "s1".into(), 100, at(0));
         let dead = first_dead(&mut db, 100);
-        assert_eq!(
-            db.sweep_verdict(&dead, Some(100), at(100)),
-            Verdict::Delete(Reason::Expired)
-        );
-        assert_eq!(
-            db.sweep_verdict(&dead, Some(NO_TTL), at(100)),
-            Verdict::Delete(Reason::NoTtl)
-        );
         let stale = Moment {
             now: 100,
             cutoff: 150,
         };
+        let cases = [
+            (Some(100), at(100), Verdict::Delete(Reason::Expired)),
+            (Some(NO_TTL), at(100), Verdict::Delete(Reason::NoTtl)),
+            (Some(120), stale, Verdict::Delete(Reason::Stale)),
+            (Some(5000), at(100), Verdict::CatchUp { expire_at: 5000 }),
+            (None, at(100), Verdict::Gone(Reason::Expired)),
+        ];
+        for (key, moment, verdict) in cases {
+            assert_eq!(db.sweep_verdict(&dead, key, moment), verdict, "{key:?}");
+        }
+        let mut other = dead.clone();
+        other.presence.expire_at = 1000;
         assert_eq!(
-            db.sweep_verdict(&dead, Some(120), stale),
-            Verdict::Delete(Reason::Stale)
-        );
-    }
-
-    #[test]
-    fn the_sweeper_catches_up_with_a_key_that_lives_on() {
-        let mut db = Db::default();
-        db.upsert_counted("r", "a", "s1".into(), 100, at(0));
-        let dead = first_dead(&mut db, 100);
-        assert_eq!(
-            db.sweep_verdict(&dead, Some(5000), at(100)),
-            Verdict::CatchUp { expire_at: 5000 }
-        );
-    }
-
-    #[test]
-    fn the_sweeper_forgets_a_key_already_gone() {
-        let mut db = Db::default();
-        db.upsert_counted("r", "a", "s1".into(), 100, at(0));
-        let dead = first_dead(&mut db, 100);
-        assert_eq!(
-            db.sweep_verdict(&dead, None, at(100)),
-            Verdict::Gone(Reason::Expired)
-        );
-        db.upsert_counted("r", "b", "s2".into(), 1000, at(0));
-        let mut live = dead.clone();
-        live.presence.expire_at = 1000;
-        assert_eq!(
-            db.sweep_verdict(&live, None, at(100)),
+            db.sweep_verdict(&other, None, at(100)),
             Verdict::Changed,
             "not what the index holds"
         );

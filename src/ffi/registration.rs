@@ -192,11 +192,25 @@ fn raw_arg(arg: &Arg) -> raw::RedisModuleCommandArg {
 
 /// Sets the command's documentation and, when `categories`, its ACL category.
 fn describe_command(ctx: &Context, spec: &Spec, categories: bool) -> bool {
-    // SAFETY: the OnLoad context and the name of a command just created.
+    // SAFETY: the OnLoad context and the name of a command just created; Redis returns null
+    // for a name it does not know.
     let command = unsafe { call!(RedisModule_GetCommand(ctx.ctx, spec.name.as_ptr())) };
     if command.is_null() {
         return false;
     }
+    set_info(command, spec)
+        && (!categories
+            // SAFETY: the same command and a C string; the function exists (checked).
+            || ok(unsafe {
+                call!(RedisModule_SetCommandACLCategories(
+                    command,
+                    CATEGORY.as_ptr()
+                ))
+            }))
+}
+
+/// Sets the documentation of `command` (`COMMAND DOCS`, `COMMAND INFO`) from `spec`.
+fn set_info(command: *mut raw::RedisModuleCommand, spec: &Spec) -> bool {
     // Both arrays end with an all-zero entry, as the module API wants; Redis copies them.
     let mut key_specs = Vec::new();
     if spec.room != RoomKey::None {
@@ -230,14 +244,5 @@ fn describe_command(ctx: &Context, spec: &Spec, categories: bool) -> bool {
     };
     // SAFETY: a command of this module, and an info whose strings and arrays live until the
     // call returns (Redis copies them).
-    let documented = ok(unsafe { call!(RedisModule_SetCommandInfo(command, &info)) });
-    documented
-        && (!categories
-            // SAFETY: the same command and a C string; the function exists (checked).
-            || ok(unsafe {
-                call!(RedisModule_SetCommandACLCategories(
-                    command,
-                    CATEGORY.as_ptr()
-                ))
-            }))
+    ok(unsafe { call!(RedisModule_SetCommandInfo(command, &info)) })
 }
