@@ -5,7 +5,9 @@
 //! arguments read.
 //!
 //! The values live in atomics, not in the module's state (`state.rs`): Redis's config
-//! callbacks write them, at load and on `CONFIG SET`, possibly while the state is in use.
+//! callbacks write them, at load and on `CONFIG SET`, possibly while the state is in use. So
+//! does the server's mode (cluster or not, set once at load), which the callback of
+//! `presence.events` reads.
 
 use crate::ffi::context::{self, now_ms};
 use crate::state;

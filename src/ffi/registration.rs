@@ -11,8 +11,11 @@ use std::os::raw::c_int;
 use std::ptr;
 
 /// The raw handler of a command.
-pub type RawHandler =
-    extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
+pub type RawHandler = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *mut *mut raw::RedisModuleString,
+    c_int,
+) -> c_int;
 
 /// How a command uses its room argument, the key it declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,12 @@ pub trait Command {
 /// `K::HANDLER` on the arguments after the command's name and replies with its result, all
 /// within `C::measure_command`. The arguments are read in place: no copy, no reference
 /// counting.
-pub extern "C" fn command<C: Callbacks, K: Command>(
+///
+/// # Safety
+///
+/// Only Redis calls it, as a command: `ctx` is the command's live context and `argv` holds
+/// `argc` strings, valid for the duration of the call.
+pub unsafe extern "C" fn command<C: Callbacks, K: Command>(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
