@@ -4,10 +4,9 @@
 
 use crate::cluster;
 use crate::ffi::context::{select_db, selected_db};
-use crate::ffi::events::{self, ServerEvent};
+use crate::ffi::events::{self, Events, ServerEvent};
 use crate::ffi::keys::KeyName;
 use crate::ffi::scan::ScanCursor;
-use crate::ffi::Callbacks;
 use crate::publisher;
 use crate::rebuild;
 use crate::reconcile;
@@ -30,7 +29,7 @@ use redis_module::{Context, NotifyEvent};
 /// last field expires or is taken goes with a generic `del`. The classes that only some servers
 /// have (`n` new key, and Redis 8.2's `o` overwritten and `c` type changed) are left out too:
 /// each key change they report also comes as the command's own event in a class above.
-pub fn subscribe<C: Callbacks>(ctx: &Context) -> bool {
+pub fn subscribe<C: Events>(ctx: &Context) -> bool {
     let classes = NotifyEvent::GENERIC
         | NotifyEvent::STRING
         | NotifyEvent::LIST

@@ -3,7 +3,8 @@
 //! derived from the keyspace, a sweeper, and force-leave events.
 //!
 //! This file is the top of the crate, and only wires: the command table, and what each of
-//! Redis's callbacks goes to ([`Presence`]). The layers below it only point down (see
+//! Redis's callbacks goes to ([`Presence`], which implements the traits of the trampolines in
+//! [`ffi`]). The layers below it only point down (see
 //! `docs/ARCHITECTURE.md`): the features (`commands`, `hooks`, `sweeper`, `rebuild`, `info`,
 //! `setup`), then what they share (`reconcile`, `publisher`, `cluster`, `cpu`), then the module's
 //! state, configs and key writes (`state`, `config`, `store`), and at the bottom [`ffi`], the
@@ -26,12 +27,12 @@ pub mod state;
 pub mod store;
 pub mod sweeper;
 
-use ffi::events::ServerEvent;
-use ffi::info::InfoSection;
+use ffi::events::{Events, ServerEvent};
+use ffi::info::{Info, InfoSection};
 use ffi::keys::KeyName;
 use ffi::registration::{Arg, ArgType, RoomKey, Spec};
-use ffi::replies::{command, Command, Handler};
-use ffi::Callbacks;
+use ffi::replies::{command, Command, Commands, Handler};
+use ffi::timer::Timer;
 use redis_module::{redis_module, Context, NotifyEvent, RedisResult, RedisString, Status};
 use std::os::raw::c_int;
 use std::time::Instant;
@@ -166,10 +167,10 @@ const TARGET_ARGS: [Arg; 3] = [
     Arg::required(c"socket", ArgType::String),
 ];
 
-/// What Redis's callbacks go to.
+/// What Redis's callbacks go to: the module.
 pub struct Presence;
 
-impl Callbacks for Presence {
+impl Commands for Presence {
     fn command(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult {
         commands::run(ctx, args, handler)
     }
@@ -182,7 +183,9 @@ impl Callbacks for Presence {
         cpu::note_command_cpu(started, mark);
         replied
     }
+}
 
+impl Events for Presence {
     fn keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: KeyName<'_>) {
         hooks::on_keyspace_event(ctx, kind, event, key);
     }
@@ -197,6 +200,12 @@ impl Callbacks for Presence {
         }
     }
 
+    fn command_seen(name: &[u8]) {
+        cluster::command_seen(name);
+    }
+}
+
+impl Timer for Presence {
     /// One tick of the sweeper, with its CPU time noted (`cpu::note_tick_cpu`).
     fn timer(ctx: &Context) {
         let started = Instant::now();
@@ -204,13 +213,11 @@ impl Callbacks for Presence {
         sweeper::on_tick(ctx);
         cpu::note_tick_cpu(started, mark);
     }
+}
 
+impl Info for Presence {
     fn info(section: &InfoSection) {
         info::on_info(section);
-    }
-
-    fn command_seen(name: &[u8]) {
-        cluster::command_seen(name);
     }
 }
 

@@ -2,8 +2,11 @@
 //! the presences already in the keyspace, and the sweeper.
 
 use crate::config;
+use crate::ffi;
+use crate::ffi::events::{self, Events};
+use crate::ffi::info::{self, Info};
 use crate::ffi::registration::{self, Spec};
-use crate::ffi::{self, events, info, Callbacks};
+use crate::ffi::timer::Timer;
 use crate::hooks;
 use crate::state;
 use crate::store;
@@ -12,13 +15,17 @@ use presence_core::keys::KeyFormat;
 use redis_module::{Context, RedisString, Status};
 
 /// Called once by `RedisModule_OnLoad`, with the module's commands and what Redis's callbacks
-/// go to (`C`): everything that can refuse the load (missing API,
+/// go to (`C`: what Redis calls the module for, besides its commands): everything that can refuse the load (missing API,
 /// refused configs or arguments, commands) comes first, then what Redis cannot take back if
 /// the load failed later (keyspace and server event subscriptions). The sweeper's timer is not
 /// armed here but at the first server cron: Redis may still unload the module after a
 /// successful `OnLoad` (a `MODULE LOADEX` config it did not apply), and it refuses to unload a
 /// module that holds a timer.
-pub fn init<C: Callbacks>(ctx: &Context, args: &[RedisString], commands: &[Spec]) -> Status {
+pub fn init<C: Events + Info + Timer>(
+    ctx: &Context,
+    args: &[RedisString],
+    commands: &[Spec],
+) -> Status {
     if let Some(function) = ffi::missing() {
         ctx.log_warning(&format!("presence: this server lacks {function}, which the module needs (Redis 7.0 or later is required)"));
         return Status::Err;

@@ -16,8 +16,7 @@ use crate::cluster;
 use crate::config;
 use crate::ffi::context::{select_db, thread_cpu_us, writes_paused};
 use crate::ffi::keys::{Kind, WriteKey};
-use crate::ffi::timer::TimerContext;
-use crate::ffi::Callbacks;
+use crate::ffi::timer::{Timer, TimerContext};
 use crate::publisher;
 use crate::rebuild;
 use crate::reconcile;
@@ -53,7 +52,7 @@ pub struct Outcome {
 /// the first server cron after the load ([`on_cron`]), not during the load itself: Redis
 /// refuses to unload a module that holds a timer, and it may still unload this one after a
 /// successful `OnLoad`.
-pub fn prepare<C: Callbacks>(ctx: &Context) -> bool {
+pub fn prepare<C: Timer>(ctx: &Context) -> bool {
     stop();
     let Some(timer_ctx) = TimerContext::new::<C>(ctx) else {
         return false;

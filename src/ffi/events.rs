@@ -1,14 +1,25 @@
 //! Keyspace notifications, server events and the command filter: subscriptions, and the
-//! trampolines that forward each callback to [`Callbacks`].
+//! trampolines that forward each callback to [`Events`].
 
 use super::keys::KeyName;
-use super::{ok, Callbacks};
+use super::ok;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_void};
 
+/// What the module does on the keyspace notifications, server events and client commands it
+/// follows.
+pub trait Events {
+    /// A keyspace notification: `event` of the classes `kind` on `key`.
+    fn keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: KeyName<'_>);
+    /// A server event the module subscribed to.
+    fn server_event(ctx: &Context, event: ServerEvent);
+    /// A client command named `name` is about to run (the command filter).
+    fn command_seen(name: &[u8]);
+}
+
 /// Subscribes `C::keyspace_event` to the keyspace notifications of `classes`.
-pub fn subscribe_keyspace_events<C: Callbacks>(ctx: &Context, classes: NotifyEvent) -> bool {
+pub fn subscribe_keyspace_events<C: Events>(ctx: &Context, classes: NotifyEvent) -> bool {
     // SAFETY: the OnLoad context and a callback that lives for the program.
     ok(unsafe {
         call!(RedisModule_SubscribeToKeyspaceEvents(
@@ -19,7 +30,7 @@ pub fn subscribe_keyspace_events<C: Callbacks>(ctx: &Context, classes: NotifyEve
     })
 }
 
-extern "C" fn keyspace_event<C: Callbacks>(
+extern "C" fn keyspace_event<C: Events>(
     ctx: *mut raw::RedisModuleCtx,
     kind: c_int,
     event: *const c_char,
@@ -59,7 +70,7 @@ pub enum ServerEvent {
 
 /// Subscribes `C::server_event` to the server events of [`ServerEvent`]; false when Redis
 /// refused.
-pub fn subscribe_server_events<C: Callbacks>(ctx: &Context) -> bool {
+pub fn subscribe_server_events<C: Events>(ctx: &Context) -> bool {
     [
         raw::REDISMODULE_EVENT_FLUSHDB,
         raw::REDISMODULE_EVENT_SWAPDB,
@@ -81,7 +92,7 @@ pub fn subscribe_server_events<C: Callbacks>(ctx: &Context) -> bool {
     })
 }
 
-extern "C" fn server_event<C: Callbacks>(
+extern "C" fn server_event<C: Events>(
     ctx: *mut raw::RedisModuleCtx,
     event: raw::RedisModuleEvent,
     subevent: u64,
@@ -123,7 +134,7 @@ fn decode(id: u64, subevent: u64, data: *mut c_void) -> Option<ServerEvent> {
 
 /// Has `C::command_seen` see the name of every command a client runs (not the module's own
 /// calls), before it runs; false when Redis refused.
-pub fn register_command_filter<C: Callbacks>(ctx: &Context) -> bool {
+pub fn register_command_filter<C: Events>(ctx: &Context) -> bool {
     // SAFETY: `ctx` is the OnLoad context; the callback is a plain function that lives as long
     // as the library. Redis returns null when it refuses.
     let filter = unsafe {
@@ -136,7 +147,7 @@ pub fn register_command_filter<C: Callbacks>(ctx: &Context) -> bool {
     !filter.is_null()
 }
 
-extern "C" fn command_seen<C: Callbacks>(filter: *mut raw::RedisModuleCommandFilterCtx) {
+extern "C" fn command_seen<C: Events>(filter: *mut raw::RedisModuleCommandFilterCtx) {
     // SAFETY: Redis passes a live filter context for the duration of the call; the argument it
     // hands back (null when out of range) is valid for as long.
     let name = unsafe {

@@ -1,11 +1,17 @@
 //! The module's `INFO` section: registration, and the trampoline that forwards a request for
-//! it to [`Callbacks::info`].
+//! it to [`Info::info`].
 
-use super::{ok, Callbacks};
+use super::ok;
 use redis_module::{raw, Context};
 use std::ffi::CStr;
 use std::os::raw::c_int;
 use std::ptr;
+
+/// What the module writes in its `INFO` section.
+pub trait Info {
+    /// `INFO` asks for the module's section.
+    fn info(section: &InfoSection);
+}
 
 /// The `INFO presence` section being written.
 pub struct InfoSection {
@@ -28,7 +34,7 @@ impl InfoSection {
 }
 
 /// Registers `C::info` as the module's INFO callback; false when Redis refused.
-pub fn register<C: Callbacks>(ctx: &Context) -> bool {
+pub fn register<C: Info>(ctx: &Context) -> bool {
     // SAFETY: the OnLoad context and a callback that lives for the program.
     ok(unsafe {
         call!(RedisModule_RegisterInfoFunc(
@@ -38,10 +44,7 @@ pub fn register<C: Callbacks>(ctx: &Context) -> bool {
     })
 }
 
-extern "C" fn info_requested<C: Callbacks>(
-    ctx: *mut raw::RedisModuleInfoCtx,
-    for_crash_report: c_int,
-) {
+extern "C" fn info_requested<C: Info>(ctx: *mut raw::RedisModuleInfoCtx, for_crash_report: c_int) {
     if for_crash_report != 0 {
         return;
     }

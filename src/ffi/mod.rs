@@ -2,15 +2,17 @@
 //! is in this folder, each with the reasoning that makes it sound
 //! (`clippy::undocumented_unsafe_blocks` is denied for the crate). It imports nothing from the
 //! rest of the crate: the module's code calls down into it, and Redis's callbacks reach the
-//! module through the generic trampolines of [`events`], [`info`] and [`timer`], which forward
-//! to the [`Callbacks`] the top of the crate implements.
+//! module through the generic trampolines of [`replies`], [`events`], [`info`] and [`timer`],
+//! each of which forwards to a trait of its file ([`replies::Commands`], [`events::Events`],
+//! [`info::Info`], [`timer::Timer`]) that the top of the crate implements. The files of this
+//! folder use this one (`ok`, the list of functions) and never the other way round.
 //!
 //! The module API functions the module calls are listed once, in `module_api!`: the list
 //! makes [`missing`], which `OnLoad` checks before anything else (the load fails when the
 //! server lacks one), and it is the only set of names `call!` accepts, so a function cannot be
 //! called without being checked.
 
-use redis_module::{raw, Context, NotifyEvent, RedisResult};
+use redis_module::raw;
 use std::os::raw::c_int;
 
 /// Declares the module API functions the module calls: makes [`missing`] and the set of names
@@ -114,24 +116,4 @@ pub mod timer;
 /// True when a module API function returned `REDISMODULE_OK`.
 fn ok(status: c_int) -> bool {
     status == raw::REDISMODULE_OK as c_int
-}
-
-/// What Redis calls the module for: the top of the crate implements it, and the trampolines
-/// of this layer forward each callback to it.
-pub trait Callbacks {
-    /// A command: runs `handler` on `args`, the arguments after the command's name.
-    fn command(ctx: &Context, args: &[&[u8]], handler: replies::Handler) -> RedisResult;
-    /// Runs `command`, a whole command from its arguments to its reply, and whatever the
-    /// module measures around it.
-    fn measure_command(command: impl FnOnce() -> c_int) -> c_int;
-    /// A keyspace notification: `event` of the classes `kind` on `key`.
-    fn keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: keys::KeyName<'_>);
-    /// A server event the module subscribed to.
-    fn server_event(ctx: &Context, event: events::ServerEvent);
-    /// The timer armed with [`timer::TimerContext::arm`] fired.
-    fn timer(ctx: &Context);
-    /// `INFO` asks for the module's section.
-    fn info(section: &info::InfoSection);
-    /// A client command named `name` is about to run (the command filter).
-    fn command_seen(name: &[u8]);
 }

@@ -1,6 +1,5 @@
 //! The commands' `extern "C"` function: the arguments, read in place, and the reply.
 
-use super::Callbacks;
 use redis_module::{raw, Context, RedisResult, RedisString};
 use std::os::raw::{c_char, c_int, c_long};
 
@@ -9,6 +8,15 @@ const STACK_ARGS: usize = 8;
 
 /// A command handler: the context and the arguments after the command name.
 pub type Handler = fn(&Context, &[&[u8]]) -> RedisResult;
+
+/// What the module does around each of its commands.
+pub trait Commands {
+    /// A command: runs `handler` on `args`, the arguments after the command's name.
+    fn command(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult;
+    /// Runs `command`, a whole command from its arguments to its reply, and whatever the
+    /// module measures around it.
+    fn measure_command(command: impl FnOnce() -> c_int) -> c_int;
+}
 
 /// One command of the module: the handler its `extern "C"` function ([`command`]) runs.
 pub trait Command {
@@ -25,7 +33,7 @@ pub trait Command {
 ///
 /// Only Redis calls it, as a command: `ctx` is the command's live context and `argv` holds
 /// `argc` strings, valid for the duration of the call.
-pub unsafe extern "C" fn command<C: Callbacks, K: Command>(
+pub unsafe extern "C" fn command<C: Commands, K: Command>(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
@@ -34,7 +42,7 @@ pub unsafe extern "C" fn command<C: Callbacks, K: Command>(
 }
 
 /// [`command`] without the measurement.
-fn reply_to<C: Callbacks>(
+fn reply_to<C: Commands>(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,

@@ -1,10 +1,15 @@
 //! The module's timer: a detached context to arm it with outside a callback, and the
-//! trampoline that forwards its firing to [`Callbacks::timer`].
+//! trampoline that forwards its firing to [`Timer::timer`].
 
-use super::Callbacks;
 use redis_module::{raw, Context};
 use std::os::raw::c_void;
 use std::ptr;
+
+/// What the module does when its timer fires.
+pub trait Timer {
+    /// The timer armed with [`TimerContext::arm`] fired.
+    fn timer(ctx: &Context);
+}
 
 /// The `extern "C"` function a timer calls.
 type Fired = extern "C" fn(*mut raw::RedisModuleCtx, *mut c_void);
@@ -21,7 +26,7 @@ pub type TimerId = raw::RedisModuleTimerID;
 impl TimerContext {
     /// A context detached from `ctx`, freed on drop, whose timers call `C::timer`; `None`
     /// when Redis gave none.
-    pub fn new<C: Callbacks>(ctx: &Context) -> Option<TimerContext> {
+    pub fn new<C: Timer>(ctx: &Context) -> Option<TimerContext> {
         // SAFETY: the live context of the current callback; the result is freed on drop.
         let ptr = unsafe { call!(RedisModule_GetDetachedThreadSafeContext(ctx.ctx)) };
         (!ptr.is_null()).then_some(TimerContext {
@@ -57,6 +62,6 @@ impl Drop for TimerContext {
     }
 }
 
-extern "C" fn timer_fired<C: Callbacks>(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
+extern "C" fn timer_fired<C: Timer>(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
     C::timer(&Context::new(ctx));
 }
