@@ -59,10 +59,7 @@ pub fn init<C: Events + Info + Timer>(
         return Status::Err;
     }
     hooks::index_existing_keys(ctx);
-    if !sweeper::prepare::<C>(ctx) {
-        ctx.log_warning("presence: could not keep a context for the sweeper's timer");
-        return Status::Err;
-    }
+    sweeper::prepare::<C>(ctx);
     Status::Ok
 }
 

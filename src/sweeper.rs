@@ -48,17 +48,13 @@ pub struct Outcome {
 }
 
 /// Keeps a context to arm the timer with, whose ticks call `C::timer` (which runs
-/// [`on_tick`]); called once at load, false when Redis gave no context. The timer is armed by
-/// the first server cron after the load ([`on_cron`]), not during the load itself: Redis
-/// refuses to unload a module that holds a timer, and it may still unload this one after a
-/// successful `OnLoad`.
-pub fn prepare<C: Timer>(ctx: &Context) -> bool {
+/// [`on_tick`]); called once at load. The timer is armed by the first server cron after the
+/// load ([`on_cron`]), not during the load itself: Redis refuses to unload a module that holds
+/// a timer, and it may still unload this one after a successful `OnLoad`.
+pub fn prepare<C: Timer>(ctx: &Context) {
     stop();
-    let Some(timer_ctx) = TimerContext::new::<C>(ctx) else {
-        return false;
-    };
+    let timer_ctx = TimerContext::new::<C>(ctx);
     state::module(|m| m.timer_ctx.replace(Some(timer_ctx)));
-    true
 }
 
 /// The server cron (`hz` times a second): arms the timer when it is not armed.

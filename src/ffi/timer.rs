@@ -24,15 +24,14 @@ pub struct TimerContext {
 pub type TimerId = raw::RedisModuleTimerID;
 
 impl TimerContext {
-    /// A context detached from `ctx`, freed on drop, whose timers call `C::timer`; `None`
-    /// when Redis gave none.
-    pub fn new<C: Timer>(ctx: &Context) -> Option<TimerContext> {
-        // SAFETY: the live context of the current callback; the result is freed on drop.
-        let ptr = unsafe { call!(RedisModule_GetDetachedThreadSafeContext(ctx.ctx)) };
-        (!ptr.is_null()).then_some(TimerContext {
-            ptr,
+    /// A context detached from `ctx`, freed on drop, whose timers call `C::timer`.
+    pub fn new<C: Timer>(ctx: &Context) -> TimerContext {
+        TimerContext {
+            // SAFETY: the live context of the current callback. Redis allocates the new
+            // context (its allocator aborts rather than return null); it is freed on drop.
+            ptr: unsafe { call!(RedisModule_GetDetachedThreadSafeContext(ctx.ctx)) },
             fired: timer_fired::<C>,
-        })
+        }
     }
 
     /// Arms the timer to fire once after `delay_ms` (at least 1).
