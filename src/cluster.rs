@@ -5,41 +5,21 @@
 //! may sweep and publish on its own.
 //!
 //! On a standalone server every check here passes: nothing moves and the node owns everything.
+//!
+//! What it knows of its node lives in the module's state ([`state::ClusterNode`]).
 
 use crate::config;
-use crate::store;
-use presence_core::cluster::{key_slot, Health, View};
+use crate::ffi::context::now_ms;
+use crate::state::{self, ClusterNode, Running};
+use presence_core::cluster::{key_slot, View};
 use redis_module::{Context, RedisError, RedisValue};
-use std::cell::{Cell, RefCell};
-
-thread_local! {
-    /// The node as last read; `None` before the first read (or on a standalone server).
-    static VIEW: RefCell<Option<View>> = const { RefCell::new(None) };
-    /// Until when (Unix ms) the node's view is read again at every presence command: for a
-    /// while after a client ran a `CLUSTER` command (Valkey applies a `SETSLOT` only once its
-    /// replicas have it, after the command was seen).
-    static STALE_UNTIL: Cell<i64> = const { Cell::new(i64::MAX) };
-    /// How long the node has been a healthy slot owner.
-    static HEALTH: Cell<Health> = const { Cell::new(Health::new()) };
-    /// True when the sweeper found a presence of a slot the node does not own (it lost the
-    /// slot, or loaded old data): it waits until the node's slots change.
-    static STRAY: Cell<bool> = const { Cell::new(false) };
-    /// The client command running now, as far as moving keys goes.
-    static RUNNING: Cell<Running> = const { Cell::new(Running::Other) };
-}
 
 /// How long after a client's `CLUSTER` command every presence command reads the node again.
 const STALE_MS: i64 = 2000;
 
-/// The client command running now, for the keyspace hooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Running {
-    /// `MIGRATE`: the keys it deletes moved to another node.
-    Migrate,
-    /// `RESTORE-ASKING`: the key it writes moved here from another node of the cluster.
-    RestoreAsking,
-    /// Anything else.
-    Other,
+/// Runs `f` on what the module knows of its node.
+fn node<R>(f: impl FnOnce(&ClusterNode) -> R) -> R {
+    state::module(|m| f(&m.cluster))
 }
 
 /// A client command is about to run (from the command filter): remembers whether it moves
@@ -52,27 +32,27 @@ pub fn command_seen(name: &[u8]) {
         Running::RestoreAsking
     } else {
         if name.eq_ignore_ascii_case(b"cluster") {
-            STALE_UNTIL.with(|s| s.set(store::now_ms().saturating_add(STALE_MS)));
+            node(|n| n.stale_until.set(now_ms().saturating_add(STALE_MS)));
         }
         Running::Other
     };
-    RUNNING.with(|r| r.set(running));
+    node(|n| n.running.set(running));
 }
 
 /// No client command runs (the server cron, a timer): nothing that a key event now comes from
 /// moves keys.
 pub fn between_commands() {
-    RUNNING.with(|r| r.set(Running::Other));
+    node(|n| n.running.set(Running::Other));
 }
 
 /// True while a `MIGRATE` runs: a key it deletes moved to another node.
 pub fn moving_out() -> bool {
-    RUNNING.with(Cell::get) == Running::Migrate
+    node(|n| n.running.get()) == Running::Migrate
 }
 
 /// True while a `RESTORE-ASKING` runs: the key it writes moved here from another node.
 pub fn moving_in() -> bool {
-    RUNNING.with(Cell::get) == Running::RestoreAsking
+    node(|n| n.running.get()) == Running::RestoreAsking
 }
 
 /// Reads the node again: its line of `CLUSTER NODES` and the cluster's state.
@@ -85,25 +65,23 @@ pub fn refresh(ctx: &Context) {
     let cluster_ok = info.lines().any(|line| line.trim() == "cluster_state:ok");
     let view = View::parse(&nodes, cluster_ok);
     let healthy = view.as_ref().is_some_and(View::healthy_owner);
-    HEALTH.with(|h| {
-        let mut health = h.get();
-        health.observe(healthy, store::now_ms());
-        h.set(health);
-    });
-    VIEW.with(|v| {
-        let mut current = v.borrow_mut();
+    node(|n| {
+        let mut health = n.health.get();
+        health.observe(healthy, now_ms());
+        n.health.set(health);
+        let mut current = n.view.borrow_mut();
         let same = match (current.as_ref(), view.as_ref()) {
             (Some(before), Some(now)) => before.same_slots(now),
             _ => false,
         };
         if !same {
-            STRAY.with(|s| s.set(false));
+            n.stray.set(false);
         }
         *current = view;
+        if n.stale_until.get() == i64::MAX {
+            n.stale_until.set(0);
+        }
     });
-    if STALE_UNTIL.with(Cell::get) == i64::MAX {
-        STALE_UNTIL.with(|s| s.set(0));
-    }
 }
 
 /// The text of a reply ("" for an error or anything else).
@@ -134,11 +112,16 @@ pub fn is_moving(ctx: &Context, key: &[u8]) -> bool {
     if !config::is_cluster() {
         return false;
     }
-    if store::now_ms() < STALE_UNTIL.with(Cell::get) {
+    if now_ms() < node(|n| n.stale_until.get()) {
         refresh(ctx);
     }
     let slot = key_slot(key);
-    VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| view.is_moving(slot)))
+    node(|n| {
+        n.view
+            .borrow()
+            .as_ref()
+            .is_some_and(|view| view.is_moving(slot))
+    })
 }
 
 /// The `TRYAGAIN` error of a command whose declared key's slot is moving.
@@ -156,8 +139,13 @@ pub fn may_sweep() -> bool {
     if !config::is_cluster() {
         return true;
     }
-    let settled = VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| !view.any_moving()));
-    settled && confirmed() && !STRAY.with(Cell::get)
+    let settled = node(|n| {
+        n.view
+            .borrow()
+            .as_ref()
+            .is_some_and(|view| !view.any_moving())
+    });
+    settled && confirmed() && !node(|n| n.stray.get())
 }
 
 /// True when the node owns the slot of `room` (always on a standalone server).
@@ -166,13 +154,13 @@ pub fn owns_room(room: &str) -> bool {
         return true;
     }
     let slot = key_slot(room.as_bytes());
-    VIEW.with(|v| v.borrow().as_ref().is_some_and(|view| view.owns(slot)))
+    node(|n| n.view.borrow().as_ref().is_some_and(|view| view.owns(slot)))
 }
 
 /// The sweeper met a presence of a slot the node does not own: it sweeps nothing more until
 /// the node's slots change (logged once).
 pub fn found_stray(ctx: &Context, room: &str) {
-    if !STRAY.with(|s| s.replace(true)) {
+    if !node(|n| n.stray.replace(true)) {
         ctx.log_warning(&format!(
             "presence: this node holds presences of room {room}, whose slot it does not own; the sweeper waits until its slots change (redis-cli --cluster fix)"
         ));
@@ -182,16 +170,16 @@ pub fn found_stray(ctx: &Context, room: &str) {
 /// True when the node may publish what nobody asked for right now (expiries): on a standalone
 /// server always; in a cluster once it has been a healthy slot owner for a while.
 pub fn confirmed() -> bool {
-    !config::is_cluster() || HEALTH.with(Cell::get).confirmed(store::now_ms())
+    !config::is_cluster() || node(|n| n.health.get()).confirmed(now_ms())
 }
 
 /// The node loaded data or changed role: it must be seen a healthy owner for a while again.
 pub fn forget_health() {
-    HEALTH.with(|h| {
-        let mut health = h.get();
+    node(|n| {
+        let mut health = n.health.get();
         health.reset();
-        h.set(health);
+        n.health.set(health);
+        n.stale_until.set(i64::MAX);
+        n.stray.set(false);
     });
-    STALE_UNTIL.with(|s| s.set(i64::MAX));
-    STRAY.with(|s| s.set(false));
 }

@@ -1,23 +1,25 @@
 //! The command handlers: each parses its arguments into a typed request, applies it to the
 //! presence key and the index, publishes what changed, and replies.
 
-use crate::api;
 use crate::cluster;
 use crate::config;
+use crate::ffi::context::{now_ms, selected_db};
+use crate::ffi::keys::{Kind, WriteKey};
+use crate::ffi::replies::{self, Handler};
 use crate::publisher;
 use crate::rebuild;
 use crate::reconcile;
-use crate::state;
-use crate::store::{self, Kind, OpenKey};
+use crate::state::{self, Busy};
+use crate::store;
 use crate::sweeper;
-use presence_core::changes;
+use presence_core::changes::{self, PresenceRef};
 use presence_core::db::Prior;
 use presence_core::error::PresenceError;
 use presence_core::events::Reason;
 use presence_core::index::Refresh;
 use presence_core::keys::{self, KeyFormat, LeaseKey};
 use presence_core::liveness::{Moment, NO_TTL};
-use presence_core::request::{self, Target};
+use presence_core::request::{self, LeaseRequest, Target};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 /// The reply for a refused request.
@@ -28,12 +30,9 @@ fn refused(error: PresenceError) -> RedisError {
     }
 }
 
-/// A command handler: the context and the arguments after the command name.
-pub type Handler = fn(&Context, &[&[u8]]) -> RedisResult;
-
 /// Runs `handler` on the arguments of a command (after its name): while the index is rebuilt
 /// after a replica's full sync, every command answers `LOADING` instead.
-pub(crate) fn run(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult {
+pub fn run(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult {
     if rebuild::in_progress() {
         return Err(RedisError::Str(rebuild::LOADING));
     }
@@ -50,43 +49,41 @@ fn key_name(ctx: &Context, target: &Target) -> Result<RedisString, RedisError> {
 }
 
 /// True when the index holds `target.socket` for (room, user) in `db`.
-fn holds(db: i32, target: &Target) -> bool {
+fn holds(db: i32, target: &Target) -> Result<bool, Busy> {
     state::with(|s| {
         s.dbs
             .get(&db)
             .is_some_and(|index| index.holds(target.room, target.user, target.socket))
     })
-    .unwrap_or(false)
 }
 
-/// Announces that (room, user) ended for `reason`, removing it from the index.
-fn end_presence(ctx: &Context, db: i32, target: &Target, reason: Reason, now: Moment) {
-    let events = state::with(|s| match s.dbs.get_mut(&db) {
-        Some(index) => {
-            if reason == Reason::NodeDown {
-                s.stats.node_down += 1;
-            }
-            changes::removed(index, target.at(db), reason, now)
-        }
-        None => Vec::new(),
-    })
-    .unwrap_or_default();
+/// Announces that (room, user) ended for `reason` (its key deleted by the command when
+/// `deleted`), removing it from the index.
+fn end_presence(
+    ctx: &Context,
+    at: PresenceRef<'_>,
+    reason: Reason,
+    deleted: bool,
+    now: Moment,
+) -> Result<(), Busy> {
+    let events = state::with(|s| reconcile::ended(s, at, reason, deleted, now))?;
     publisher::publish(ctx, events);
+    Ok(())
 }
 
 /// A presence key opened for writing, in the caller's database.
 struct Opened {
     db: i32,
     name: RedisString,
-    key: OpenKey,
+    key: WriteKey,
 }
 
 /// Opens the key of `target` for writing. A key of another type is WRONGTYPE.
 fn open(ctx: &Context, target: &Target) -> Result<Opened, RedisError> {
     reconcile::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
+    let db = selected_db(ctx);
     let name = key_name(ctx, target)?;
-    let key = OpenKey::open(ctx, &name, true);
+    let key = WriteKey::open(ctx, &name);
     if key.kind() == Kind::Other {
         return Err(refused(PresenceError::WrongType));
     }
@@ -112,10 +109,16 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
     if opened.key.kind() == Kind::Empty {
         let db = opened.db;
         drop(opened);
-        end_presence(ctx, db, target, Reason::Expired, config::moment_now());
+        end_presence(
+            ctx,
+            target.at(db),
+            Reason::Expired,
+            false,
+            config::moment_now(),
+        )?;
         return Ok(None);
     }
-    Ok(holds(opened.db, target).then_some(opened))
+    Ok(holds(opened.db, target)?.then_some(opened))
 }
 
 /// `PRESENCE.JOIN room user socket`
@@ -124,7 +127,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     cluster::settled(ctx, target.room.as_bytes())?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
-    let now = rule.at(store::now_ms());
+    let now = rule.at(now_ms());
     if let Some(node) = target.socket.node {
         let up = state::with(|s| {
             s.dbs
@@ -153,10 +156,10 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let target = request::target(args).map_err(refused)?;
     let Opened { db, name, key } = open_here(ctx, &target)?;
     let rule = config::liveness();
-    let now = rule.at(store::now_ms());
+    let now = rule.at(now_ms());
     if key.kind() == Kind::Empty {
         drop(key);
-        end_presence(ctx, db, &target, Reason::Expired, now);
+        end_presence(ctx, target.at(db), Reason::Expired, false, now)?;
         return Ok(RedisValue::Integer(0));
     }
     let expire_at = rule.expire_at_after_beat(now.now);
@@ -176,8 +179,8 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     match refreshed {
         (Refresh::NotHeld, _) => Ok(RedisValue::Integer(0)),
         (Refresh::NotLive { .. }, reason) => {
-            store::delete(ctx, key, &name);
-            end_presence(ctx, db, &target, reason, now);
+            let deleted = store::delete(ctx, key, &name);
+            end_presence(ctx, target.at(db), reason, deleted, now)?;
             Ok(RedisValue::Integer(0))
         }
         (Refresh::Refreshed { .. }, _) => {
@@ -195,8 +198,14 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let Some(Opened { db, name, key }) = open_held(ctx, &target)? else {
         return Ok(RedisValue::Integer(0));
     };
-    store::delete(ctx, key, &name);
-    end_presence(ctx, db, &target, Reason::Leave, config::moment_now());
+    let deleted = store::delete(ctx, key, &name);
+    end_presence(
+        ctx,
+        target.at(db),
+        Reason::Leave,
+        deleted,
+        config::moment_now(),
+    )?;
     Ok(RedisValue::Integer(1))
 }
 
@@ -205,7 +214,7 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let request = request::list(args).map_err(refused)?;
     cluster::settled(ctx, request.room.as_bytes())?;
     reconcile::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
+    let db = selected_db(ctx);
     let now = config::moment_now();
     state::with(|s| {
         let entries = s
@@ -214,10 +223,10 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             .map(|index| index.list(request.room, now, request.limit, request.after))
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };
-        api::reply_array(ctx, entries.len() * per_entry);
+        replies::reply_array(ctx, entries.len() * per_entry);
         let mut held = String::new();
         for (user, node, socket) in entries {
-            api::reply_bulk(ctx, user);
+            replies::reply_bulk(ctx, user);
             if request.with_sockets {
                 held.clear();
                 if let Some(node) = node {
@@ -225,7 +234,7 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
                     held.push('/');
                 }
                 held.push_str(socket);
-                api::reply_bulk(ctx, &held);
+                replies::reply_bulk(ctx, &held);
             }
         }
     })?;
@@ -237,7 +246,7 @@ pub fn count(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let room = request::room(args).map_err(refused)?;
     cluster::settled(ctx, room.as_bytes())?;
     reconcile::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
+    let db = selected_db(ctx);
     let now = config::moment_now();
     let count = state::with(|s| s.dbs.get_mut(&db).map_or(0, |index| index.count(room, now)))?;
     Ok(RedisValue::Integer(count as i64))
@@ -264,7 +273,7 @@ pub fn lease(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let mut request = request::lease(args).map_err(refused)?;
     cluster::settled(ctx, args[0])?;
     reconcile::resolve_pending(ctx);
-    let db = store::selected_db(ctx);
+    let db = selected_db(ctx);
     let format = state::with(|s| s.format)?;
     if format == KeyFormat::Cluster && request.tag.is_empty() {
         request.tag = request.node;
@@ -274,31 +283,43 @@ pub fn lease(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         tag: request.tag,
     };
     let name = store::string(ctx, keys::lease_key(lease).as_bytes());
-    let key = OpenKey::open(ctx, &name, true);
+    let key = WriteKey::open(ctx, &name);
     let now = config::moment_now();
     let up = state::with(|s| s.db(db).leases.is_up_by_name(request.node, now))?;
     let (held, existed) = match key.kind() {
         Kind::Other => return Err(refused(PresenceError::WrongType)),
         Kind::Empty => (up, false),
-        Kind::String => (up || now.lease_live(key.expire_at()), true),
+        Kind::String => (up || now.lease_live(store::expire_at(&key)), true),
     };
-    let expire_at = if request.ms == 0 {
-        if existed {
-            store::delete(ctx, key, &name);
-        }
-        NO_TTL
-    } else {
-        let expire_at = now.now.saturating_add(request.ms);
-        let written = if existed {
-            store::refresh(ctx, key, &name, expire_at)
-        } else {
-            store::write_string(ctx, key, &name, request.node, expire_at, false)
-        };
-        if !written {
-            return Err(RedisError::Str("ERR could not write the lease key"));
-        }
-        expire_at
-    };
+    let expire_at = write_lease(ctx, key, &name, &request, existed, now)?;
     state::with(|s| s.db(db).leases.set_lease(lease, expire_at))?;
     Ok(RedisValue::Integer(i64::from(held)))
+}
+
+/// Writes the lease key `name` (`existed`: it holds a string) as `request` asks at `now`, and
+/// returns its new expiry ([`NO_TTL`] once released).
+fn write_lease(
+    ctx: &Context,
+    key: WriteKey,
+    name: &RedisString,
+    request: &LeaseRequest<'_>,
+    existed: bool,
+    now: Moment,
+) -> Result<i64, RedisError> {
+    if request.ms == 0 {
+        if existed {
+            store::delete(ctx, key, name);
+        }
+        return Ok(NO_TTL);
+    }
+    let expire_at = now.now.saturating_add(request.ms);
+    let written = if existed {
+        store::refresh(ctx, key, name, expire_at)
+    } else {
+        store::write_string(ctx, key, name, request.node, expire_at, false)
+    };
+    if !written {
+        return Err(RedisError::Str("ERR could not write the lease key"));
+    }
+    Ok(expire_at)
 }

@@ -1,10 +1,16 @@
 //! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`,
 //! `presence.events`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and
-//! `CONFIG SET` (the TTL only to the value it already has).
+//! `CONFIG SET` (the TTL only to the value it already has). Each is named, bounded and given
+//! its default once, in [`Setting::spec`], which both the registration and the module
+//! arguments read.
+//!
+//! The values live in atomics, not in the module's state (`state.rs`): Redis's config
+//! callbacks write them, at load and on `CONFIG SET`, possibly while the state is in use. So
+//! does the server's mode (cluster or not, set once at load), which the callback of
+//! `presence.events` reads.
 
-use crate::api;
+use crate::ffi::context::{self, now_ms};
 use crate::state;
-use crate::sweeper;
 use presence_core::events::Channels;
 use presence_core::liveness::{Liveness, Moment};
 use redis_module::configuration::{
@@ -43,55 +49,77 @@ pub const MAX_SECONDS: i64 = 315_360_000;
 pub const MAX_SWEEP_INTERVAL: i64 = 3_600_000;
 
 /// Registers the four configs and applies the values Redis holds for them (`redis.conf`
-/// lines, `MODULE LOADEX … CONFIG`). False when Redis refused a value: the load must then fail
+/// lines, `MODULE LOADEX … CONFIG`); `on_sweep_interval` runs after each change of
+/// `presence.sweep-interval`. False when Redis refused a value: the load must then fail
 /// before anything else is set up, since Redis leaves a module whose configs were refused
 /// half-loaded.
-pub fn register_and_load(ctx: &Context) -> bool {
+pub fn register_and_load(ctx: &Context, on_sweep_interval: fn()) -> bool {
     // The library stays mapped after a refused load (a Rust library with thread-local
     // destructors is never unloaded), so a load that follows one finds its statics as that one
     // left them: the TTL takes any value again until this load is over.
     TTL.fixed.store(false, Ordering::Relaxed);
-    register_i64_configuration(
+    register_i64(ctx, Setting::Ttl, &TTL, None);
+    register_i64(ctx, Setting::StaleAfter, &STALE_AFTER, None);
+    register_i64(
         ctx,
-        "ttl",
-        &TTL,
-        DEFAULT_TTL,
-        1,
-        MAX_SECONDS,
-        ConfigurationFlags::DEFAULT,
-        None,
-    );
-    register_i64_configuration(
-        ctx,
-        "stale-after",
-        &STALE_AFTER,
-        DEFAULT_STALE_AFTER,
-        0,
-        MAX_SECONDS,
-        ConfigurationFlags::DEFAULT,
-        None,
-    );
-    register_i64_configuration(
-        ctx,
-        "sweep-interval",
+        Setting::SweepInterval,
         &SWEEP_INTERVAL,
-        DEFAULT_SWEEP_INTERVAL,
-        1,
-        MAX_SWEEP_INTERVAL,
-        ConfigurationFlags::DEFAULT,
-        Some(Box::new(|_, _, _| sweeper::rearm())),
+        Some(Box::new(move |_, _, _| on_sweep_interval())),
     );
     register_enum_configuration(
         ctx,
-        "events",
+        Setting::Events.spec().short_name(),
         &EVENTS,
         Events::Auto,
         ConfigurationFlags::DEFAULT,
         None,
     );
-    let loaded = api::load_configs(ctx);
+    let loaded = context::load_configs(ctx);
     TTL.fixed.store(true, Ordering::Relaxed);
     loaded
+}
+
+/// What is called after the config kept in a `T` changed.
+type OnChange<T> = Box<dyn Fn(&ConfigurationContext, &str, &'static T)>;
+
+/// Registers the integer config `setting`, kept in `value`, as [`Setting::spec`] describes it.
+fn register_i64<T: ConfigurationValue<i64> + 'static>(
+    ctx: &Context,
+    setting: Setting,
+    value: &'static T,
+    on_changed: Option<OnChange<T>>,
+) {
+    let spec = setting.spec();
+    register_i64_configuration(
+        ctx,
+        spec.short_name(),
+        value,
+        spec.default,
+        spec.min,
+        spec.max,
+        ConfigurationFlags::DEFAULT,
+        on_changed,
+    );
+}
+
+/// A config as the table ([`Setting::spec`]) describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The full name, `presence.<name>`.
+    pub name: &'static str,
+    /// The value it has until set.
+    pub default: i64,
+    /// The least value accepted.
+    pub min: i64,
+    /// The greatest value accepted.
+    pub max: i64,
+}
+
+impl Spec {
+    /// The name without `presence.`, as Redis registers it for the module.
+    pub fn short_name(&self) -> &'static str {
+        self.name.strip_prefix("presence.").unwrap_or(self.name)
+    }
 }
 
 /// Where `presence.ttl` lives: the value, and whether the load is over. Liveness is derived
@@ -238,7 +266,7 @@ pub fn set_cluster(cluster: bool) {
 /// Tells the state which channels events go to (a `reset` fans out to the rooms' channels).
 pub fn apply_channels() {
     let channels = channels();
-    let _ = state::with(|s| s.channels = channels);
+    state::unless_busy(|s| s.channels = channels);
 }
 
 /// The liveness rule for the current configs.
@@ -248,7 +276,7 @@ pub fn liveness() -> Liveness {
 
 /// The liveness rule's moment now: Redis's clock and the cutoff then.
 pub fn moment_now() -> Moment {
-    liveness().at(crate::store::now_ms())
+    liveness().at(now_ms())
 }
 
 /// The current sweep interval in milliseconds.
@@ -270,24 +298,51 @@ pub enum Setting {
 }
 
 impl Setting {
-    fn named(name: &[u8]) -> Option<Setting> {
-        let name = name.to_ascii_lowercase();
-        match name.strip_prefix(b"presence.").unwrap_or(&name) {
-            b"ttl" => Some(Setting::Ttl),
-            b"stale-after" => Some(Setting::StaleAfter),
-            b"sweep-interval" => Some(Setting::SweepInterval),
-            b"events" => Some(Setting::Events),
-            _ => None,
+    /// Every config.
+    const ALL: [Setting; 4] = [
+        Setting::Ttl,
+        Setting::StaleAfter,
+        Setting::SweepInterval,
+        Setting::Events,
+    ];
+
+    /// The table of the configs: name, default and bounds.
+    pub fn spec(self) -> Spec {
+        let (name, default, min, max) = match self {
+            Setting::Ttl => ("presence.ttl", DEFAULT_TTL, 1, MAX_SECONDS),
+            Setting::StaleAfter => ("presence.stale-after", DEFAULT_STALE_AFTER, 0, MAX_SECONDS),
+            Setting::SweepInterval => (
+                "presence.sweep-interval",
+                DEFAULT_SWEEP_INTERVAL,
+                1,
+                MAX_SWEEP_INTERVAL,
+            ),
+            Setting::Events => (
+                "presence.events",
+                Events::Auto as i64,
+                0,
+                EVENTS_NAMES.len() as i64 - 1,
+            ),
+        };
+        Spec {
+            name,
+            default,
+            min,
+            max,
         }
     }
 
+    fn named(name: &[u8]) -> Option<Setting> {
+        let name = name.to_ascii_lowercase();
+        let short = name.strip_prefix(b"presence.").unwrap_or(&name);
+        Setting::ALL
+            .into_iter()
+            .find(|setting| setting.spec().short_name().as_bytes() == short)
+    }
+
     fn range(self) -> (i64, i64) {
-        match self {
-            Setting::Ttl => (1, MAX_SECONDS),
-            Setting::StaleAfter => (0, MAX_SECONDS),
-            Setting::SweepInterval => (1, MAX_SWEEP_INTERVAL),
-            Setting::Events => (0, EVENTS_NAMES.len() as i64 - 1),
-        }
+        let spec = self.spec();
+        (spec.min, spec.max)
     }
 
     /// The value a module argument gives, when valid.
@@ -313,12 +368,7 @@ impl Setting {
 
     /// The config's full name.
     pub fn name(self) -> &'static str {
-        match self {
-            Setting::Ttl => "presence.ttl",
-            Setting::StaleAfter => "presence.stale-after",
-            Setting::SweepInterval => "presence.sweep-interval",
-            Setting::Events => "presence.events",
-        }
+        self.spec().name
     }
 
     /// Stores a value.

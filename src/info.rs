@@ -1,16 +1,10 @@
 //! The `INFO presence` section.
 
-use crate::api::{self, InfoSection};
 use crate::config;
+use crate::ffi::info::InfoSection;
 use crate::rebuild;
-use crate::state;
-use redis_module::Context;
+use crate::state::{self, State};
 use std::ffi::CStr;
-
-/// Registers [`on_info`] as the module's INFO callback.
-pub fn register(ctx: &Context) -> bool {
-    api::register_info(ctx)
-}
 
 /// The figures of the section, summed over every database.
 #[derive(Debug, Default)]
@@ -23,23 +17,28 @@ struct Figures {
     leases: usize,
 }
 
-/// Fills the `INFO presence` section.
-pub fn on_info(section: &InfoSection) {
-    let Ok((figures, stats)) = state::with(|s| {
+impl Figures {
+    /// The figures of `state` now.
+    fn of(state: &State) -> Figures {
         let mut figures = Figures {
-            pending: s.pending.len(),
+            pending: state.pending.len(),
             ..Figures::default()
         };
         let now = config::moment_now();
-        for index in s.dbs.values() {
+        for index in state.dbs.values() {
             figures.live += index.live(now);
             figures.backlog += index.rooms.backlog();
             figures.indexed += index.rooms.entries();
             figures.rooms += index.rooms.rooms();
             figures.leases += index.leases.live(now);
         }
-        (figures, s.stats)
-    }) else {
+        figures
+    }
+}
+
+/// Fills the `INFO presence` section.
+pub fn on_info(section: &InfoSection) {
+    let Some((figures, stats)) = state::unless_busy(|s| Some((Figures::of(s), s.stats))) else {
         return;
     };
     let fields: [(&CStr, u64); 19] = [

@@ -1,28 +1,41 @@
 //! `presence`: a Redis module that keeps "who is in this room right now" in TTL keys
 //! (`room:presence:<room>:<user>` = socket id), with atomic `PRESENCE.*` commands, a room index
-//! derived from the keyspace, a sweeper, and force-leave events. This file only registers.
+//! derived from the keyspace, a sweeper, and force-leave events.
+//!
+//! This file is the top of the crate, and only wires: the command table, and what each of
+//! Redis's callbacks goes to ([`Presence`], which implements the traits of the trampolines in
+//! [`ffi`]). The layers below it only point down (see
+//! `docs/ARCHITECTURE.md`): the features (`commands`, `hooks`, `sweeper`, `rebuild`, `info`,
+//! `setup`), then what they share (`reconcile`, `publisher`, `cluster`, `cpu`), then the module's
+//! state, configs and key writes (`state`, `config`, `store`), and at the bottom [`ffi`], the
+//! only code with `unsafe`.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod api;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod cpu;
+pub mod ffi;
 pub mod hooks;
 pub mod info;
 pub mod publisher;
 pub mod rebuild;
 pub mod reconcile;
-pub mod registration;
 pub mod setup;
 pub mod state;
 pub mod store;
 pub mod sweeper;
 
-use redis_module::raw::{RedisModuleCtx as RawCtx, RedisModuleString as RawString};
-use redis_module::{redis_module, Context, RedisString, Status};
-use registration::{Arg, ArgType, RoomKey, Spec};
+use ffi::events::{Events, ServerEvent};
+use ffi::info::{Info, InfoSection};
+use ffi::keys::KeyName;
+use ffi::registration::{Arg, ArgType, RoomKey, Spec};
+use ffi::replies::{command, Command, Commands, Handler};
+use ffi::timer::Timer;
+use redis_module::{redis_module, Context, NotifyEvent, RedisResult, RedisString, Status};
 use std::os::raw::c_int;
+use std::time::Instant;
 
 #[cfg(not(test))]
 type ModuleAllocator = redis_module::alloc::RedisAlloc;
@@ -33,39 +46,35 @@ type ModuleAllocator = std::alloc::System;
 #[cfg(test)]
 const MODULE_ALLOCATOR: ModuleAllocator = std::alloc::System;
 
-/// PRESENCE.JOIN room user socket
-extern "C" fn join(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::join)
+/// Declares a type for each command, naming the handler its `extern "C"` function runs.
+macro_rules! commands {
+    ($($(#[$doc:meta])* $name:ident => $handler:path;)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl Command for $name {
+                const HANDLER: Handler = $handler;
+            }
+        )*
+    };
 }
 
-/// PRESENCE.BEAT room user socket
-extern "C" fn beat(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::beat)
-}
-
-/// PRESENCE.LEAVE room user socket
-extern "C" fn leave(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::leave)
-}
-
-/// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
-extern "C" fn list(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::list)
-}
-
-/// PRESENCE.COUNT room
-extern "C" fn count(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::count)
-}
-
-/// PRESENCE.SWEEP
-extern "C" fn sweep(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::sweep)
-}
-
-/// PRESENCE.LEASE node ms
-extern "C" fn lease(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) -> c_int {
-    api::command(ctx, argv, argc, commands::lease)
+commands! {
+    /// PRESENCE.JOIN room user socket
+    Join => commands::join;
+    /// PRESENCE.BEAT room user socket
+    Beat => commands::beat;
+    /// PRESENCE.LEAVE room user socket
+    Leave => commands::leave;
+    /// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
+    List => commands::list;
+    /// PRESENCE.COUNT room
+    Count => commands::count;
+    /// PRESENCE.SWEEP
+    Sweep => commands::sweep;
+    /// PRESENCE.LEASE node ms
+    Lease => commands::lease;
 }
 
 /// The commands: name, handler, flags, how the room argument (the declared key) is used, and
@@ -73,7 +82,7 @@ extern "C" fn lease(ctx: *mut RawCtx, argv: *mut *mut RawString, argc: c_int) ->
 const COMMANDS: [Spec; 7] = [
     Spec {
         name: c"presence.join",
-        handler: join,
+        handler: command::<Presence, Join>,
         flags: c"write deny-oom fast",
         room: RoomKey::Writes,
         arity: 4,
@@ -83,7 +92,7 @@ const COMMANDS: [Spec; 7] = [
     },
     Spec {
         name: c"presence.beat",
-        handler: beat,
+        handler: command::<Presence, Beat>,
         flags: c"write fast",
         room: RoomKey::Writes,
         arity: 4,
@@ -93,7 +102,7 @@ const COMMANDS: [Spec; 7] = [
     },
     Spec {
         name: c"presence.leave",
-        handler: leave,
+        handler: command::<Presence, Leave>,
         flags: c"write fast",
         room: RoomKey::Writes,
         arity: 4,
@@ -103,7 +112,7 @@ const COMMANDS: [Spec; 7] = [
     },
     Spec {
         name: c"presence.list",
-        handler: list,
+        handler: command::<Presence, List>,
         flags: c"readonly",
         room: RoomKey::Reads,
         arity: -2,
@@ -118,7 +127,7 @@ const COMMANDS: [Spec; 7] = [
     },
     Spec {
         name: c"presence.count",
-        handler: count,
+        handler: command::<Presence, Count>,
         flags: c"readonly fast",
         room: RoomKey::Reads,
         arity: 2,
@@ -128,7 +137,7 @@ const COMMANDS: [Spec; 7] = [
     },
     Spec {
         name: c"presence.sweep",
-        handler: sweep,
+        handler: command::<Presence, Sweep>,
         flags: c"write",
         room: RoomKey::None,
         arity: 1,
@@ -138,7 +147,7 @@ const COMMANDS: [Spec; 7] = [
     },
     Spec {
         name: c"presence.lease",
-        handler: lease,
+        handler: command::<Presence, Lease>,
         flags: c"write fast",
         room: RoomKey::Writes,
         arity: 3,
@@ -158,8 +167,62 @@ const TARGET_ARGS: [Arg; 3] = [
     Arg::required(c"socket", ArgType::String),
 ];
 
+/// What Redis's callbacks go to: the module.
+pub struct Presence;
+
+impl Commands for Presence {
+    fn command(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult {
+        commands::run(ctx, args, handler)
+    }
+
+    /// Notes the CPU time the command used (`cpu::note_command_cpu`).
+    fn measure_command(command: impl FnOnce() -> c_int) -> c_int {
+        let started = Instant::now();
+        let mark = cpu::cpu_mark(started);
+        let replied = command();
+        cpu::note_command_cpu(started, mark);
+        replied
+    }
+}
+
+impl Events for Presence {
+    fn keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: KeyName<'_>) {
+        hooks::on_keyspace_event(ctx, kind, event, key);
+    }
+
+    fn server_event(ctx: &Context, event: ServerEvent) {
+        match event {
+            ServerEvent::Cron => sweeper::on_cron(),
+            ServerEvent::SwapdbLoadStarted => rebuild::load_started(),
+            ServerEvent::SwapdbLoadAborted => rebuild::load_aborted(),
+            ServerEvent::SwapdbLoadCompleted => rebuild::load_completed(),
+            other => hooks::on_server_event(ctx, other),
+        }
+    }
+
+    fn command_seen(name: &[u8]) {
+        cluster::command_seen(name);
+    }
+}
+
+impl Timer for Presence {
+    /// One tick of the sweeper, with its CPU time noted (`cpu::note_tick_cpu`).
+    fn timer(ctx: &Context) {
+        let started = Instant::now();
+        let mark = cpu::cpu_mark(started);
+        sweeper::on_tick(ctx);
+        cpu::note_tick_cpu(started, mark);
+    }
+}
+
+impl Info for Presence {
+    fn info(section: &InfoSection) {
+        info::on_info(section);
+    }
+}
+
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
-    setup::init(ctx, args, &COMMANDS)
+    setup::init::<Presence>(ctx, args, &COMMANDS)
 }
 
 fn deinit(_ctx: &Context) -> Status {

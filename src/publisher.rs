@@ -2,8 +2,8 @@
 //! (`PUBLISH`) and on each room's `__presence@<db>__:{<room>}` (sharded, `SPUBLISH`), as
 //! `presence.events` says.
 
-use crate::api;
 use crate::config;
+use crate::ffi::propagate;
 use crate::state;
 use crate::store;
 use presence_core::events::Event;
@@ -21,15 +21,15 @@ pub fn publish(ctx: &Context, events: Vec<Event>) {
         if event.global && (channels.global() || event.room.is_none()) {
             let channel = store::string(ctx, event.channel().as_bytes());
             let message = store::string(ctx, event.payload.as_bytes());
-            api::publish(ctx, &channel, &message);
+            propagate::publish(ctx, &channel, &message);
             published += 1;
         }
         if let Some(channel) = channels.room().then(|| event.room_channel()).flatten() {
             let channel = store::string(ctx, channel.as_bytes());
             let message = store::string(ctx, event.room_payload().as_bytes());
-            api::publish_shard(ctx, &channel, &message);
+            propagate::publish_shard(ctx, &channel, &message);
             published += 1;
         }
     }
-    let _ = state::with(|s| s.stats.events += published);
+    state::unless_busy(|s| s.stats.events += published);
 }

@@ -1,28 +1,24 @@
 //! Keeps the room index and the node leases in step with the keyspace: reads a presence key or
 //! a lease key and applies what it holds (or forgets a key that is gone), and keeps the writes
-//! waiting to be read. Used by the hooks, the commands, the sweeper and the rebuild.
+//! waiting to be read; the end of a presence, counted. Used by the hooks, the commands, the
+//! sweeper and the rebuild.
 
 use crate::config;
+use crate::ffi::context::{select_db, selected_db};
+use crate::ffi::keys::{KeyName, ReadKey};
+use crate::ffi::scan::ScanCursor;
 use crate::publisher;
-use crate::state;
-use crate::store::{self, KeyName, Observed, OpenKey};
+use crate::state::{self, State};
+use crate::store::{self, Observed};
 use presence_core::changes::{self, PresenceRef};
 use presence_core::events::{Event, Reason};
 use presence_core::ids;
 use presence_core::keys;
-use presence_core::liveness::NO_TTL;
+use presence_core::liveness::{Moment, NO_TTL};
 use redis_module::Context;
-use std::cell::RefCell;
 
 /// Past this many writes waiting to be read, they are read at once.
 const MAX_PENDING: usize = 64;
-
-thread_local! {
-    /// The keys among the waiting writes that a `RESTORE-ASKING` brought here from another
-    /// node of the cluster: their first read indexes them without a word. A mark counts only
-    /// while its key still waits, and a raw write to the key before that read takes it away.
-    static ARRIVED: RefCell<Vec<(i32, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
-}
 
 /// Reads the key `name` in the selected database `db` and brings the index (or the leases) in
 /// line with it. A key that is gone or no longer a presence string counts as deleted; a lease
@@ -33,27 +29,27 @@ pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
 }
 
 /// [`reconcile`] for a key name Redis handed over, read without a copy.
-pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Event> {
-    let Ok(format) = state::with(|s| s.format) else {
+pub fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Event> {
+    let Some(format) = state::unless_busy(|s| Some(s.format)) else {
         return Vec::new();
     };
     if let Some(lease) = keys::parse_lease(key.bytes()) {
-        let open = OpenKey::open(ctx, key, false);
+        let open = ReadKey::open(ctx, key);
         let expire_at = match store::observe(&open) {
             Observed::String { expire_at, .. } => expire_at,
             Observed::Missing | Observed::Other => NO_TTL,
         };
-        let _ = state::with(|s| s.db(db).leases.set_lease(lease, expire_at));
+        state::unless_busy(|s| s.db(db).leases.set_lease(lease, expire_at));
         return Vec::new();
     }
     let Some((room, user)) = format.parse(key.bytes()) else {
         return Vec::new();
     };
     let at = PresenceRef { db, room, user };
-    let open = OpenKey::open(ctx, key, false);
+    let open = ReadKey::open(ctx, key);
     let observed = store::observe(&open);
     let now = config::moment_now();
-    state::with(|s| {
+    state::unless_busy(|s| {
         let index = s.db(db);
         match &observed {
             Observed::String { value, expire_at } => match ids::parse_socket(value) {
@@ -65,7 +61,41 @@ pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Eve
             }
         }
     })
-    .unwrap_or_default()
+}
+
+/// The presence `at` ended for `reason` (its key deleted by the module when `deleted`): removes
+/// it from the index, and counts a presence the module removed because its node's lease ended
+/// (`presence_swept_node_down`). The events to announce.
+pub fn ended(
+    s: &mut State,
+    at: PresenceRef<'_>,
+    reason: Reason,
+    deleted: bool,
+    now: Moment,
+) -> Vec<Event> {
+    let Some(index) = s.dbs.get_mut(&at.db) else {
+        return Vec::new();
+    };
+    if deleted && reason == Reason::NodeDown {
+        s.stats.node_down += 1;
+    }
+    changes::removed(index, at, reason, now)
+}
+
+/// Scans a little of `db` (the context's selected database) with `cursor`, and reads every
+/// presence and lease key it finds into the index, announcing nothing; false once the scan of
+/// `db` is complete.
+pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor) -> bool {
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let more = cursor.step(ctx, &mut |name| {
+        if keys::is_followed(name) {
+            found.push(name.to_vec());
+        }
+    });
+    for name in found {
+        reconcile(ctx, db, &name);
+    }
+    more
 }
 
 /// The key `name` of `db` is gone for `reason`: removes it from the index (or its lease)
@@ -73,7 +103,7 @@ pub(crate) fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Eve
 pub fn forget(db: i32, name: &[u8], reason: Reason) -> Vec<Event> {
     unmark_arrival(db, name);
     let now = config::moment_now();
-    state::with(|s| s.forget(db, name, reason, now)).unwrap_or_default()
+    state::unless_busy(|s| s.forget(db, name, reason, now))
 }
 
 /// Remembers a write to `name`, to be read once its command is done: a raw string write, or a
@@ -82,16 +112,20 @@ pub fn forget(db: i32, name: &[u8], reason: Reason) -> Vec<Event> {
 pub fn defer(ctx: &Context, db: i32, name: &[u8]) {
     make_room(ctx, db, name);
     unmark_arrival(db, name);
-    let _ = state::with(|s| s.defer(db, name));
+    state::unless_busy(|s| s.defer(db, name));
 }
 
 /// [`defer`] for a key a `RESTORE-ASKING` brought here from another node of the cluster: it
 /// moved, it did not change, so its first read indexes it without a word.
 pub fn defer_arrival(ctx: &Context, db: i32, name: &[u8]) {
     make_room(ctx, db, name);
-    if state::with(|s| s.defer(db, name)).is_ok() {
-        ARRIVED.with(|a| {
-            let mut arrived = a.borrow_mut();
+    let deferred = state::unless_busy(|s| {
+        s.defer(db, name);
+        true
+    });
+    if deferred {
+        state::module(|m| {
+            let mut arrived = m.arrived.borrow_mut();
             if !arrived.iter().any(|(d, key)| *d == db && key == name) {
                 arrived.push((db, name.to_vec()));
             }
@@ -102,19 +136,19 @@ pub fn defer_arrival(ctx: &Context, db: i32, name: &[u8]) {
 /// Reads the other waiting writes when there are too many, before `name` joins them: the key
 /// of the command now running is never read in its notification.
 fn make_room(ctx: &Context, db: i32, name: &[u8]) {
-    let full = state::with(|s| {
+    let full = state::unless_busy(|s| {
         s.take_pending(db, name);
         s.pending.len() >= MAX_PENDING
     });
-    if full.unwrap_or(false) {
+    if full {
         resolve_pending(ctx);
     }
 }
 
 /// Takes away the arrival mark of `name`; true when it had one.
 fn unmark_arrival(db: i32, name: &[u8]) -> bool {
-    ARRIVED.with(|a| {
-        let mut arrived = a.borrow_mut();
+    state::module(|m| {
+        let mut arrived = m.arrived.borrow_mut();
         let before = arrived.len();
         arrived.retain(|(d, key)| *d != db || key != name);
         arrived.len() != before
@@ -124,23 +158,23 @@ fn unmark_arrival(db: i32, name: &[u8]) -> bool {
 /// Drops `name` from the waiting writes, to read it now; true when it waited as an arrival
 /// (see [`defer_arrival`]): what that read finds is then announced to nobody.
 pub fn take_pending(db: i32, name: &[u8]) -> bool {
-    let waited = state::with(|s| s.take_pending(db, name)).unwrap_or(false);
+    let waited = state::unless_busy(|s| s.take_pending(db, name));
     unmark_arrival(db, name) && waited
 }
 
 /// Reads every waiting write now, and publishes what changed (nothing for arrivals).
 pub fn resolve_pending(ctx: &Context) {
-    let Ok(items) = state::with(|s| std::mem::take(&mut s.pending)) else {
+    let Some(items) = state::unless_busy(|s| Some(std::mem::take(&mut s.pending))) else {
         return;
     };
-    let arrived = ARRIVED.with(|a| std::mem::take(&mut *a.borrow_mut()));
+    let arrived = state::module(|m| m.arrived.take());
     if items.is_empty() {
         return;
     }
     let _restore = store::SelectedDb::remember(ctx);
-    let mut current = store::selected_db(ctx);
+    let mut current = selected_db(ctx);
     for (db, name) in items {
-        if db != current && store::select_db(ctx, db) {
+        if db != current && select_db(ctx, db) {
             current = db;
         }
         if db == current {

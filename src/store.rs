@@ -1,15 +1,17 @@
-//! Low-level access to presence keys through Redis's key API: reads, and writes that replicate
-//! as their effects (`SET … PXAT`, `PEXPIREAT`, `DEL`) and notify like the commands they stand
-//! for. The only file that opens keys.
+//! Presence and lease keys through Redis's key API, on top of [`crate::ffi`]: what an open key
+//! holds, and the writes that replicate as their effects (`SET … PXAT`, `PEXPIREAT`, `DEL`) and
+//! notify like the commands they stand for. The commands, the reconciliation and the sweeper
+//! open the keys (`ffi::keys`); every write of a key goes through here. Also the context's
+//! flags as the module reads them, and the guard that restores a context's selected database.
 
-use crate::api;
+use crate::ffi::context::{self, select_db, selected_db};
+use crate::ffi::keys::{self, Kind, OpenKey, WriteKey};
+use crate::ffi::propagate;
 use crate::state;
+use presence_core::liveness::NO_TTL;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
 use std::ffi::CStr;
 use std::os::raw::c_int;
-
-#[cfg(doc)]
-use presence_core::liveness::NO_TTL;
 
 /// What a key holds, as far as presence is concerned; the value is borrowed from the open key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +29,6 @@ pub enum Observed<'a> {
     Other,
 }
 
-/// The selected database, Redis's clock, the thread's CPU time and the write pause, as the
-/// module API gives them.
-pub use crate::api::{now_ms, select_db, selected_db, thread_cpu_us, writes_paused};
-/// A key opened through the module API, closed on drop.
-pub use crate::api::{Key as OpenKey, KeyName, Kind};
-
 /// What the key holds.
 pub fn observe(key: &OpenKey) -> Observed<'_> {
     match key.kind() {
@@ -41,66 +37,89 @@ pub fn observe(key: &OpenKey) -> Observed<'_> {
         Kind::String => match key.value() {
             Some(value) => Observed::String {
                 value,
-                expire_at: key.expire_at(),
+                expire_at: expire_at(key),
             },
             None => Observed::Other,
         },
     }
 }
 
+/// The key's absolute expiry in Unix ms, or [`NO_TTL`].
+pub fn expire_at(key: &OpenKey) -> i64 {
+    key.expire_at().unwrap_or(NO_TTL)
+}
+
 /// Notifies keyspace subscribers as the raw command would, when `notify-keyspace-events`
 /// enables the event's class (the module's own hooks ignore these).
 fn notify(ctx: &Context, class: NotifyEvent, event: &CStr, name: &RedisString) {
-    let enabled = api::keyspace_events_enabled();
+    let enabled = keys::keyspace_events_enabled();
     if enabled & class.bits() == 0 {
         return;
     }
-    state::muted(|| api::notify_keyspace_event(ctx, class, event, name));
+    if !state::muted(|| keys::notify_keyspace_event(ctx, class, event, name)) {
+        refused(ctx, "a keyspace notification");
+    }
+}
+
+/// What follows a write Redis took: the key signalled modified (WATCH), and its effect
+/// replicated (`replicated`: whether Redis took that).
+fn written(ctx: &Context, name: &RedisString, replicated: bool) {
+    if !replicated {
+        refused(ctx, "the replication of a write");
+    }
+    if !keys::signal_modified(ctx, name) {
+        refused(ctx, "signalling a modified key");
+    }
+}
+
+/// Logs that Redis refused `what` after a write (the write itself was done).
+fn refused(ctx: &Context, what: &str) {
+    ctx.log_warning(&format!("presence: Redis refused {what}"));
 }
 
 /// What `SET name value PXAT expire_at` does. When `value_unchanged`, the key already holds
 /// `value` and only its expiry is written (the replicated effect is the same `SET`).
 pub fn write_string(
     ctx: &Context,
-    key: OpenKey,
+    mut key: WriteKey,
     name: &RedisString,
     value: &str,
     expire_at: i64,
     value_unchanged: bool,
 ) -> bool {
-    let written = (value_unchanged || key.set_value(&string(ctx, value.as_bytes())))
+    let done = (value_unchanged || key.set_value(&string(ctx, value.as_bytes())))
         && key.set_expire_at(expire_at);
     drop(key);
-    if written {
+    if done {
         let at = Decimal::new(expire_at);
-        api::replicate_set_pxat(ctx, name, value.as_bytes(), at.as_bytes());
-        signal_modified(ctx, name);
+        let replicated = propagate::replicate_set_pxat(ctx, name, value.as_bytes(), at.as_bytes());
+        written(ctx, name, replicated);
         notify(ctx, NotifyEvent::STRING, c"set", name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
-    written
+    done
 }
 
 /// Moves the expiry: what `PEXPIREAT name expire_at` does.
-pub fn refresh(ctx: &Context, key: OpenKey, name: &RedisString, expire_at: i64) -> bool {
+pub fn refresh(ctx: &Context, mut key: WriteKey, name: &RedisString, expire_at: i64) -> bool {
     let done = key.set_expire_at(expire_at);
     drop(key);
     if done {
         let at = Decimal::new(expire_at);
-        api::replicate_pexpireat(ctx, name, at.as_bytes());
-        signal_modified(ctx, name);
+        let replicated = propagate::replicate_pexpireat(ctx, name, at.as_bytes());
+        written(ctx, name, replicated);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);
     }
     done
 }
 
 /// Deletes the key: what `DEL name` does.
-pub fn delete(ctx: &Context, key: OpenKey, name: &RedisString) -> bool {
+pub fn delete(ctx: &Context, mut key: WriteKey, name: &RedisString) -> bool {
     let done = key.delete();
     drop(key);
     if done {
-        api::replicate_del(ctx, name);
-        signal_modified(ctx, name);
+        let replicated = propagate::replicate_del(ctx, name);
+        written(ctx, name, replicated);
         notify(ctx, NotifyEvent::GENERIC, c"del", name);
     }
     done
@@ -178,36 +197,25 @@ impl Drop for SelectedDb<'_> {
     }
 }
 
-/// The context's flags.
-fn flags(ctx: &Context) -> c_int {
-    api::context_flags(ctx)
-}
-
 /// True on a master that is not loading data: the only place that sweeps and publishes.
 pub fn is_active_master(ctx: &Context) -> bool {
-    let flags = flags(ctx);
+    let flags = context::flags(ctx);
     flags & raw::REDISMODULE_CTX_FLAGS_MASTER as c_int != 0
         && flags & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int == 0
 }
 
-/// Tells Redis that the module signals modified keys itself ([`signal_modified`] after each
-/// write), so that a key opened for writing but left unchanged does not abort a `WATCH`; and
-/// that it handles a replica's async loading (`repl-diskless-load swapdb`, see
-/// [`crate::rebuild`]).
+/// Tells Redis that the module signals modified keys itself (after each write), so that a key
+/// opened for writing but left unchanged does not abort a `WATCH`; and that it handles a
+/// replica's async loading (`repl-diskless-load swapdb`, see `rebuild.rs`).
 pub fn set_module_options(ctx: &Context) {
     let options = raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED
         | raw::REDISMODULE_OPTIONS_HANDLE_REPL_ASYNC_LOAD;
-    api::set_module_options(ctx, options as c_int);
-}
-
-/// Signals that the key `name` changed (WATCH, client-side caching).
-fn signal_modified(ctx: &Context, name: &RedisString) {
-    api::signal_modified(ctx, name);
+    context::set_module_options(ctx, options as c_int);
 }
 
 /// True when the server runs with `cluster-enabled yes`.
 pub fn is_cluster(ctx: &Context) -> bool {
-    flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
+    context::flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! within a tick or so) does it count the room's presences one by one. A listing passes over
 //! the down nodes' presences as it reads them.
 
+use crate::events::Reason;
 use crate::ids::Socket;
 use crate::index::{self, Presence, Refresh, RoomIndex, RoomWalk, SocketRef};
 use crate::leases::{Leases, NodeId};
@@ -71,6 +72,23 @@ pub enum Step {
     Progress,
     /// Nothing left to find.
     Idle,
+}
+
+/// What the sweeper does with a dead presence once it has looked at its key
+/// ([`Db::sweep_verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The index changed since it handed the presence over: nothing to do.
+    Changed,
+    /// The key is live after all (a raw `EXPIRE` moved its expiry): the index catches up.
+    CatchUp {
+        /// The key's expiry.
+        expire_at: i64,
+    },
+    /// The key is dead: delete it, and announce the end for this reason.
+    Delete(Reason),
+    /// The key is already gone (or holds another type): forget the presence for this reason.
+    Gone(Reason),
 }
 
 /// The presences and node leases of one database.
@@ -350,6 +368,28 @@ impl Db {
     pub fn is_empty(&self) -> bool {
         self.rooms.is_empty()
     }
+
+    /// What the sweeper does at `at` with `dead`, as [`Db::node_step`] or [`Db::first_dead`]
+    /// handed it over, given what its key holds now: `Some` of its expiry (`NO_TTL` for none)
+    /// for a string key, `None` for no key or a key of another type. A key that still holds a
+    /// dead presence is deleted (a down node is the reason first); one that is live after all
+    /// brings the index in line; one that is gone is forgotten for the reason the index knows.
+    pub fn sweep_verdict(&self, dead: &Dead, key_expiry: Option<i64>, at: Moment) -> Verdict {
+        if self.get(&dead.room, &dead.user) != Some(&dead.presence) {
+            return Verdict::Changed;
+        }
+        let socket = Socket::from(dead.socket.as_str());
+        match key_expiry {
+            Some(expire_at) => match self.dead_reason(socket, expire_at, at) {
+                Some(why) => Verdict::Delete(Reason::from(why)),
+                None => Verdict::CatchUp { expire_at },
+            },
+            None => Verdict::Gone(
+                self.dead_reason(socket, dead.presence.expire_at, at)
+                    .map_or(Reason::Deleted, Reason::from),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +431,74 @@ mod tests {
             db.count("r", at(100)),
             3,
             "a lease back makes them live again"
+        );
+    }
+
+    /// The dead presence the sweeper is handed at `now`.
+    fn first_dead(db: &mut Db, now: i64) -> Dead {
+        loop {
+            match db.node_step(at(now)) {
+                Step::Dead(dead) => return dead,
+                Step::Idle => break,
+                Step::Down { .. } | Step::Progress => {}
+            }
+        }
+        loop {
+            match db.first_dead(at(now)) {
+                Step::Dead(dead) => return dead,
+                Step::Progress => {}
+                other => panic!("nothing dead: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_sweeper_decides_from_what_the_key_holds() {
+        let mut db = Db::default();
+        db.upsert_counted("r", "a", "s1".into(), 100, at(0));
+        let dead = first_dead(&mut db, 100);
+        let stale = Moment {
+            now: 100,
+            cutoff: 150,
+        };
+        let cases = [
+            (Some(100), at(100), Verdict::Delete(Reason::Expired)),
+            (Some(NO_TTL), at(100), Verdict::Delete(Reason::NoTtl)),
+            (Some(120), stale, Verdict::Delete(Reason::Stale)),
+            (Some(5000), at(100), Verdict::CatchUp { expire_at: 5000 }),
+            (None, at(100), Verdict::Gone(Reason::Expired)),
+        ];
+        for (key, moment, verdict) in cases {
+            assert_eq!(db.sweep_verdict(&dead, key, moment), verdict, "{key:?}");
+        }
+        let mut other = dead.clone();
+        other.presence.expire_at = 1000;
+        assert_eq!(
+            db.sweep_verdict(&other, None, at(100)),
+            Verdict::Changed,
+            "not what the index holds"
+        );
+    }
+
+    #[test]
+    fn the_sweeper_names_a_down_node_first_and_sees_changes() {
+        let mut db = Db::default();
+        db.leases.set_lease("n", 100);
+        db.upsert_counted("r", "a", "n/s1".into(), 1000, at(0));
+        let dead = first_dead(&mut db, 100);
+        assert_eq!(dead.socket, "n/s1");
+        assert_eq!(
+            db.sweep_verdict(&dead, Some(1000), at(100)),
+            Verdict::Delete(Reason::NodeDown)
+        );
+        assert_eq!(
+            db.sweep_verdict(&dead, None, at(100)),
+            Verdict::Gone(Reason::NodeDown)
+        );
+        db.upsert_counted("r", "a", "s2".into(), 1000, at(100));
+        assert_eq!(
+            db.sweep_verdict(&dead, Some(1000), at(100)),
+            Verdict::Changed
         );
     }
 
