@@ -224,16 +224,16 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             .unwrap_or_default();
         let per_entry = if request.with_sockets { 2 } else { 1 };
         replies::reply_array(ctx, entries.len() * per_entry);
-        let mut held = String::new();
+        let mut held = Vec::new();
         for (user, node, socket) in entries {
             replies::reply_bulk(ctx, user);
             if request.with_sockets {
                 held.clear();
                 if let Some(node) = node {
-                    held.push_str(node);
-                    held.push('/');
+                    held.extend_from_slice(node.as_bytes());
+                    held.push(b'/');
                 }
-                held.push_str(socket);
+                held.extend_from_slice(socket);
                 replies::reply_bulk(ctx, &held);
             }
         }

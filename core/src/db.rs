@@ -270,14 +270,15 @@ impl Db {
 
     /// The live presences of `room` at `at` as (user, node, socket id after the node), ordered
     /// by user id, at most `limit`, those after `after` only when it is given
-    /// ([`RoomIndex::list_where`]).
+    /// ([`RoomIndex::list_where`]). The ids are the bytes of valid UTF-8 strings, handed over
+    /// as bytes for a reply (checking them again would cost a listing more than the rest).
     pub fn list(
         &mut self,
         room: &str,
         at: Moment,
         limit: usize,
         after: Option<&str>,
-    ) -> Vec<(&str, Option<&str>, &str)> {
+    ) -> Vec<(&[u8], Option<&str>, &[u8])> {
         let Db { rooms, leases } = self;
         let down: Vec<NodeId> = leases.down_in(room, at).map(|(node, _)| node).collect();
         let leases = &*leases;
@@ -288,7 +289,7 @@ impl Db {
             .into_iter()
             .map(|(user, presence)| {
                 let node = presence.node.map(|node| leases.name(node));
-                (user, node, &*presence.socket)
+                (user.as_bytes(), node, presence.socket.as_bytes())
             })
             .collect()
     }
@@ -405,7 +406,7 @@ mod tests {
     fn users(db: &mut Db, room: &str, now: i64) -> Vec<String> {
         db.list(room, at(now), usize::MAX, None)
             .into_iter()
-            .map(|(user, _, _)| user.to_string())
+            .map(|(user, _, _)| String::from_utf8_lossy(user).into_owned())
             .collect()
     }
 

@@ -77,6 +77,6 @@ pub fn reply_array(ctx: &Context, len: usize) {
 }
 
 /// Replies with a bulk string.
-pub fn reply_bulk(ctx: &Context, value: &str) {
+pub fn reply_bulk(ctx: &Context, value: &[u8]) {
     raw::reply_with_string_buffer(ctx.ctx, value.as_ptr().cast::<c_char>(), value.len());
 }

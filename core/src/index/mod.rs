@@ -134,6 +134,7 @@ use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 use std::rc::Rc;
 
+use crate::small_str::SmallStr;
 pub use presence::{Dead, Presence, Prior, Refresh, RoomWalk, SocketRef, Step};
 use room::Room;
 
@@ -379,13 +380,14 @@ impl RoomIndex {
     ) -> Vec<(&str, &str)> {
         self.list_where(room, cutoff, limit, after, |_| true)
             .into_iter()
-            .map(|(user, presence)| (user, &*presence.socket))
+            .map(|(user, presence)| (user.as_str(), presence.socket.as_str()))
             .collect()
     }
 
     /// [`RoomIndex::list`] of the presences `keep` admits, as (user, presence): the others are
     /// passed over as if they were not live (they are read, so a page also reads each of them
-    /// in the blocks it looks at).
+    /// in the blocks it looks at). The ids stay [`SmallStr`]s, whose bytes a reply can take
+    /// without the UTF-8 check `as_str` makes.
     pub fn list_where(
         &mut self,
         room: &str,
@@ -393,7 +395,7 @@ impl RoomIndex {
         limit: usize,
         after: Option<&str>,
         keep: impl Fn(&Presence) -> bool,
-    ) -> Vec<(&str, &Presence)> {
+    ) -> Vec<(&SmallStr, &Presence)> {
         let Some(state) = find_room(&mut self.rooms, &self.hasher, room) else {
             return Vec::new();
         };
@@ -417,7 +419,7 @@ impl RoomIndex {
             .into_iter()
             .map(|ix| {
                 let slot = &slots[ix as usize];
-                (&*slot.user, &slot.presence)
+                (&slot.user, &slot.presence)
             })
             .collect()
     }
