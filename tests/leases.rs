@@ -479,7 +479,7 @@ fn leases_come_back_from_rdb_and_aof() {
         let mut c = server.conn();
         lease_and_join(&mut c);
         if persistence == "rdb" {
-            c.call(&["SAVE"]);
+            server.save();
         }
         let server = server.restart();
         let mut c = server.conn();

@@ -30,7 +30,7 @@ pub struct Stats {
     /// Timer ticks that took longer than twice their budget, by the wall clock.
     pub slow_ticks: u64,
     /// The most CPU time one presence command used, in microseconds (it may count the CPU time
-    /// of up to a quarter of a millisecond before the command, see `api::command` in the
+    /// of up to a quarter of a millisecond before the command, see `cpu::note_command_cpu` in the
     /// module).
     pub max_command_cpu_us: u64,
     /// Presence commands that used over 5 ms of CPU time.

@@ -656,6 +656,23 @@ impl Server {
         }
     }
 
+    /// Writes the RDB file with `SAVE`, once no child process saves (a replica's full sync
+    /// forks one: Redis 8 may still be sending the RDB to it after `WAIT` returns, and refuses
+    /// `SAVE` meanwhile with "Background save already in progress").
+    pub fn save(&self) {
+        let mut conn = self.conn();
+        wait_for(STARTUP, "SAVE to be accepted", || {
+            match conn.call(&["SAVE"]) {
+                Reply::Status(ok) if ok == "OK" => Some(()),
+                Reply::Error(e) if e.contains("already in progress") => {
+                    thread::sleep(Duration::from_millis(20));
+                    None
+                }
+                other => panic!("SAVE: {other:?}"),
+            }
+        });
+    }
+
     /// Asks the server to shut down (saving when it is configured to) and waits for it.
     pub fn shutdown(&mut self, save: bool) {
         let mut conn = self.conn();
