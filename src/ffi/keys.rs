@@ -14,6 +14,10 @@
 //! let _ = value;
 //! # }
 //! ```
+//!
+//! What the types cannot see: a second handle on the same key, or a command run through
+//! `Context::call`, changes the key behind a value borrowed from the first. The module reads a
+//! value only to parse it at once (`store::observe`, then the core), with neither in between.
 
 use super::ok;
 use redis_module::{raw, Context, NotifyEvent, RedisString};
