@@ -377,10 +377,10 @@ impl RoomIndex {
         cutoff: i64,
         limit: usize,
         after: Option<&str>,
-    ) -> Vec<(&str, &str)> {
+    ) -> Vec<(String, String)> {
         self.list_where(room, cutoff, limit, after, |_| true)
             .into_iter()
-            .map(|(user, presence)| (user.as_str(), presence.socket.as_str()))
+            .map(|(user, presence)| (user.to_string(), presence.socket.to_string()))
             .collect()
     }
 
@@ -404,7 +404,8 @@ impl RoomIndex {
         let slots = &*slots;
         let start = match after {
             Some(after) => {
-                order.after(|ix| slots[ix as usize].user.as_bytes().cmp(after.as_bytes()))
+                let after = SmallStr::from(after);
+                order.after(|ix| slots[ix as usize].user.cmp(&after))
             }
             None => order.start(),
         };
@@ -560,7 +561,7 @@ impl RoomIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::invariants::{dead_at, totals_at};
+    use super::invariants::{dead_at, owned, totals_at};
     use super::*;
     use crate::liveness::NO_TTL;
 
@@ -588,7 +589,10 @@ mod tests {
                 expire_at: 200
             })
         );
-        assert_eq!(index.get("r", "u1").map(|p| &*p.socket), Some("s2"));
+        assert_eq!(
+            index.get("r", "u1").map(|p| p.socket.to_string()),
+            Some("s2".to_string())
+        );
         assert_eq!(index.entries(), 1);
         assert_eq!(
             index.remove("r", "u1"),
@@ -663,7 +667,10 @@ mod tests {
         assert_eq!(index.count("r", 300), 0);
         assert_eq!(index.count("nope", 0), 0);
         assert_eq!(index.count("other", 300), 1);
-        assert_eq!(index.list("r", 0, 2, None), vec![("a", "sa"), ("b", "sb")]);
+        assert_eq!(
+            index.list("r", 0, 2, None),
+            owned(&[("a", "sa"), ("b", "sb")])
+        );
         assert!(index.list("nope", 0, 2, None).is_empty());
         index.assert_consistent();
     }
@@ -707,7 +714,7 @@ mod tests {
         let mut order = Vec::new();
         while let Some(dead) = dead_at(&mut index, 500) {
             order.push(format!("{}/{}", dead.room, dead.user));
-            index.remove(&dead.room, &dead.user);
+            index.remove(&dead.room, &dead.user.to_string());
         }
         assert_eq!(order, ["r1/c", "r2/b", "r1/a"]);
         assert_eq!(index.entries(), 1);
@@ -799,20 +806,20 @@ mod tests {
         assert_eq!(users(&mut index, "r", 100), ["a", "c", "m", "mm", "x", "y"]);
         assert_eq!(
             index.list("r", 100, 2, Some("a")),
-            vec![("c", "other"), ("m", "s")]
+            owned(&[("c", "other"), ("m", "s")])
         );
         assert_eq!(
             index.list("r", 100, 2, Some("b")),
-            vec![("c", "other"), ("m", "s")]
+            owned(&[("c", "other"), ("m", "s")])
         );
         assert_eq!(
             index.list("r", 100, 9, Some("m")),
-            vec![("mm", "s"), ("x", "s"), ("y", "s")]
+            owned(&[("mm", "s"), ("x", "s"), ("y", "s")])
         );
         assert!(index.list("r", 100, 9, Some("y")).is_empty());
         assert!(index.list("r", 100, 9, Some("zzz")).is_empty());
         assert!(index.list("r", 100, 0, None).is_empty());
-        assert_eq!(index.list("r", 100, 1, Some("")), vec![("a", "s")]);
+        assert_eq!(index.list("r", 100, 1, Some("")), owned(&[("a", "s")]));
         index.remove("r", "a");
         index.upsert("r", "aa", "s", 1000);
         assert_eq!(
