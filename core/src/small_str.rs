@@ -60,6 +60,7 @@ enum BytesRepr<'a> {
 impl Deref for Bytes<'_> {
     type Target = [u8];
 
+    #[inline]
     fn deref(&self) -> &[u8] {
         match &self.0 {
             BytesRepr::Borrowed(bytes) => bytes,
@@ -117,26 +118,42 @@ fn encode_uuid(s: &[u8]) -> Option<(bool, [u8; 16])> {
     Some((upper, bytes))
 }
 
+/// Where each of a UUID's 16 bytes is written out: its two hex digits from there on.
+const BYTE_AT: [u8; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/// The two hex digits of each byte, with the given digits.
+const fn hex_pairs(digits: &[u8; 16]) -> [[u8; 2]; 256] {
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [digits[byte >> 4], digits[byte & 15]];
+        byte += 1;
+    }
+    pairs
+}
+
+/// The lowercase hex digits of each byte.
+static LOWER_PAIRS: [[u8; 2]; 256] = hex_pairs(b"0123456789abcdef");
+
+/// The uppercase hex digits of each byte.
+static UPPER_PAIRS: [[u8; 2]; 256] = hex_pairs(b"0123456789ABCDEF");
+
 /// The UUID of `bytes` written out, with uppercase letters when `upper`.
 fn decode_uuid(upper: bool, bytes: &[u8; 16]) -> [u8; UUID_LEN] {
-    let hex: &[u8; 16] = if upper {
-        b"0123456789ABCDEF"
-    } else {
-        b"0123456789abcdef"
-    };
+    let pairs = if upper { &UPPER_PAIRS } else { &LOWER_PAIRS };
     let mut out = [b'-'; UUID_LEN];
-    let digits = bytes
-        .iter()
-        .flat_map(|&byte| [hex[usize::from(byte >> 4)], hex[usize::from(byte & 15)]]);
-    let places = out.iter_mut().enumerate().filter(|(at, _)| !is_dash(*at));
-    for ((_, place), digit) in places.zip(digits) {
-        *place = digit;
+    for (&byte, &at) in bytes.iter().zip(&BYTE_AT) {
+        let at = usize::from(at);
+        if let Some(place) = out.get_mut(at..at + 2) {
+            place.copy_from_slice(&pairs[usize::from(byte)]);
+        }
     }
     out
 }
 
 impl SmallStr {
     /// The string's bytes, without allocating and without checking them again as UTF-8.
+    #[inline]
     pub fn as_bytes(&self) -> Bytes<'_> {
         Bytes(match &self.0 {
             Repr::Inline { len, bytes } => {
@@ -155,6 +172,20 @@ impl SmallStr {
         match &self.0 {
             Repr::Heap(s) => s.len(),
             _ => 0,
+        }
+    }
+}
+
+impl SmallStr {
+    /// Calls `f` with the string's bytes, written out on the stack for a UUID: the same bytes as
+    /// [`SmallStr::as_bytes`], for a caller that reads them once (a reply), at the cost of one
+    /// look at the representation.
+    #[inline]
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match &self.0 {
+            Repr::Inline { len, bytes } => f(bytes.get(..usize::from(*len)).unwrap_or_default()),
+            Repr::Uuid { upper, bytes } => f(&decode_uuid(*upper, bytes)),
+            Repr::Heap(s) => f(s.as_bytes()),
         }
     }
 }
