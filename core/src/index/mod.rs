@@ -770,6 +770,56 @@ mod tests {
         assert!((101.0..=103.0).contains(&listed), "{listed}");
     }
 
+    /// A version 4 UUID made from `i`, as applications use for user ids.
+    fn uuid(i: u64) -> String {
+        let bits = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            bits >> 32,
+            bits >> 16 & 0xffff,
+            bits & 0xfff,
+            i & 0xfff,
+            i
+        )
+    }
+
+    /// The bytes per presence of `n` presences in rooms of `room_size`, user ids made by `user`,
+    /// Socket.IO socket ids (20 bytes).
+    fn per_presence(n: u64, room_size: u64, user: impl Fn(u64) -> String) -> f64 {
+        let mut index = RoomIndex::new();
+        for i in 0..n {
+            let room = format!("stream-2026-12-06-{:06}", i / room_size);
+            index.upsert(
+                &room,
+                &user(i),
+                &format!("Ab3_xY-9kL{i:010}"),
+                1000 + i as i64,
+            );
+        }
+        index.allocated_bytes() as f64 / n as f64
+    }
+
+    #[test]
+    fn uuid_users_with_socket_io_sockets_cost_what_short_ids_cost() {
+        for room_size in [10, 100, 10_000] {
+            let uuids = per_presence(200_000, room_size, uuid);
+            let short = per_presence(200_000, room_size, |i| format!("{i:012}"));
+            // The user order of a large room fills its blocks a little differently when the
+            // users do not join in their order, as UUIDs do not.
+            let slack = if room_size > LARGE_ROOM as u64 {
+                1.0
+            } else {
+                0.0
+            };
+            assert!(
+                (uuids - short).abs() <= slack,
+                "rooms of {room_size}: {uuids} {short}"
+            );
+        }
+        let uuids = per_presence(1_000_000, 100, uuid);
+        assert!((97.0..=99.0).contains(&uuids), "{uuids}");
+    }
+
     #[test]
     fn the_table_of_rooms_follows_membership() {
         let mut index = RoomIndex::new();
