@@ -9,6 +9,12 @@
 //! Comparison and ordering are those of the original strings: two UUIDs of the same case
 //! compare as their 16 bytes (their dashes are at the same places, and the hex digits of one
 //! case are in the order of their values), any other pair as the bytes written out.
+//!
+//! Only UUIDs are encoded: they are the common ids too long to be kept in place as they are
+//! (36 bytes). A Socket.IO socket id (20 bytes of base64url) is kept in place as it is, so
+//! encoding it as its 15 bytes would save nothing and cost a decoding on every reply. A UUID
+//! with letters of both cases is kept as it is (in its own allocation): only a string with
+//! exactly one representation is encoded, so that equal strings stay equal representations.
 
 use std::cmp::Ordering;
 use std::fmt;
