@@ -85,6 +85,7 @@ impl Bytes<'_> {
 
 /// The UUID `s` is, as (uppercase, its 16 bytes), when it is one in a canonical form: 36 bytes,
 /// dashes after the 8th, 12th, 16th and 20th hex digit, letters all lowercase or all uppercase.
+#[inline(never)]
 fn encode_uuid(s: &[u8]) -> Option<(bool, [u8; 16])> {
     if s.len() != UUID_LEN {
         return None;
@@ -158,6 +159,48 @@ fn decode_uuid(upper: bool, bytes: &[u8; 16]) -> [u8; UUID_LEN] {
 }
 
 impl SmallStr {
+    /// The string's bytes when they are kept as they are (not a UUID kept as its 16 bytes).
+    #[inline]
+    pub(crate) fn plain(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Repr::Inline { len, bytes } => Some(bytes.get(..usize::from(*len)).unwrap_or_default()),
+            Repr::Uuid { .. } => None,
+            Repr::Heap(s) => Some(s.as_bytes()),
+        }
+    }
+
+    /// The order of this string and the string of bytes `other`.
+    #[inline]
+    pub(crate) fn cmp_bytes(&self, other: &[u8]) -> Ordering {
+        match self.plain() {
+            Some(bytes) => bytes.cmp(other),
+            None => self.cmp_written_out(other),
+        }
+    }
+
+    /// [`SmallStr::cmp_bytes`] of a UUID kept as its 16 bytes (out of line, as
+    /// [`SmallStr::cmp_encoded`]).
+    #[inline(never)]
+    fn cmp_written_out(&self, other: &[u8]) -> Ordering {
+        (*self.as_bytes()).cmp(other)
+    }
+
+    /// [`Ord::cmp`] when either string is a UUID kept as its 16 bytes (out of line, so that the
+    /// comparison of plain strings stays small enough to inline).
+    #[inline(never)]
+    fn cmp_encoded(&self, other: &Self) -> Ordering {
+        match (&self.0, &other.0) {
+            (
+                Repr::Uuid { upper, bytes },
+                Repr::Uuid {
+                    upper: other_upper,
+                    bytes: other_bytes,
+                },
+            ) if upper == other_upper => bytes.cmp(other_bytes),
+            _ => self.as_bytes().cmp(&other.as_bytes()),
+        }
+    }
+
     /// The string's bytes, without allocating and without checking them again as UTF-8.
     #[inline]
     pub fn as_bytes(&self) -> Bytes<'_> {
@@ -197,6 +240,7 @@ impl SmallStr {
 }
 
 impl From<&str> for SmallStr {
+    #[inline]
     fn from(s: &str) -> Self {
         if s.len() <= INLINE_MAX {
             let mut bytes = [0; INLINE_MAX];
@@ -214,28 +258,28 @@ impl From<&str> for SmallStr {
 }
 
 impl PartialEq<str> for SmallStr {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
-        *self.as_bytes() == *other.as_bytes()
+        match self.plain() {
+            Some(bytes) => bytes == other.as_bytes(),
+            None => self.cmp_bytes(other.as_bytes()).is_eq(),
+        }
     }
 }
 
 impl PartialOrd for SmallStr {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Ord for SmallStr {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        match (&self.0, &other.0) {
-            (
-                Repr::Uuid { upper, bytes },
-                Repr::Uuid {
-                    upper: other_upper,
-                    bytes: other_bytes,
-                },
-            ) if upper == other_upper => bytes.cmp(other_bytes),
-            _ => self.as_bytes().cmp(&other.as_bytes()),
+        match (self.plain(), other.plain()) {
+            (Some(bytes), Some(other_bytes)) => bytes.cmp(other_bytes),
+            _ => self.cmp_encoded(other),
         }
     }
 }

@@ -194,14 +194,26 @@ impl Room {
         });
         let slots = &self.slots;
         self.users.insert(hash, ix, |other| {
-            hash_id(hasher, &slots[other as usize].user.as_bytes())
+            slots[other as usize]
+                .user
+                .with_bytes(|user| hash_id(hasher, user))
         });
         if self.ordered {
-            self.order.insert(
-                ix,
-                |other| slots[other as usize].user.cmp(&slots[ix as usize].user),
-                |other| slots[other as usize].presence.expire_at,
-            );
+            let expire_at = |other: u32| slots[other as usize].presence.expire_at;
+            // A user id kept as it is compares with the others' bytes; a UUID kept as its 16
+            // bytes compares with them as a `SmallStr` (16 bytes against those of its case).
+            let user = &slots[ix as usize].user;
+            match user.plain() {
+                Some(bytes) => self.order.insert(
+                    ix,
+                    |other| slots[other as usize].user.cmp_bytes(bytes),
+                    expire_at,
+                ),
+                None => {
+                    self.order
+                        .insert(ix, |other| slots[other as usize].user.cmp(user), expire_at)
+                }
+            }
         }
         self.attach(ix);
         if let Some(expiries) = self.expiries.as_deref_mut() {
@@ -227,7 +239,11 @@ impl Room {
         self.users.remove(
             hash,
             |&other| other as usize == ix,
-            |other| hash_id(hasher, &slots[other as usize].user.as_bytes()),
+            |other| {
+                slots[other as usize]
+                    .user
+                    .with_bytes(|user| hash_id(hasher, user))
+            },
         );
         let by_user = |of: usize| {
             let user = &slots[of].user;
@@ -244,7 +260,10 @@ impl Room {
             } else {
                 None
             };
-            (at, hash_id(hasher, &slots[last].user.as_bytes()))
+            (
+                at,
+                slots[last].user.with_bytes(|user| hash_id(hasher, user)),
+            )
         });
         let removed = self.slots.swap_remove(ix);
         if let Some((at, moved_hash)) = moved {
