@@ -5,7 +5,8 @@
 //! of their own.
 //!
 //! A UUID kept as its 16 bytes is written out again (36 bytes on the stack) when its bytes are
-//! asked for: [`SmallStr::as_bytes`] hands out a [`Bytes`], which dereferences to `[u8]`.
+//! asked for: [`SmallStr::as_bytes`] hands out a [`Bytes`], which dereferences to `[u8]`, and
+//! [`SmallStr::with_bytes`] lends them to a closure.
 //! Comparison and ordering are those of the original strings: two UUIDs of the same case
 //! compare as their 16 bytes (their dashes are at the same places, and the hex digits of one
 //! case are in the order of their values), any other pair as the bytes written out.
@@ -212,9 +213,7 @@ impl SmallStr {
             Repr::Heap(s) => BytesRepr::Borrowed(s.as_bytes()),
         })
     }
-}
 
-impl SmallStr {
     /// The length of the string's own allocation: 0 when it is kept in place.
     #[cfg(test)]
     pub(crate) fn heap_len(&self) -> usize {
@@ -223,9 +222,7 @@ impl SmallStr {
             _ => 0,
         }
     }
-}
 
-impl SmallStr {
     /// Calls `f` with the string's bytes, written out on the stack for a UUID: the same bytes as
     /// [`SmallStr::as_bytes`], for a caller that reads them once (a reply), at the cost of one
     /// look at the representation.
