@@ -597,20 +597,62 @@ fn used_memory(c: &mut Conn) -> i64 {
         .expect("used_memory")
 }
 
+/// One row of the memory comparison: its label, the room size, whether user ids are UUIDs,
+/// and the node the sockets are held through (by a lease), if any.
+type MemoryRow = (&'static str, usize, bool, Option<&'static str>);
+
+/// A 64-bit mix of `i` (splitmix64's finaliser), for ids that look random.
+fn mix(i: usize) -> u64 {
+    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A version 4 UUID made from `i`, lowercase, as applications use for user ids.
+fn uuid_user(i: usize) -> String {
+    let (a, b) = (mix(i), mix(i ^ 0x5555_5555));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A Socket.IO socket id made from `i`: 20 characters of base64url (15 bytes).
+fn socket_io_id(i: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bits = u128::from(mix(i)) << 64 | u128::from(mix(!i));
+    (0..20)
+        .map(|k| char::from(ALPHABET[(bits >> (6 * k)) as usize & 63]))
+        .collect()
+}
+
 fn memory(settings: &Settings) {
     let n = settings.memory_presences;
     println!("## 4. Memory of {n} presences\n");
     println!(
-        "`used_memory` after writing {n} presences (100 per room, 20-byte socket ids, alone or \
-         held through a node, `web-1.4242.k3f9/<socket>`), minus `used_memory` of the empty \
-         server: with the module (PRESENCE.JOIN) against the same keys written with \
-         `SET … EX 21600` on a server without it.\n"
+        "`used_memory` after writing {n} presences, minus `used_memory` of the empty server: \
+         with the module (PRESENCE.JOIN) against the same keys written with `SET … EX 21600` on \
+         a server without it. User ids of 12 digits or UUIDs (36 bytes); socket ids of 20 \
+         bytes, alone or held through a node (`<node>/<socket>`, the node holding a lease).\n"
     );
     println!(
-        "| sockets | with the module | without | index per presence | key per presence | target |"
+        "| user ids | sockets | room size | with the module | without | index per presence | \
+         key per presence | target |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for node in [None, Some("web-1.4242.k3f9")] {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let rows: [MemoryRow; 5] = [
+        ("12 digits", 100, false, None),
+        ("12 digits", 100, false, Some("web-1.4242.k3f9")),
+        ("UUID", 10, true, Some("web-17.4242.k3f9a8b7c6d5")),
+        ("UUID", 100, true, Some("web-17.4242.k3f9a8b7c6d5")),
+        ("UUID", 10_000, true, Some("web-17.4242.k3f9a8b7c6d5")),
+    ];
+    for (label, room_size, uuids, node) in rows {
         let mut figures = Vec::new();
         for with_module in [true, false] {
             let server = Server::with(Options {
@@ -625,11 +667,23 @@ fn memory(settings: &Settings) {
             pipelined(
                 &mut c,
                 (0..n).map(|i| {
-                    let socket = match node {
-                        Some(node) => format!("{node}/s{i:019}"),
-                        None => format!("s{i:019}"),
+                    let id = if uuids {
+                        socket_io_id(i)
+                    } else {
+                        format!("s{i:019}")
                     };
-                    let (room, user) = (format!("room{}", i / 100), user(i));
+                    let socket = match node {
+                        Some(node) => format!("{node}/{id}"),
+                        None => id,
+                    };
+                    let (room, user) = if uuids {
+                        (
+                            format!("stream-2026-12-06-{:06}", i / room_size),
+                            uuid_user(i),
+                        )
+                    } else {
+                        (format!("room{}", i / room_size), user(i))
+                    };
                     if with_module {
                         vec!["PRESENCE.JOIN".into(), room, user, socket]
                     } else {
@@ -648,7 +702,7 @@ fn memory(settings: &Settings) {
         }
         let (with, without) = (figures[0], figures[1]);
         println!(
-            "| {} | {:.1} MB | {:.1} MB | {:.0} bytes | {:.0} bytes | ≤ 100 bytes |",
+            "| {label} | {} | {room_size} | {:.1} MB | {:.1} MB | {:.0} bytes | {:.0} bytes | ≤ 100 bytes |",
             if node.is_some() {
                 "through a node"
             } else {

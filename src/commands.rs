@@ -226,14 +226,14 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         replies::reply_array(ctx, entries.len() * per_entry);
         let mut held = Vec::new();
         for (user, node, socket) in entries {
-            replies::reply_bulk(ctx, user);
+            user.with_bytes(|user| replies::reply_bulk(ctx, user));
             if request.with_sockets {
                 held.clear();
                 if let Some(node) = node {
                     held.extend_from_slice(node.as_bytes());
                     held.push(b'/');
                 }
-                held.extend_from_slice(socket);
+                socket.with_bytes(|socket| held.extend_from_slice(socket));
                 replies::reply_bulk(ctx, &held);
             }
         }

@@ -234,7 +234,9 @@ fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: Dead, now: Moment) ->
         cluster::found_stray(ctx, &dead.room);
         return Swept::Nothing;
     }
-    let name = store::string(ctx, format.key(&dead.room, &dead.user).as_bytes());
+    let user = dead.user.as_bytes();
+    let user = user.as_str();
+    let name = store::string(ctx, format.key(&dead.room, user).as_bytes());
     let key = WriteKey::open(ctx, &name);
     let key_expiry = (key.kind() == Kind::String).then(|| store::expire_at(&key));
     let verdict =
@@ -242,7 +244,7 @@ fn remove(ctx: &Context, db: i32, format: KeyFormat, dead: Dead, now: Moment) ->
     let at = PresenceRef {
         db,
         room: &dead.room,
-        user: &dead.user,
+        user,
     };
     let (reason, deleted) = match verdict {
         None | Some(Verdict::Changed) => return Swept::Other,

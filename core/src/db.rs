@@ -270,15 +270,16 @@ impl Db {
 
     /// The live presences of `room` at `at` as (user, node, socket id after the node), ordered
     /// by user id, at most `limit`, those after `after` only when it is given
-    /// ([`RoomIndex::list_where`]). The ids are the bytes of valid UTF-8 strings, handed over
-    /// as bytes for a reply (checking them again would cost a listing more than the rest).
+    /// ([`RoomIndex::list_where`]). The ids stay [`SmallStr`]s, whose bytes
+    /// ([`SmallStr::as_bytes`]) a reply takes without allocating and without checking them
+    /// again as UTF-8 (that would cost a listing more than the rest).
     pub fn list(
         &mut self,
         room: &str,
         at: Moment,
         limit: usize,
         after: Option<&str>,
-    ) -> Vec<(&[u8], Option<&str>, &[u8])> {
+    ) -> Vec<(&SmallStr, Option<&str>, &SmallStr)> {
         let Db { rooms, leases } = self;
         let down: Vec<NodeId> = leases.down_in(room, at).map(|(node, _)| node).collect();
         let leases = &*leases;
@@ -289,7 +290,7 @@ impl Db {
             .into_iter()
             .map(|(user, presence)| {
                 let node = presence.node.map(|node| leases.name(node));
-                (user.as_bytes(), node, presence.socket.as_bytes())
+                (user, node, &presence.socket)
             })
             .collect()
     }
@@ -376,7 +377,7 @@ impl Db {
     /// dead presence is deleted (a down node is the reason first); one that is live after all
     /// brings the index in line; one that is gone is forgotten for the reason the index knows.
     pub fn sweep_verdict(&self, dead: &Dead, key_expiry: Option<i64>, at: Moment) -> Verdict {
-        if self.get(&dead.room, &dead.user) != Some(&dead.presence) {
+        if self.get(&dead.room, dead.user.as_bytes().as_str()) != Some(&dead.presence) {
             return Verdict::Changed;
         }
         let socket = Socket::from(dead.socket.as_str());
@@ -406,7 +407,7 @@ mod tests {
     fn users(db: &mut Db, room: &str, now: i64) -> Vec<String> {
         db.list(room, at(now), usize::MAX, None)
             .into_iter()
-            .map(|(user, _, _)| String::from_utf8_lossy(user).into_owned())
+            .map(|(user, _, _)| user.to_string())
             .collect()
     }
 
@@ -584,7 +585,7 @@ mod tests {
             match db.node_step(at(100)) {
                 Step::Dead(dead) => {
                     assert_eq!(dead.socket, "n/s");
-                    db.remove_counted(&dead.room, &dead.user, at(100));
+                    db.remove_counted(&dead.room, &dead.user.to_string(), at(100));
                     removed += 1;
                 }
                 Step::Progress => {}
@@ -612,7 +613,7 @@ mod tests {
         for _ in 0..10_000 {
             match db.node_step(at(0)) {
                 Step::Dead(dead) => {
-                    db.remove_counted(&dead.room, &dead.user, at(0));
+                    db.remove_counted(&dead.room, &dead.user.to_string(), at(0));
                     removed += 1;
                 }
                 Step::Progress => {
@@ -669,7 +670,7 @@ mod tests {
                     _ => {
                         if let Step::Dead(dead) = db.node_step(at(now)) {
                             keys.remove(&(dead.room.to_string(), dead.user.to_string()));
-                            db.remove_counted(&dead.room, &dead.user, at(now));
+                            db.remove_counted(&dead.room, &dead.user.to_string(), at(now));
                         }
                     }
                 }

@@ -5,6 +5,14 @@ use super::room::ORDER_BLOCK;
 use super::{hash_id, Dead, RoomIndex, Step};
 use std::rc::Rc;
 
+/// Pairs of ids as [`RoomIndex::list`] gives them.
+pub(crate) fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(u, s)| (u.to_string(), s.to_string()))
+        .collect()
+}
+
 /// The sweeper's loop: steps until a dead presence is found or none is left.
 pub(crate) fn dead_at(index: &mut RoomIndex, cutoff: i64) -> Option<Dead> {
     loop {
@@ -45,11 +53,12 @@ impl RoomIndex {
                 assert!(len <= self.large, "{len}");
             }
             state.users.assert_consistent(|ix| {
-                hash_id(&self.hasher, state.slots[ix as usize].user.as_bytes())
+                hash_id(&self.hasher, &state.slots[ix as usize].user.as_bytes())
             });
             for (ix, slot) in state.slots.iter().enumerate() {
-                let hash = hash_id(&self.hasher, slot.user.as_bytes());
-                assert_eq!(state.find(hash, &slot.user), Some(ix));
+                let user = slot.user.as_bytes();
+                let hash = hash_id(&self.hasher, &user);
+                assert_eq!(state.find(hash, user.as_str()), Some(ix));
                 let pos = slot.place as usize;
                 assert_eq!(state.queue[pos] as usize, ix);
                 if pos < state.heap_len as usize {

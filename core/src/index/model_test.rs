@@ -103,6 +103,18 @@ fn live_count(model: &Model, room: &str, cutoff: i64) -> usize {
         .count()
 }
 
+/// An id like a UUID, made from `n`: lowercase, uppercase, mixed case or with a character
+/// that is not a hex digit, sharing long prefixes with the others.
+fn uuid_like(n: u64) -> String {
+    let id = format!("{:08x}-0000-4000-a{:03x}-{n:012x}", n % 3, n % 2);
+    match n % 4 {
+        0 => id.to_uppercase(),
+        1 => id.replacen('a', "A", 1),
+        2 => id.replacen('-', "_", 1),
+        _ => id,
+    }
+}
+
 /// What the index holds for a presence of the model: `socket` expiring at `expire_at`.
 fn held_by(socket: &str, expire_at: i64) -> Presence {
     Presence {
@@ -110,13 +122,6 @@ fn held_by(socket: &str, expire_at: i64) -> Presence {
         socket: socket.into(),
         expire_at,
     }
-}
-
-fn owned(listed: Vec<(&str, &str)>) -> Vec<(String, String)> {
-    listed
-        .into_iter()
-        .map(|(u, s)| (u.to_string(), s.to_string()))
-        .collect()
 }
 
 /// A model test run: `rooms` rooms of up to `users` users each, rooms counting per expiry
@@ -148,13 +153,13 @@ fn sweep_and_compare(
                 let key = (dead.room.to_string(), dead.user.to_string());
                 let (s, at) = model.get(&key).expect("an indexed presence");
                 assert_eq!(
-                    (s.as_str(), *at),
-                    (&*dead.presence.socket, dead.presence.expire_at),
+                    (s.clone(), *at),
+                    (dead.presence.socket.to_string(), dead.presence.expire_at),
                     "step {step}"
                 );
                 assert!(*at <= cutoff, "step {step}");
                 if rng.below(4) > 0 {
-                    assert!(index.remove(&dead.room, &dead.user).is_some());
+                    assert!(index.remove(&dead.room, &key.1).is_some());
                     model.remove(&key);
                 }
                 break;
@@ -180,7 +185,7 @@ fn in_pages(index: &mut RoomIndex, room: &str, cutoff: i64, page: usize) -> Vec<
     let mut pages = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let got = owned(index.list(room, cutoff, page, after.as_deref()));
+        let got = index.list(room, cutoff, page, after.as_deref());
         assert!(got.len() <= page);
         let last = got.last().map(|(u, _)| u.clone());
         let full = got.len() == page;
@@ -220,13 +225,16 @@ fn run_model(run: Run) {
     for step in 0..steps {
         let room = format!("r{}", rng.below(rooms));
         let n = rng.below(users);
-        let user = if n.is_multiple_of(4) {
-            format!("user-with-an-id-over-twenty-two-bytes-{n}")
-        } else {
-            format!("u{n}")
+        let user = match n % 8 {
+            0 => format!("user-with-an-id-over-twenty-two-bytes-{n}"),
+            1..=3 => uuid_like(n),
+            4 => format!("{:08x}-{n}", n % 3),
+            _ => format!("u{n}"),
         };
-        let socket = match rng.below(4) {
+        let socket = match rng.below(6) {
             0 => "a-socket-id-longer-than-twenty-two-bytes".to_string(),
+            1 => "Ab3_xY-9kLmN0pQrStU-".to_string(),
+            2 => uuid_like(rng.below(users)),
             k => format!("s{k}"),
         };
         clock += rng.below(3) as i64;
@@ -325,7 +333,7 @@ fn run_model(run: Run) {
                     .filter(|(u, _)| after.as_ref().is_none_or(|a| u > a))
                     .take(limit)
                     .collect();
-                let got = owned(index.list(&room, cutoff, limit, after.as_deref()));
+                let got = index.list(&room, cutoff, limit, after.as_deref());
                 assert_eq!(got, want, "step {step}");
             }
         }
@@ -349,7 +357,7 @@ fn run_model(run: Run) {
             assert_eq!(index.count(&room, cutoff), want, "step {step}");
         }
         if step % 7 == 0 {
-            let listed = owned(index.list(&room, cutoff, usize::MAX, None));
+            let listed = index.list(&room, cutoff, usize::MAX, None);
             assert_eq!(listed, live_in(&model, &room, cutoff), "step {step}");
         }
         assert_eq!(index.live() + index.backlog(), model.len());

@@ -25,7 +25,7 @@ pub struct Presence {
 impl Presence {
     /// True when `socket` holds this presence.
     pub fn is_held_by(&self, socket: SocketRef<'_>) -> bool {
-        self.node == socket.node && self.socket.as_bytes() == socket.id.as_bytes()
+        self.node == socket.node && self.socket == *socket.id
     }
 }
 

@@ -363,7 +363,7 @@ mod tests {
             match index.first_dead(1009) {
                 Step::Dead(dead) => {
                     swept.push(dead.user.to_string());
-                    index.remove(&dead.room, &dead.user);
+                    index.remove(&dead.room, &dead.user.to_string());
                 }
                 Step::Progress => progress += 1,
                 Step::Idle => break,

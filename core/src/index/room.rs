@@ -112,9 +112,7 @@ impl Room {
     pub(crate) fn find(&self, hash: u64, user: &str) -> Option<usize> {
         let slots = &self.slots;
         self.users
-            .find(hash, |&ix| {
-                slots[ix as usize].user.as_bytes() == user.as_bytes()
-            })
+            .find(hash, |&ix| slots[ix as usize].user == *user)
             .map(|ix| ix as usize)
     }
 
@@ -196,14 +194,26 @@ impl Room {
         });
         let slots = &self.slots;
         self.users.insert(hash, ix, |other| {
-            hash_id(hasher, slots[other as usize].user.as_bytes())
+            slots[other as usize]
+                .user
+                .with_bytes(|user| hash_id(hasher, user))
         });
         if self.ordered {
-            self.order.insert(
-                ix,
-                |other| slots[other as usize].user.as_bytes().cmp(user.as_bytes()),
-                |other| slots[other as usize].presence.expire_at,
-            );
+            let expire_at = |other: u32| slots[other as usize].presence.expire_at;
+            // A user id kept as it is compares with the others' bytes; a UUID kept as its 16
+            // bytes compares with them as a `SmallStr` (16 bytes against those of its case).
+            let user = &slots[ix as usize].user;
+            match user.plain() {
+                Some(bytes) => self.order.insert(
+                    ix,
+                    |other| slots[other as usize].user.cmp_bytes(bytes),
+                    expire_at,
+                ),
+                None => {
+                    self.order
+                        .insert(ix, |other| slots[other as usize].user.cmp(user), expire_at)
+                }
+            }
         }
         self.attach(ix);
         if let Some(expiries) = self.expiries.as_deref_mut() {
@@ -229,11 +239,15 @@ impl Room {
         self.users.remove(
             hash,
             |&other| other as usize == ix,
-            |other| hash_id(hasher, slots[other as usize].user.as_bytes()),
+            |other| {
+                slots[other as usize]
+                    .user
+                    .with_bytes(|user| hash_id(hasher, user))
+            },
         );
         let by_user = |of: usize| {
-            let user = slots[of].user.as_bytes();
-            move |other: u32| slots[other as usize].user.as_bytes().cmp(user)
+            let user = &slots[of].user;
+            move |other: u32| slots[other as usize].user.cmp(user)
         };
         let ordered = self.ordered;
         if let Some(at) = self.order.find(by_user(ix)).filter(|_| ordered) {
@@ -246,7 +260,10 @@ impl Room {
             } else {
                 None
             };
-            (at, hash_id(hasher, slots[last].user.as_bytes()))
+            (
+                at,
+                slots[last].user.with_bytes(|user| hash_id(hasher, user)),
+            )
         });
         let removed = self.slots.swap_remove(ix);
         if let Some((at, moved_hash)) = moved {
@@ -274,8 +291,9 @@ impl Room {
             .slots
             .iter()
             .flat_map(|slot| [&slot.user, &slot.presence.socket])
-            .filter(|id| id.len() > crate::small_str::INLINE_MAX)
-            .map(|id| compact::size_class(id.len()))
+            .map(SmallStr::heap_len)
+            .filter(|&len| len > 0)
+            .map(compact::size_class)
             .sum();
         let expiries = self.expiries.as_deref().map_or(0, |expiries| {
             compact::size_class(size_of::<Expiries>()) + expiries.allocated_bytes()
@@ -292,6 +310,7 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::invariants::owned;
     use crate::index::{sorted_blocks, RoomIndex};
 
     #[test]
@@ -347,7 +366,7 @@ mod tests {
         index.assert_consistent();
         assert_eq!(
             index.list("r", 0, 3, Some("u010000")),
-            vec![("u010001", "s"), ("u010002", "s"), ("u010003", "s")]
+            owned(&[("u010001", "s"), ("u010002", "s"), ("u010003", "s")])
         );
         for i in 10..n {
             index.remove("r", &format!("u{i:06}"));
