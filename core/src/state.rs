@@ -164,6 +164,18 @@ impl State {
         events
     }
 
+    /// Indexes every presence a load set aside ([`Db::stage`]), in every database.
+    pub fn index_staged(&mut self) {
+        for index in self.dbs.values_mut() {
+            index.index_staged();
+        }
+    }
+
+    /// The number of presences a load set aside and not indexed yet, in every database.
+    pub fn staged(&self) -> usize {
+        self.dbs.values().map(Db::staged).sum()
+    }
+
     /// Forgets every presence and waiting raw write, to index the keys again from scratch.
     pub fn clear(&mut self) {
         self.dbs.clear();
