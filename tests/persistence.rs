@@ -4,6 +4,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use test_support::{wait_for, Options, Server};
 
+/// Rewrites the AOF (`BGREWRITEAOF`) and waits until it is done.
+fn rewrite_aof(c: &mut test_support::Conn) {
+    c.call(&["BGREWRITEAOF"]);
+    wait_for(Duration::from_secs(20), "the AOF rewrite", || {
+        (c.info_field("persistence", "aof_rewrite_in_progress") == "0"
+            && c.info_field("persistence", "aof_rewrite_scheduled") == "0")
+            .then_some(())
+    });
+}
+
 #[test]
 fn aof_rewrite_and_restart_bring_back_the_same_presences() {
     let server = Server::with(
@@ -18,12 +28,7 @@ fn aof_rewrite_and_restart_bring_back_the_same_presences() {
     c.int(&["PRESENCE.LEAVE", "r", "gone", "sg"]);
     c.int(&["PRESENCE.JOIN", "r", "stale", "ss"]);
     c.int(&["EXPIRE", "room:presence:r:stale", "1000"]);
-    c.call(&["BGREWRITEAOF"]);
-    wait_for(Duration::from_secs(20), "the AOF rewrite", || {
-        (c.info_field("persistence", "aof_rewrite_in_progress") == "0"
-            && c.info_field("persistence", "aof_rewrite_scheduled") == "0")
-            .then_some(())
-    });
+    rewrite_aof(&mut c);
     c.int(&["PRESENCE.JOIN", "q", "c", "sc"]);
     c.int(&["PRESENCE.JOIN", "r", "b", "sb2"]);
     c.int(&["PRESENCE.BEAT", "r", "a", "sa"]);
@@ -131,12 +136,7 @@ fn a_load_indexes_every_key_it_brings() {
         };
         c.int(&["PRESENCE.JOIN", &room, &user, &socket]);
     }
-    c.call(&["BGREWRITEAOF"]);
-    wait_for(Duration::from_secs(20), "the AOF rewrite", || {
-        (c.info_field("persistence", "aof_rewrite_in_progress") == "0"
-            && c.info_field("persistence", "aof_rewrite_scheduled") == "0")
-            .then_some(())
-    });
+    rewrite_aof(&mut c);
     // After the base: keys it holds change, go, and come, in the AOF's commands.
     c.int(&["PRESENCE.JOIN", "room1", "user1", "moved-to-another-sock"]);
     c.int(&[
