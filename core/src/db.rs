@@ -281,7 +281,8 @@ impl Db {
     }
 
     /// The number of presences set aside by [`Db::stage`] and not indexed yet.
-    pub fn staged(&self) -> usize {
+    #[cfg(test)]
+    fn staged(&self) -> usize {
         self.staged.len()
     }
 

@@ -171,11 +171,6 @@ impl State {
         }
     }
 
-    /// The number of presences a load set aside and not indexed yet, in every database.
-    pub fn staged(&self) -> usize {
-        self.dbs.values().map(Db::staged).sum()
-    }
-
     /// Forgets every presence and waiting raw write, to index the keys again from scratch.
     pub fn clear(&mut self) {
         self.dbs.clear();
