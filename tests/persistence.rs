@@ -49,34 +49,21 @@ fn aof_rewrite_and_restart_bring_back_the_same_presences() {
 const NODE: &str = "web-1.4242.k3f9";
 
 /// Every room with presence keys in the server, with its keys' users and values (users in
-/// order), read with `SCAN` and `GET`; keys without a TTL (none here) would not be live.
+/// order); each key has a TTL.
 fn rooms_from_keys(c: &mut test_support::Conn) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut rooms: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut cursor = "0".to_string();
-    loop {
-        let reply = c.call(&["SCAN", &cursor, "MATCH", "room:presence:*", "COUNT", "1000"]);
-        let test_support::Reply::Array(Some(parts)) = reply else {
-            panic!("SCAN reply");
-        };
-        cursor = parts[0].text().unwrap_or_default();
-        for key in parts[1].strings() {
-            let rest = key.strip_prefix("room:presence:").expect("a presence key");
-            let (room, user) = rest.split_once(':').expect("room:user");
-            assert!(c.int(&["PTTL", &key]) > 0, "{key} has a TTL");
-            let value = c.text(&["GET", &key]).expect("a string value");
-            rooms
-                .entry(room.to_string())
-                .or_default()
-                .push((user.to_string(), value));
-        }
-        if cursor == "0" {
-            break;
-        }
-    }
-    for users in rooms.values_mut() {
-        users.sort();
-    }
-    rooms
+    test_support::presence_keys(c)
+        .into_iter()
+        .map(|(room, users)| {
+            let users = users
+                .into_iter()
+                .map(|(user, value, pttl)| {
+                    assert!(pttl > 0, "room:presence:{room}:{user} has a TTL");
+                    (user, value)
+                })
+                .collect();
+            (room, users)
+        })
+        .collect()
 }
 
 /// The index agrees with the keys: every room's `LIST … WITHSOCKETS` and `COUNT` against its
