@@ -2,14 +2,15 @@
 //! work, each measured in the same run on a private server. Prints Markdown tables.
 //!
 //! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
-//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`, `events`).
+//! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`, `events`,
+//! `restart`).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use test_support::cluster::Cluster;
-use test_support::{Conn, Options, Server, Subscriber};
+use test_support::{wait_for, Conn, Options, Server, Subscriber};
 
 struct Settings {
     keyspaces: Vec<usize>,
@@ -63,7 +64,7 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|at| args.get(at + 1));
-    let sections: [(&str, &dyn Fn()); 7] = [
+    let sections: [(&str, &dyn Fn()); 8] = [
         ("scan", &|| rooms_against_scan(&settings)),
         ("throughput", &|| throughput(&settings)),
         ("backlog", &backlog),
@@ -71,6 +72,9 @@ fn main() {
         ("big-rooms", &|| big_rooms(&settings)),
         ("node-down", &node_down),
         ("events", &|| events(&settings)),
+        ("restart", &|| {
+            restart(if quick { 100_000 } else { 1_000_000 })
+        }),
     ];
     for (name, run) in sections {
         if only.is_none_or(|only| only == name) {
@@ -1358,5 +1362,207 @@ fn events(settings: &Settings) {
         "\nAn idle node of the cluster used {idle_us:.0} µs of CPU a second (mean of the {} \
          nodes over 1 s).\n",
         before.len()
+    );
+}
+
+/// Copies the RDB (`rdb`) or the AOF directory (not `rdb`) of the server directory `from`
+/// into `to`.
+fn copy_saved(from: &std::path::Path, to: &std::path::Path, rdb: bool) {
+    if rdb {
+        std::fs::copy(from.join("dump.rdb"), to.join("dump.rdb")).expect("copy the RDB");
+        return;
+    }
+    let aof = to.join("appendonlydir");
+    std::fs::create_dir_all(&aof).expect("create appendonlydir");
+    for file in std::fs::read_dir(from.join("appendonlydir")).expect("the AOF directory") {
+        let file = file.expect("an AOF file");
+        std::fs::copy(file.path(), aof.join(file.file_name())).expect("copy an AOF file");
+    }
+}
+
+/// The options of a server that loads saved presences: with the module or without, from the
+/// AOF (`aof`) or the RDB; staleness off, so that every loaded presence counts.
+fn loading_options(with_module: bool, aof: bool) -> Options {
+    Options {
+        without_module: !with_module,
+        ..Options::default()
+            .module("presence.stale-after", "0")
+            .module("presence.sweep-interval", "3600000")
+            .config("appendonly", if aof { "yes" } else { "no" })
+    }
+}
+
+/// Starts a server on the RDB (or AOF) saved in `saved`; the seconds its log gives for the
+/// load ("DB loaded from …: x seconds"; the wall time to the first `PONG` without one).
+fn loaded_server(saved: &std::path::Path, with_module: bool, aof: bool) -> (Server, f64) {
+    let options = loading_options(with_module, aof);
+    let mut server = Server::with(options.clone());
+    server.kill();
+    copy_saved(saved, server.dir(), !aof);
+    let log_before = server.log().len();
+    let started = Instant::now();
+    server.start_again(options);
+    let wall = started.elapsed().as_secs_f64();
+    let log = server.log();
+    let marker = if aof {
+        "DB loaded from append only file: "
+    } else {
+        "DB loaded from disk: "
+    };
+    let logged = log
+        .get(log_before..)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once(marker))
+        .filter_map(|(_, rest)| rest.trim_end_matches(" seconds").trim().parse().ok())
+        .next_back();
+    (server, logged.unwrap_or(wall))
+}
+
+/// A replica (with the module or without, loading from disk or `swapdb`) syncs with a master
+/// that loaded the RDB saved in `saved`: the wall time from `REPLICAOF` until it is up, loaded,
+/// and (with the module) `PRESENCE.COUNT room0` answers, and the CPU time the replica used.
+fn full_sync(saved: &std::path::Path, with_module: bool, swapdb: bool) -> (f64, f64) {
+    let (master, _) = loaded_server(saved, with_module, false);
+    master
+        .conn()
+        .call(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"]);
+    let mut options = loading_options(with_module, false);
+    if swapdb {
+        options = options.config("repl-diskless-load", "swapdb");
+    }
+    let replica = Server::with(options);
+    let mut c = replica.conn();
+    let cpu_before = cpu_seconds(&mut c);
+    let started = Instant::now();
+    c.call(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    wait_for(Duration::from_secs(120), "the replica's full sync", || {
+        let up = c.info_field("replication", "master_link_status") == "up"
+            && c.info_field("persistence", "loading") == "0"
+            && c.info_field("persistence", "async_loading") != "1";
+        let answers = !with_module
+            || matches!(
+                c.call(&["PRESENCE.COUNT", "room0"]),
+                test_support::Reply::Int(_)
+            );
+        if !(up && answers) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (up && answers).then_some(())
+    });
+    let wall = started.elapsed().as_secs_f64();
+    (wall, cpu_seconds(&mut c) - cpu_before)
+}
+
+/// Writes `n` presences in 1000 rooms with `PRESENCE.JOIN` (one socket in four held through a
+/// node with a lease) on a server with the AOF on (commands, no RDB preamble), saves its RDB,
+/// and keeps both in the directory returned: the files every load starts from.
+fn saved_presences(n: usize) -> test_support::TempDir {
+    let server = Server::with(
+        Options::default()
+            .config("appendonly", "yes")
+            .config("aof-use-rdb-preamble", "no"),
+    );
+    let mut c = server.conn();
+    c.int(&["PRESENCE.LEASE", "web-1.4242.k3f9", "86400000"]);
+    let per_room = n.div_ceil(1000);
+    pipelined(
+        &mut c,
+        (0..n).map(|i| {
+            let socket = if i % 4 == 0 {
+                format!("web-1.4242.k3f9/s{i:019}")
+            } else {
+                format!("s{i:019}")
+            };
+            let room = format!("room{}", i / per_room);
+            vec!["PRESENCE.JOIN".into(), room, user(i), socket]
+        }),
+    );
+    server.save();
+    let saved = test_support::TempDir::new();
+    copy_saved(server.dir(), saved.path(), true);
+    copy_saved(server.dir(), saved.path(), false);
+    saved
+}
+
+/// The median of `runs` runs of `f`, each figure on its own.
+fn medians(runs: usize, f: impl Fn() -> (f64, f64)) -> (f64, f64) {
+    let (mut firsts, mut seconds): (Vec<f64>, Vec<f64>) = (0..runs).map(|_| f()).unzip();
+    (median(&mut firsts), median(&mut seconds))
+}
+
+/// `--only restart`: loading `n` presences at a restart (RDB, AOF) and in a replica's full
+/// sync, with the module and without, from the same files, in the same run.
+fn restart(n: usize) {
+    println!("## 10. Loading {n} presences: restart and full sync\n");
+    println!(
+        "{n} presences in 1000 rooms written with `PRESENCE.JOIN` (one in four held through a \
+         node with a lease), saved as an RDB and as an AOF of commands (no RDB preamble); each \
+         load starts a server on the same files, with the module and without. Restart: the \
+         seconds Redis logs for the load (\"DB loaded from …\"), which include the index built \
+         at its end. Full sync: an empty replica's `REPLICAOF` of a master holding them, until \
+         `master_link_status:up`, loading done and (with the module) `PRESENCE.COUNT` answers \
+         (with `repl-diskless-load swapdb`: once the index is rebuilt); wall time, and the CPU \
+         time the replica used. Median of 3 runs (1 with `--quick`). Memory: `used_memory_peak` \
+         of the RDB load less the keys' `used_memory` (without the module), against the index \
+         (`used_memory` with the module less without).\n"
+    );
+    let saved = saved_presences(n);
+    let saved = saved.path();
+    let runs = if n >= 1_000_000 { 3 } else { 1 };
+    println!("| load | with the module | without | ratio | target |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut memory = (0.0, 0.0, 0.0);
+    for (name, aof) in [("restart, RDB", false), ("restart, AOF", true)] {
+        let load = |with_module: bool| {
+            medians(runs, || {
+                let (server, seconds) = loaded_server(saved, with_module, aof);
+                let mut c = server.conn();
+                assert_eq!(c.int(&["DBSIZE"]) as usize, n + 1, "every key loaded");
+                if with_module {
+                    let count = c.int(&["PRESENCE.COUNT", "room0"]) as usize;
+                    assert_eq!(count, n.div_ceil(1000), "the index is whole at once");
+                }
+                let peak: f64 = c
+                    .info_field("memory", "used_memory_peak")
+                    .parse()
+                    .expect("used_memory_peak");
+                (seconds, peak.max(used_memory(&mut c) as f64))
+            })
+        };
+        let (with, with_peak) = load(true);
+        let (without, without_peak) = load(false);
+        if !aof {
+            memory = (with_peak, without_peak, 0.0);
+            let server = loaded_server(saved, true, false).0;
+            memory.2 = used_memory(&mut server.conn()) as f64;
+        }
+        println!(
+            "| {name} | {with:.2} s | {without:.2} s | {:.2}× | ≤ 1.3× |",
+            with / without
+        );
+    }
+    for (name, swapdb) in [("full sync, from disk", false), ("full sync, swapdb", true)] {
+        let (with, with_cpu) = medians(runs, || full_sync(saved, true, swapdb));
+        let (without, without_cpu) = medians(runs, || full_sync(saved, false, swapdb));
+        let target = if swapdb {
+            "≤ 1 s CPU more"
+        } else {
+            "≤ 1.3×"
+        };
+        println!(
+            "| {name} | {with:.2} s ({with_cpu:.2} s CPU) | {without:.2} s ({without_cpu:.2} s \
+             CPU) | {:.2}× | {target} |",
+            with / without
+        );
+    }
+    let (with_peak, keys, with_used) = memory;
+    let index = with_used - keys;
+    println!(
+        "\nMemory of the RDB load: index {:.1} MB, peak over the keys {:.1} MB: {:.2}× the \
+         index (target ≤ 1.5×).\n",
+        index / 1e6,
+        (with_peak - keys) / 1e6,
+        (with_peak - keys) / index
     );
 }

@@ -109,6 +109,12 @@ fn gone(db: i32, name: &[u8], event: &[u8]) -> Vec<Event> {
 /// Any other event on `key`: it is read now (unless it waited as an arrival, see
 /// [`reconcile::defer_arrival`], whose first read is announced to nobody).
 fn changed(ctx: &Context, db: i32, event: &[u8], key: KeyName<'_>) -> Vec<Event> {
+    if event == b"loaded" {
+        // A load reads the key (its name lives on Redis's stack: a copy is opened) and sets
+        // its presence aside, indexed with the rest of its room when the load ends.
+        reconcile::stage(ctx, db, key.bytes());
+        return Vec::new();
+    }
     let arrived = reconcile::take_pending(db, key.bytes());
     let events = if event == b"expire" {
         // The second event of every `SET … EX` and the event of a raw `EXPIRE`: the key comes
@@ -150,6 +156,7 @@ pub fn on_server_event(ctx: &Context, event: ServerEvent) {
         // In a cluster the node must first be confirmed the owner of its slots: it says nothing.
         ServerEvent::LoadingEnded => {
             cluster::forget_health();
+            reconcile::index_staged();
             reconcile::resolve_pending(ctx);
             let events = state::unless_busy(|s| s.loaded());
             if cluster::confirmed() {
@@ -173,4 +180,5 @@ pub fn index_existing_keys(ctx: &Context) {
         while reconcile::scan_step(ctx, db, &cursor) {}
         db += 1;
     }
+    reconcile::index_staged();
 }

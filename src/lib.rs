@@ -195,7 +195,10 @@ impl Events for Presence {
             ServerEvent::Cron => sweeper::on_cron(),
             ServerEvent::SwapdbLoadStarted => rebuild::load_started(),
             ServerEvent::SwapdbLoadAborted => rebuild::load_aborted(),
-            ServerEvent::SwapdbLoadCompleted => rebuild::load_completed(),
+            ServerEvent::SwapdbLoadCompleted => {
+                rebuild::load_completed();
+                sweeper::hurry();
+            }
             other => hooks::on_server_event(ctx, other),
         }
     }

@@ -73,7 +73,9 @@ pub fn step(ctx: &Context, budget: Duration) -> bool {
         }
     }
     drop(restore);
-    if !done && !in_progress() {
+    if done {
+        reconcile::index_staged();
+    } else if !in_progress() {
         state::module(|m| m.rebuild.replace(Some((db, cursor))));
     }
     !done

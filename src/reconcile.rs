@@ -30,6 +30,25 @@ pub fn reconcile(ctx: &Context, db: i32, name: &[u8]) -> Vec<Event> {
 
 /// [`reconcile`] for a key name Redis handed over, read without a copy.
 pub fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Event> {
+    read_key(ctx, db, key, false)
+}
+
+/// Reads the key `name` that a load brought into the selected database `db`, as [`reconcile`]
+/// does, but sets a presence it holds aside for the index ([`presence_core::db::Db::stage`]):
+/// [`index_staged`] indexes it, room by room, or the next change or read of its room does.
+pub fn stage(ctx: &Context, db: i32, name: &[u8]) {
+    let key_name = store::string(ctx, name);
+    read_key(ctx, db, (&key_name).into(), true);
+}
+
+/// Indexes every presence set aside by [`stage`] or [`scan_step`].
+pub fn index_staged() {
+    state::unless_busy(|s| s.index_staged());
+}
+
+/// Reads `key` of `db` into the index (or the leases); a presence it holds is set aside when
+/// `staged`, announcing nothing.
+fn read_key(ctx: &Context, db: i32, key: KeyName<'_>, staged: bool) -> Vec<Event> {
     let Some(format) = state::unless_busy(|s| Some(s.format)) else {
         return Vec::new();
     };
@@ -48,17 +67,23 @@ pub fn reconcile_key(ctx: &Context, db: i32, key: KeyName<'_>) -> Vec<Event> {
     let at = PresenceRef { db, room, user };
     let open = ReadKey::open(ctx, key);
     let observed = store::observe(&open);
-    let now = config::moment_now();
     state::unless_busy(|s| {
         let index = s.db(db);
-        match &observed {
-            Observed::String { value, expire_at } => match ids::parse_socket(value) {
-                Some(socket) => changes::observed(index, at, socket, *expire_at, now).0,
-                None => changes::removed(index, at, Reason::Deleted, now),
-            },
-            Observed::Missing | Observed::Other => {
-                changes::removed(index, at, Reason::Deleted, now)
+        let socket = match &observed {
+            Observed::String { value, expire_at } => {
+                ids::parse_socket(value).map(|socket| (socket, *expire_at))
             }
+            Observed::Missing | Observed::Other => None,
+        };
+        match socket {
+            Some((socket, expire_at)) if staged => {
+                index.stage(room, user, socket, expire_at);
+                Vec::new()
+            }
+            Some((socket, expire_at)) => {
+                changes::observed(index, at, socket, expire_at, config::moment_now()).0
+            }
+            None => changes::removed(index, at, Reason::Deleted, config::moment_now()),
         }
     })
 }
@@ -83,8 +108,8 @@ pub fn ended(
 }
 
 /// Scans a little of `db` (the context's selected database) with `cursor`, and reads every
-/// presence and lease key it finds into the index, announcing nothing; false once the scan of
-/// `db` is complete.
+/// presence and lease key it finds, announcing nothing: leases into the leases, presences set
+/// aside as a load's ([`stage`]) for [`index_staged`]. False once the scan of `db` is complete.
 pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor) -> bool {
     let mut found: Vec<Vec<u8>> = Vec::new();
     let more = cursor.step(ctx, &mut |name| {
@@ -93,7 +118,7 @@ pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor) -> bool {
         }
     });
     for name in found {
-        reconcile(ctx, db, &name);
+        stage(ctx, db, &name);
     }
     more
 }

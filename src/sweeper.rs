@@ -77,6 +77,16 @@ pub fn stop() {
 
 /// Re-arms the timer with the current interval (`CONFIG SET presence.sweep-interval`).
 pub fn rearm() {
+    rearm_in(config::sweep_interval_ms());
+}
+
+/// A rebuild of the index starts: the next tick comes at once, not after the interval.
+pub fn hurry() {
+    rearm_in(BACKLOG_DELAY_MS);
+}
+
+/// Stops the armed timer, if any, and arms it to tick after `delay_ms`.
+fn rearm_in(delay_ms: i64) {
     state::module(|m| {
         if let Some(timer_ctx) = m.timer_ctx.borrow().as_ref() {
             if let Some(id) = m.timer.take() {
@@ -84,7 +94,7 @@ pub fn rearm() {
             }
         }
     });
-    arm(config::sweep_interval_ms());
+    arm(delay_ms);
 }
 
 /// Arms the timer to tick after `delay_ms`, once there is a context to arm it with.

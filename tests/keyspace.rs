@@ -7,45 +7,18 @@ use test_support::{Conn, Options, Rng, Server};
 /// What a full SCAN of the keys says: room → sorted (user, socket) of the live presences,
 /// by the liveness rule with the default configs (live while PTTL > 21600 s − 90 s).
 fn truth(c: &mut Conn) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut rooms: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut cursor = "0".to_string();
-    loop {
-        let reply = c.call(&[
-            "SCAN",
-            cursor.as_str(),
-            "MATCH",
-            "room:presence:*",
-            "COUNT",
-            "1000",
-        ]);
-        let test_support::Reply::Array(Some(parts)) = reply else {
-            panic!("SCAN reply");
-        };
-        cursor = parts[0].text().unwrap_or_default();
-        for key in parts[1].strings() {
-            let rest = key.trim_start_matches("room:presence:");
-            let Some((room, user)) = rest.split_once(':') else {
-                continue;
-            };
-            let pttl = c.int(&["PTTL", key.as_str()]);
-            let Some(socket) = c.text(&["GET", key.as_str()]) else {
-                continue;
-            };
-            if pttl > (21600 - 90) * 1000 {
-                rooms
-                    .entry(room.to_string())
-                    .or_default()
-                    .push((user.to_string(), socket));
-            }
-        }
-        if cursor == "0" {
-            break;
-        }
-    }
-    for users in rooms.values_mut() {
-        users.sort();
-    }
-    rooms
+    test_support::presence_keys(c)
+        .into_iter()
+        .map(|(room, users)| {
+            let live = users
+                .into_iter()
+                .filter(|(_, _, pttl)| *pttl > (21600 - 90) * 1000)
+                .map(|(user, socket, _)| (user, socket))
+                .collect::<Vec<_>>();
+            (room, live)
+        })
+        .filter(|(_, live)| !live.is_empty())
+        .collect()
 }
 
 /// What the module says about `rooms`.

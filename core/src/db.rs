@@ -16,7 +16,9 @@
 
 use crate::events::Reason;
 use crate::ids::Socket;
-use crate::index::{self, Presence, Refresh, RoomIndex, RoomWalk, SocketRef};
+use crate::index::{
+    self, Presence, Refresh, RoomIndex, RoomWalk, SocketRef, Staged, StagedPresence,
+};
 use crate::leases::{Leases, NodeId};
 use crate::liveness::{DeadReason, Moment};
 use crate::small_str::SmallStr;
@@ -98,6 +100,78 @@ pub struct Db {
     pub rooms: RoomIndex,
     /// The node leases, and the presences held through each node per room.
     pub leases: Leases,
+    /// Presences read during a load, not indexed yet ([`Db::stage`]).
+    staged: Staged,
+}
+
+/// The key's value of `presence`: `<node>/<socket>` or the socket.
+fn socket_of(leases: &Leases, presence: &Presence) -> String {
+    match presence.node {
+        Some(id) => format!("{}/{}", leases.name(id), presence.socket),
+        None => presence.socket.to_string(),
+    }
+}
+
+/// Writes `user` of `room` held by `socket` (through `node`) in `writer`, and counts it for
+/// its node in the leases: what it held before, with a replaced socket as the key's value.
+fn write(
+    writer: &mut index::RoomWriter<'_>,
+    leases: &mut Leases,
+    room: &str,
+    user: &str,
+    socket: SocketRef<'_>,
+    expire_at: i64,
+) -> Prior {
+    match writer.upsert(user, socket, expire_at) {
+        index::Prior::Same { expire_at } => Prior::Same { expire_at },
+        index::Prior::Absent => {
+            if let Some(node) = socket.node {
+                leases.held(room, node);
+            }
+            Prior::Absent
+        }
+        index::Prior::Other(old) => {
+            let replaced = socket_of(leases, &old);
+            if let Some(node) = socket.node {
+                leases.held(room, node);
+            }
+            if let Some(old) = old.node {
+                leases.released(room, old);
+            }
+            Prior::Other { socket: replaced }
+        }
+    }
+}
+
+/// Indexes the presences of `room` set aside during a load, in the order they were read, with
+/// `nodes` the names of their nodes by number.
+fn index_room(
+    rooms: &mut RoomIndex,
+    leases: &mut Leases,
+    room: &str,
+    presences: Vec<StagedPresence>,
+    nodes: &[Box<str>],
+) {
+    rooms.write_room(room, |writer| {
+        for presence in &presences {
+            let node = presence
+                .node
+                .and_then(|number| nodes.get(number as usize))
+                .map(|name| leases.intern(name));
+            let socket = SocketRef {
+                node,
+                id: presence.socket.as_str(),
+            };
+            write(
+                writer,
+                leases,
+                room,
+                &presence.user,
+                socket,
+                presence.expire_at,
+            );
+        }
+    });
 }
 
 /// True when `presence` is held through no node, or through a node that is up at `at`.
@@ -113,10 +187,7 @@ impl Db {
 
     /// The key's value of a presence the index holds: `<node>/<socket>` or the socket.
     pub fn socket_of(&self, presence: &Presence) -> String {
-        match presence.node {
-            Some(id) => format!("{}/{}", self.leases.name(id), presence.socket),
-            None => presence.socket.to_string(),
-        }
+        socket_of(&self.leases, presence)
     }
 
     /// `socket` in the index's form, or `None` when it names a node the leases do not know (so
@@ -186,38 +257,63 @@ impl Db {
         expire_at: i64,
         at: Moment,
     ) -> (Prior, usize) {
-        let node = socket.node.map(|node| self.leases.intern(node));
-        let id = socket.id;
-        let (previous, by_expiry) = self.rooms.upsert_counted(
-            room,
-            user,
-            SocketRef { node, id },
-            expire_at,
-            Some(at.cutoff),
-        );
-        let prior = match previous {
-            index::Prior::Same { expire_at } => Prior::Same { expire_at },
-            index::Prior::Absent => {
-                self.held(room, node);
-                Prior::Absent
-            }
-            index::Prior::Other(old) => {
-                let socket = self.socket_of(&old);
-                self.held(room, node);
-                if let Some(old) = old.node {
-                    self.leases.released(room, old);
-                }
-                Prior::Other { socket }
-            }
+        self.index_staged_in(room);
+        let Db { rooms, leases, .. } = self;
+        let node = socket.node.map(|node| leases.intern(node));
+        let socket = SocketRef {
+            node,
+            id: socket.id,
         };
+        let (prior, by_expiry) = rooms.write_room(room, |writer| {
+            let prior = write(writer, leases, room, user, socket, expire_at);
+            (prior, writer.live(at.cutoff))
+        });
         let count = self.with_nodes(room, by_expiry, at);
         (prior, count)
     }
 
-    /// Counts a new presence of `room` for its node, if any.
-    fn held(&mut self, room: &str, node: Option<NodeId>) {
-        if let Some(node) = node {
-            self.leases.held(room, node);
+    /// Sets aside (room, user) held by `socket` until `expire_at`, as a load read it: it is
+    /// indexed with the rest of its room by [`Db::index_staged`], or before anything else
+    /// changes or counts or lists its room here, as if it had been indexed at once.
+    pub fn stage(&mut self, room: &str, user: &str, socket: Socket<'_>, expire_at: i64) {
+        self.staged
+            .push(room, user, socket.node, socket.id, expire_at);
+    }
+
+    /// The number of presences set aside by [`Db::stage`] and not indexed yet.
+    #[cfg(test)]
+    fn staged(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Indexes every presence set aside by [`Db::stage`], one room after the other, each room's
+    /// in the order they were read: the same index as indexing each one when it was read.
+    pub fn index_staged(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let (nodes, by_room) = self.staged.drain();
+        for (room, presences) in by_room {
+            index_room(&mut self.rooms, &mut self.leases, &room, presences, &nodes);
+        }
+    }
+
+    /// Indexes the presences of `room` set aside by [`Db::stage`], if any.
+    fn index_staged_in(&mut self, room: &str) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let presences = self.staged.take_room(room);
+        if !presences.is_empty() {
+            let Db {
+                rooms,
+                leases,
+                staged,
+            } = self;
+            index_room(rooms, leases, room, presences, staged.nodes());
+        }
+        if self.staged.is_empty() {
+            self.staged = Staged::default();
         }
     }
 
@@ -231,6 +327,7 @@ impl Db {
         expire_at: i64,
         at: Moment,
     ) -> Refresh {
+        self.index_staged_in(room);
         let Some(socket) = self.lookup(socket) else {
             return Refresh::NotHeld;
         };
@@ -253,6 +350,7 @@ impl Db {
         user: &str,
         at: Moment,
     ) -> Option<(String, usize)> {
+        self.index_staged_in(room);
         let (old, by_expiry) = self.rooms.remove_counted(room, user, at.cutoff)?;
         let socket = self.socket_of(&old);
         if let Some(node) = old.node {
@@ -264,6 +362,7 @@ impl Db {
 
     /// The number of live presences in `room` at `at`.
     pub fn count(&mut self, room: &str, at: Moment) -> usize {
+        self.index_staged_in(room);
         let by_expiry = self.rooms.count(room, at.cutoff);
         self.with_nodes(room, by_expiry, at)
     }
@@ -280,7 +379,8 @@ impl Db {
         limit: usize,
         after: Option<&str>,
     ) -> Vec<(&SmallStr, Option<&str>, &SmallStr)> {
-        let Db { rooms, leases } = self;
+        self.index_staged_in(room);
+        let Db { rooms, leases, .. } = self;
         let down: Vec<NodeId> = leases.down_in(room, at).map(|(node, _)| node).collect();
         let leases = &*leases;
         rooms
@@ -366,9 +466,9 @@ impl Db {
             .saturating_sub(self.leases.down_presences(at))
     }
 
-    /// True when no presence is indexed.
+    /// True when no presence is indexed or set aside.
     pub fn is_empty(&self) -> bool {
-        self.rooms.is_empty()
+        self.rooms.is_empty() && self.staged.is_empty()
     }
 
     /// What the sweeper does at `at` with `dead`, as [`Db::node_step`] or [`Db::first_dead`]
@@ -409,6 +509,111 @@ mod tests {
             .into_iter()
             .map(|(user, _, _)| user.to_string())
             .collect()
+    }
+
+    /// Everything a read of `db` tells about `rooms` at `now`: each room's live count and
+    /// listing (user, node, socket), and each node's presences per room.
+    fn reads(db: &mut Db, rooms: &[String], nodes: &[&str], now: i64) -> Vec<String> {
+        let mut seen = Vec::new();
+        for room in rooms {
+            let count = db.count(room, at(now));
+            let listed: Vec<String> = db
+                .list(room, at(now), usize::MAX, None)
+                .into_iter()
+                .map(|(user, node, socket)| {
+                    let user = String::from_utf8_lossy(user);
+                    let socket = String::from_utf8_lossy(socket);
+                    format!("{user}={}/{socket}", node.unwrap_or(""))
+                })
+                .collect();
+            seen.push(format!("{room} {count} {listed:?}"));
+            for node in nodes {
+                let held = db
+                    .leases
+                    .id(node)
+                    .map_or(0, |id| db.leases.held_in(room, id));
+                seen.push(format!("{room} {node} {held}"));
+            }
+        }
+        seen
+    }
+
+    /// A load sets presences aside, while other changes (an AOF's commands) come in between:
+    /// indexed at the end, room by room, they give the same index as indexing each when it was
+    /// read, whatever the order, the repeats, the nodes and the leases.
+    #[test]
+    fn presences_set_aside_index_as_if_indexed_one_by_one() {
+        let nodes = ["n1", "n2", "web-1.4242.k3f9"];
+        for seed in 1..40u64 {
+            let mut rng = Rng(seed * 0x9e37_79b9_7f4a_7c15);
+            let rooms: Vec<String> = (0..1 + rng.below(6)).map(|r| format!("r{r}")).collect();
+            let (mut bulk, mut single) = (Db::default(), Db::default());
+            for db in [&mut bulk, &mut single] {
+                db.leases.set_lease("n1", 5_000);
+                db.leases.set_lease("n2", 50);
+            }
+            let ops = 1 + rng.below(3000);
+            for _ in 0..ops {
+                let room = &rooms[rng.below(rooms.len() as u64) as usize];
+                let user = format!("u{}", rng.below(400));
+                let socket = match rng.below(4) {
+                    0 => format!("{}/s{}", nodes[rng.below(3) as usize], rng.below(9)),
+                    _ => format!("s{}", rng.below(9)),
+                };
+                let expire_at = match rng.below(10) {
+                    0 => NO_TTL,
+                    _ => rng.below(200) as i64 * 50,
+                };
+                let socket = Socket::from(socket.as_str());
+                match rng.below(20) {
+                    0 => {
+                        bulk.remove_counted(room, &user, at(0));
+                        single.remove_counted(room, &user, at(0));
+                    }
+                    1 => {
+                        bulk.upsert_counted(room, &user, socket, expire_at, at(0));
+                        single.upsert_counted(room, &user, socket, expire_at, at(0));
+                    }
+                    2 => {
+                        let lease = rng.below(2) as i64 * 3_000;
+                        let node = nodes[rng.below(3) as usize];
+                        bulk.leases.set_lease(node, lease);
+                        single.leases.set_lease(node, lease);
+                    }
+                    _ => {
+                        bulk.stage(room, &user, socket, expire_at);
+                        single.upsert_counted(room, &user, socket, expire_at, at(0));
+                    }
+                }
+            }
+            assert_eq!(bulk.is_empty(), single.is_empty());
+            bulk.index_staged();
+            assert_eq!(bulk.staged(), 0);
+            bulk.rooms.assert_consistent();
+            assert_eq!(bulk.rooms.entries(), single.rooms.entries(), "seed {seed}");
+            for now in [0, 60, 2_500, 4_000, 6_000] {
+                assert_eq!(
+                    reads(&mut bulk, &rooms, &nodes, now),
+                    reads(&mut single, &rooms, &nodes, now),
+                    "seed {seed} at {now}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_or_change_of_a_room_indexes_what_was_set_aside_for_it() {
+        let mut db = Db::default();
+        db.stage("r", "a", "s1".into(), 1000);
+        db.stage("q", "b", "s2".into(), 1000);
+        assert!(!db.is_empty());
+        assert_eq!(db.count("r", at(0)), 1);
+        assert_eq!(db.staged(), 1);
+        let (prior, count) = db.upsert_counted("q", "b", "s3".into(), 2000, at(0));
+        assert!(matches!(prior, Prior::Other { socket } if socket == "s2"));
+        assert_eq!(count, 1);
+        assert_eq!(db.staged(), 0);
+        db.rooms.assert_consistent();
     }
 
     #[test]

@@ -164,6 +164,13 @@ impl State {
         events
     }
 
+    /// Indexes every presence a load set aside ([`Db::stage`]), in every database.
+    pub fn index_staged(&mut self) {
+        for index in self.dbs.values_mut() {
+            index.index_staged();
+        }
+    }
+
     /// Forgets every presence and waiting raw write, to index the keys again from scratch.
     pub fn clear(&mut self) {
         self.dbs.clear();

@@ -952,3 +952,41 @@ pub fn major_version(c: &mut Conn) -> u32 {
         .and_then(|major| major.parse().ok())
         .unwrap_or_else(|| panic!("no redis_version in INFO server:\n{info}"))
 }
+
+/// Every presence key of the selected database holding a string, read with `SCAN`, `GET` and
+/// `PTTL`: room → (user, value, PTTL in ms) sorted by user.
+pub fn presence_keys(
+    c: &mut Conn,
+) -> std::collections::BTreeMap<String, Vec<(String, String, i64)>> {
+    let mut rooms: std::collections::BTreeMap<String, Vec<(String, String, i64)>> =
+        std::collections::BTreeMap::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let reply = c.call(&["SCAN", &cursor, "MATCH", "room:presence:*", "COUNT", "1000"]);
+        let Reply::Array(Some(parts)) = reply else {
+            panic!("SCAN reply: {reply:?}");
+        };
+        cursor = parts[0].text().unwrap_or_default();
+        for key in parts[1].strings() {
+            let rest = key.trim_start_matches("room:presence:");
+            let Some((room, user)) = rest.split_once(':') else {
+                continue;
+            };
+            let pttl = c.int(&["PTTL", key.as_str()]);
+            let Some(value) = c.text(&["GET", key.as_str()]) else {
+                continue;
+            };
+            rooms
+                .entry(room.to_string())
+                .or_default()
+                .push((user.to_string(), value, pttl));
+        }
+        if cursor == "0" {
+            break;
+        }
+    }
+    for users in rooms.values_mut() {
+        users.sort();
+    }
+    rooms
+}

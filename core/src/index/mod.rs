@@ -131,6 +131,7 @@ mod room;
 mod seg_vec;
 mod sorted_blocks;
 mod split_table;
+mod staged;
 
 use foldhash::fast::RandomState;
 use hashbrown::hash_table::Entry;
@@ -142,6 +143,7 @@ use std::rc::Rc;
 use crate::small_str::SmallStr;
 pub use presence::{Dead, Presence, Prior, Refresh, RoomWalk, SocketRef, Step};
 use room::Room;
+pub use staged::{Staged, StagedPresence};
 
 #[cfg(doc)]
 use super::liveness::NO_TTL;
@@ -187,6 +189,33 @@ pub struct RoomIndex {
     large: usize,
     /// Hashes room and user ids, with a random seed.
     hasher: RandomState,
+}
+
+/// One room of the index open for writing ([`RoomIndex::write_room`]).
+pub struct RoomWriter<'a> {
+    room: &'a mut Room,
+    hasher: &'a RandomState,
+    large: usize,
+    /// The presences added so far.
+    added: usize,
+}
+
+impl RoomWriter<'_> {
+    /// Sets `user` to `socket` expiring at `expire_at`, and says what it held before.
+    pub fn upsert(&mut self, user: &str, socket: SocketRef<'_>, expire_at: i64) -> Prior {
+        let previous = self
+            .room
+            .upsert(self.hasher, user, socket, expire_at, self.large);
+        if previous == Prior::Absent {
+            self.added += 1;
+        }
+        previous
+    }
+
+    /// The room's live count at `cutoff`.
+    pub fn live(&mut self, cutoff: i64) -> usize {
+        self.room.live(cutoff)
+    }
 }
 
 impl Default for RoomIndex {
@@ -249,6 +278,16 @@ impl RoomIndex {
         expire_at: i64,
         cutoff: Option<i64>,
     ) -> (Prior, usize) {
+        self.write_room(room, |writer| {
+            let previous = writer.upsert(user, socket, expire_at);
+            (previous, cutoff.map_or(0, |cutoff| writer.live(cutoff)))
+        })
+    }
+
+    /// Runs `f` on the room called `room` (created when missing), then settles the index's
+    /// totals and the room's place in the queue of rooms once: the presences of one room are
+    /// written in a row at the cost of one room lookup ([`RoomWriter::upsert`] for each).
+    pub fn write_room<R>(&mut self, room: &str, f: impl FnOnce(&mut RoomWriter<'_>) -> R) -> R {
         let hasher = &self.hasher;
         let state = match self.rooms.entry(
             hash_id(hasher, room.as_bytes()),
@@ -259,14 +298,17 @@ impl RoomIndex {
             Entry::Vacant(entry) => entry.insert(Room::new(Rc::from(room))).into_mut(),
         };
         let before = state.known_dead();
-        let previous = state.upsert(hasher, user, socket, expire_at, self.large);
-        if previous == Prior::Absent {
-            self.entries += 1;
-        }
-        let count = cutoff.map_or(0, |cutoff| state.live(cutoff));
+        let mut writer = RoomWriter {
+            room: &mut *state,
+            hasher,
+            large: self.large,
+            added: 0,
+        };
+        let result = f(&mut writer);
+        self.entries += writer.added;
         settle(&mut self.dead, before, state.known_dead());
         state.requeue(&mut self.due);
-        (previous, count)
+        result
     }
 
     /// Moves the expiry of (room, user) to `expire_at` when `socket` holds it and it is live at
