@@ -158,15 +158,16 @@ fn index_room(
                 .node
                 .and_then(|number| nodes.get(number as usize))
                 .map(|name| leases.intern(name));
+            let (user, id) = (presence.user.as_bytes(), presence.socket.as_bytes());
             let socket = SocketRef {
                 node,
-                id: presence.socket.as_str(),
+                id: id.as_str(),
             };
             write(
                 writer,
                 leases,
                 room,
-                &presence.user,
+                user.as_str(),
                 socket,
                 presence.expire_at,
             );
@@ -520,11 +521,7 @@ mod tests {
             let listed: Vec<String> = db
                 .list(room, at(now), usize::MAX, None)
                 .into_iter()
-                .map(|(user, node, socket)| {
-                    let user = String::from_utf8_lossy(user);
-                    let socket = String::from_utf8_lossy(socket);
-                    format!("{user}={}/{socket}", node.unwrap_or(""))
-                })
+                .map(|(user, node, socket)| format!("{user}={}/{socket}", node.unwrap_or("")))
                 .collect();
             seen.push(format!("{room} {count} {listed:?}"));
             for node in nodes {

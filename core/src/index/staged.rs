@@ -124,17 +124,14 @@ mod tests {
         staged.push("r", "a", Some("n1"), "s4", 40);
         assert_eq!(staged.len(), 4);
         let r = staged.take_room("r");
-        let users: Vec<(&str, &str, &str)> = r
+        let users: Vec<String> = r
             .iter()
             .map(|p| {
                 let node = p.node.map_or("", |n| &*staged.nodes()[n as usize]);
-                (p.user.as_str(), node, p.socket.as_str())
+                format!("{} {node} {}", p.user, p.socket)
             })
             .collect();
-        assert_eq!(
-            users,
-            [("a", "n1", "s1"), ("c", "n2", "s3"), ("a", "n1", "s4")]
-        );
+        assert_eq!(users, ["a n1 s1", "c n2 s3", "a n1 s4"]);
         assert_eq!(staged.len(), 1);
         assert!(staged.take_room("r").is_empty());
         let (nodes, rooms) = staged.drain();
