@@ -68,7 +68,13 @@ pub fn note_command_cpu(started: Instant, mark: u64) {
 /// how that is read).
 pub fn note_tick_cpu(started: Instant, mark: u64) {
     let wall = micros_since(started);
-    if wall > CPU_COUNTED_US && cpu_used(wall, mark) > CPU_COUNTED_US {
-        state::unless_busy(|s| s.stats.ticks_over_5ms_cpu += 1);
+    if wall > CPU_COUNTED_US {
+        let cpu = cpu_used(wall, mark);
+        state::unless_busy(|s| {
+            s.stats.max_timer_tick_cpu_us = s.stats.max_timer_tick_cpu_us.max(cpu);
+            if cpu > CPU_COUNTED_US {
+                s.stats.ticks_over_5ms_cpu += 1;
+            }
+        });
     }
 }

@@ -9,7 +9,7 @@ use crate::ffi::keys::KeyName;
 use crate::ffi::scan::ScanCursor;
 use crate::publisher;
 use crate::rebuild;
-use crate::reconcile;
+use crate::reconcile::{self, Scanned};
 use crate::state;
 use crate::store;
 use presence_core::events::{Event, Reason};
@@ -177,7 +177,7 @@ pub fn index_existing_keys(ctx: &Context) {
     let mut db = 0;
     while select_db(ctx, db) {
         let cursor = ScanCursor::new();
-        while reconcile::scan_step(ctx, db, &cursor) {}
+        while reconcile::scan_step(ctx, db, &cursor, Scanned::SetAside) {}
         db += 1;
     }
     reconcile::index_staged();

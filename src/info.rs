@@ -41,7 +41,7 @@ pub fn on_info(section: &InfoSection) {
     let Some((figures, stats)) = state::unless_busy(|s| Some((Figures::of(s), s.stats))) else {
         return;
     };
-    let fields: [(&CStr, u64); 19] = [
+    let fields: [(&CStr, u64); 20] = [
         (c"live", figures.live as u64),
         (c"rooms", figures.rooms as u64),
         (c"indexed", figures.indexed as u64),
@@ -56,6 +56,7 @@ pub fn on_info(section: &InfoSection) {
         (c"sweep_tick_max_cpu_us", stats.max_tick_cpu_us),
         (c"sweep_ticks_slow", stats.slow_ticks),
         (c"ticks_over_5ms_cpu", stats.ticks_over_5ms_cpu),
+        (c"timer_tick_max_cpu_us", stats.max_timer_tick_cpu_us),
         (c"command_max_cpu_us", stats.max_command_cpu_us),
         (c"commands_over_5ms_cpu", stats.commands_over_5ms_cpu),
         (c"sweep_interval_ms", config::sweep_interval_ms() as u64),

@@ -12,7 +12,7 @@
 
 use crate::ffi::context::select_db;
 use crate::ffi::scan::ScanCursor;
-use crate::reconcile;
+use crate::reconcile::{self, Scanned};
 use crate::state;
 use crate::store;
 use redis_module::Context;
@@ -67,15 +67,13 @@ pub fn step(ctx: &Context, budget: Duration) -> bool {
             done = true;
             break;
         }
-        if !reconcile::scan_step(ctx, db, &cursor) {
+        if !reconcile::scan_step(ctx, db, &cursor, Scanned::Indexed) {
             db += 1;
             cursor.restart();
         }
     }
     drop(restore);
-    if done {
-        reconcile::index_staged();
-    } else if !in_progress() {
+    if !done && !in_progress() {
         state::module(|m| m.rebuild.replace(Some((db, cursor))));
     }
     !done

@@ -41,7 +41,7 @@ pub fn stage(ctx: &Context, db: i32, name: &[u8]) {
     read_key(ctx, db, (&key_name).into(), true);
 }
 
-/// Indexes every presence set aside by [`stage`] or [`scan_step`].
+/// Indexes every presence set aside by [`stage`] or [`scan_step`] ([`Scanned::SetAside`]).
 pub fn index_staged() {
     state::unless_busy(|s| s.index_staged());
 }
@@ -107,10 +107,21 @@ pub fn ended(
     changes::removed(index, at, reason, now)
 }
 
+/// How [`scan_step`] takes the presences it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanned {
+    /// Set aside as a load's ([`stage`]) for [`index_staged`]: for a scan that runs to its end
+    /// in one call (`MODULE LOAD`).
+    SetAside,
+    /// Indexed at once: for a scan in slices while Redis serves clients (the rebuild), whose
+    /// every slice must stay bounded.
+    Indexed,
+}
+
 /// Scans a little of `db` (the context's selected database) with `cursor`, and reads every
-/// presence and lease key it finds, announcing nothing: leases into the leases, presences set
-/// aside as a load's ([`stage`]) for [`index_staged`]. False once the scan of `db` is complete.
-pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor) -> bool {
+/// presence and lease key it finds, announcing nothing: leases into the leases, presences as
+/// `how` says. False once the scan of `db` is complete.
+pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor, how: Scanned) -> bool {
     let mut found: Vec<Vec<u8>> = Vec::new();
     let more = cursor.step(ctx, &mut |name| {
         if keys::is_followed(name) {
@@ -118,7 +129,12 @@ pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor) -> bool {
         }
     });
     for name in found {
-        stage(ctx, db, &name);
+        match how {
+            Scanned::SetAside => stage(ctx, db, &name),
+            Scanned::Indexed => {
+                reconcile(ctx, db, &name);
+            }
+        }
     }
     more
 }

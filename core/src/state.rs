@@ -37,6 +37,10 @@ pub struct Stats {
     pub commands_over_5ms_cpu: u64,
     /// Timer ticks (the sweeper's) that used over 5 ms of CPU time.
     pub ticks_over_5ms_cpu: u64,
+    /// The most CPU time one timer tick used, in microseconds: the whole tick (a slice of a
+    /// rebuild included), read for the ticks that took over 5 ms by the wall clock (0 when none
+    /// did).
+    pub max_timer_tick_cpu_us: u64,
 }
 
 /// Everything the module keeps between calls.
