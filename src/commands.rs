@@ -36,9 +36,6 @@ pub fn run(ctx: &Context, args: &[&[u8]], handler: Handler) -> RedisResult {
     if rebuild::in_progress() {
         return Err(RedisError::Str(rebuild::LOADING));
     }
-    // A load indexes what it set aside when it ends; this is for a load whose end was not
-    // announced.
-    reconcile::index_staged();
     handler(ctx, args)
 }
 

@@ -111,6 +111,10 @@ pub fn on_tick(ctx: &Context) {
     state::module(|m| m.timer.set(None));
     cluster::between_commands();
     reconcile::resolve_pending(ctx);
+    // A load indexes what it set aside when it ends, and a room's reads and writes index its
+    // own first; this is for a load whose end was not announced, before the sweep looks for
+    // dead presences.
+    reconcile::index_staged();
     cluster::refresh(ctx);
     let mut next = config::sweep_interval_ms();
     if rebuild::in_progress() {
