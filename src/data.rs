@@ -126,10 +126,11 @@ pub fn observed(db: i32, name: &[u8], gone: bool, moved_in: bool) {
 pub fn presence_written(db: i32, name: &[u8]) {
     state::unless_busy(|s| {
         let format = s.format;
+        let Some(index) = s.dbs.get_mut(&db).filter(|index| !index.data.is_empty()) else {
+            return;
+        };
         if let Some((room, user)) = format.parse(name) {
-            if let Some(index) = s.dbs.get_mut(&db) {
-                index.data.orphan(room, user);
-            }
+            index.data.orphan(room, user);
         }
     });
 }

@@ -252,3 +252,80 @@ fn the_rebuild_after_a_swapdb_sync_works_in_slices_however_many_presences() {
         "the longest timer tick of the rebuilds used {max_cpu} µs of CPU"
     );
 }
+
+/// Every data key of a connection's database with its value and absolute expiry.
+fn data_keys(c: &mut Conn) -> Vec<(String, Option<String>, i64)> {
+    let Reply::Array(Some(parts)) = c.call(&[
+        "SCAN",
+        "0",
+        "MATCH",
+        "room:presence-data:*",
+        "COUNT",
+        "10000",
+    ]) else {
+        panic!("SCAN");
+    };
+    let mut keys: Vec<(String, Option<String>, i64)> = parts[1]
+        .strings()
+        .into_iter()
+        .map(|key| {
+            let value = c.text(&["GET", key.as_str()]);
+            let at = c.int(&["PEXPIRETIME", key.as_str()]);
+            (key, value, at)
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn data_keys_are_the_same_on_the_replica_and_go_with_their_presence() {
+    let master = Server::with(master_options(90, 50));
+    let mut m = master.conn();
+    m.int(&["PRESENCE.JOIN", "r", "before-sync", "s0", "DATA", "[0]"]);
+    let replica = replica_of(&master, Options::default());
+    let mut r = replica.conn();
+    m.int(&["PRESENCE.JOIN", "r", "a", "sa", "DATA", r#"{"name":"Ada"}"#]);
+    m.int(&["PRESENCE.JOIN", "r", "b", "sb", "DATA", "1"]);
+    m.int(&["PRESENCE.UPDATE", "r", "b", "sb", "2"]);
+    m.int(&["PRESENCE.JOIN", "r", "c", "sc", "DATA", "3"]);
+    m.int(&["PRESENCE.BEAT", "r", "a", "sa"]);
+    m.int(&["PRESENCE.LEAVE", "r", "before-sync", "s0"]);
+    m.int(&["PRESENCE.JOIN", "r", "c", "sc"]);
+    m.int(&["PRESENCE.JOIN", "r", "d", "sd", "DATA", "4"]);
+    m.call(&["DEL", "room:presence:r:d"]);
+    let withdata = |c: &mut Conn| c.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]);
+    let want = vec![
+        "a",
+        "sa",
+        r#"{"name":"Ada"}"#,
+        "b",
+        "sb",
+        "2",
+        "c",
+        "sc",
+        "",
+    ];
+    wait_for(SYNC, "the master to drop d's data", || {
+        (m.int(&["EXISTS", "room:presence-data:r:d"]) == 0).then_some(())
+    });
+    let on_master = data_keys(&mut m);
+    assert_eq!(
+        on_master
+            .iter()
+            .map(|(k, _, _)| k.as_str())
+            .collect::<Vec<_>>(),
+        ["room:presence-data:r:a", "room:presence-data:r:b"]
+    );
+    wait_for(SYNC, "the replica's data keys to be the master's", || {
+        (data_keys(&mut r) == on_master).then_some(())
+    });
+    for c in [&mut m, &mut r] {
+        let listed: Vec<String> = withdata(c);
+        assert_eq!(listed, want);
+    }
+    for (key, _, at) in &on_master {
+        let presence = key.replacen("room:presence-data:", "room:presence:", 1);
+        assert_eq!(r.int(&["PEXPIRETIME", presence.as_str()]), *at, "{key}");
+    }
+}
