@@ -260,12 +260,15 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// `PRESENCE.UPDATE room user socket json`: replaces the data of a live presence held by
 /// `socket` (its expiry unchanged) and announces `update`; the same data again announces
 /// nothing. `0` when the socket is not in the room: a presence found dead is removed as BEAT
-/// removes it.
+/// removes it. In a cluster, `TRYAGAIN` while the room's slot moves (as JOIN).
 pub fn update(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let DataRequest { target, data } =
         request::update(args, config::max_data()).map_err(refused)?;
     let value = data.unwrap_or_default();
-    let Opened { db, name, key } = open_here(ctx, &target)?;
+    // While the room's slot moves, its data key may still be on the other node: an update now
+    // could be overwritten by the key that moves after it.
+    cluster::settled(ctx, target.room.as_bytes())?;
+    let Opened { db, name, key } = open(ctx, &target)?;
     let now = config::moment_now();
     if key.kind() == Kind::Empty {
         drop(key);
