@@ -151,11 +151,6 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         (events, count, previous, had_data)
     })?;
     let unchanged = existed && matches!(previous, Prior::Same { .. });
-    let old_data = if had_data && unchanged {
-        data::read(ctx, target.room, target.user, now.now)
-    } else {
-        None
-    };
     if !store::write_string(
         ctx,
         key,
@@ -166,18 +161,66 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     ) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
+    if data.is_some() || had_data {
+        let joined = JoinedData {
+            db,
+            target: &target,
+            data,
+            expire_at,
+            count,
+            unchanged,
+        };
+        join_data(ctx, joined, &mut events)?;
+    }
+    publisher::publish(ctx, events);
+    Ok(RedisValue::Integer(count as i64))
+}
+
+/// A JOIN of a presence that carries data or may have had some ([`join_data`]).
+struct JoinedData<'a> {
+    db: i32,
+    target: &'a Target<'a>,
+    data: Option<&'a [u8]>,
+    expire_at: i64,
+    count: usize,
+    /// The same socket held the presence before: a join again, not a new presence.
+    unchanged: bool,
+}
+
+/// Writes or removes the data key of a JOIN, after its presence key, and adds the data to its
+/// `join` event; a join again by the same socket that changes the data announces `update`.
+fn join_data(
+    ctx: &Context,
+    joined: JoinedData<'_>,
+    events: &mut Vec<Event>,
+) -> Result<(), RedisError> {
+    let JoinedData {
+        db,
+        target,
+        data,
+        expire_at,
+        count,
+        unchanged,
+    } = joined;
+    let now = now_ms();
+    let old_data = if unchanged && data::may_have(db, target.room, target.user) {
+        data::read(ctx, target.room, target.user, now)
+    } else {
+        None
+    };
     match data {
-        Some(value) if !data::write(ctx, db, target.room, target.user, value, expire_at) => {
-            return Err(RedisError::Str("ERR could not write the data key"));
+        Some(value) => {
+            if !data::write(ctx, db, target.room, target.user, value, expire_at) {
+                return Err(RedisError::Str("ERR could not write the data key"));
+            }
         }
-        None if had_data => data::remove(ctx, db, target.room, target.user),
-        Some(_) | None => {}
+        None => data::remove(ctx, db, target.room, target.user),
     }
     let text = data.and_then(|value| std::str::from_utf8(value).ok());
     match events.iter_mut().find(|event| event.name == "join") {
-        Some(joined) => {
+        Some(event) => {
             if let Some(text) = text {
-                *joined = joined.clone().with_data(text);
+                event.add_data(text);
             }
         }
         None if unchanged && old_data.as_deref() != data => events.push(Event::update(
@@ -190,8 +233,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         )),
         None => {}
     }
-    publisher::publish(ctx, events);
-    Ok(RedisValue::Integer(count as i64))
+    Ok(())
 }
 
 /// `PRESENCE.BEAT room user socket`: in a cluster, while the room's slot moves, a key that
