@@ -83,6 +83,8 @@ fn join_with_data_writes_a_data_key_with_the_presence_expiry() {
         Some("s")
     );
     assert_data_follows_presences(&mut c);
+    assert_eq!(c.info_field("presence", "presence_data_keys"), "1");
+    assert_eq!(c.info_field("presence", "presence_data_checks"), "0");
     let scanned = c.call(&["SCAN", "0", "MATCH", "room:presence:r:*", "COUNT", "100"]);
     let Reply::Array(Some(parts)) = scanned else {
         panic!("{scanned:?}");
