@@ -605,3 +605,52 @@ fn a_reload_keeps_the_data_listed_and_drops_data_without_a_presence() {
         "the loaded data keys are known"
     );
 }
+
+#[test]
+fn module_load_into_a_server_with_data_keys_knows_them() {
+    let server = Server::with(Options {
+        without_module: true,
+        ..Options::default()
+    });
+    let mut c = server.conn();
+    let at = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 21_600_000)
+        .to_string();
+    c.call(&["SET", &presence_key("r", "a"), "sa", "PXAT", &at]);
+    c.call(&["SET", &data_key("r", "a"), ADA, "PXAT", &at]);
+    c.call(&["SET", &presence_key("r", "b"), "sb", "PXAT", &at]);
+    c.call(&["SET", &data_key("r", "ghost"), "1", "PXAT", &at]);
+    let module = test_support::module_path();
+    let path = module.to_string_lossy();
+    assert_eq!(
+        c.text(&[
+            "MODULE",
+            "LOADEX",
+            &path,
+            "CONFIG",
+            "presence.sweep-interval",
+            "50"
+        ])
+        .as_deref(),
+        Some("OK")
+    );
+    assert_eq!(
+        c.call(&["PRESENCE.LIST", "r", "WITHDATA"]),
+        Reply::Array(Some(vec![
+            Reply::Bulk(Some(b"a".to_vec())),
+            Reply::Bulk(Some(ADA.as_bytes().to_vec())),
+            Reply::Bulk(Some(b"b".to_vec())),
+            Reply::Bulk(None),
+        ]))
+    );
+    wait_data_gone(&mut c, "r", "ghost", "no presence at MODULE LOAD");
+    assert_eq!(c.int(&["PRESENCE.LEAVE", "r", "a", "sa"]), 1);
+    assert_eq!(
+        data_keys(&mut c),
+        Vec::<String>::new(),
+        "a's data was known"
+    );
+}
