@@ -136,9 +136,11 @@ pub fn presence_written(db: i32, name: &[u8]) {
 }
 
 /// Checks one data key of `db` (the selected database) whose presence ended or changed hands,
-/// or that appeared ([`presence_core::data::Check`]): the data of an ended presence is deleted
-/// (a replicated `DEL`) unless data was written since, a key that appeared unless it belongs
-/// to the live presence the index holds now ([`data::belongs`]: the same absolute expiry).
+/// or that appeared, or whose presence a client gave another expiry
+/// ([`presence_core::data::Check`]): the data of an ended presence is deleted (a replicated
+/// `DEL`) unless data was written since, a key that appeared unless it belongs to the live
+/// presence the index holds now ([`data::belongs`]: the same absolute expiry), and a key whose
+/// live presence moved takes its expiry (a replicated `PEXPIREAT`).
 /// False when none was waiting.
 pub fn check_orphan(ctx: &Context, db: i32, now: Moment) -> bool {
     let Some((room, user, check)) = state::unless_busy(|s| s.dbs.get_mut(&db)?.data.take_orphan())
@@ -156,6 +158,13 @@ pub fn check_orphan(ctx: &Context, db: i32, now: Moment) -> bool {
         return true;
     };
     let key = WriteKey::open(ctx, &name);
+    if key.kind() == Kind::String && verdict == Some(Verdict::Follow) {
+        let live = state::unless_busy(|s| s.db(db).live_expiry(&room, &user, now));
+        if let Some(expire_at) = live.filter(|at| *at != store::expire_at(&key)) {
+            store::refresh(ctx, key, &name, expire_at);
+        }
+        return true;
+    }
     let keep = key.kind() == Kind::String
         && verdict == Some(Verdict::Compare)
         && data::belongs(

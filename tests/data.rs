@@ -654,3 +654,22 @@ fn module_load_into_a_server_with_data_keys_knows_them() {
         "a's data was known"
     );
 }
+
+#[test]
+fn a_raw_expire_of_the_presence_moves_its_data_key_at_the_next_tick() {
+    let server = Server::with(ticking());
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "u", "s", "DATA", ADA]);
+    for (command, ttl) in [("EXPIRE", "30000"), ("PEXPIRE", "25000000")] {
+        assert_eq!(c.int(&[command, &presence_key("r", "u"), ttl]), 1);
+        let presence_at = c.int(&["PEXPIRETIME", &presence_key("r", "u")]);
+        wait_for(
+            Duration::from_secs(30),
+            &format!("the data key to follow {command}"),
+            || (c.int(&["PEXPIRETIME", &data_key("r", "u")]) == presence_at).then_some(()),
+        );
+    }
+    assert_eq!(c.text(&["GET", &data_key("r", "u")]).as_deref(), Some(ADA));
+    c.call(&["EXPIRE", &presence_key("r", "u"), "5"]);
+    wait_data_gone(&mut c, "r", "u", "a raw EXPIRE that made it stale");
+}

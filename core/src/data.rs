@@ -19,6 +19,9 @@ pub enum Check {
     /// The key was written or loaded by something else than the module's commands: it stays
     /// only while it belongs to the live presence ([`belongs`]).
     Appeared,
+    /// A client moved the presence key's expiry (a raw `EXPIRE`, the seed's heartbeat): the
+    /// data key takes the live presence's expiry.
+    Follow,
 }
 
 /// A data key to check: room, user, and why.
@@ -33,6 +36,8 @@ pub enum Verdict {
     Delete,
     /// Read its expiry and delete it unless it [`belongs`] to the live presence.
     Compare,
+    /// Give it the live presence's expiry, if it has another.
+    Follow,
 }
 
 /// The (room, user) pairs of one database that may have a data key, and the checks waiting.
@@ -99,6 +104,14 @@ impl DataKeys {
             .push((room.into(), user.into(), Check::Appeared));
     }
 
+    /// A client moved the expiry of the presence (room, user): its data key, if it may have
+    /// one, takes the new expiry at the next tick.
+    pub fn follow(&mut self, room: &str, user: &str) {
+        if self.may_have(room, user) {
+            self.orphans.push((room.into(), user.into(), Check::Follow));
+        }
+    }
+
     /// The next data key to check, if any.
     pub fn take_orphan(&mut self) -> Option<Orphan> {
         self.orphans.pop()
@@ -111,6 +124,7 @@ impl DataKeys {
             (Some(written), Check::Ended(ended)) if written != ended => Verdict::Keep,
             (Some(_), Check::Ended(_)) => Verdict::Delete,
             (Some(_), Check::Appeared) => Verdict::Compare,
+            (Some(_), Check::Follow) => Verdict::Follow,
         }
     }
 
@@ -191,6 +205,11 @@ mod tests {
         let (_, _, check) = data.take_orphan().unwrap();
         assert_eq!(check, Check::Appeared);
         assert_eq!(data.verdict("r", "u", check), Verdict::Compare);
+        data.follow("r", "u");
+        data.follow("r", "w");
+        let (_, _, check) = data.take_orphan().unwrap();
+        assert_eq!(data.verdict("r", "u", check), Verdict::Follow);
+        assert_eq!(data.take_orphan(), None, "no data, nothing to follow");
         data.appeared("r", "v");
         data.clear_orphans();
         assert_eq!(data.orphans(), 0);
