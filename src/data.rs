@@ -7,8 +7,8 @@
 //! Which presences may have a data key is kept per database
 //! ([`presence_core::data::DataKeys`]), so that the commands of presences without data never
 //! open a data key. A presence that ends where no key may be written (a keyspace notification)
-//! leaves its data key to check: the sweeper's next tick removes it unless it belongs to a live
-//! presence again ([`check_orphan`]).
+//! leaves its data key to check: the sweeper's next tick removes it unless data was written for
+//! the presence since ([`check_orphan`]).
 
 use crate::cluster;
 use crate::ffi::keys::{Kind, ReadKey, WriteKey};
@@ -49,7 +49,9 @@ pub fn write(ctx: &Context, db: i32, room: &str, user: &str, value: &[u8], expir
     };
     let key = WriteKey::open(ctx, &name);
     let written = store::write_string(ctx, key, &name, value, expire_at, false);
-    note(db, room, user, true);
+    if written {
+        note(db, room, user, true);
+    }
     written
 }
 
