@@ -673,3 +673,34 @@ fn a_raw_expire_of_the_presence_moves_its_data_key_at_the_next_tick() {
     c.call(&["EXPIRE", &presence_key("r", "u"), "5"]);
     wait_data_gone(&mut c, "r", "u", "a raw EXPIRE that made it stale");
 }
+
+#[test]
+fn a_join_by_another_socket_with_data_replaces_the_data_and_keeps_it() {
+    let server = Server::with(ticking());
+    let mut sub = Subscriber::new(&server, 0);
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "u", "old", "DATA", ADA]);
+    c.call(&["DEL", &presence_key("r", "u")]);
+    c.int(&["PRESENCE.JOIN", "r", "u", "new", "DATA", BOB]);
+    c.int(&["PRESENCE.JOIN", "r", "u", "newer", "DATA", "[2]"]);
+    let payloads: Vec<String> = sub.take(5).into_iter().map(|e| e.payload).collect();
+    assert_eq!(
+        payloads,
+        [
+            r#"{"room":"r","user":"u","socket":"old","count":1,"data":{"name":"Ada","role":"host"}}"#,
+            r#"{"room":"r","user":"u","socket":"old","count":0,"reason":"deleted"}"#,
+            r#"{"room":"r","user":"u","socket":"new","count":1,"data":{"name":"Bob"}}"#,
+            r#"{"room":"r","user":"u","socket":"new","count":1,"reason":"replaced"}"#,
+            r#"{"room":"r","user":"u","socket":"newer","count":1,"data":[2]}"#,
+        ]
+    );
+    wait_for(Duration::from_secs(30), "the checks to run", || {
+        (c.info_field("presence", "presence_data_checks") == "0").then_some(())
+    });
+    c.call(&["PRESENCE.SWEEP"]);
+    assert_eq!(
+        c.text(&["GET", &data_key("r", "u")]).as_deref(),
+        Some("[2]")
+    );
+    assert_data_follows_presences(&mut c);
+}
