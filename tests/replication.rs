@@ -329,3 +329,56 @@ fn data_keys_are_the_same_on_the_replica_and_go_with_their_presence() {
         assert_eq!(r.int(&["PEXPIRETIME", presence.as_str()]), *at, "{key}");
     }
 }
+
+/// A replica (synced from the socket, `repl-diskless-load swapdb`) learns the data keys from
+/// the sync as its index: promoted, its commands and its ticks remove the data of the
+/// presences that end.
+#[test]
+fn a_replica_knows_the_data_keys_and_removes_them_once_promoted() {
+    let master = Server::with(
+        master_options(90, 100)
+            .config("repl-diskless-sync", "yes")
+            .config("rdbcompression", "no"),
+    );
+    let mut m = master.conn();
+    for user in ["a", "b", "c"] {
+        m.int(&[
+            "PRESENCE.JOIN",
+            "r",
+            user,
+            "s",
+            "DATA",
+            &format!("[\"{user}\"]"),
+        ]);
+    }
+    m.int(&["PRESENCE.JOIN", "r", "d", "s"]);
+    let replica = Server::with(
+        Options::default()
+            .module("presence.sweep-interval", "50")
+            .config("repl-diskless-load", "swapdb"),
+    );
+    let mut r = replica.conn();
+    let port = master.port.to_string();
+    r.call(&["REPLICAOF", "127.0.0.1", port.as_str()]);
+    let want = m.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]);
+    wait_for(SYNC, "the replica to list the master's data", || {
+        match r.call(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]) {
+            Reply::Array(Some(_)) => {
+                (r.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]) == want)
+                    .then_some(())
+            }
+            _ => None,
+        }
+    });
+    assert_eq!(r.info_field("presence", "presence_data_keys"), "3");
+    assert_eq!(r.text(&["REPLICAOF", "NO", "ONE"]).as_deref(), Some("OK"));
+    assert_eq!(r.int(&["PRESENCE.LEAVE", "r", "a", "s"]), 1);
+    assert_eq!(r.int(&["EXISTS", "room:presence-data:r:a"]), 0);
+    r.call(&["DEL", "room:presence:r:b"]);
+    wait_for(
+        SYNC,
+        "the promoted replica's tick to remove b's data",
+        || (r.int(&["EXISTS", "room:presence-data:r:b"]) == 0).then_some(()),
+    );
+    assert_eq!(data_keys(&mut r).len(), 1, "c's data stays");
+}
