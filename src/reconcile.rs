@@ -4,6 +4,7 @@
 //! sweeper and the rebuild.
 
 use crate::config;
+use crate::data;
 use crate::ffi::context::{select_db, selected_db};
 use crate::ffi::keys::{KeyName, ReadKey};
 use crate::ffi::scan::ScanCursor;
@@ -11,6 +12,7 @@ use crate::publisher;
 use crate::state::{self, State};
 use crate::store::{self, Observed};
 use presence_core::changes::{self, PresenceRef};
+use presence_core::db::Prior;
 use presence_core::events::{Event, Reason};
 use presence_core::ids;
 use presence_core::keys;
@@ -81,7 +83,12 @@ fn read_key(ctx: &Context, db: i32, key: KeyName<'_>, staged: bool) -> Vec<Event
                 Vec::new()
             }
             Some((socket, expire_at)) => {
-                changes::observed(index, at, socket, expire_at, config::moment_now()).0
+                let (events, _, previous) =
+                    changes::observed(index, at, socket, expire_at, config::moment_now());
+                if matches!(previous, Prior::Same { expire_at: before } if before != expire_at) {
+                    index.data.follow(room, user);
+                }
+                events
             }
             None => changes::removed(index, at, Reason::Deleted, config::moment_now()),
         }
@@ -120,7 +127,8 @@ pub enum Scanned {
 
 /// Scans a little of `db` (the context's selected database) with `cursor`, and reads every
 /// presence and lease key it finds, announcing nothing: leases into the leases, presences as
-/// `how` says. False once the scan of `db` is complete.
+/// `how` says; a data key is noted, to be checked at the next tick. False once the scan of
+/// `db` is complete.
 pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor, how: Scanned) -> bool {
     let mut found: Vec<Vec<u8>> = Vec::new();
     let more = cursor.step(ctx, &mut |name| {
@@ -129,6 +137,10 @@ pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor, how: Scanned) -> b
         }
     });
     for name in found {
+        if name.starts_with(keys::DATA_PREFIX) {
+            data::observed(db, &name, false, false);
+            continue;
+        }
         match how {
             Scanned::SetAside => stage(ctx, db, &name),
             Scanned::Indexed => {
