@@ -72,8 +72,25 @@ describe('on a Redis Cluster', () => {
     const ann = await connect(web, 'ann');
     const bob = await connect(web, 'bob');
     for (const room of rooms) {
-      assert.deepEqual(await ann.join(room), { ok: true, roomId: room, users: ['ann'], count: 1, truncated: false });
-      assert.deepEqual(await bob.join(room), { ok: true, roomId: room, users: ['ann', 'bob'], count: 2, truncated: false });
+      assert.deepEqual(await ann.join(room), {
+        ok: true,
+        roomId: room,
+        users: ['ann'],
+        members: [{ userId: 'ann', data: null }],
+        count: 1,
+        truncated: false,
+      });
+      assert.deepEqual(await bob.join(room), {
+        ok: true,
+        roomId: room,
+        users: ['ann', 'bob'],
+        members: [
+          { userId: 'ann', data: null },
+          { userId: 'bob', data: null },
+        ],
+        count: 2,
+        truncated: false,
+      });
       await ann.waitForUsers(room, ['ann', 'bob']);
       assert.deepEqual(await truth(room), { users: ['ann', 'bob'], count: 2 });
       assert.deepEqual(await ann.socket.emitWithAck('room:heartbeat', { roomId: room }), { ok: true });
@@ -200,7 +217,14 @@ describe('on a Redis Cluster', () => {
     await waitFor(() => lostLines().length === 1 && web.presence.nodeId !== oldNodeId, { message: 'the lost lease logged, a fresh node' });
     assert.match(lostLines()[0], new RegExp(`went with node ${oldNodeId.replaceAll('.', '\\.')}`));
     assert.equal(ann.rawForceLeaves.length, 1, 'one room:force-leave');
-    assert.deepEqual(await ann.join(room), { ok: true, roomId: room, users: ['ann'], count: 1, truncated: false });
+    assert.deepEqual(await ann.join(room), {
+      ok: true,
+      roomId: room,
+      users: ['ann'],
+      members: [{ userId: 'ann', data: null }],
+      count: 1,
+      truncated: false,
+    });
     for (const port of await cluster.masterPorts()) assert.ok(await leaseKey(port), `the fresh node's lease key on the master at ${port}`);
     ann.close();
   });

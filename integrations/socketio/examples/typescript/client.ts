@@ -33,7 +33,10 @@ function describeError(error: ErrorCode): string {
   switch (error) {
     case 'invalid-payload':
     case 'invalid-room':
+    case 'invalid-data':
       return 'bad request';
+    case 'data-too-large':
+      return 'too much data';
     case 'unauthorized':
       return 'log in first';
     case 'not-present':
