@@ -1,10 +1,15 @@
 /*
- * Display names and presence ids. People type names with spaces, accents and symbols
- * ("Ana María", "José", "a:b"); presence ids are 1-128 bytes of A-Z a-z 0-9 - _ . @ + = ~.
- * A name is written as an id that reads the same where it can: letters, digits and - . @ + =
- * stay, a space becomes "_", and every other byte of its UTF-8 becomes "~" and two hex digits
- * ("José" → "Jos~C3~A9", "Ana María" → "Ana_Mar~C3~ADa"). The same name always gives the same
- * id, and the id gives the name back, so the participant list needs nothing but the ids.
+ * Names people type: display names and room names. People type them with spaces, accents and
+ * symbols ("Ana María", "José", "a:b").
+ *
+ * A display name is presence data (the server stores it with the presence, from the login):
+ * it is only normalized and limited to MAX_NAME_CHARS characters (checkName).
+ *
+ * A room name becomes the room's presence id (1-128 bytes of A-Z a-z 0-9 - _ . @ + = ~),
+ * written so that it reads the same where it can: letters, digits and - . @ + = stay, a space
+ * becomes "_", and every other byte of its UTF-8 becomes "~" and two hex digits ("Design
+ * review" → "Design_review", "Café" → "Caf~C3~A9"). The same name always gives the same id,
+ * and the id gives the name back (nameToId, idToName).
  * Runs in browsers (window.LiveRoomNames) and in Node (require).
  */
 (function (root, factory) {
@@ -14,6 +19,8 @@
   'use strict';
 
   var MAX_ID_BYTES = 128;
+  /** The longest display name, in characters (code points). */
+  var MAX_NAME_CHARS = 128;
   var KEPT = /^[A-Za-z0-9\-.@+=]$/;
   var ID_PATTERN = /^[A-Za-z0-9\-_.@+=~]{1,128}$/;
 
@@ -43,7 +50,19 @@
   }
 
   /**
-   * The presence id of a name typed by a person.
+   * A display name typed by a person, normalized.
+   * @param {string} raw
+   * @returns {{ok: true, name: string} | {ok: false, error: 'empty' | 'too-long'}}
+   */
+  function checkName(raw) {
+    var name = normalizeName(raw);
+    if (name === '') return { ok: false, error: 'empty' };
+    if (Array.from(name).length > MAX_NAME_CHARS) return { ok: false, error: 'too-long' };
+    return { ok: true, name: name };
+  }
+
+  /**
+   * The presence id of a room name typed by a person.
    * @param {string} raw
    * @returns {{ok: true, name: string, id: string} | {ok: false, error: 'empty' | 'too-long'}}
    */
@@ -85,5 +104,12 @@
     return encodeName(name) === id && normalizeName(name) === name ? name : id;
   }
 
-  return { nameToId: nameToId, idToName: idToName, normalizeName: normalizeName, MAX_ID_BYTES: MAX_ID_BYTES };
+  return {
+    checkName: checkName,
+    nameToId: nameToId,
+    idToName: idToName,
+    normalizeName: normalizeName,
+    MAX_ID_BYTES: MAX_ID_BYTES,
+    MAX_NAME_CHARS: MAX_NAME_CHARS,
+  };
 });
