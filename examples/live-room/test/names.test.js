@@ -3,7 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { isValidId } = require('@presence/socketio');
-const { nameToId, idToName } = require('../public/names');
+const { checkName, nameToId, idToName } = require('../public/names');
 const Text = require('../public/messages');
 const { parseRequestTarget } = require('../lib/request-target');
 
@@ -33,6 +33,15 @@ test('names are trimmed, blanks joined and control characters dropped; empty and
   assert.deepEqual(nameToId('x'.repeat(129)), { ok: false, error: 'too-long' });
   assert.deepEqual(nameToId('é'.repeat(22)), { ok: false, error: 'too-long' });
   assert.deepEqual(nameToId('x'.repeat(300)), { ok: false, error: 'too-long' });
+});
+
+test('display names are normalized the same way and limited to 128 characters, whatever their bytes', () => {
+  assert.deepEqual(checkName('  Ana \t\n María  '), { ok: true, name: 'Ana María' });
+  assert.deepEqual(checkName('Jose\u0301'), { ok: true, name: 'José' });
+  assert.deepEqual(checkName(' \u0000 '), { ok: false, error: 'empty' });
+  assert.equal(checkName('é'.repeat(128)).ok, true);
+  assert.equal(checkName('林'.repeat(128)).ok, true);
+  assert.deepEqual(checkName('x'.repeat(129)), { ok: false, error: 'too-long' });
 });
 
 test('ids that no name gives are shown as they are', () => {
