@@ -277,7 +277,7 @@ class PresenceCommands {
 
 /**
  * A room's first users, with their data, and its exact live count.
- * @typedef {{users: string[], members: import('./protocol').Member[], count: number, truncated: boolean}} RoomState
+ * @typedef {{users: string[], members: import('./server').Member[], count: number, truncated: boolean}} RoomState
  */
 
 /**
@@ -289,7 +289,7 @@ class PresenceCommands {
  */
 function snapshot(list, count) {
   const flat = /** @type {unknown[]} */ (list);
-  /** @type {import('./protocol').Member[]} */
+  /** @type {import('./server').Member[]} */
   const members = [];
   for (let i = 0; i + 1 < flat.length; i += 2) members.push({ userId: String(flat[i]), data: decodeData(flat[i + 1]) });
   const total = Number(count);

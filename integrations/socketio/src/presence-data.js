@@ -70,7 +70,7 @@ function encodeData(value, maxBytes) {
  * The data of a member as `PRESENCE.LIST … WITHDATA` gives it: the parsed JSON, or null when
  * it has none.
  * @param {unknown} reply a bulk string or a null reply
- * @returns {import('./protocol').PresenceData | null}
+ * @returns {import('./server').PresenceData | null}
  */
 function decodeData(reply) {
   if (reply === null || reply === undefined) return null;
@@ -113,7 +113,7 @@ class PresenceDataPolicy {
    * @throws {PresenceError} `invalid-data` or `data-too-large` when the decided value is not data
    */
   async decide(socket, requested, context) {
-    const decided = await this.presenceData(socket, /** @type {import('./protocol').PresenceData | undefined} */ (requested), context);
+    const decided = await this.presenceData(socket, /** @type {import('./server').PresenceData | undefined} */ (requested), context);
     return decided === null || decided === undefined ? null : encodeData(decided, this.maxBytes);
   }
 }

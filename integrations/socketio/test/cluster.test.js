@@ -113,6 +113,31 @@ describe('on a Redis Cluster', () => {
     servers.splice(servers.indexOf(web), 1);
   });
 
+  it("carries presence data in rooms of every shard: data keys beside the presences, updates through the room's sharded channel", async () => {
+    const web = await server({ presenceData: (_socket, requested) => requested });
+    const rooms = [];
+    for (const port of await cluster.masterPorts()) rooms.push(await roomOn(port, 'data'));
+    const cal = await connect(web, 'cal');
+    const dee = await connect(web, 'dee');
+    for (const room of rooms) {
+      const ack = await cal.join(room, { data: { status: 'here' } });
+      assert.deepEqual(ack.ok && ack.members, [{ userId: 'cal', data: { status: 'here' } }]);
+      assert.equal((await dee.join(room)).ok, true);
+      assert.deepEqual(await cal.presence.update(room, { status: 'away' }), { ok: true, data: { status: 'away' } });
+      await waitFor(() => dee.lastParticipants(room)?.members.find((member) => member.userId === 'cal')?.data?.status === 'away', {
+        message: `the update in ${room}`,
+      });
+      const admin = await cluster.admin(await cluster.masterOf(keySlot(room)));
+      assert.equal(await admin.sendCommand(['GET', `room:presence-data:{${room}}:cal`]), '{"status":"away"}');
+      assert.deepEqual(await cal.presence.leave(room), { ok: true });
+      assert.equal(await admin.sendCommand(['EXISTS', `room:presence-data:{${room}}:cal`]), 0, 'the data key left with its presence');
+    }
+    assert.deepEqual(cal.rawForceLeaves, []);
+    assert.deepEqual(dee.rawForceLeaves, []);
+    cal.close();
+    dee.close();
+  });
+
   it("delivers a room's events once per room through its sharded subscription, which ends with the room's last local socket", async () => {
     const [a, b] = [await server(), await server()];
     const room = await roomOn((await cluster.masterPorts())[1], 'events');
