@@ -8,8 +8,8 @@
  * A room name becomes the room's presence id (1-128 bytes of A-Z a-z 0-9 - _ . @ + = ~),
  * written so that it reads the same where it can: letters, digits and - . @ + = stay, a space
  * becomes "_", and every other byte of its UTF-8 becomes "~" and two hex digits ("Design
- * review" → "Design_review", "Café" → "Caf~C3~A9"). The same name always gives the same id,
- * and the id gives the name back (nameToId, idToName).
+ * review" → "Design_review", "Café" → "Caf~C3~A9"; nameToId). The same name always gives the
+ * same id; the page keeps the name it was given to show it.
  * Runs in browsers (window.LiveRoomNames) and in Node (require).
  */
 (function (root, factory) {
@@ -22,7 +22,6 @@
   /** The longest display name, in characters (code points). */
   var MAX_NAME_CHARS = 128;
   var KEPT = /^[A-Za-z0-9\-.@+=]$/;
-  var ID_PATTERN = /^[A-Za-z0-9\-_.@+=~]{1,128}$/;
 
   /** Trims, joins runs of blank characters into one space, drops control characters. */
   function normalizeName(raw) {
@@ -74,42 +73,10 @@
     return { ok: true, name: name, id: id };
   }
 
-  function decodeBytes(id) {
-    var bytes = [];
-    for (var i = 0; i < id.length; i++) {
-      var char = id.charAt(i);
-      if (char === '_') bytes.push(0x20);
-      else if (char === '~' && /^[0-9A-F]{2}$/.test(id.substr(i + 1, 2))) {
-        bytes.push(parseInt(id.substr(i + 1, 2), 16));
-        i += 2;
-      } else bytes.push(id.charCodeAt(i));
-    }
-    return new Uint8Array(bytes);
-  }
-
-  /**
-   * The name to show for a presence id: the name it was made from, or the id itself when it
-   * was not made by {@link nameToId} (a raw `PRESENCE.JOIN` from redis-cli, say).
-   * @param {string} id
-   * @returns {string}
-   */
-  function idToName(id) {
-    if (!ID_PATTERN.test(id)) return String(id);
-    var name;
-    try {
-      name = new TextDecoder('utf-8', { fatal: true }).decode(decodeBytes(id));
-    } catch (err) {
-      return id;
-    }
-    return encodeName(name) === id && normalizeName(name) === name ? name : id;
-  }
-
   return {
     checkName: checkName,
     nameToId: nameToId,
-    idToName: idToName,
     normalizeName: normalizeName,
     MAX_ID_BYTES: MAX_ID_BYTES,
-    MAX_NAME_CHARS: MAX_NAME_CHARS,
   };
 });
