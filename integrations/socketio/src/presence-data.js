@@ -18,13 +18,14 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  * @throws {PresenceError} `invalid-data` or `data-too-large`
  */
 function checkShape(value, maxBytes) {
+  const tooLarge = () => new PresenceError(ErrorCode.DATA_TOO_LARGE, `data is larger than ${maxBytes} bytes`);
   let budget = maxBytes;
   /** @type {Array<{value: unknown, depth: number}>} */
   const stack = [{ value, depth: 0 }];
   while (stack.length > 0) {
     const item = /** @type {{value: unknown, depth: number}} */ (stack.pop());
     budget -= 1;
-    if (budget < 0) throw new PresenceError(ErrorCode.DATA_TOO_LARGE, `data is larger than ${maxBytes} bytes`);
+    if (budget < 0) throw tooLarge();
     const current = item.value;
     if (current === null || typeof current === 'boolean' || typeof current === 'string') continue;
     if (typeof current === 'number') {
@@ -34,12 +35,15 @@ function checkShape(value, maxBytes) {
     if (typeof current !== 'object') throw invalid(`a value of type ${typeof current}`);
     if (item.depth >= MAX_DEPTH) throw invalid(`nested deeper than ${MAX_DEPTH} levels`);
     if (Array.isArray(current)) {
+      if (stack.length + current.length > budget) throw tooLarge();
       for (const element of current) stack.push({ value: element, depth: item.depth + 1 });
       continue;
     }
     const proto = Object.getPrototypeOf(current);
     if (proto !== Object.prototype && proto !== null) throw invalid('an object that is not a plain object');
-    for (const key of Object.keys(current)) {
+    const keys = Object.keys(current);
+    if (stack.length + keys.length > budget) throw tooLarge();
+    for (const key of keys) {
       if (FORBIDDEN_KEYS.has(key)) throw invalid(`the key ${key}`);
       stack.push({ value: /** @type {Record<string, unknown>} */ (current)[key], depth: item.depth + 1 });
     }
