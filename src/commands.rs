@@ -143,15 +143,19 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     }
     let expire_at = rule.expire_at_after_beat(now.now);
     let existed = key.kind() == Kind::String;
-    let had_data = existed && data::may_have(db, target.room, target.user);
-    let old_data = if had_data {
+    let (mut events, count, previous, had_data) = state::with(|s| {
+        let index = s.db(db);
+        let had_data = existed && index.data.may_have(target.room, target.user);
+        let (events, count, previous) =
+            changes::observed(index, target.at(db), target.socket, expire_at, now);
+        (events, count, previous, had_data)
+    })?;
+    let unchanged = existed && matches!(previous, Prior::Same { .. });
+    let old_data = if had_data && unchanged {
         data::read(ctx, target.room, target.user, now.now)
     } else {
         None
     };
-    let (mut events, count, previous) =
-        state::with(|s| changes::observed(s.db(db), target.at(db), target.socket, expire_at, now))?;
-    let unchanged = existed && matches!(previous, Prior::Same { .. });
     if !store::write_string(
         ctx,
         key,
@@ -212,22 +216,25 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
                     .map_or(Reason::Stale, Reason::from),
                 _ => Reason::Stale,
             };
-            (refreshed, reason)
+            let has_data = index.data.may_have(target.room, target.user);
+            (refreshed, reason, has_data)
         }
-        None => (Refresh::NotHeld, Reason::Stale),
+        None => (Refresh::NotHeld, Reason::Stale, false),
     })?;
     match refreshed {
-        (Refresh::NotHeld, _) => Ok(RedisValue::Integer(0)),
-        (Refresh::NotLive { .. }, reason) => {
+        (Refresh::NotHeld, ..) => Ok(RedisValue::Integer(0)),
+        (Refresh::NotLive { .. }, reason, _) => {
             let deleted = store::delete(ctx, key, &name);
             end_presence(ctx, target.at(db), reason, deleted, now)?;
             Ok(RedisValue::Integer(0))
         }
-        (Refresh::Refreshed { .. }, _) => {
+        (Refresh::Refreshed { .. }, _, has_data) => {
             if !store::refresh(ctx, key, &name, expire_at) {
                 return Err(RedisError::Str("ERR could not refresh the presence key"));
             }
-            data::refresh(ctx, db, target.room, target.user, expire_at);
+            if has_data {
+                data::refresh(ctx, db, target.room, target.user, expire_at);
+            }
             Ok(RedisValue::Integer(1))
         }
     }
