@@ -11,15 +11,18 @@ function sign(secret, body) {
 }
 
 /**
- * Issues a token for `userId`: `<base64url JSON {user, exp}>.<base64url HMAC-SHA256>`.
+ * Issues a token for `userId`, with the profile of a login by name:
+ * `<base64url JSON {user, name?, hue?, exp}>.<base64url HMAC-SHA256>`.
  * @param {string} secret
  * @param {string} userId a valid presence id
+ * @param {{name: string, hue: number} | null} [profile] the display name and avatar hue, or null (a login by user id)
  * @param {number} [now=Date.now()]
  * @returns {string}
  */
-function issueToken(secret, userId, now = Date.now()) {
+function issueToken(secret, userId, profile = null, now = Date.now()) {
   if (!isValidId(userId)) throw new TypeError('invalid user id');
-  const body = Buffer.from(JSON.stringify({ user: userId, exp: now + TOKEN_LIFETIME_MS })).toString('base64url');
+  const claims = profile ? { user: userId, name: profile.name, hue: profile.hue } : { user: userId };
+  const body = Buffer.from(JSON.stringify({ ...claims, exp: now + TOKEN_LIFETIME_MS })).toString('base64url');
   return `${body}.${sign(secret, body)}`;
 }
 
@@ -28,7 +31,8 @@ function issueToken(secret, userId, now = Date.now()) {
  * @param {string} secret
  * @param {unknown} token
  * @param {number} [now=Date.now()]
- * @returns {string | null} the user id, or null for a missing, forged, malformed or expired token
+ * @returns {{userId: string, profile: {name: string, hue: number} | null} | null} the user id and profile, or null for a missing,
+ *   forged, malformed or expired token
  */
 function verifyToken(secret, token, now = Date.now()) {
   if (typeof token !== 'string' || token.length > 1024) return null;
@@ -44,7 +48,8 @@ function verifyToken(secret, token, now = Date.now()) {
     return null;
   }
   if (!claims || !isValidId(claims.user) || !Number.isFinite(claims.exp) || claims.exp <= now) return null;
-  return claims.user;
+  const profile = typeof claims.name === 'string' && Number.isInteger(claims.hue) ? { name: claims.name, hue: claims.hue } : null;
+  return { userId: claims.user, profile };
 }
 
 module.exports = { issueToken, verifyToken };

@@ -18,6 +18,7 @@ const { createClient, createCluster } = require('redis');
 const { attachPresence } = require('@presence/socketio');
 const { verifyToken } = require('./auth-token');
 const { readConfig } = require('./lib/config');
+const { presenceData } = require('./lib/profiles');
 const { createRequestHandler, onClientError } = require('./lib/http-routes');
 const { trackConnections, handleProcessSignals } = require('./lib/shutdown');
 const { logError, logInfo, OutageLog } = require('./lib/log');
@@ -55,7 +56,8 @@ async function connectRedis(config, outages) {
 
 /**
  * The Socket.IO server: the Redis adapter (on a cluster its sharded form, whose messages stay
- * on one shard), and a handshake that must carry a valid login token.
+ * on one shard), and a handshake that must carry a valid login token (which gives the user id
+ * and, for a login by name, the profile that `presenceData` stores).
  */
 function createSocketServer(httpServer, config, { redis, adapterSubscriber, cluster }) {
   const io = new Server(httpServer, {
@@ -66,12 +68,13 @@ function createSocketServer(httpServer, config, { redis, adapterSubscriber, clus
   });
   io.use((socket, next) => {
     const { auth } = socket.handshake;
-    const userId = verifyToken(config.sessionSecret, auth && auth.token);
-    if (userId === null) {
+    const session = verifyToken(config.sessionSecret, auth && auth.token);
+    if (session === null) {
       next(new Error('unauthorized'));
       return;
     }
-    socket.data.userId = userId;
+    socket.data.userId = session.userId;
+    socket.data.profile = session.profile;
     next();
   });
   return io;
@@ -108,6 +111,7 @@ async function main() {
   const presence = await attachPresence(io, {
     redis: clients.redis,
     getUserId: (socket) => socket.data.userId,
+    presenceData: (socket, requested) => presenceData(socket.data, requested),
     participantsIntervalMs: config.participantsIntervalMs,
     maxUsers: config.participantsLimit,
     nodeLeaseMs: config.nodeLeaseMs,

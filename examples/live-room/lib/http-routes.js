@@ -5,6 +5,7 @@ const path = require('node:path');
 const { STATUS_CODES } = require('node:http');
 const { isValidId } = require('@presence/socketio');
 const { issueToken } = require('../auth-token');
+const { profileOf } = require('./profiles');
 const { parseRequestTarget } = require('./request-target');
 const { logError, ThrottledLog } = require('./log');
 
@@ -62,9 +63,9 @@ function refuse(res, status, error, headers = {}) {
 }
 
 /**
- * A room's first `limit` users and its exact live count, read consistently (on a cluster
- * client, in a transaction on the room's shard).
- * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
+ * A room's first `limit` users with the data of their presences, and its exact live count,
+ * read consistently (on a cluster client, in a transaction on the room's shard).
+ * @returns {Promise<{users: string[], members: Array<{userId: string, data: unknown}>, count: number, truncated: boolean}>}
  */
 async function readRoom(redis, roomId, limit) {
   const cluster = Array.isArray(redis.masters);
@@ -75,7 +76,7 @@ async function readRoom(redis, roomId, limit) {
   });
   const multi = cluster ? redis.multi(roomId) : redis.multi();
   for (const args of [
-    ['PRESENCE.LIST', roomId, 'LIMIT', String(limit)],
+    ['PRESENCE.LIST', roomId, 'WITHDATA', 'LIMIT', String(limit)],
     ['PRESENCE.COUNT', roomId],
   ]) {
     if (cluster) multi.addCommand(roomId, false, args);
@@ -83,10 +84,23 @@ async function readRoom(redis, roomId, limit) {
   }
   const read = multi.exec();
   try {
-    const [users, count] = await Promise.race([read, deadline]);
-    return { users: users.map(String), count: Number(count), truncated: Number(count) > users.length };
+    const [list, count] = await Promise.race([read, deadline]);
+    const members = [];
+    for (let i = 0; i + 1 < list.length; i += 2) members.push({ userId: String(list[i]), data: parseData(list[i + 1]) });
+    const users = members.map((member) => member.userId);
+    return { users, members, count: Number(count), truncated: Number(count) > users.length };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The data of a presence as `PRESENCE.LIST … WITHDATA` gives it (JSON the module checked), or null. */
+function parseData(reply) {
+  if (reply === null) return null;
+  try {
+    return JSON.parse(String(reply));
+  } catch {
+    return null;
   }
 }
 
@@ -97,9 +111,15 @@ async function readRoom(redis, roomId, limit) {
 function apiRoutes({ config, redis, outages }) {
   return {
     '/api/token': (res, params) => {
+      if (params.has('name')) {
+        const profile = params.has('user') ? null : profileOf(params.get('name'));
+        if (profile === null) refuse(res, 400, 'invalid-name');
+        else sendJson(res, 200, { token: issueToken(config.sessionSecret, profile.userId, profile), userId: profile.userId });
+        return;
+      }
       const user = params.get('user');
       if (!isValidId(user)) refuse(res, 400, 'invalid-user');
-      else sendJson(res, 200, { token: issueToken(config.sessionSecret, user) });
+      else sendJson(res, 200, { token: issueToken(config.sessionSecret, user), userId: user });
     },
     '/api/config': (res) => {
       sendJson(res, 200, { heartbeatIntervalMs: config.heartbeatIntervalMs, heartbeatJitterMs: config.heartbeatJitterMs });

@@ -1,7 +1,8 @@
 /*
  * The live-room page: the join form, the room with its live participant list and count, and
  * the dialog that says why this page is not in the room any more. The words come from
- * messages.js, names and ids from names.js.
+ * messages.js, names and room ids from names.js. Each person's name, avatar hue and status
+ * ("away" while their tab is hidden) are the data of their presence.
  */
 (function () {
   'use strict';
@@ -52,7 +53,7 @@
 
   var state = {
     settings: null,
-    /** The Socket.IO connection of the current user: {userId, token, socket, presence, closed}. */
+    /** The Socket.IO connection of the current user: {name, userId, token, socket, presence, closed}. */
     connection: null,
     /** {id, name} of the user, once a join succeeded. */
     me: null,
@@ -114,10 +115,9 @@
     });
   }
 
-  function fetchToken(userId) {
-    return fetchJson('/api/token?user=' + encodeURIComponent(userId)).then(function (body) {
-      return body.token;
-    });
+  /** Logs in with a display name: resolves `{token, userId}` (the server makes the id). */
+  function fetchToken(name) {
+    return fetchJson('/api/token?name=' + encodeURIComponent(name));
   }
 
   function remember(name, room) {
@@ -152,58 +152,78 @@
     return letters.join('').toUpperCase();
   }
 
-  function badgeFor(id) {
-    if (!state.me || id !== state.me.id) return '';
+  /**
+   * How a member of the room is shown, from the data of its presence: its name, avatar hue and
+   * status; a member without a name (a client logged in by user id) is shown by its id.
+   */
+  function personOf(member) {
+    var data = member.data !== null && typeof member.data === 'object' ? member.data : {};
+    return {
+      id: member.userId,
+      name: typeof data.name === 'string' && data.name !== '' ? data.name : member.userId,
+      hue: Number.isInteger(data.hue) && data.hue >= 0 && data.hue < 360 ? data.hue : hue(member.userId),
+      away: data.status === 'away',
+    };
+  }
+
+  function badgeFor(person) {
+    if (!state.me || person.id !== state.me.id) return '';
     return state.inRoom ? Text.you : Text.youElsewhere;
   }
 
-  function personItem(id, badge) {
-    var name = Names.idToName(id);
+  function tagOf(className, text) {
+    var tag = document.createElement('span');
+    tag.className = className;
+    tag.textContent = text;
+    return tag;
+  }
+
+  function personItem(person, badge, key) {
     var item = document.createElement('li');
-    item.className = badge ? 'person me' : 'person';
-    item.dataset.key = id + '\n' + badge;
+    item.className = 'person' + (badge ? ' me' : '') + (person.away ? ' away' : '');
+    item.dataset.key = key;
     var avatar = document.createElement('span');
     avatar.className = 'avatar';
     avatar.setAttribute('aria-hidden', 'true');
-    avatar.textContent = initials(name);
-    avatar.style.backgroundColor = 'hsl(' + hue(id) + ' 55% 42%)';
+    avatar.textContent = initials(person.name);
+    avatar.style.backgroundColor = 'hsl(' + person.hue + ' 55% 42%)';
     var label = document.createElement('span');
     label.className = 'person-name';
     label.dir = 'auto';
-    label.textContent = name;
+    label.textContent = person.name;
     item.append(avatar, label);
-    if (badge) {
-      var tag = document.createElement('span');
-      tag.className = 'badge';
-      tag.textContent = badge;
-      item.append(tag);
-    }
+    if (person.away) item.append(tagOf('away-tag', Text.away));
+    if (badge) item.append(tagOf('badge', badge));
     return item;
   }
 
-  /** The ids to show: this user first, then everybody else by name. */
-  function orderPeople(users) {
+  /** The people to show: this user first, then everybody else by name. */
+  function orderPeople(members) {
     var mine = state.me ? state.me.id : null;
-    var others = users.filter(function (id) {
-      return id !== mine;
+    var people = members.map(personOf);
+    var me = people.filter(function (person) {
+      return person.id === mine;
+    })[0];
+    var others = people.filter(function (person) {
+      return person.id !== mine;
     });
     others.sort(function (a, b) {
-      return collator.compare(Names.idToName(a), Names.idToName(b)) || (a < b ? -1 : 1);
+      return collator.compare(a.name, b.name) || (a.id < b.id ? -1 : 1);
     });
-    var listed = state.inRoom || users.indexOf(mine) >= 0;
-    return listed && mine !== null ? [mine].concat(others) : others;
+    if (!me && state.inRoom && state.me) me = { id: mine, name: state.me.name, hue: state.me.hue, away: false };
+    return me ? [me].concat(others) : others;
   }
 
   /** Updates the list in place, so that assistive technology announces only what changed. */
-  function syncList(ids) {
+  function syncList(people) {
     var existing = new Map();
     Array.prototype.forEach.call(el.users.children, function (item) {
       existing.set(item.dataset.key, item);
     });
-    ids.forEach(function (id, index) {
-      var badge = badgeFor(id);
-      var key = id + '\n' + badge;
-      var item = existing.get(key) || personItem(id, badge);
+    people.forEach(function (person, index) {
+      var badge = badgeFor(person);
+      var key = [person.id, person.name, person.hue, person.away, badge].join('\n');
+      var item = existing.get(key) || personItem(person, badge, key);
       existing.delete(key);
       if (el.users.children[index] !== item) el.users.insertBefore(item, el.users.children[index] || null);
     });
@@ -212,8 +232,8 @@
     });
   }
 
-  function renderPeople(users, count) {
-    var ids = orderPeople(users);
+  function renderPeople(members, count) {
+    var ids = orderPeople(members);
     var shownCount = Math.max(count, ids.length);
     syncList(ids);
     el.count.textContent = String(shownCount);
@@ -259,7 +279,7 @@
         function (body) {
           if (state.inRoom || state.room !== room) return;
           show(el.roomNote, '');
-          renderPeople(body.users, body.count);
+          renderPeople(body.members, body.count);
         },
         function () {
           if (!state.inRoom && state.room === room) show(el.roomNote, Text.roomUnavailable);
@@ -296,10 +316,10 @@
     var delay = Math.min(RETRY_MS * connection.attempts, RETRY_MAX_MS);
     setTimeout(function () {
       if (connection.closed) return;
-      var ready = refreshToken ? fetchToken(connection.userId) : Promise.resolve(connection.token);
+      var ready = refreshToken ? fetchToken(connection.name) : Promise.resolve(connection);
       ready
-        .then(function (token) {
-          connection.token = token;
+        .then(function (login) {
+          connection.token = login.token;
         }, function () {
           return null;
         })
@@ -309,8 +329,8 @@
     }, delay);
   }
 
-  function openConnection(userId, token) {
-    var connection = { userId: userId, token: token, socket: null, presence: null, closed: false, attempts: 0 };
+  function openConnection(name, login) {
+    var connection = { name: name, userId: login.userId, token: login.token, socket: null, presence: null, closed: false, attempts: 0 };
     connection.socket = io({
       auth: function (send) {
         send({ token: connection.token });
@@ -366,18 +386,19 @@
   }
 
   /**
-   * Resolves once connected as `userId`. A new user gets a new connection, and the old one is
-   * closed only after the new one is up: a refused login changes nothing.
+   * Resolves once connected as the person named `name`. Another name gets a new login and a
+   * new connection, and the old one is closed only after the new one is up: a refused login
+   * changes nothing.
    */
-  function connectAs(userId) {
+  function connectAs(name) {
     var current = state.connection;
-    if (current && current.userId === userId) return whenConnected(current);
+    if (current && current.name === name) return whenConnected(current);
     return loadSettings()
       .then(function () {
-        return fetchToken(userId);
+        return fetchToken(name);
       })
-      .then(function (token) {
-        var next = openConnection(userId, token);
+      .then(function (login) {
+        var next = openConnection(name, login);
         return whenConnected(next).then(
           function () {
             if (current) closeConnection(current);
@@ -393,26 +414,41 @@
 
   /* ---------- joining, leaving, losing the room ---------- */
 
-  function join(me, room) {
+  /** The status this page asks to show: away while its tab is hidden. */
+  function currentStatus() {
+    return document.visibilityState === 'hidden' ? 'away' : 'here';
+  }
+
+  /** Tells the room when the tab is hidden or shown again; the others see "away". */
+  function onVisibilityChange() {
+    if (state.inRoom && state.room) state.connection.presence.update(state.room.id, { status: currentStatus() });
+  }
+
+  function join(name, room) {
     if (state.busy) return Promise.resolve();
     setBusy(true);
     showAlert('');
     announce(Text.joining(room.name));
-    return connectAs(me.id)
+    var status = currentStatus();
+    return connectAs(name)
       .then(function () {
-        return state.connection.presence.join(room.id);
+        return state.connection.presence.join(room.id, { data: { status: status } });
       })
       .then(function (ack) {
         if (!ack.ok) throw userError(ack.error);
-        state.me = me;
+        var mine = ack.members.filter(function (member) {
+          return member.userId === state.connection.userId;
+        })[0];
+        state.me = personOf(mine || { userId: state.connection.userId, data: { name: name } });
         state.room = room;
         state.inRoom = true;
         state.lostReason = null;
         state.disconnectedSinceJoin = false;
-        remember(me.name, room.name);
+        remember(name, room.name);
         showRoom();
-        renderPeople(ack.users, ack.count);
+        renderPeople(ack.members, ack.count);
         announce(Text.joined(room.name));
+        if (currentStatus() !== status) onVisibilityChange();
       })
       .catch(function (err) {
         announce('');
@@ -424,7 +460,7 @@
   }
 
   function rejoin() {
-    if (state.me && state.room) join(state.me, state.room);
+    if (state.me && state.room) join(state.me.name, state.room);
   }
 
   function leave() {
@@ -454,13 +490,13 @@
   }
 
   function onParticipants(event) {
-    if (state.inRoom && state.room && event.roomId === state.room.id) renderPeople(event.users, event.count);
+    if (state.inRoom && state.room && event.roomId === state.room.id) renderPeople(event.members, event.count);
   }
 
   /* ---------- the form ---------- */
 
-  function readField(input, errorElement, messageOf) {
-    var result = Names.nameToId(input.value);
+  function readField(input, errorElement, messageOf, check) {
+    var result = check(input.value);
     var message = result.ok ? '' : messageOf(result.error);
     show(errorElement, message);
     input.setAttribute('aria-invalid', String(!result.ok));
@@ -469,11 +505,11 @@
 
   function onSubmit(event) {
     event.preventDefault();
-    var name = readField(el.name, el.nameError, Text.nameError);
-    var room = readField(el.room, el.roomError, Text.roomError);
+    var name = readField(el.name, el.nameError, Text.nameError, Names.checkName);
+    var room = readField(el.room, el.roomError, Text.roomError, Names.nameToId);
     if (!name.ok) el.name.focus();
     else if (!room.ok) el.room.focus();
-    else join({ id: name.id, name: name.name }, { id: room.id, name: room.name });
+    else join(name.name, { id: room.id, name: room.name });
   }
 
   function clearFieldError(input, errorElement) {
@@ -491,6 +527,7 @@
     clearFieldError(el.name, el.nameError);
     clearFieldError(el.room, el.roomError);
     el.leave.addEventListener('click', leave);
+    document.addEventListener('visibilitychange', onVisibilityChange);
     el.outsideRejoin.addEventListener('click', rejoin);
     el.outsideBack.addEventListener('click', showLobby);
     el.dialog.addEventListener('close', function () {

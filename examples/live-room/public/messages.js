@@ -12,7 +12,7 @@
 
   var NAME_ERRORS = {
     empty: 'Please enter your name.',
-    'too-long': 'That name is too long. Please shorten it (accented letters and symbols take more room than plain ones).',
+    'too-long': 'That name is too long. Please shorten it to 128 characters or fewer.',
   };
 
   var ROOM_ERRORS = {
@@ -118,6 +118,7 @@
     },
     nobody: 'Nobody is in this room right now.',
     you: 'you',
+    away: 'away',
     youElsewhere: 'you, in another tab or device',
     notInRoom: 'You are not in this room.',
     roomUnavailable: 'The list could not be updated. Trying again…',

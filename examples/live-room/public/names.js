@@ -1,10 +1,15 @@
 /*
- * Display names and presence ids. People type names with spaces, accents and symbols
- * ("Ana María", "José", "a:b"); presence ids are 1-128 bytes of A-Z a-z 0-9 - _ . @ + = ~.
- * A name is written as an id that reads the same where it can: letters, digits and - . @ + =
- * stay, a space becomes "_", and every other byte of its UTF-8 becomes "~" and two hex digits
- * ("José" → "Jos~C3~A9", "Ana María" → "Ana_Mar~C3~ADa"). The same name always gives the same
- * id, and the id gives the name back, so the participant list needs nothing but the ids.
+ * Names people type: display names and room names. People type them with spaces, accents and
+ * symbols ("Ana María", "José", "a:b").
+ *
+ * A display name is presence data (the server stores it with the presence, from the login):
+ * it is only normalized and limited to MAX_NAME_CHARS characters (checkName).
+ *
+ * A room name becomes the room's presence id (1-128 bytes of A-Z a-z 0-9 - _ . @ + = ~),
+ * written so that it reads the same where it can: letters, digits and - . @ + = stay, a space
+ * becomes "_", and every other byte of its UTF-8 becomes "~" and two hex digits ("Design
+ * review" → "Design_review", "Café" → "Caf~C3~A9"; nameToId). The same name always gives the
+ * same id; the page keeps the name it was given to show it.
  * Runs in browsers (window.LiveRoomNames) and in Node (require).
  */
 (function (root, factory) {
@@ -14,8 +19,9 @@
   'use strict';
 
   var MAX_ID_BYTES = 128;
+  /** The longest display name, in characters (code points). */
+  var MAX_NAME_CHARS = 128;
   var KEPT = /^[A-Za-z0-9\-.@+=]$/;
-  var ID_PATTERN = /^[A-Za-z0-9\-_.@+=~]{1,128}$/;
 
   /** Trims, joins runs of blank characters into one space, drops control characters. */
   function normalizeName(raw) {
@@ -43,7 +49,19 @@
   }
 
   /**
-   * The presence id of a name typed by a person.
+   * A display name typed by a person, normalized.
+   * @param {string} raw
+   * @returns {{ok: true, name: string} | {ok: false, error: 'empty' | 'too-long'}}
+   */
+  function checkName(raw) {
+    var name = normalizeName(raw);
+    if (name === '') return { ok: false, error: 'empty' };
+    if (Array.from(name).length > MAX_NAME_CHARS) return { ok: false, error: 'too-long' };
+    return { ok: true, name: name };
+  }
+
+  /**
+   * The presence id of a room name typed by a person.
    * @param {string} raw
    * @returns {{ok: true, name: string, id: string} | {ok: false, error: 'empty' | 'too-long'}}
    */
@@ -55,35 +73,10 @@
     return { ok: true, name: name, id: id };
   }
 
-  function decodeBytes(id) {
-    var bytes = [];
-    for (var i = 0; i < id.length; i++) {
-      var char = id.charAt(i);
-      if (char === '_') bytes.push(0x20);
-      else if (char === '~' && /^[0-9A-F]{2}$/.test(id.substr(i + 1, 2))) {
-        bytes.push(parseInt(id.substr(i + 1, 2), 16));
-        i += 2;
-      } else bytes.push(id.charCodeAt(i));
-    }
-    return new Uint8Array(bytes);
-  }
-
-  /**
-   * The name to show for a presence id: the name it was made from, or the id itself when it
-   * was not made by {@link nameToId} (a raw `PRESENCE.JOIN` from redis-cli, say).
-   * @param {string} id
-   * @returns {string}
-   */
-  function idToName(id) {
-    if (!ID_PATTERN.test(id)) return String(id);
-    var name;
-    try {
-      name = new TextDecoder('utf-8', { fatal: true }).decode(decodeBytes(id));
-    } catch (err) {
-      return id;
-    }
-    return encodeName(name) === id && normalizeName(name) === name ? name : id;
-  }
-
-  return { nameToId: nameToId, idToName: idToName, normalizeName: normalizeName, MAX_ID_BYTES: MAX_ID_BYTES };
+  return {
+    checkName: checkName,
+    nameToId: nameToId,
+    normalizeName: normalizeName,
+    MAX_ID_BYTES: MAX_ID_BYTES,
+  };
 });

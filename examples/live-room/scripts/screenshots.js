@@ -18,6 +18,8 @@ const { CHROMIUM, CHROMIUM_ARGS } = require('../test/support/browser');
 
 const ROOM = 'Design review';
 const OTHERS = ['Ana María', 'José', 'Łukasz Nowak', 'Oluwaseun Adeyemi', 'Zoë', 'Priya', 'Tomás'];
+/** The others whose tab is hidden: the list shows them away. */
+const AWAY = new Set(['José', 'Priya']);
 const VIEWPORTS = {
   desktop: { width: 1024, height: 700 },
   phone: { width: 360, height: 740 },
@@ -60,9 +62,9 @@ async function main() {
   let browser;
   try {
     for (const name of OTHERS) {
-      const client = await demo.connect(nameToId(name).id, { heartbeatIntervalMs: 5000 });
+      const client = await demo.connect({ name }, { heartbeatIntervalMs: 5000 });
       others.push(client);
-      await client.join(nameToId(ROOM).id);
+      await client.join(nameToId(ROOM).id, { data: { status: AWAY.has(name) ? 'away' : 'here' } });
     }
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
     for (const kind of Object.keys(VIEWPORTS)) await shoot(browser, demo.url, kind, dir);

@@ -85,7 +85,13 @@ describe('malformed and unexpected requests: a 4xx answer, the server stays up, 
     assert.equal((await get('/api/room')).status, 400);
     const res = await get(`/api/room?id=${ROOM}`);
     assert.equal(res.status, 200);
-    assert.deepEqual(JSON.parse(res.body), { roomId: ROOM, users: ['alice'], count: 1, truncated: false });
+    assert.deepEqual(JSON.parse(res.body), {
+      roomId: ROOM,
+      users: ['alice'],
+      members: [{ userId: 'alice', data: null }],
+      count: 1,
+      truncated: false,
+    });
   });
 
   it('closes a Socket.IO connection that sends bad JSON or an unknown session, and nothing else', async () => {

@@ -10,6 +10,7 @@ const { sweepCounters } = require('./support/scenarios');
 const { startDemo } = require('./support/demo-server');
 const { CHROMIUM, CHROMIUM_ARGS } = require('./support/browser');
 const { nameToId } = require('../public/names');
+const { profileOf } = require('../lib/profiles');
 
 const OUTPUT_DIR = path.join(__dirname, '..', 'test-output');
 const TITLE = 'You are not in the chatroom';
@@ -69,7 +70,7 @@ async function killRestartRejoin({ env, prefix }) {
     await page.waitForFunction(() => document.getElementById('count').textContent === '1');
     await shot(page, `${prefix}joined-again`);
     const admin = await redis.client();
-    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), ['alice']);
+    assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), [profileOf('alice').userId]);
   } finally {
     await browser.close();
     await demo.stop('SIGKILL');
@@ -115,7 +116,7 @@ describe('browser: a server crash', () => {
       await page.click('#rejoin');
       await dialog.waitFor({ state: 'hidden' });
       await page.locator('#users li.me', { hasText: 'alice' }).waitFor();
-      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), ['alice']);
+      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'lobby']), [profileOf('alice').userId]);
     } finally {
       if (stopped) demo.process.kill('SIGCONT');
       await browser.close();
@@ -161,7 +162,7 @@ describe('browser: the page', () => {
       await first.locator('#users li.me').waitFor();
       await removalDialog(second);
       assert.equal(await second.textContent('#rejoin'), 'Use here');
-      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', nameToId('Design review').id]), [nameToId('Ana María').id]);
+      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', nameToId('Design review').id]), [profileOf('Ana María').userId]);
       assert.equal(await first.textContent('#count'), '1');
       assert.equal(await first.textContent('#users li.me .person-name'), 'Ana María');
     } finally {
@@ -175,7 +176,7 @@ describe('browser: the page', () => {
       const alice = await joinedPage(context, demo.url, 'alice', 'stage');
       await joinedPage(await browser.newContext(), demo.url, 'José', 'stage');
       await alice.waitForFunction(() => document.getElementById('count').textContent === '2');
-      await admin.sendCommand(['DEL', 'room:presence:stage:alice']);
+      await admin.sendCommand(['DEL', `room:presence:stage:${profileOf('alice').userId}`]);
       const dialog = await removalDialog(alice);
       assert.equal(await alice.textContent('#force-leave-reason'), 'You were removed from stage by the server.');
       await dialog.getByRole('button', { name: 'Close' }).click();

@@ -1,4 +1,13 @@
-import type { ForceLeavePayload, JoinAck, LeaveAck, ParticipantsPayload, RoomRequest, TimeoutFailure } from './protocol';
+import type {
+  ForceLeavePayload,
+  JoinAck,
+  JoinRequest,
+  LeaveAck,
+  ParticipantsPayload,
+  PresenceData,
+  TimeoutFailure,
+  UpdateAck,
+} from './protocol';
 
 export * from './protocol';
 
@@ -15,7 +24,7 @@ export interface PresenceClientSocket {
   on(event: 'room:force-leave' | 'room:participants' | 'connect', listener: (...args: any[]) => void): unknown;
   off(event: 'room:force-leave' | 'room:participants' | 'connect', listener: (...args: any[]) => void): unknown;
   timeout(ms: number): {
-    emitWithAck(event: 'room:join' | 'room:leave' | 'room:heartbeat', payload: RoomRequest): Promise<unknown>;
+    emitWithAck(event: 'room:join' | 'room:update' | 'room:leave' | 'room:heartbeat', payload: JoinRequest): Promise<unknown>;
   };
 }
 
@@ -52,13 +61,28 @@ export interface PresenceClientOptions {
   onParticipants?: (event: ParticipantsPayload) => void;
 }
 
+/** The options of {@link PresenceClient.join}. */
+export interface JoinOptions {
+  /** The data to ask the server to store with the presence; the server decides (`presenceData`). */
+  data?: PresenceData;
+}
+
 /** Room presence on one socket; see {@link createPresenceClient}. */
 export interface PresenceClient {
   /**
-   * Joins a room; resolves the server's acknowledgement `{ok: true, roomId, users, count,
-   * truncated}` or `{ok: false, error}`. On success the room's heartbeat starts.
+   * Joins a room, asking to store `options.data` with the presence; resolves the server's
+   * acknowledgement `{ok: true, roomId, users, members, count, truncated}` or `{ok: false,
+   * error}`. On success the room's heartbeat starts.
    */
-  join(roomId: string): Promise<JoinAck | TimeoutFailure>;
+  join(roomId: string, options?: JoinOptions): Promise<JoinAck | TimeoutFailure>;
+  /**
+   * Asks to replace the data of this socket's presence in a room; resolves `{ok: true, data}`
+   * (what the server stored) or `{ok: false, error}` (`invalid-data`, `data-too-large`,
+   * `not-present`, …). `not-present` stops the room's heartbeat and calls `onForceLeave`, as
+   * a heartbeat answered so does. The room's sockets see the change in their next
+   * `room:participants`.
+   */
+  update(roomId: string, data: PresenceData): Promise<UpdateAck | TimeoutFailure>;
   /** Stops the room's heartbeat and leaves it; resolves `{ok: true}` or `{ok: false, error}`. */
   leave(roomId: string): Promise<LeaveAck | TimeoutFailure>;
   /** The rooms this client holds a presence in, as far as it knows. */

@@ -14,6 +14,9 @@
    * @typedef {import('./client').PresenceClientSocket} PresenceClientSocket
    * @typedef {import('./client').PresenceClient} PresenceClient
    * @typedef {import('./client').JoinAck | import('./client').TimeoutFailure} JoinResult
+   * @typedef {import('./client').UpdateAck | import('./client').TimeoutFailure} UpdateResult
+   * @typedef {import('./client').JoinOptions} JoinOptions
+   * @typedef {import('./client').PresenceData} PresenceData
    * @typedef {import('./client').LeaveAck | import('./client').TimeoutFailure} LeaveResult
    * @typedef {import('./client').HeartbeatAck | import('./client').TimeoutFailure} HeartbeatResult
    * @typedef {import('./client').ForceLeaveReason} ForceLeaveReason
@@ -123,14 +126,18 @@
 
     /**
      * Sends a request; resolves its acknowledgement (as the server sends it), or the timeout failure.
-     * @param {'room:join' | 'room:leave' | 'room:heartbeat'} event
+     * @param {'room:join' | 'room:update' | 'room:leave' | 'room:heartbeat'} event
      * @param {string} roomId
+     * @param {{data?: PresenceData}} [fields] the request's data, if it carries some
      * @returns {Promise<unknown>}
      */
-    function request(event, roomId) {
+    function request(event, roomId, fields) {
+      /** @type {{roomId: string, data?: PresenceData}} */
+      var payload = { roomId: roomId };
+      if (fields && fields.data !== undefined) payload.data = fields.data;
       return socket
         .timeout(opts.ackTimeoutMs)
-        .emitWithAck(event, { roomId: roomId })
+        .emitWithAck(event, payload)
         .catch(function () {
           return { ok: false, error: 'timeout' };
         });
@@ -208,18 +215,33 @@
 
     return {
       /**
-       * Joins a room; resolves the server's acknowledgement `{ok: true, roomId, users, count,
-       * truncated}` or `{ok: false, error}`.
+       * Joins a room, asking to store `options.data` with the presence; resolves the server's
+       * acknowledgement `{ok: true, roomId, users, members, count, truncated}` or `{ok: false, error}`.
        * @param {string} roomId
+       * @param {JoinOptions} [joinOptions]
        */
-      join: function (roomId) {
-        return request('room:join', roomId).then(function (reply) {
+      join: function (roomId, joinOptions) {
+        return request('room:join', roomId, joinOptions).then(function (reply) {
           var ack = /** @type {JoinResult} */ (reply);
           if (ack && ack.ok) {
             var state = rooms.get(roomId) || { timer: undefined };
             rooms.set(roomId, state);
             schedule(roomId, state);
           }
+          return ack;
+        });
+      },
+      /**
+       * Asks to replace the data of this socket's presence in a room; resolves `{ok: true,
+       * data}` (the data the server stored) or `{ok: false, error}`. `not-present` ends the
+       * room as a force-leave does.
+       * @param {string} roomId
+       * @param {PresenceData} data
+       */
+      update: function (roomId, data) {
+        return request('room:update', roomId, { data: data }).then(function (reply) {
+          var ack = /** @type {UpdateResult} */ (reply);
+          if (ack && ack.ok === false && ack.error === 'not-present') forceLeave(roomId, 'not-present');
           return ack;
         });
       },

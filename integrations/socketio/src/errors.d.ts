@@ -7,6 +7,14 @@ export declare const ErrorCode: {
   readonly INVALID_PAYLOAD: 'invalid-payload';
   /** `roomId` missing, not a string, or not 1–128 bytes of `A-Z a-z 0-9 - _ . @ + = ~`. */
   readonly INVALID_ROOM: 'invalid-room';
+  /**
+   * `data` is not one JSON value (binary, a function, `undefined` inside, a number that is not
+   * finite, a key `__proto__`, `constructor` or `prototype`, nested deeper than 16 levels), or
+   * `presenceData` decided that an update stores nothing.
+   */
+  readonly INVALID_DATA: 'invalid-data';
+  /** `data` (as sent, or as `presenceData` decided) is longer than `maxDataBytes` once written as JSON. */
+  readonly DATA_TOO_LARGE: 'data-too-large';
   /** The handshake gave no valid user id (`getUserId`). */
   readonly UNAUTHORIZED: 'unauthorized';
   /** This socket holds no presence in that room (never joined, left, or lost it). */

@@ -7,6 +7,8 @@
 const ErrorCode = Object.freeze({
   INVALID_PAYLOAD: 'invalid-payload',
   INVALID_ROOM: 'invalid-room',
+  INVALID_DATA: 'invalid-data',
+  DATA_TOO_LARGE: 'data-too-large',
   UNAUTHORIZED: 'unauthorized',
   NOT_PRESENT: 'not-present',
   UNAVAILABLE: 'unavailable',

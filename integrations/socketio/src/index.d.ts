@@ -2,6 +2,7 @@ export { attachPresence, presenceChannel } from './server';
 export type {
   AttachPresenceOptions,
   PresenceHandle,
+  PresenceDataContext,
   PresenceLogger,
   PresenceRedisClient,
   PresenceRedisCluster,

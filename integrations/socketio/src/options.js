@@ -9,6 +9,9 @@ const MIN_LEASE_MS = 1000;
 /** The longest node lease `PRESENCE.LEASE` takes (24 hours). */
 const MAX_LEASE_MS = 86400000;
 
+/** The largest `presence.max-data` the module takes. */
+const MAX_DATA_BYTES = 65536;
+
 /**
  * @typedef {import('./server').AttachPresenceOptions} AttachPresenceOptions
  */
@@ -30,6 +33,8 @@ const DEFAULTS = {
   maxUsers: 200,
   commandTimeoutMs: 2000,
   nodeLeaseMs: 10000,
+  presenceData: () => null,
+  maxDataBytes: 1024,
   logger: console,
 };
 
@@ -90,6 +95,19 @@ class OptionChecks {
   leaseMilliseconds(value, name) {
     if (isInteger(value) && value >= MIN_LEASE_MS && value <= MAX_LEASE_MS) return value;
     return this.#fail(name, `an integer number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS}`, value);
+  }
+
+  /**
+   * An integer from `min` to `max`.
+   * @param {unknown} value
+   * @param {string} name
+   * @param {number} min
+   * @param {number} max
+   * @returns {number}
+   */
+  integerBetween(value, name, min, max) {
+    if (isInteger(value) && value >= min && value <= max) return value;
+    return this.#fail(name, `an integer from ${min} to ${max}`, value);
   }
 
   /**
@@ -189,6 +207,8 @@ function readOptions(options) {
     maxUsers: check.positiveInteger(options.maxUsers ?? DEFAULTS.maxUsers, 'maxUsers'),
     commandTimeoutMs: check.milliseconds(options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs, 'commandTimeoutMs'),
     nodeLeaseMs: check.leaseMilliseconds(options.nodeLeaseMs ?? DEFAULTS.nodeLeaseMs, 'nodeLeaseMs'),
+    presenceData: check.callback(options.presenceData ?? DEFAULTS.presenceData, 'presenceData'),
+    maxDataBytes: check.integerBetween(options.maxDataBytes ?? DEFAULTS.maxDataBytes, 'maxDataBytes', 1, MAX_DATA_BYTES),
     logger: check.withMethods(options.logger ?? DEFAULTS.logger, 'logger', {
       methods: ['warn'],
       what: 'an object with a warn(message) method',

@@ -6,7 +6,8 @@ const { errorMessage } = require('./warnings');
  * Sends `room:participants` to this server's own sockets of a room, coalesced per room: the
  * first change is sent at once, and further changes within `intervalMs` of a send are folded
  * into one send at the end of that interval. Each send reads the room afresh, so `count` is
- * exact even when `users` is cut to `maxUsers`.
+ * exact even when `users` is cut to `maxUsers`, and `members` carries each user's latest data:
+ * a storm of joins or data updates costs one read and one send per room per interval.
  */
 class ParticipantsPublisher {
   /**
@@ -61,9 +62,9 @@ class ParticipantsPublisher {
     }
     state.pending = false;
     try {
-      const { users, count, truncated } = await this.commands.readRoom(roomId);
+      const { users, members, count, truncated } = await this.commands.readRoom(roomId);
       if (!this.closed) {
-        this.nsp.local.to(this.channelOf(roomId)).emit('room:participants', { roomId, users, count, truncated });
+        this.nsp.local.to(this.channelOf(roomId)).emit('room:participants', { roomId, users, members, count, truncated });
       }
     } catch (err) {
       this.logger.warn(`presence: cannot read room ${roomId}: ${errorMessage(err)}`);

@@ -2,6 +2,7 @@
 
 const { ErrorCode, PresenceError } = require('./errors');
 const { Backoff, sleep } = require('./retry');
+const { decodeData } = require('./presence-data');
 
 /**
  * Tells whether `err` is an error reply of the Redis server (as opposed to a connection
@@ -21,17 +22,26 @@ function isErrorReply(err) {
 /** Error replies that say the command could not run now, not that it was wrong. */
 const NOT_NOW_REPLY = /^(TRYAGAIN|ASK|MOVED|CLUSTERDOWN) /;
 
+/** The module's refusals of a presence's data (SPEC §12), and their codes. */
+const DATA_REPLIES = [
+  { pattern: /^ERR data too large/, code: ErrorCode.DATA_TOO_LARGE },
+  { pattern: /^ERR data must be one JSON value/, code: ErrorCode.INVALID_DATA },
+];
+
 /**
- * Converts any failure of a Redis call into a {@link PresenceError}: `internal` for an error
- * reply of the server, `unavailable` for everything else (offline, timeout, closed, a room
- * still moving between shards or a cluster down when the deadline came).
+ * Converts any failure of a Redis call into a {@link PresenceError}: `data-too-large` and
+ * `invalid-data` for the module's refusals of data, `internal` for another error reply of the
+ * server, `unavailable` for everything else (offline, timeout, closed, a room still moving
+ * between shards or a cluster down when the deadline came).
  * @param {unknown} err
  * @returns {PresenceError}
  */
 function toPresenceError(err) {
   if (err instanceof PresenceError) return err;
-  const code = isErrorReply(err) && !NOT_NOW_REPLY.test(err.message) ? ErrorCode.INTERNAL : ErrorCode.UNAVAILABLE;
-  return new PresenceError(code, err instanceof Error ? err.message : String(err), err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (!isErrorReply(err) || NOT_NOW_REPLY.test(message)) return new PresenceError(ErrorCode.UNAVAILABLE, message, err);
+  const refusal = DATA_REPLIES.find(({ pattern }) => pattern.test(message));
+  return new PresenceError(refusal ? refusal.code : ErrorCode.INTERNAL, message, err);
 }
 
 /**
@@ -94,20 +104,32 @@ class PresenceCommands {
   }
 
   /**
-   * Joins and reads the room in one transaction. `socket` is node-qualified (`<node>/<socket id>`);
-   * rejects with a {@link NoLeaseError} when that node holds no live lease.
+   * Joins with `data` (JSON, or null for none) and reads the room in one transaction. `socket`
+   * is node-qualified (`<node>/<socket id>`); rejects with a {@link NoLeaseError} when that
+   * node holds no live lease.
    * @param {string} roomId
    * @param {string} userId
    * @param {string} socket
-   * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
+   * @param {string | null} data
+   * @returns {Promise<RoomState>}
    */
-  async join(roomId, userId, socket) {
-    const [, users, count] = await this.#transaction(roomId, [
-      ['PRESENCE.JOIN', roomId, userId, socket],
-      ['PRESENCE.LIST', roomId, 'LIMIT', String(this.maxUsers)],
-      ['PRESENCE.COUNT', roomId],
-    ]);
-    return snapshot(users, count);
+  async join(roomId, userId, socket, data) {
+    const join = ['PRESENCE.JOIN', roomId, userId, socket];
+    if (data !== null) join.push('DATA', data);
+    const [, list, count] = await this.#transaction(roomId, [join, this.#listPage(roomId), ['PRESENCE.COUNT', roomId]]);
+    return snapshot(list, count);
+  }
+
+  /**
+   * Replaces the data of the presence `socket` holds.
+   * @param {string} roomId
+   * @param {string} userId
+   * @param {string} socket
+   * @param {string} data JSON
+   * @returns {Promise<boolean>} true if updated, false if this socket is not in the room
+   */
+  async update(roomId, userId, socket, data) {
+    return Number(await this.#command(roomId, ['PRESENCE.UPDATE', roomId, userId, socket, data])) === 1;
   }
 
   /**
@@ -122,16 +144,23 @@ class PresenceCommands {
   }
 
   /**
-   * Reads the first `maxUsers` users and the exact live count of a room, consistently.
+   * Reads the first `maxUsers` users with their data and the exact live count of a room,
+   * consistently.
    * @param {string} roomId
-   * @returns {Promise<{users: string[], count: number, truncated: boolean}>}
+   * @returns {Promise<RoomState>}
    */
   async readRoom(roomId) {
-    const [users, count] = await this.#transaction(roomId, [
-      ['PRESENCE.LIST', roomId, 'LIMIT', String(this.maxUsers)],
-      ['PRESENCE.COUNT', roomId],
-    ]);
-    return snapshot(users, count);
+    const [list, count] = await this.#transaction(roomId, [this.#listPage(roomId), ['PRESENCE.COUNT', roomId]]);
+    return snapshot(list, count);
+  }
+
+  /**
+   * The command that lists the first `maxUsers` users of a room, each followed by its data.
+   * @param {string} roomId
+   * @returns {string[]}
+   */
+  #listPage(roomId) {
+    return ['PRESENCE.LIST', roomId, 'WITHDATA', 'LIMIT', String(this.maxUsers)];
   }
 
   /**
@@ -247,15 +276,24 @@ class PresenceCommands {
 }
 
 /**
- * A room's users and count as the replies of `PRESENCE.LIST` and `PRESENCE.COUNT` give them.
- * @param {unknown} users
- * @param {unknown} count
- * @returns {{users: string[], count: number, truncated: boolean}}
+ * A room's first users, with their data, and its exact live count.
+ * @typedef {{users: string[], members: import('./server').Member[], count: number, truncated: boolean}} RoomState
  */
-function snapshot(users, count) {
-  const list = /** @type {unknown[]} */ (users).map(String);
+
+/**
+ * A room as the replies of `PRESENCE.LIST … WITHDATA` (user, data, …) and `PRESENCE.COUNT`
+ * give it.
+ * @param {unknown} list
+ * @param {unknown} count
+ * @returns {RoomState}
+ */
+function snapshot(list, count) {
+  const flat = /** @type {unknown[]} */ (list);
+  /** @type {import('./server').Member[]} */
+  const members = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) members.push({ userId: String(flat[i]), data: decodeData(flat[i + 1]) });
   const total = Number(count);
-  return { users: list, count: total, truncated: total > list.length };
+  return { users: members.map((member) => member.userId), members, count: total, truncated: total > members.length };
 }
 
 exports.PresenceCommands = PresenceCommands;

@@ -6,7 +6,7 @@ const { isValidSocket } = require('./socket-ids');
 /** @typedef {PresenceEvent['type']} EventType */
 
 /** @type {ReadonlySet<unknown>} the event names the module publishes */
-const EVENT_TYPES = new Set(['join', 'leave', 'force-leave', 'reset', 'node-down']);
+const EVENT_TYPES = new Set(['join', 'update', 'leave', 'force-leave', 'reset', 'node-down']);
 
 /**
  * Tells whether `type` is an event name the module publishes.
@@ -54,8 +54,10 @@ function nodeDownChannel(db) {
  *
  * Returns `{type: 'reset', reason, room}` for a reset (`room` only on a room's channel),
  * `{type: 'node-down', node, presences}` when a node's lease ended,
- * `{type, room, user, socket, count, reason}` for `join`, `leave` and `force-leave` (`reason`
- * is undefined for `join`; `socket` may be node-qualified, `<node>/<socket>`), or `null` when
+ * `{type, room, user, socket, count, reason}` for `join`, `update`, `leave` and `force-leave`
+ * (`reason` is undefined for `join` and `update`; `socket` may be node-qualified,
+ * `<node>/<socket>`; the data of `join` and `update` is left out: a change is sent on by
+ * reading the room again), or `null` when
  * the channel or the payload is not a presence event this integration understands.
  * @param {string} channel e.g. `__presence@0__:force-leave` or `__presence@0__:{123}`
  * @param {string} message the JSON payload
@@ -87,6 +89,7 @@ function parsePresenceEvent(channel, message) {
   if (!isValidId(room) || !isValidId(user) || !isValidSocket(socket)) return null;
   if (!Number.isInteger(count) || count < 0) return null;
   if (type === 'join') return { type, room, user, socket, count, reason: undefined };
+  if (type === 'update') return { type, room, user, socket, count, reason: undefined };
   if (reason === undefined) return null;
   return { type, room, user, socket, count, reason };
 }
@@ -108,8 +111,9 @@ function eventListener(onEvent) {
  * @typedef {{type: 'reset', reason: string | undefined, room?: string}} ResetEvent
  * @typedef {{type: 'node-down', node: string, presences: number}} NodeDownEvent
  * @typedef {{type: 'join', room: string, user: string, socket: string, count: number, reason: undefined}} JoinEvent
+ * @typedef {{type: 'update', room: string, user: string, socket: string, count: number, reason: undefined}} UpdateEvent
  * @typedef {{type: 'leave' | 'force-leave', room: string, user: string, socket: string, count: number, reason: string}} LossEvent
- * @typedef {ResetEvent | NodeDownEvent | JoinEvent | LossEvent} PresenceEvent
+ * @typedef {ResetEvent | NodeDownEvent | JoinEvent | UpdateEvent | LossEvent} PresenceEvent
  */
 
 exports.parsePresenceEvent = parsePresenceEvent;

@@ -3,6 +3,7 @@
 const { ErrorCode, PresenceError } = require('./errors');
 const { isValidId } = require('./ids');
 const { parseRoomRequest } = require('./room-request');
+const { PresenceDataPolicy } = require('./presence-data');
 const { PresenceCommands } = require('./presence-commands');
 const { ParticipantsPublisher } = require('./participants-publisher');
 const { NodeLease } = require('./node-lease');
@@ -19,7 +20,8 @@ const { errorMessage } = require('./warnings');
 /**
  * @typedef {import('socket.io').Namespace} Namespace
  * @typedef {import('socket.io').Socket} Socket
- * @typedef {import('./server').JoinSuccess | {ok: true}} Acknowledgement what a request that succeeded acknowledges
+ * @typedef {import('./server').JoinSuccess | import('./server').UpdateSuccess | {ok: true}} Acknowledgement what a request that succeeded acknowledges
+ * @typedef {{roomId: string, data: unknown}} RoomRequest a request's room and the data it carried (undefined when none), checked
  */
 
 /**
@@ -31,6 +33,7 @@ const { errorMessage } = require('./warnings');
  * @property {import('./participants-publisher').ParticipantsPublisher} publisher
  * @property {import('./topology').Topology} topology
  * @property {import('./topology').Subscriber} subscriber
+ * @property {import('./presence-data').PresenceDataPolicy} data
  * @property {import('./server').PresenceLogger} logger
  */
 
@@ -56,6 +59,7 @@ class PresenceServer {
       logger: this.logger,
     });
     this.presences = new LocalPresences(nsp, this.subscriber);
+    this.data = new PresenceDataPolicy(settings.presenceData, settings.maxDataBytes);
     this.lease = new NodeLease({
       commands: this.commands,
       leaseMs: settings.nodeLeaseMs,
@@ -78,6 +82,7 @@ class PresenceServer {
       publisher: this.publisher,
       topology: this.topology,
       subscriber: this.subscriber,
+      data: this.data,
       logger: this.logger,
     };
     this.events = new RedisEvents(parts, { reread: (rooms) => this.#reread(rooms), closing: () => this.closing });
@@ -165,9 +170,22 @@ class PresenceServer {
       );
     const session = new SocketSession(socket, userIdPromise);
     this.presences.sessions.set(socket.id, session);
-    this.#on(session, 'room:join', (roomId, user) => this.requests.join(session, roomId, user), { refusedWhileClosing: true });
-    this.#on(session, 'room:leave', (roomId, user) => this.requests.leave(session, roomId, user), { refusedWhileClosing: false });
-    this.#on(session, 'room:heartbeat', (roomId, user) => this.requests.heartbeat(session, roomId, user), { refusedWhileClosing: true });
+    this.#on(session, 'room:join', (request, user) => this.requests.join(session, request, user), {
+      refusedWhileClosing: true,
+      data: 'optional',
+    });
+    this.#on(session, 'room:update', (request, user) => this.requests.update(session, request, user), {
+      refusedWhileClosing: true,
+      data: 'required',
+    });
+    this.#on(session, 'room:leave', ({ roomId }, user) => this.requests.leave(session, roomId, user), {
+      refusedWhileClosing: false,
+      data: 'ignored',
+    });
+    this.#on(session, 'room:heartbeat', ({ roomId }, user) => this.requests.heartbeat(session, roomId, user), {
+      refusedWhileClosing: true,
+      data: 'ignored',
+    });
     socket.on('disconnecting', () => {
       session.closed = true;
       this.#background(
@@ -213,22 +231,27 @@ class PresenceServer {
   }
 
   /**
-   * Registers one `room:*` handler: validates the payload, resolves the user, queues the
-   * action on the socket's queue and acknowledges its result or `{ok: false, error}`. With
-   * `refusedWhileClosing`, the request fails with `shutting-down` once `close()` was called.
+   * Registers one `room:*` handler: validates the payload (its `data` too, unless `data` is
+   * `'ignored'`), resolves the user, queues the action on the socket's queue and acknowledges
+   * its result or `{ok: false, error}`. With `refusedWhileClosing`, the request fails with
+   * `shutting-down` once `close()` was called.
    * @param {SocketSession} session
    * @param {string} event
-   * @param {(roomId: string, userId: string) => Promise<Acknowledgement>} action
-   * @param {{refusedWhileClosing: boolean}} options
+   * @param {(request: RoomRequest, userId: string) => Promise<Acknowledgement>} action
+   * @param {{refusedWhileClosing: boolean, data: 'optional' | 'required' | 'ignored'}} options
    */
-  #on(session, event, action, { refusedWhileClosing }) {
+  #on(session, event, action, { refusedWhileClosing, data }) {
     session.socket.on(event, (/** @type {unknown[]} */ ...args) => {
       const last = args[args.length - 1];
       const ack = typeof last === 'function' ? last : () => {};
       if (ack === last) args.pop();
-      let roomId;
+      /** @type {RoomRequest} */
+      let request;
       try {
-        roomId = parseRoomRequest(args);
+        request = parseRoomRequest(args);
+        if (data === 'required' && request.data === undefined) throw new PresenceError(ErrorCode.INVALID_DATA, 'data is missing');
+        if (data === 'ignored') request.data = undefined;
+        else this.data.checkRequested(request.data);
       } catch (err) {
         ack({ ok: false, error: err instanceof PresenceError ? err.code : ErrorCode.INVALID_PAYLOAD });
         return;
@@ -238,7 +261,7 @@ class PresenceServer {
           if (refusedWhileClosing && this.closing) throw new PresenceError(ErrorCode.SHUTTING_DOWN);
           const userId = await session.userIdPromise;
           if (userId === null) throw new PresenceError(ErrorCode.UNAUTHORIZED);
-          return action(roomId, userId);
+          return action(request, userId);
         })
         .then(
           (result) => {
@@ -247,8 +270,8 @@ class PresenceServer {
           },
           (err) => {
             const code = err instanceof PresenceError ? err.code : ErrorCode.INTERNAL;
-            if (code === ErrorCode.UNAVAILABLE) this.outage.failed(`${event} ${roomId}`, err);
-            else if (code === ErrorCode.INTERNAL) this.logger.warn(`presence: ${event} ${roomId} failed: ${errorMessage(err)}`);
+            if (code === ErrorCode.UNAVAILABLE) this.outage.failed(`${event} ${request.roomId}`, err);
+            else if (code === ErrorCode.INTERNAL) this.logger.warn(`presence: ${event} ${request.roomId} failed: ${errorMessage(err)}`);
             ack({ ok: false, error: code });
           },
         );

@@ -43,7 +43,7 @@ class RedisEvents {
     for (const join of this.parts.presences.joinsUnderWay.get(event.room) ?? []) {
       if (event.type !== 'join' || event.socket !== join.holder) join.missed = true;
     }
-    if (event.type === 'join') return;
+    if (event.type === 'join' || event.type === 'update') return;
     const session = this.parts.presences.sessions.get(socketIdOf(event.socket));
     const membership = session && session.memberships.get(event.room);
     if (!session || !membership || membership.userId !== event.user || membership.holder !== event.socket) return;

@@ -28,14 +28,17 @@ class RoomRequests {
    * Joins through the node held now (waiting for it while its lease is being taken again).
    * When that node's lease turns out lost, by a `NOLEASE` answer or while the join was under
    * way (its presence went with the node), the join is tried again through the fresh node,
-   * up to the topology's `joinAttempts`.
+   * up to the topology's `joinAttempts`, each with the same data (decided once, by the
+   * application's `presenceData`).
    * @param {SocketSession} session
-   * @param {string} roomId
+   * @param {import('./presence-server').RoomRequest} request
    * @param {string} userId
    * @returns {Promise<import('./server').JoinSuccess>}
    */
-  async join(session, roomId, userId) {
+  async join(session, { roomId, data: requested }, userId) {
     const { socket } = session;
+    if (session.closed) throw new PresenceError(ErrorCode.NOT_PRESENT, 'socket disconnected');
+    const data = await this.parts.data.decide(socket, requested, { roomId, event: 'join' });
     if (session.closed) throw new PresenceError(ErrorCode.NOT_PRESENT, 'socket disconnected');
     const underWay = this.parts.presences.startJoin(roomId);
     const attempts = this.parts.topology.joinAttempts;
@@ -50,7 +53,7 @@ class RoomRequests {
         underWay.holder = holder;
         session.uncertain.set(roomId, holder);
         try {
-          room = await this.parts.commands.join(roomId, userId, holder);
+          room = await this.parts.commands.join(roomId, userId, holder, data);
         } catch (err) {
           const noLease = err instanceof NoLeaseError;
           if (noLease || (err instanceof PresenceError && err.code === ErrorCode.INTERNAL)) session.uncertain.delete(roomId);
@@ -85,7 +88,7 @@ class RoomRequests {
     } else {
       this.parts.presences.unwatchIfUnused(roomId);
     }
-    return { ok: true, roomId, users: room.users, count: room.count, truncated: room.truncated };
+    return { ok: true, roomId, users: room.users, members: room.members, count: room.count, truncated: room.truncated };
   }
 
   /**
@@ -113,12 +116,52 @@ class RoomRequests {
    * @returns {Promise<{ok: true}>}
    */
   async heartbeat(session, roomId, userId) {
-    const membership = session.memberships.get(roomId);
-    if (!membership) {
-      if (!session.forceLeft.has(roomId)) this.parts.presences.sendForceLeave(session, roomId, 'not-present');
-      throw new PresenceError(ErrorCode.NOT_PRESENT);
-    }
+    const membership = this.#membership(session, roomId);
     if (await this.parts.commands.beat(roomId, userId, membership.holder)) return { ok: true };
+    return this.#notPresent(session, membership);
+  }
+
+  /**
+   * Replaces the data of the socket's presence with what the application's `presenceData`
+   * decides from the data requested. Other sockets (and this one) see it in the room's next
+   * coalesced `room:participants`.
+   * @param {SocketSession} session
+   * @param {import('./presence-server').RoomRequest} request
+   * @param {string} userId
+   * @returns {Promise<import('./server').UpdateSuccess>}
+   */
+  async update(session, { roomId, data: requested }, userId) {
+    let membership = this.#membership(session, roomId);
+    const data = await this.parts.data.decide(session.socket, requested, { roomId, event: 'update' });
+    if (data === null) throw new PresenceError(ErrorCode.INVALID_DATA, 'presenceData decided that the update stores nothing');
+    // The presence may have ended while the application decided.
+    membership = this.#membership(session, roomId);
+    if (await this.parts.commands.update(roomId, userId, membership.holder, data)) return { ok: true, data: JSON.parse(data) };
+    return this.#notPresent(session, membership);
+  }
+
+  /**
+   * The socket's membership of `roomId`; without one, the socket gets its `room:force-leave`
+   * (once per join) and the request fails with `not-present`.
+   * @param {SocketSession} session
+   * @param {string} roomId
+   * @returns {import('./socket-session').Membership}
+   */
+  #membership(session, roomId) {
+    const membership = session.memberships.get(roomId);
+    if (membership) return membership;
+    if (!session.forceLeft.has(roomId)) this.parts.presences.sendForceLeave(session, roomId, 'not-present');
+    throw new PresenceError(ErrorCode.NOT_PRESENT);
+  }
+
+  /**
+   * Redis answered that the socket holds no presence in the membership's room (a BEAT or an
+   * UPDATE answered 0): the socket is force-left and the request fails with `not-present`.
+   * @param {SocketSession} session
+   * @param {import('./socket-session').Membership} membership
+   * @returns {Promise<never>}
+   */
+  async #notPresent(session, membership) {
     // If the node's lease ended, that is why: the loss is handled first, with its own reason.
     await this.parts.lease.settle();
     this.parts.presences.forceLeave(session, membership, 'not-present');

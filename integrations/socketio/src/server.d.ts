@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'socket.io';
 import type { RedisClientType, RedisClusterType } from 'redis';
+import type { PresenceData } from './protocol';
 
 export * from './protocol';
 
@@ -28,6 +29,12 @@ export interface PresenceLogger {
 /** The socket type of a Socket.IO server, with its event maps and `socket.data`. */
 export type ServerSocket<TServer extends Server<any, any, any, any>> =
   TServer['sockets']['sockets'] extends Map<string, infer S> ? S : Socket;
+
+/** What {@link AttachPresenceOptions.presenceData} is told of the request besides the socket. */
+export interface PresenceDataContext {
+  roomId: string;
+  event: 'join' | 'update';
+}
 
 /** The options of {@link attachPresence}. */
 export interface AttachPresenceOptions<TSocket = Socket> {
@@ -80,6 +87,30 @@ export interface AttachPresenceOptions<TSocket = Socket> {
    */
   nodeLeaseMs?: number;
   /**
+   * Decides the data stored with a presence (SPEC §12: a display name, an avatar, a role, a
+   * status), so that a client cannot claim what its session does not have. Called on each
+   * `room:join` and `room:update` with the socket (its handshake, `socket.data`), the data the
+   * client asked for (`undefined` when it sent none; already checked to be one JSON value of at
+   * most `maxDataBytes`) and the request's room and event; returns the data to store, or
+   * `null`/`undefined` for none (a join without data; an update refused with `invalid-data`).
+   * May return a promise. A value that is not data is refused with `invalid-data` or
+   * `data-too-large`; a throw acknowledges `internal` and is logged, a thrown `PresenceError`
+   * acknowledges its code.
+   * @default a function returning `null`: no client-supplied data is stored
+   */
+  presenceData?: (
+    socket: TSocket,
+    requested: PresenceData | undefined,
+    context: PresenceDataContext,
+  ) => PresenceData | null | undefined | PromiseLike<PresenceData | null | undefined>;
+  /**
+   * The longest data, in bytes of its JSON (1 to 65536): larger data, as sent or as decided,
+   * is refused with `data-too-large` before it reaches Redis. Keep it at most the module's
+   * `presence.max-data` (whose refusals are acknowledged the same way).
+   * @default 1024
+   */
+  maxDataBytes?: number;
+  /**
    * Where warnings go (Redis failures, pub/sub connection errors): an object with a `warn` method.
    * @default console
    */
@@ -109,8 +140,9 @@ export interface PresenceHandle {
  * confirmed and the handlers are in place: await it before the HTTP server listens
  * (connections arriving earlier are refused with `unavailable`).
  *
- * Handles `room:join`, `room:leave` and `room:heartbeat` (each `{roomId}` with an
- * acknowledgement, see {@link PresenceClientToServerEvents}), leaves on disconnect, and sends
+ * Handles `room:join`, `room:update`, `room:leave` and `room:heartbeat` (each `{roomId}`, with
+ * `data` for a join or an update, and an acknowledgement, see
+ * {@link PresenceClientToServerEvents}), leaves on disconnect, and sends
  * `room:participants` and `room:force-leave` (see {@link PresenceServerToClientEvents}) to
  * this server's own sockets only.
  *

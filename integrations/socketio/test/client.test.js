@@ -5,7 +5,10 @@ const assert = require('node:assert/strict');
 const { EventEmitter } = require('node:events');
 const { createPresenceClient } = require('../src/client');
 
-/** A stand-in for a connected socket.io-client socket that acknowledges every request `ack`. */
+/**
+ * A stand-in for a connected socket.io-client socket that acknowledges every request `ack`
+ * (or `ack(event)` when it is a function).
+ */
 function fakeSocket(ack) {
   const socket = new EventEmitter();
   socket.connected = true;
@@ -13,7 +16,7 @@ function fakeSocket(ack) {
   socket.timeout = (ms) => ({
     emitWithAck: async (event, payload) => {
       socket.requests.push({ ms, event, payload });
-      return ack;
+      return typeof ack === 'function' ? ack(event) : ack;
     },
   });
   return socket;
@@ -61,4 +64,25 @@ test('client: a bad option is refused with its name and value', () => {
   });
   assert.equal(socket.listenerCount('connect'), 0, 'nothing is registered on the socket');
   createPresenceClient(socket, { heartbeatJitterMs: 0 }).close();
+});
+
+test('client: join and update carry the data asked for; an update answered not-present ends the room', async () => {
+  const joined = { ok: true, roomId: 'lobby', users: ['u'], members: [{ userId: 'u', data: null }], count: 1, truncated: false };
+  const socket = fakeSocket((event) => (event === 'room:join' ? joined : { ok: false, error: 'not-present' }));
+  const forceLeaves = [];
+  const presence = createPresenceClient(socket, { onForceLeave: (event) => forceLeaves.push(event) });
+  await presence.join('lobby', { data: { status: 'here' } });
+  await presence.join('plain');
+  assert.deepEqual(await presence.update('lobby', { status: 'away' }), { ok: false, error: 'not-present' });
+  assert.deepEqual(
+    socket.requests.map(({ event, payload }) => [event, payload]),
+    [
+      ['room:join', { roomId: 'lobby', data: { status: 'here' } }],
+      ['room:join', { roomId: 'plain' }],
+      ['room:update', { roomId: 'lobby', data: { status: 'away' } }],
+    ],
+  );
+  assert.deepEqual(forceLeaves, [{ roomId: 'lobby', reason: 'not-present' }]);
+  assert.deepEqual(presence.rooms(), ['plain']);
+  presence.close();
 });

@@ -72,8 +72,25 @@ describe('on a Redis Cluster', () => {
     const ann = await connect(web, 'ann');
     const bob = await connect(web, 'bob');
     for (const room of rooms) {
-      assert.deepEqual(await ann.join(room), { ok: true, roomId: room, users: ['ann'], count: 1, truncated: false });
-      assert.deepEqual(await bob.join(room), { ok: true, roomId: room, users: ['ann', 'bob'], count: 2, truncated: false });
+      assert.deepEqual(await ann.join(room), {
+        ok: true,
+        roomId: room,
+        users: ['ann'],
+        members: [{ userId: 'ann', data: null }],
+        count: 1,
+        truncated: false,
+      });
+      assert.deepEqual(await bob.join(room), {
+        ok: true,
+        roomId: room,
+        users: ['ann', 'bob'],
+        members: [
+          { userId: 'ann', data: null },
+          { userId: 'bob', data: null },
+        ],
+        count: 2,
+        truncated: false,
+      });
       await ann.waitForUsers(room, ['ann', 'bob']);
       assert.deepEqual(await truth(room), { users: ['ann', 'bob'], count: 2 });
       assert.deepEqual(await ann.socket.emitWithAck('room:heartbeat', { roomId: room }), { ok: true });
@@ -94,6 +111,31 @@ describe('on a Redis Cluster', () => {
     bob.close();
     await web.close();
     servers.splice(servers.indexOf(web), 1);
+  });
+
+  it("carries presence data in rooms of every shard: data keys beside the presences, updates through the room's sharded channel", async () => {
+    const web = await server({ presenceData: (_socket, requested) => requested });
+    const rooms = [];
+    for (const port of await cluster.masterPorts()) rooms.push(await roomOn(port, 'data'));
+    const cal = await connect(web, 'cal');
+    const dee = await connect(web, 'dee');
+    for (const room of rooms) {
+      const ack = await cal.join(room, { data: { status: 'here' } });
+      assert.deepEqual(ack.ok && ack.members, [{ userId: 'cal', data: { status: 'here' } }]);
+      assert.equal((await dee.join(room)).ok, true);
+      assert.deepEqual(await cal.presence.update(room, { status: 'away' }), { ok: true, data: { status: 'away' } });
+      await waitFor(() => dee.lastParticipants(room)?.members.find((member) => member.userId === 'cal')?.data?.status === 'away', {
+        message: `the update in ${room}`,
+      });
+      const admin = await cluster.admin(await cluster.masterOf(keySlot(room)));
+      assert.equal(await admin.sendCommand(['GET', `room:presence-data:{${room}}:cal`]), '{"status":"away"}');
+      assert.deepEqual(await cal.presence.leave(room), { ok: true });
+      assert.equal(await admin.sendCommand(['EXISTS', `room:presence-data:{${room}}:cal`]), 0, 'the data key left with its presence');
+    }
+    assert.deepEqual(cal.rawForceLeaves, []);
+    assert.deepEqual(dee.rawForceLeaves, []);
+    cal.close();
+    dee.close();
   });
 
   it("delivers a room's events once per room through its sharded subscription, which ends with the room's last local socket", async () => {
@@ -200,7 +242,14 @@ describe('on a Redis Cluster', () => {
     await waitFor(() => lostLines().length === 1 && web.presence.nodeId !== oldNodeId, { message: 'the lost lease logged, a fresh node' });
     assert.match(lostLines()[0], new RegExp(`went with node ${oldNodeId.replaceAll('.', '\\.')}`));
     assert.equal(ann.rawForceLeaves.length, 1, 'one room:force-leave');
-    assert.deepEqual(await ann.join(room), { ok: true, roomId: room, users: ['ann'], count: 1, truncated: false });
+    assert.deepEqual(await ann.join(room), {
+      ok: true,
+      roomId: room,
+      users: ['ann'],
+      members: [{ userId: 'ann', data: null }],
+      count: 1,
+      truncated: false,
+    });
     for (const port of await cluster.masterPorts()) assert.ok(await leaseKey(port), `the fresh node's lease key on the master at ${port}`);
     ann.close();
   });

@@ -61,7 +61,9 @@ test('the internal modules are not exported (tests require them by path)', () =>
 test('ErrorCode holds the codes of the ErrorCode type', () => {
   const { ErrorCode } = require('@presence/socketio');
   assert.deepEqual(Object.values(ErrorCode).sort(), [
+    'data-too-large',
     'internal',
+    'invalid-data',
     'invalid-payload',
     'invalid-room',
     'not-present',

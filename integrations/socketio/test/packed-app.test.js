@@ -207,7 +207,7 @@ export async function startServer(): Promise<PresenceHandle> {
   // @ts-expect-error a user id is a string
   void attachPresence(ioServer, { redis, getUserId: () => 42 });
   const channel: \`presence:\${string}\` = presenceChannel('lobby');
-  ioServer.local.to(channel).emit('room:participants', { roomId: 'lobby', users: [], count: 0, truncated: false });
+  ioServer.local.to(channel).emit('room:participants', { roomId: 'lobby', users: [], members: [], count: 0, truncated: false });
   httpServer.listen(3000);
   return presence;
 }
@@ -341,7 +341,14 @@ describe('the packed package in an app of its own', () => {
         path.join(installed, 'src', 'client.js'),
       ]);
       assert.equal(report.browserGlobal, 'function', 'the served client file defines PresenceClient.createPresenceClient');
-      assert.deepEqual(report.join, { ok: true, roomId: 'lobby', users: ['alice'], count: 1, truncated: false });
+      assert.deepEqual(report.join, {
+        ok: true,
+        roomId: 'lobby',
+        users: ['alice'],
+        members: [{ userId: 'alice', data: null }],
+        count: 1,
+        truncated: false,
+      });
       assert.deepEqual(report.heartbeat, { ok: true });
       assert.deepEqual(report.forceLeave, { roomId: 'lobby', reason: 'stale' });
       assert.deepEqual(report.rooms, []);

@@ -44,11 +44,22 @@ describe('presence on one Socket.IO server', () => {
   it('joins, lists, heartbeats and leaves', async () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
-    assert.deepEqual(await alice.presence.join('r-basic'), { ok: true, roomId: 'r-basic', users: ['alice'], count: 1, truncated: false });
+    assert.deepEqual(await alice.presence.join('r-basic'), {
+      ok: true,
+      roomId: 'r-basic',
+      users: ['alice'],
+      members: [{ userId: 'alice', data: null }],
+      count: 1,
+      truncated: false,
+    });
     assert.deepEqual(await bob.presence.join('r-basic'), {
       ok: true,
       roomId: 'r-basic',
       users: ['alice', 'bob'],
+      members: [
+        { userId: 'alice', data: null },
+        { userId: 'bob', data: null },
+      ],
       count: 2,
       truncated: false,
     });
@@ -92,7 +103,17 @@ describe('presence on one Socket.IO server', () => {
     await victim.presence.join('r-spoof');
     const mallory = await connect('mallory2');
     const ack = await send(mallory, 'room:join', { roomId: 'r-spoof', userId: 'victim', user: 'victim' });
-    assert.deepEqual(ack, { ok: true, roomId: 'r-spoof', users: ['mallory2', 'victim'], count: 2, truncated: false });
+    assert.deepEqual(ack, {
+      ok: true,
+      roomId: 'r-spoof',
+      users: ['mallory2', 'victim'],
+      members: [
+        { userId: 'mallory2', data: null },
+        { userId: 'victim', data: null },
+      ],
+      count: 2,
+      truncated: false,
+    });
     assert.deepEqual(await send(mallory, 'room:leave', { roomId: 'r-spoof', userId: 'victim' }), { ok: true });
     assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-spoof', 'WITHSOCKETS']), ['victim', held(victim)]);
     assert.deepEqual(victim.rawForceLeaves, []);
@@ -218,6 +239,7 @@ describe('participants broadcasts', () => {
       ok: true,
       roomId: 'r-storm',
       users: ['aaa-observer'],
+      members: [{ userId: 'aaa-observer', data: null }],
       count: 1,
       truncated: false,
     });

@@ -8,6 +8,7 @@ const { newNodeId, nodeIdPrefix } = require('../src/node-lease');
 const { Server } = require('socket.io');
 const { attachPresence } = require('../src/server');
 const { parseRoomRequest } = require('../src/room-request');
+const { encodeData } = require('../src/presence-data');
 const { parsePresenceEvent, presenceEventPattern, roomEventChannel, nodeDownChannel } = require('../src/presence-events');
 const { keySlot, tagsBySlot, SLOTS } = require('../src/slots');
 const { isClusterClient } = require('../src/topology');
@@ -51,8 +52,10 @@ test('node ids: host name, pid and a random part, within the id rules', () => {
 });
 
 test('room requests: one plain object with a valid roomId', () => {
-  assert.equal(parseRoomRequest([{ roomId: 'lobby' }]), 'lobby');
-  assert.equal(parseRoomRequest([{ roomId: 'lobby', userId: 'someone-else' }]), 'lobby');
+  assert.deepEqual(parseRoomRequest([{ roomId: 'lobby' }]), { roomId: 'lobby', data: undefined });
+  assert.deepEqual(parseRoomRequest([{ roomId: 'lobby', userId: 'someone-else' }]), { roomId: 'lobby', data: undefined });
+  assert.deepEqual(parseRoomRequest([{ roomId: 'lobby', data: { status: 'away' } }]), { roomId: 'lobby', data: { status: 'away' } });
+  assert.deepEqual(parseRoomRequest([{ roomId: 'lobby', data: null }]), { roomId: 'lobby', data: null });
   const code = (args) => {
     try {
       parseRoomRequest(args);
@@ -203,5 +206,57 @@ test('attachPresence names the option and the value it refuses', async () => {
   });
   await assert.rejects(refused({ redis: {} }), {
     message: 'attachPresence: options.redis must be a connected node-redis client (got an object)',
+  });
+});
+
+test('presence data: one JSON value, at most 16 levels deep, no prototype keys, at most maxBytes of JSON', () => {
+  const code = (value, maxBytes = 1024) => {
+    try {
+      return encodeData(value, maxBytes);
+    } catch (err) {
+      return err.code;
+    }
+  };
+  assert.equal(code({ name: 'Ana María', tags: ['a', 1, true, null], n: -0.5 }), '{"name":"Ana María","tags":["a",1,true,null],"n":-0.5}');
+  assert.equal(code(Object.assign(Object.create(null), { a: 1 })), '{"a":1}');
+  assert.equal(code('plain string'), '"plain string"');
+  const nested = (depth) => {
+    let value = 1;
+    for (let i = 0; i < depth; i += 1) value = [value];
+    return value;
+  };
+  assert.equal(code(nested(16)), `${'['.repeat(16)}1${']'.repeat(16)}`);
+  for (const value of [
+    NaN,
+    Infinity,
+    undefined,
+    () => 1,
+    10n,
+    Symbol('s'),
+    new Date(0),
+    new Map(),
+    Buffer.from('x'),
+    { a: undefined },
+    [1, undefined],
+    nested(17),
+    JSON.parse('{"__proto__": {"x": 1}}'),
+    { constructor: 1 },
+    { a: { prototype: 1 } },
+  ]) {
+    assert.equal(code(value), 'invalid-data', String(typeof value === 'object' ? JSON.stringify(value) : typeof value));
+  }
+  assert.equal(code('é'.repeat(10), 21), 'data-too-large', 'bytes of UTF-8, not characters');
+  assert.equal(code('é'.repeat(10), 22), `"${'é'.repeat(10)}"`);
+  assert.equal(code(new Array(5000).fill(0), 4096), 'data-too-large');
+});
+
+test('presence events: update, and join with data embedded', () => {
+  const payload = '{"room":"r","user":"u","socket":"n/s","count":2,"data":{"status":"away"}}';
+  const base = { room: 'r', user: 'u', socket: 'n/s', count: 2, reason: undefined };
+  assert.deepEqual(parsePresenceEvent('__presence@0__:update', payload), { type: 'update', ...base });
+  assert.deepEqual(parsePresenceEvent('__presence@0__:join', payload), { type: 'join', ...base });
+  assert.deepEqual(parsePresenceEvent('__presence@0__:{r}', payload.replace('{"room"', '{"event":"update","room"')), {
+    type: 'update',
+    ...base,
   });
 });

@@ -93,12 +93,25 @@ class DemoServer {
   }
 
   /**
-   * A connected, logged-in {@link TestClient}.
-   * @param {string} user
+   * A development login by display name, as the page does: `{token, userId}`.
+   * @param {string} name
+   */
+  async login(name) {
+    const res = await fetch(`${this.url}/api/token?name=${encodeURIComponent(name)}`);
+    if (!res.ok) throw new Error(`login of ${name} refused: ${res.status}`);
+    return res.json();
+  }
+
+  /**
+   * A connected, logged-in {@link TestClient}: by user id, or with `name`, by display name as
+   * the page logs in (then `client.userId` is the id the server made).
+   * @param {string | {name: string}} user
    * @param {object} [options] TestClient options; `url` replaces the server's (a proxy, say)
    */
   async connect(user, { url = this.url, ...options } = {}) {
-    const client = new TestClient(url, { auth: { token: await this.token(user) }, ...options });
+    const login = typeof user === 'string' ? { token: await this.token(user), userId: user } : await this.login(user.name);
+    const client = new TestClient(url, { auth: { token: login.token }, ...options });
+    client.userId = login.userId;
     await client.connected();
     return client;
   }

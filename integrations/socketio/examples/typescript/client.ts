@@ -33,7 +33,10 @@ function describeError(error: ErrorCode): string {
   switch (error) {
     case 'invalid-payload':
     case 'invalid-room':
+    case 'invalid-data':
       return 'bad request';
+    case 'data-too-large':
+      return 'too much data';
     case 'unauthorized':
       return 'log in first';
     case 'not-present':
@@ -66,16 +69,23 @@ async function main(): Promise<void> {
     },
   });
 
-  const ack = await presence.join('lobby');
+  const ack = await presence.join('lobby', { data: { status: 'here' } });
   if (ack.ok) {
-    const { roomId, users, count, truncated } = ack;
+    const { roomId, users, members, count, truncated } = ack;
     console.log(roomId, users.length, count, truncated);
+    for (const { userId, data } of members) console.log(userId, data === null ? 'no data' : JSON.stringify(data));
   } else {
     console.log(describeError(ack.error));
   }
 
   // @ts-expect-error a failed join has no user list: `ok` must be checked first
   console.log(ack.users);
+
+  const updated = await presence.update('lobby', { status: 'away' });
+  if (updated.ok) console.log('stored', updated.data);
+  else console.log(describeError(updated.error));
+  // @ts-expect-error data is one JSON value: a function is not
+  void presence.update('lobby', { status: () => 'away' });
 
   const left = await presence.leave('lobby');
   if (!left.ok) console.log(describeError(left.error));

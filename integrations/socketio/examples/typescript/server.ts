@@ -57,6 +57,15 @@ async function main(): Promise<void> {
     maxUsers: 200,
     commandTimeoutMs: 2000,
     nodeLeaseMs: 10000,
+    // The server decides what a presence carries: here the user id from the session and the
+    // status the client asked for; `socket.data` is SocketData, `requested` one JSON value.
+    presenceData: (socket, requested, { event }) => ({
+      user: socket.data.userId ?? null,
+      status:
+        requested !== null && typeof requested === 'object' && !Array.isArray(requested) && requested.status === 'away' ? 'away' : 'here',
+      event,
+    }),
+    maxDataBytes: 1024,
     logger: console,
   });
   const nodeId: string = presence.nodeId; // e.g. `web-1.7421.k3f9x0`, for the logs

@@ -59,9 +59,12 @@ class TestClient {
    * Joins through the presence client and records a successful acknowledgement like a
    * `room:participants`, since it is the first list the user sees.
    */
-  async join(roomId) {
-    const ack = await this.presence.join(roomId);
-    if (ack.ok) this.participants.push({ roomId, users: ack.users, count: ack.count, truncated: ack.truncated, at: Date.now(), ack: true });
+  async join(roomId, options) {
+    const ack = await this.presence.join(roomId, options);
+    if (ack.ok) {
+      const { users, members, count, truncated } = ack;
+      this.participants.push({ roomId, users, members, count, truncated, at: Date.now(), ack: true });
+    }
     return ack;
   }
 

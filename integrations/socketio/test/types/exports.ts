@@ -28,6 +28,8 @@ export const clientExports = {
 export const errorCodes = {
   'invalid-payload': true,
   'invalid-room': true,
+  'invalid-data': true,
+  'data-too-large': true,
   unauthorized: true,
   'not-present': true,
   unavailable: true,
