@@ -9,16 +9,18 @@ const CLIENTS: usize = 4;
 
 /// A member's data of exactly 100 bytes, different for every `i` (its name and avatar).
 fn data(i: usize) -> String {
-    let json = format!(
-        "{{\"name\":\"Ana María {i:06}\",\"color\":\"#3b82f6\",\"status\":\"online\",\
-         \"avatar\":\"/a/{i:06}.png\",\"role\":\"viewer\""
+    let prefix = format!(
+        "{{\"name\":\"Ana María {i:06}\",\"color\":\"#3b82f6\",\"status\":\"online\",\"avatar\":\"/a/"
     );
-    format!("{json}{}}}", " ".repeat(99 - json.len()))
+    let suffix = ".png\"}";
+    let width = 100 - prefix.len() - suffix.len();
+    format!("{prefix}{i:0width$}{suffix}")
 }
 
-/// One request of a throughput run: the commands it sends for the `i`-th user (a MULTI …
-/// EXEC is one request of four commands).
-type Request = dyn Fn(usize) -> Vec<Vec<String>> + Sync;
+/// One request of a throughput run: the commands it sends for the `i`-th user in its
+/// `round`-th version (0 or 1: a user's data changes between the two) (a MULTI … EXEC is one
+/// request of four commands).
+type Request = dyn Fn(usize, usize) -> Vec<Vec<String>> + Sync;
 
 /// Requests per second of [`CLIENTS`] connections sending `pipeline` requests at a time,
 /// `requests` in all, each batch encoded once beforehand and sent in one write.
@@ -26,13 +28,14 @@ fn drive(port: u16, requests: usize, pipeline: usize, request: &Request) -> f64 
     let per_client = requests / CLIENTS / pipeline;
     let batches: Vec<Vec<(Vec<u8>, usize)>> = (0..CLIENTS)
         .map(|client| {
-            (0..64)
+            // 64 batches of users, each sent in two versions, the second after all the firsts.
+            (0..128)
                 .map(|b| {
                     let mut bytes = Vec::new();
                     let mut replies = 0;
                     for k in 0..pipeline {
-                        let i = (client * 7919 + b * pipeline + k) * 104_729 % USERS;
-                        for command in request(i) {
+                        let i = (client * 7919 + b % 64 * pipeline + k) * 104_729 % USERS;
+                        for command in request(i, b / 64) {
                             bytes.extend(encode(&command));
                             replies += 1;
                         }
@@ -106,17 +109,17 @@ pub fn data_section(settings: &Settings) {
         (0..USERS)
             .map(|i| strings(&["PRESENCE.JOIN", "bench", &user(i), socket, "DATA", &data(i)])),
     );
-    let join: &Request = &|i| {
+    let join: &Request = &|i, round| {
         vec![strings(&[
             "PRESENCE.JOIN",
             "bench",
             &user(i),
             socket,
             "DATA",
-            &data(i + 1),
+            &data(i + round),
         ])]
     };
-    let set_pair: &Request = &|i| {
+    let set_pair: &Request = &|i, round| {
         vec![
             strings(&["MULTI"]),
             strings(&[
@@ -129,31 +132,31 @@ pub fn data_section(settings: &Settings) {
             strings(&[
                 "SET",
                 &format!("plain:data:{}", user(i)),
-                &data(i + 1),
+                &data(i + round),
                 "EX",
                 "21600",
             ]),
             strings(&["EXEC"]),
         ]
     };
-    let update: &Request = &|i| {
+    let update: &Request = &|i, round| {
         vec![strings(&[
             "PRESENCE.UPDATE",
             "bench",
             &user(i),
             socket,
-            &data(i + 2),
+            &data(i + 2 + round),
         ])]
     };
-    let keepttl: &Request = &|i| {
+    let keepttl: &Request = &|i, round| {
         vec![strings(&[
             "SET",
             &format!("plain:data:{}", user(i)),
-            &data(i + 2),
+            &data(i + 2 + round),
             "KEEPTTL",
         ])]
     };
-    let list: &Request = &|i| {
+    let list: &Request = &|i, _| {
         let after = user(i % (USERS - 200));
         vec![strings(&[
             "PRESENCE.LIST",
@@ -165,7 +168,7 @@ pub fn data_section(settings: &Settings) {
             &after,
         ])]
     };
-    let mget: &Request = &|i| {
+    let mget: &Request = &|i, _| {
         let first = i % (USERS - 200);
         let mut command = vec!["MGET".to_string()];
         command.extend((first + 1..=first + 200).map(|k| data_key(&user(k))));
