@@ -3,7 +3,10 @@
 //!
 //! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
 //! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`, `events`,
-//! `restart`).
+//! `restart`, `data`).
+
+#[path = "presence/data.rs"]
+mod data;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -64,7 +67,7 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|at| args.get(at + 1));
-    let sections: [(&str, &dyn Fn()); 8] = [
+    let sections: [(&str, &dyn Fn()); 9] = [
         ("scan", &|| rooms_against_scan(&settings)),
         ("throughput", &|| throughput(&settings)),
         ("backlog", &backlog),
@@ -75,6 +78,7 @@ fn main() {
         ("restart", &|| {
             restart(if quick { 100_000 } else { 1_000_000 })
         }),
+        ("data", &|| data::data_section(&settings)),
     ];
     for (name, run) in sections {
         if only.is_none_or(|only| only == name) {

@@ -87,7 +87,7 @@ impl Reply {
 }
 
 /// A command in RESP.
-fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for arg in args {
         let arg = arg.as_ref();
@@ -204,6 +204,12 @@ impl Conn {
         self.writer
             .write_all(&encode(args))
             .expect("write to server");
+    }
+
+    /// Sends commands already encoded with [`encode`] in one write, without reading their
+    /// replies (a pipeline that costs the client one system call).
+    pub fn send_encoded(&mut self, commands: &[u8]) {
+        self.writer.write_all(commands).expect("write to server");
     }
 
     /// Sends a command and reads its reply.
