@@ -3,7 +3,7 @@
 
 use crate::cluster;
 use crate::config;
-use crate::data;
+use crate::data::{self, Put};
 use crate::ffi::context::{now_ms, selected_db};
 use crate::ffi::keys::{Kind, WriteKey};
 use crate::ffi::replies::{self, Handler};
@@ -145,7 +145,9 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let existed = key.kind() == Kind::String;
     let (mut events, count, previous, had_data) = state::with(|s| {
         let index = s.db(db);
-        let had_data = existed && index.data.may_have(target.room, target.user);
+        // Not only when the key exists: a key deleted by a client may leave its data key
+        // until the next tick, and this presence must not show it.
+        let had_data = index.data.may_have(target.room, target.user);
         let (events, count, previous) =
             changes::observed(index, target.at(db), target.socket, expire_at, now);
         (events, count, previous, had_data)
@@ -203,19 +205,22 @@ fn join_data(
         unchanged,
     } = joined;
     let now = now_ms();
-    let old_data = if unchanged && data::may_have(db, target.room, target.user) {
-        data::read(ctx, target.room, target.user, now)
-    } else {
-        None
-    };
-    match data {
-        Some(value) => {
-            if !data::write(ctx, db, target.room, target.user, value, expire_at) {
-                return Err(RedisError::Str("ERR could not write the data key"));
-            }
+    let (room, user) = (target.room, target.user);
+    // Whether the data changed, for the `update` of a join by the same socket.
+    let changed = match data {
+        Some(value) => match data::put(ctx, target.at(db), value, expire_at, now, true) {
+            Put::Same => false,
+            Put::Written => true,
+            Put::Refused => return Err(not_written()),
+        },
+        None => {
+            let had = unchanged
+                && data::may_have(db, room, user)
+                && data::read(ctx, room, user, now).is_some();
+            data::remove(ctx, db, room, user);
+            had
         }
-        None => data::remove(ctx, db, target.room, target.user),
-    }
+    };
     let text = data.and_then(|value| std::str::from_utf8(value).ok());
     match events.iter_mut().find(|event| event.name == "join") {
         Some(event) => {
@@ -223,7 +228,7 @@ fn join_data(
                 event.add_data(text);
             }
         }
-        None if unchanged && old_data.as_deref() != data => events.push(Event::update(
+        None if unchanged && changed => events.push(Event::update(
             db,
             target.room,
             target.user,
@@ -234,6 +239,11 @@ fn join_data(
         None => {}
     }
     Ok(())
+}
+
+/// The error of a data key Redis refused to write.
+fn not_written() -> RedisError {
+    RedisError::Str("ERR could not write the data key")
 }
 
 /// `PRESENCE.BEAT room user socket`: in a cluster, while the room's slot moves, a key that
@@ -328,13 +338,10 @@ pub fn update(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         Held::Live { .. } => {
             let expire_at = store::expire_at(&key);
             drop(key);
-            let same = data::may_have(db, target.room, target.user)
-                && data::read(ctx, target.room, target.user, now.now).as_deref() == Some(value);
-            if same {
-                return Ok(RedisValue::Integer(1));
-            }
-            if !data::write(ctx, db, target.room, target.user, value, expire_at) {
-                return Err(RedisError::Str("ERR could not write the data key"));
+            match data::put(ctx, target.at(db), value, expire_at, now.now, false) {
+                Put::Same => return Ok(RedisValue::Integer(1)),
+                Put::Written => {}
+                Put::Refused => return Err(not_written()),
             }
             let count = state::with(|s| s.db(db).count(target.room, now))?;
             let text = std::str::from_utf8(value).ok();

@@ -14,6 +14,7 @@ use crate::cluster;
 use crate::ffi::keys::{Kind, ReadKey, WriteKey};
 use crate::state;
 use crate::store::{self, Observed};
+use presence_core::changes::PresenceRef;
 use presence_core::data::{self, Verdict};
 use presence_core::liveness::Moment;
 use redis_module::{Context, RedisString};
@@ -41,18 +42,52 @@ fn note(db: i32, room: &str, user: &str, present: bool) {
     });
 }
 
-/// Writes `value` as the data of (room, user) in `db` (the selected database), expiring at
-/// `expire_at`. False when Redis refused.
-pub fn write(ctx: &Context, db: i32, room: &str, user: &str, value: &[u8], expire_at: i64) -> bool {
+/// What [`put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// The data key already held the same data, live at `now`: only its expiry was written
+    /// (with `expiry_too`), or nothing.
+    Same,
+    /// The data was written.
+    Written,
+    /// Redis refused the write.
+    Refused,
+}
+
+/// Sets the data of the presence `at` (its database the selected one) to `value`, expiring at
+/// `expire_at`, with one key opened to compare and write. When the key holds `value` live at
+/// `now` already, only the expiry is written, and only when `expiry_too` (a join moves it, an
+/// update does not).
+pub fn put(
+    ctx: &Context,
+    at: PresenceRef<'_>,
+    value: &[u8],
+    expire_at: i64,
+    now: i64,
+    expiry_too: bool,
+) -> Put {
+    let PresenceRef { db, room, user } = at;
     let Some(name) = key_name(ctx, room, user) else {
-        return false;
+        return Put::Refused;
     };
     let key = WriteKey::open(ctx, &name);
-    let written = store::write_string(ctx, key, &name, value, expire_at, false);
-    if written {
-        note(db, room, user, true);
+    let same = may_have(db, room, user)
+        && matches!(
+            store::observe(&key),
+            Observed::String { value: held, expire_at: at } if at > now && held == value
+        );
+    if same && !expiry_too {
+        return Put::Same;
     }
-    written
+    if !store::write_string(ctx, key, &name, value, expire_at, same) {
+        return Put::Refused;
+    }
+    note(db, room, user, true);
+    if same {
+        Put::Same
+    } else {
+        Put::Written
+    }
 }
 
 /// The data of (room, user) in the selected database at `now`, when it has some (a key that

@@ -368,3 +368,27 @@ fn a_room_moved_under_updates_keeps_its_data_and_announces_only_the_updates() {
             .collect::<Vec<_>>()
     );
 }
+
+/// `PRESENCE.SWEEP` on a node whose sweeper has not ticked yet: the command reads the node's
+/// slots itself, so it removes the presences of a node that went down at once.
+#[test]
+fn sweep_before_the_first_tick_removes_what_is_not_live() {
+    let cluster = Cluster::start(
+        1,
+        Options::default().module("presence.sweep-interval", "3600000"),
+    );
+    let mut c = cluster.masters[0].conn();
+    c.int(&["PRESENCE.LEASE", "{r}web-1", "60000"]);
+    for u in 0..3 {
+        c.int(&[
+            "PRESENCE.JOIN",
+            "r",
+            &format!("u{u}"),
+            &format!("web-1/s{u}"),
+        ]);
+    }
+    c.int(&["PRESENCE.LEASE", "{r}web-1", "0"]);
+    assert_eq!(c.int(&["PRESENCE.COUNT", "r"]), 0);
+    assert_eq!(c.int(&["PRESENCE.SWEEP"]), 3);
+    assert_eq!(c.int(&["EXISTS", "room:presence:{r}:u0"]), 0);
+}

@@ -705,3 +705,24 @@ fn a_join_by_another_socket_with_data_replaces_the_data_and_keeps_it() {
     );
     assert_data_follows_presences(&mut c);
 }
+
+/// A JOIN without data after a raw DEL of a presence with data: the new presence has no data,
+/// at once, before any tick removes the key the DEL left behind.
+#[test]
+fn a_join_without_data_after_a_raw_del_lists_no_data() {
+    let server = Server::with(Options::default().module("presence.sweep-interval", "3600000"));
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "ada", "s1", "DATA", ADA]);
+    c.int(&["DEL", &presence_key("r", "ada")]);
+    c.int(&["PRESENCE.JOIN", "r", "ada", "s2"]);
+    let listed = c.call(&["PRESENCE.LIST", "r", "WITHDATA"]);
+    assert_eq!(
+        listed,
+        Reply::Array(Some(vec![
+            Reply::Bulk(Some(b"ada".to_vec())),
+            Reply::Bulk(None)
+        ])),
+        "the old presence's data is not the new one's"
+    );
+    assert_eq!(c.int(&["EXISTS", &data_key("r", "ada")]), 0);
+}

@@ -24,6 +24,13 @@ enum Expect {
 
 /// True when `bytes` hold exactly one JSON value, with optional whitespace around it.
 pub fn is_one_value(bytes: &[u8]) -> bool {
+    // Valid UTF-8 as a whole, so every string between two quotes (ASCII bytes, never inside a
+    // multi-byte character) is valid UTF-8 too: strings need no check of their own.
+    std::str::from_utf8(bytes).is_ok() && structure_is_one_value(bytes)
+}
+
+/// [`is_one_value`] for bytes already known to be valid UTF-8.
+fn structure_is_one_value(bytes: &[u8]) -> bool {
     let mut open = [false; MAX_DEPTH];
     let mut depth = 0usize;
     let mut expect = Expect::Value;
@@ -103,16 +110,19 @@ fn scalar_end(bytes: &[u8], at: usize) -> Option<usize> {
     }
 }
 
-/// The end of the string whose opening quote is at `at`: escapes checked, no control bytes,
-/// valid UTF-8.
+/// The end of the string whose opening quote is at `at`: escapes checked, no control bytes
+/// (its UTF-8 is checked with the whole input's).
 fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
     loop {
-        match *bytes.get(i)? {
-            b'"' => {
-                std::str::from_utf8(bytes.get(at + 1..i)?).ok()?;
-                return Some(i + 1);
-            }
+        let (skipped, &byte) = bytes
+            .get(i..)?
+            .iter()
+            .enumerate()
+            .find(|&(_, &b)| b == b'"' || b == b'\\' || b < 0x20)?;
+        i += skipped;
+        match byte {
+            b'"' => return Some(i + 1),
             b'\\' => match *bytes.get(i + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
                 b'u' => {
@@ -124,8 +134,7 @@ fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
                 }
                 _ => return None,
             },
-            0x00..=0x1f => return None,
-            _ => i += 1,
+            _ => return None,
         }
     }
 }
