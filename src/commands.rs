@@ -3,6 +3,7 @@
 
 use crate::cluster;
 use crate::config;
+use crate::data;
 use crate::ffi::context::{now_ms, selected_db};
 use crate::ffi::keys::{Kind, WriteKey};
 use crate::ffi::replies::{self, Handler};
@@ -13,13 +14,13 @@ use crate::state::{self, Busy};
 use crate::store;
 use crate::sweeper;
 use presence_core::changes::{self, PresenceRef};
-use presence_core::db::Prior;
+use presence_core::db::{Held, Prior};
 use presence_core::error::PresenceError;
-use presence_core::events::Reason;
+use presence_core::events::{Event, Reason};
 use presence_core::index::Refresh;
 use presence_core::keys::{self, KeyFormat, LeaseKey};
 use presence_core::liveness::{Moment, NO_TTL};
-use presence_core::request::{self, LeaseRequest, Target};
+use presence_core::request::{self, DataRequest, LeaseRequest, Target};
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 /// The reply for a refused request.
@@ -58,7 +59,7 @@ fn holds(db: i32, target: &Target) -> Result<bool, Busy> {
 }
 
 /// Announces that (room, user) ended for `reason` (its key deleted by the command when
-/// `deleted`), removing it from the index.
+/// `deleted`), removing it from the index, and deletes its data key if it has one.
 fn end_presence(
     ctx: &Context,
     at: PresenceRef<'_>,
@@ -67,6 +68,7 @@ fn end_presence(
     now: Moment,
 ) -> Result<(), Busy> {
     let events = state::with(|s| reconcile::ended(s, at, reason, deleted, now))?;
+    data::remove(ctx, at.db, at.room, at.user);
     publisher::publish(ctx, events);
     Ok(())
 }
@@ -121,9 +123,10 @@ fn open_held(ctx: &Context, target: &Target) -> Result<Option<Opened>, RedisErro
     Ok(holds(opened.db, target)?.then_some(opened))
 }
 
-/// `PRESENCE.JOIN room user socket`
+/// `PRESENCE.JOIN room user socket [DATA json]`: the presence's data is exactly what the join
+/// carries (none without `DATA`).
 pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
-    let target = request::target(args).map_err(refused)?;
+    let DataRequest { target, data } = request::join(args, config::max_data()).map_err(refused)?;
     cluster::settled(ctx, target.room.as_bytes())?;
     let Opened { db, name, key } = open(ctx, &target)?;
     let rule = config::liveness();
@@ -140,11 +143,48 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     }
     let expire_at = rule.expire_at_after_beat(now.now);
     let existed = key.kind() == Kind::String;
-    let (events, count, previous) =
+    let had_data = existed && data::may_have(db, target.room, target.user);
+    let old_data = if had_data {
+        data::read(ctx, target.room, target.user, now.now)
+    } else {
+        None
+    };
+    let (mut events, count, previous) =
         state::with(|s| changes::observed(s.db(db), target.at(db), target.socket, expire_at, now))?;
     let unchanged = existed && matches!(previous, Prior::Same { .. });
-    if !store::write_string(ctx, key, &name, target.socket.full, expire_at, unchanged) {
+    if !store::write_string(
+        ctx,
+        key,
+        &name,
+        target.socket.full.as_bytes(),
+        expire_at,
+        unchanged,
+    ) {
         return Err(RedisError::Str("ERR could not write the presence key"));
+    }
+    match data {
+        Some(value) if !data::write(ctx, db, target.room, target.user, value, expire_at) => {
+            return Err(RedisError::Str("ERR could not write the data key"));
+        }
+        None if had_data => data::remove(ctx, db, target.room, target.user),
+        Some(_) | None => {}
+    }
+    let text = data.and_then(|value| std::str::from_utf8(value).ok());
+    match events.iter_mut().find(|event| event.name == "join") {
+        Some(joined) => {
+            if let Some(text) = text {
+                *joined = joined.clone().with_data(text);
+            }
+        }
+        None if unchanged && old_data.as_deref() != data => events.push(Event::update(
+            db,
+            target.room,
+            target.user,
+            target.socket.full,
+            count,
+            text,
+        )),
+        None => {}
     }
     publisher::publish(ctx, events);
     Ok(RedisValue::Integer(count as i64))
@@ -187,6 +227,7 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             if !store::refresh(ctx, key, &name, expire_at) {
                 return Err(RedisError::Str("ERR could not refresh the presence key"));
             }
+            data::refresh(ctx, db, target.room, target.user, expire_at);
             Ok(RedisValue::Integer(1))
         }
     }
@@ -209,13 +250,66 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     Ok(RedisValue::Integer(1))
 }
 
-/// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`
+/// `PRESENCE.UPDATE room user socket json`: replaces the data of a live presence held by
+/// `socket` (its expiry unchanged) and announces `update`; the same data again announces
+/// nothing. `0` when the socket is not in the room: a presence found dead is removed as BEAT
+/// removes it.
+pub fn update(ctx: &Context, args: &[&[u8]]) -> RedisResult {
+    let DataRequest { target, data } =
+        request::update(args, config::max_data()).map_err(refused)?;
+    let value = data.unwrap_or_default();
+    let Opened { db, name, key } = open_here(ctx, &target)?;
+    let now = config::moment_now();
+    if key.kind() == Kind::Empty {
+        drop(key);
+        end_presence(ctx, target.at(db), Reason::Expired, false, now)?;
+        return Ok(RedisValue::Integer(0));
+    }
+    let held = state::with(|s| s.db(db).held(target.room, target.user, target.socket, now))?;
+    match held {
+        Held::NotHeld => Ok(RedisValue::Integer(0)),
+        Held::Dead(reason) => {
+            let deleted = store::delete(ctx, key, &name);
+            end_presence(ctx, target.at(db), reason.into(), deleted, now)?;
+            Ok(RedisValue::Integer(0))
+        }
+        Held::Live { .. } => {
+            let expire_at = store::expire_at(&key);
+            drop(key);
+            let same = data::may_have(db, target.room, target.user)
+                && data::read(ctx, target.room, target.user, now.now).as_deref() == Some(value);
+            if same {
+                return Ok(RedisValue::Integer(1));
+            }
+            if !data::write(ctx, db, target.room, target.user, value, expire_at) {
+                return Err(RedisError::Str("ERR could not write the data key"));
+            }
+            let count = state::with(|s| s.db(db).count(target.room, now))?;
+            let text = std::str::from_utf8(value).ok();
+            let event = Event::update(
+                db,
+                target.room,
+                target.user,
+                target.socket.full,
+                count,
+                text,
+            );
+            publisher::publish(ctx, vec![event]);
+            Ok(RedisValue::Integer(1))
+        }
+    }
+}
+
+/// `PRESENCE.LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user]`
 pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let request = request::list(args).map_err(refused)?;
     cluster::settled(ctx, request.room.as_bytes())?;
     reconcile::resolve_pending(ctx);
     let db = selected_db(ctx);
     let now = config::moment_now();
+    if request.with_data {
+        return list_with_data(ctx, db, &request, now);
+    }
     state::with(|s| {
         let entries = s
             .dbs
@@ -238,6 +332,55 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             }
         }
     })?;
+    Ok(RedisValue::NoReply)
+}
+
+/// `PRESENCE.LIST … WITHDATA`: the page is copied out of the index first, then the data keys
+/// of its users are read (opening a key may notify the module, which must not find its state
+/// borrowed).
+fn list_with_data(
+    ctx: &Context,
+    db: i32,
+    request: &request::ListRequest<'_>,
+    now: Moment,
+) -> RedisResult {
+    let page: Vec<(String, String)> = state::with(|s| {
+        s.dbs
+            .get_mut(&db)
+            .map(|index| {
+                index
+                    .list(request.room, now, request.limit, request.after)
+                    .into_iter()
+                    .map(|(user, node, socket)| {
+                        let mut held = node.map(|node| format!("{node}/")).unwrap_or_default();
+                        socket.with_bytes(|socket| held.push_str(&String::from_utf8_lossy(socket)));
+                        let user =
+                            user.with_bytes(|user| String::from_utf8_lossy(user).into_owned());
+                        (user, held)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    })?;
+    let may_have: Vec<bool> = page
+        .iter()
+        .map(|(user, _)| data::may_have(db, request.room, user))
+        .collect();
+    let per_entry = if request.with_sockets { 3 } else { 2 };
+    replies::reply_array(ctx, page.len() * per_entry);
+    for ((user, socket), may_have) in page.iter().zip(may_have) {
+        replies::reply_bulk(ctx, user.as_bytes());
+        if request.with_sockets {
+            replies::reply_bulk(ctx, socket.as_bytes());
+        }
+        let value = may_have
+            .then(|| data::read(ctx, request.room, user, now.now))
+            .flatten();
+        match value {
+            Some(value) => replies::reply_bulk(ctx, &value),
+            None => replies::reply_null(ctx),
+        }
+    }
     Ok(RedisValue::NoReply)
 }
 
@@ -316,7 +459,7 @@ fn write_lease(
     let written = if existed {
         store::refresh(ctx, key, name, expire_at)
     } else {
-        store::write_string(ctx, key, name, request.node, expire_at, false)
+        store::write_string(ctx, key, name, request.node.as_bytes(), expire_at, false)
     };
     if !written {
         return Err(RedisError::Str("ERR could not write the lease key"));

@@ -1,5 +1,5 @@
 //! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`,
-//! `presence.events`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and
+//! `presence.events`, `presence.max-data`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and
 //! `CONFIG SET` (the TTL only to the value it already has). Each is named, bounded and given
 //! its default once, in [`Setting::spec`], which both the registration and the module
 //! arguments read.
@@ -30,6 +30,9 @@ pub static STALE_AFTER: AtomicI64 = AtomicI64::new(DEFAULT_STALE_AFTER);
 /// `presence.sweep-interval`: milliseconds between two sweeps.
 pub static SWEEP_INTERVAL: AtomicI64 = AtomicI64::new(DEFAULT_SWEEP_INTERVAL);
 
+/// `presence.max-data`: the most bytes of data a presence may carry (0 refuses data).
+pub static MAX_DATA: AtomicI64 = AtomicI64::new(DEFAULT_MAX_DATA);
+
 /// `presence.events`: which channels events go to.
 pub static EVENTS: EventsConfig = EventsConfig(AtomicI64::new(Events::Auto as i64));
 
@@ -43,12 +46,16 @@ pub const DEFAULT_TTL: i64 = 21600;
 pub const DEFAULT_STALE_AFTER: i64 = 90;
 /// Default of `presence.sweep-interval`.
 pub const DEFAULT_SWEEP_INTERVAL: i64 = 1000;
+/// Default of `presence.max-data`, in bytes.
+pub const DEFAULT_MAX_DATA: i64 = 1024;
+/// The largest `presence.max-data` accepted, in bytes.
+pub const MAX_MAX_DATA: i64 = 65536;
 /// The largest TTL and staleness window accepted: ten years, in seconds.
 pub const MAX_SECONDS: i64 = 315_360_000;
 /// The largest sweep interval accepted: one hour, in milliseconds.
 pub const MAX_SWEEP_INTERVAL: i64 = 3_600_000;
 
-/// Registers the four configs and applies the values Redis holds for them (`redis.conf`
+/// Registers the configs and applies the values Redis holds for them (`redis.conf`
 /// lines, `MODULE LOADEX … CONFIG`); `on_sweep_interval` runs after each change of
 /// `presence.sweep-interval`. False when Redis refused a value: the load must then fail
 /// before anything else is set up, since Redis leaves a module whose configs were refused
@@ -66,6 +73,7 @@ pub fn register_and_load(ctx: &Context, on_sweep_interval: fn()) -> bool {
         &SWEEP_INTERVAL,
         Some(Box::new(move |_, _, _| on_sweep_interval())),
     );
+    register_i64(ctx, Setting::MaxData, &MAX_DATA, None);
     register_enum_configuration(
         ctx,
         Setting::Events.spec().short_name(),
@@ -279,6 +287,11 @@ pub fn moment_now() -> Moment {
     liveness().at(now_ms())
 }
 
+/// The most bytes of data a presence may carry now (`presence.max-data`).
+pub fn max_data() -> usize {
+    MAX_DATA.load(Ordering::Relaxed).clamp(0, MAX_MAX_DATA) as usize
+}
+
 /// The current sweep interval in milliseconds.
 pub fn sweep_interval_ms() -> i64 {
     SWEEP_INTERVAL.load(Ordering::Relaxed)
@@ -295,15 +308,18 @@ pub enum Setting {
     SweepInterval,
     /// `presence.events`.
     Events,
+    /// `presence.max-data`.
+    MaxData,
 }
 
 impl Setting {
     /// Every config.
-    const ALL: [Setting; 4] = [
+    const ALL: [Setting; 5] = [
         Setting::Ttl,
         Setting::StaleAfter,
         Setting::SweepInterval,
         Setting::Events,
+        Setting::MaxData,
     ];
 
     /// The table of the configs: name, default and bounds.
@@ -323,6 +339,7 @@ impl Setting {
                 0,
                 EVENTS_NAMES.len() as i64 - 1,
             ),
+            Setting::MaxData => ("presence.max-data", DEFAULT_MAX_DATA, 0, MAX_MAX_DATA),
         };
         Spec {
             name,
@@ -380,6 +397,7 @@ impl Setting {
             }
             Setting::StaleAfter => &STALE_AFTER,
             Setting::SweepInterval => &SWEEP_INTERVAL,
+            Setting::MaxData => &MAX_DATA,
             Setting::Events => {
                 EVENTS.store(Events::from_i64(value).unwrap_or(Events::Auto));
                 return;
@@ -423,6 +441,14 @@ mod tests {
             Ok(vec![(Setting::SweepInterval, 50)])
         );
         assert_eq!(parse_module_args(&[]), Ok(vec![]));
+        assert_eq!(
+            parse_module_args(&[b"max-data", b"0"]),
+            Ok(vec![(Setting::MaxData, 0)])
+        );
+        assert_eq!(
+            parse_module_args(&[b"presence.max-data", b"65537"]),
+            Err("presence.max-data must be an integer from 0 to 65536".to_string())
+        );
     }
 
     #[test]

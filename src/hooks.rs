@@ -3,6 +3,7 @@
 //! server events (FLUSHDB/FLUSHALL, SWAPDB, loading).
 
 use crate::cluster;
+use crate::data;
 use crate::ffi::context::{select_db, selected_db};
 use crate::ffi::events::{self, Events, ServerEvent};
 use crate::ffi::keys::KeyName;
@@ -53,6 +54,17 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
         return;
     }
     let db = selected_db(ctx);
+    if name.starts_with(keys::DATA_PREFIX) {
+        // A data key is never read here: its presence's commands and the sweeper's next tick
+        // deal with it (`data.rs`).
+        let gone = matches!(
+            event,
+            b"del" | b"rename_from" | b"move_from" | b"expired" | b"evicted"
+        );
+        let moved_in = event == b"restore" && cluster::moving_in();
+        data::observed(db, name, gone, moved_in);
+        return;
+    }
     let events = match event {
         b"del" | b"rename_from" | b"move_from" | b"expired" | b"evicted" => gone(db, name, event),
         // `RESTORE` (and `RESTORE-ASKING`) still uses the key after its notification on Redis 8,

@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod cpu;
+pub mod data;
 pub mod ffi;
 pub mod hooks;
 pub mod info;
@@ -61,13 +62,15 @@ macro_rules! commands {
 }
 
 commands! {
-    /// PRESENCE.JOIN room user socket
+    /// PRESENCE.JOIN room user socket [DATA json]
     Join => commands::join;
+    /// PRESENCE.UPDATE room user socket json
+    Update => commands::update;
     /// PRESENCE.BEAT room user socket
     Beat => commands::beat;
     /// PRESENCE.LEAVE room user socket
     Leave => commands::leave;
-    /// PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]
+    /// PRESENCE.LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user]
     List => commands::list;
     /// PRESENCE.COUNT room
     Count => commands::count;
@@ -79,16 +82,36 @@ commands! {
 
 /// The commands: name, handler, flags, how the room argument (the declared key) is used, and
 /// the documentation `COMMAND DOCS` shows.
-const COMMANDS: [Spec; 7] = [
+const COMMANDS: [Spec; 8] = [
     Spec {
         name: c"presence.join",
         handler: command::<Presence, Join>,
         flags: c"write deny-oom fast",
         room: RoomKey::Writes,
-        arity: 4,
-        summary: c"Sets room:presence:<room>:<user> to the socket with the presence TTL; another socket holding it is replaced. Replies with the room's live count.",
+        arity: -4,
+        summary: c"Sets room:presence:<room>:<user> to the socket with the presence TTL; another socket holding it is replaced. With DATA, writes room:presence-data:<room>:<user> (one JSON value, at most presence.max-data bytes) with the same expiry; without, removes it. Replies with the room's live count.",
         complexity: c"O(1)",
-        args: &TARGET_ARGS,
+        args: &[
+            Arg::required(c"room", ArgType::Key),
+            Arg::required(c"user", ArgType::String),
+            Arg::required(c"socket", ArgType::String),
+            Arg::option(c"json", ArgType::String, c"DATA"),
+        ],
+    },
+    Spec {
+        name: c"presence.update",
+        handler: command::<Presence, Update>,
+        flags: c"write deny-oom fast",
+        room: RoomKey::Writes,
+        arity: 5,
+        summary: c"Replaces the data (one JSON value) of a live presence held by the socket, keeping its expiry, and publishes update. Replies 1, or 0 when the socket is not in the room.",
+        complexity: c"O(1)",
+        args: &[
+            Arg::required(c"room", ArgType::Key),
+            Arg::required(c"user", ArgType::String),
+            Arg::required(c"socket", ArgType::String),
+            Arg::required(c"json", ArgType::String),
+        ],
     },
     Spec {
         name: c"presence.beat",
@@ -116,11 +139,12 @@ const COMMANDS: [Spec; 7] = [
         flags: c"readonly",
         room: RoomKey::Reads,
         arity: -2,
-        summary: c"Lists the live users of a room in user id order, optionally with their sockets, a page at a time with LIMIT and AFTER.",
+        summary: c"Lists the live users of a room in user id order, optionally with their sockets and their data (or null), a page at a time with LIMIT and AFTER.",
         complexity: c"O(log N + M) for a page of M users, O(N) for the whole room of N",
         args: &[
             Arg::required(c"room", ArgType::Key),
             Arg::option(c"withsockets", ArgType::Token, c"WITHSOCKETS"),
+            Arg::option(c"withdata", ArgType::Token, c"WITHDATA"),
             Arg::option(c"count", ArgType::Integer, c"LIMIT"),
             Arg::option(c"user", ArgType::String, c"AFTER"),
         ],
@@ -160,7 +184,7 @@ const COMMANDS: [Spec; 7] = [
     },
 ];
 
-/// The arguments of JOIN, BEAT and LEAVE.
+/// The arguments of BEAT and LEAVE.
 const TARGET_ARGS: [Arg; 3] = [
     Arg::required(c"room", ArgType::Key),
     Arg::required(c"user", ArgType::String),

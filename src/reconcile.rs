@@ -4,6 +4,7 @@
 //! sweeper and the rebuild.
 
 use crate::config;
+use crate::data;
 use crate::ffi::context::{select_db, selected_db};
 use crate::ffi::keys::{KeyName, ReadKey};
 use crate::ffi::scan::ScanCursor;
@@ -120,7 +121,7 @@ pub enum Scanned {
 
 /// Scans a little of `db` (the context's selected database) with `cursor`, and reads every
 /// presence and lease key it finds, announcing nothing: leases into the leases, presences as
-/// `how` says. False once the scan of `db` is complete.
+/// `how` says; a data key is noted, to be checked at the next tick. False once the scan of `db` is complete.
 pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor, how: Scanned) -> bool {
     let mut found: Vec<Vec<u8>> = Vec::new();
     let more = cursor.step(ctx, &mut |name| {
@@ -129,6 +130,10 @@ pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor, how: Scanned) -> b
         }
     });
     for name in found {
+        if name.starts_with(keys::DATA_PREFIX) {
+            data::observed(db, &name, false, false);
+            continue;
+        }
         match how {
             Scanned::SetAside => stage(ctx, db, &name),
             Scanned::Indexed => {

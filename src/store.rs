@@ -1,4 +1,4 @@
-//! Presence and lease keys through Redis's key API, on top of [`crate::ffi`]: what an open key
+//! Presence, data and lease keys through Redis's key API, on top of [`crate::ffi`]: what an open key
 //! holds, and the writes that replicate as their effects (`SET … PXAT`, `PEXPIREAT`, `DEL`) and
 //! notify like the commands they stand for. The commands, the reconciliation and the sweeper
 //! open the keys (`ffi::keys`); every write of a key goes through here. Also the context's
@@ -83,16 +83,16 @@ pub fn write_string(
     ctx: &Context,
     mut key: WriteKey,
     name: &RedisString,
-    value: &str,
+    value: &[u8],
     expire_at: i64,
     value_unchanged: bool,
 ) -> bool {
-    let done = (value_unchanged || key.set_value(&string(ctx, value.as_bytes())))
-        && key.set_expire_at(expire_at);
+    let done =
+        (value_unchanged || key.set_value(&string(ctx, value))) && key.set_expire_at(expire_at);
     drop(key);
     if done {
         let at = Decimal::new(expire_at);
-        let replicated = propagate::replicate_set_pxat(ctx, name, value.as_bytes(), at.as_bytes());
+        let replicated = propagate::replicate_set_pxat(ctx, name, value, at.as_bytes());
         written(ctx, name, replicated);
         notify(ctx, NotifyEvent::STRING, c"set", name);
         notify(ctx, NotifyEvent::GENERIC, c"expire", name);

@@ -1,6 +1,7 @@
 //! The sweeper: a Redis timer that, on masters, deletes every presence that is not live (stale,
 //! expired, without TTL, or held through a node whose lease ended) as a replicated `DEL`, and
-//! announces each as `force-leave`, and each lease that ended as `node-down`.
+//! announces each as `force-leave`, and each lease that ended as `node-down`. Its steps also
+//! remove the data keys whose presence ended (`data::check_orphan`), first.
 //!
 //! The index hands it the dead presences (the down nodes' first, the node whose lease ended
 //! first first; then the room with the earliest expiry first), so a tick costs what it
@@ -14,6 +15,7 @@
 
 use crate::cluster;
 use crate::config;
+use crate::data;
 use crate::ffi::context::{select_db, thread_cpu_us, writes_paused};
 use crate::ffi::keys::{Kind, WriteKey};
 use crate::ffi::timer::{Timer, TimerContext};
@@ -146,6 +148,8 @@ pub fn on_tick(ctx: &Context) {
         if outcome.more {
             next = BACKLOG_DELAY_MS;
         }
+    } else if !store::is_active_master(ctx) {
+        data::forget_orphans();
     }
     arm(next);
 }
@@ -155,7 +159,11 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
     let started = Instant::now();
     let restore = store::SelectedDb::remember(ctx);
     let (dbs, entries) = state::unless_busy(|s| {
-        let entries: usize = s.dbs.values().map(|index| index.rooms.entries()).sum();
+        let entries: usize = s
+            .dbs
+            .values()
+            .map(|index| index.rooms.entries() + index.data.orphans())
+            .sum();
         (s.dbs.keys().copied().collect::<Vec<i32>>(), entries)
     });
     let max_steps = entries.saturating_mul(2).saturating_add(1);
@@ -166,7 +174,12 @@ pub fn sweep(ctx: &Context, budget: Option<Duration>) -> Outcome {
             continue;
         }
         loop {
-            match sweep_one(ctx, db) {
+            let swept = if data::check_orphan(ctx, db, config::moment_now()) {
+                Swept::Other
+            } else {
+                sweep_one(ctx, db)
+            };
+            match swept {
                 Swept::Nothing => break,
                 Swept::Deleted => outcome.removed += 1,
                 Swept::Other => {}

@@ -39,6 +39,7 @@ pub fn observed(
     };
     let mut events = Vec::new();
     if let Prior::Other { socket: old } = &previous {
+        index.data.orphan(room, user);
         events.push(Event::ended(db, room, user, old, count, Reason::Replaced));
     }
     if live && !was_live {
@@ -48,11 +49,15 @@ pub fn observed(
 }
 
 /// The key of the presence `at` is gone (or no longer a presence) for `reason`. Announces the end
-/// of the presence the index held, if any.
+/// of the presence the index held, if any. Its data key, if it may have one, is left to check
+/// ([`crate::data::DataKeys::orphan`]); so is that of a presence another socket took over.
 pub fn removed(index: &mut Db, at: PresenceRef<'_>, reason: Reason, now: Moment) -> Vec<Event> {
     let PresenceRef { db, room, user } = at;
     match index.remove_counted(room, user, now) {
-        Some((old, count)) => vec![Event::ended(db, room, user, &old, count, reason)],
+        Some((old, count)) => {
+            index.data.orphan(room, user);
+            vec![Event::ended(db, room, user, &old, count, reason)]
+        }
         None => Vec::new(),
     }
 }

@@ -14,6 +14,7 @@
 //! within a tick or so) does it count the room's presences one by one. A listing passes over
 //! the down nodes' presences as it reads them.
 
+use crate::data::DataKeys;
 use crate::events::Reason;
 use crate::ids::Socket;
 use crate::index::{
@@ -102,6 +103,22 @@ pub struct Db {
     pub leases: Leases,
     /// Presences read during a load, not indexed yet ([`Db::stage`]).
     staged: Staged,
+    /// The presences that may have a data key, and the data keys to check (§12).
+    pub data: DataKeys,
+}
+
+/// What a presence is to a socket at a moment ([`Db::held`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The socket does not hold it (or nothing does).
+    NotHeld,
+    /// The socket holds it, but it is not live, for this reason.
+    Dead(DeadReason),
+    /// The socket holds it and it is live, expiring at `expire_at`.
+    Live {
+        /// Its absolute expiry.
+        expire_at: i64,
+    },
 }
 
 /// The key's value of `presence`: `<node>/<socket>` or the socket.
@@ -211,6 +228,32 @@ impl Db {
             .is_some_and(|socket| held.is_some_and(|p| p.is_held_by(socket)))
     }
 
+    /// What (room, user) is to `socket` at `at`.
+    pub fn held(&mut self, room: &str, user: &str, socket: Socket<'_>, at: Moment) -> Held {
+        self.index_staged_in(room);
+        let Some(socket_ref) = self.lookup(socket) else {
+            return Held::NotHeld;
+        };
+        match self.rooms.get(room, user) {
+            Some(presence) if presence.is_held_by(socket_ref) => {
+                let expire_at = presence.expire_at;
+                match self.dead_reason(socket, expire_at, at) {
+                    Some(reason) => Held::Dead(reason),
+                    None => Held::Live { expire_at },
+                }
+            }
+            _ => Held::NotHeld,
+        }
+    }
+
+    /// The expiry of (room, user) when it is live at `at`, whoever holds it.
+    pub fn live_expiry(&mut self, room: &str, user: &str, at: Moment) -> Option<i64> {
+        self.index_staged_in(room);
+        let presence = self.rooms.get(room, user)?;
+        (presence.expire_at > at.cutoff && node_up(&self.leases, presence, at))
+            .then_some(presence.expire_at)
+    }
+
     /// True when `socket` is held through no node, or through one whose lease is live at `at`.
     pub fn node_up(&self, socket: Socket<'_>, at: Moment) -> bool {
         socket
@@ -310,6 +353,7 @@ impl Db {
                 rooms,
                 leases,
                 staged,
+                ..
             } = self;
             index_room(rooms, leases, room, presences, staged.nodes());
         }

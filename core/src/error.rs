@@ -23,6 +23,15 @@ pub enum PresenceError {
     InvalidLeaseMs,
     /// A join through a node that holds no live lease.
     NoLease(String),
+    /// Presence data that is not exactly one JSON value.
+    InvalidData,
+    /// Presence data longer than `presence.max-data` (or any data when it is 0).
+    DataTooLarge {
+        /// The data's length in bytes.
+        len: usize,
+        /// `presence.max-data`.
+        max: usize,
+    },
 }
 
 impl fmt::Display for PresenceError {
@@ -56,6 +65,11 @@ impl fmt::Display for PresenceError {
             PresenceError::NoLease(node) => {
                 write!(f, "NOLEASE node {node} holds no live lease")
             }
+            PresenceError::InvalidData => write!(f, "ERR data must be one JSON value"),
+            PresenceError::DataTooLarge { len, max } => write!(
+                f,
+                "ERR data too large: {len} bytes, presence.max-data is {max}"
+            ),
         }
     }
 }
@@ -94,6 +108,18 @@ mod tests {
         assert_eq!(
             PresenceError::NoLease("web-1".into()).to_string(),
             "NOLEASE node web-1 holds no live lease"
+        );
+        assert_eq!(
+            PresenceError::InvalidData.to_string(),
+            "ERR data must be one JSON value"
+        );
+        assert_eq!(
+            PresenceError::DataTooLarge {
+                len: 2000,
+                max: 1024
+            }
+            .to_string(),
+            "ERR data too large: 2000 bytes, presence.max-data is 1024"
         );
     }
 }

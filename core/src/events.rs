@@ -115,7 +115,7 @@ impl Channels {
 pub struct Event {
     /// The database number.
     pub db: i32,
-    /// The event name: `join`, `leave`, `force-leave`, `reset` or `node-down`.
+    /// The event name: `join`, `update`, `leave`, `force-leave`, `reset` or `node-down`.
     pub name: &'static str,
     /// The JSON payload.
     pub payload: String,
@@ -135,6 +135,41 @@ impl Event {
             room: Some(room.into()),
             global: true,
         }
+    }
+
+    /// The data of a live presence changed (`PRESENCE.UPDATE`, or a JOIN again by the socket
+    /// that holds it with other data): `data` is one JSON value, embedded as is (`null` when the
+    /// presence has none now).
+    pub fn update(
+        db: i32,
+        room: &str,
+        user: &str,
+        socket: &str,
+        count: usize,
+        data: Option<&str>,
+    ) -> Event {
+        let mut payload = presence_payload(room, user, socket, count, None);
+        payload.pop();
+        payload.push_str(",\"data\":");
+        payload.push_str(data.unwrap_or("null"));
+        payload.push('}');
+        Event {
+            db,
+            name: "update",
+            payload,
+            room: Some(room.into()),
+            global: true,
+        }
+    }
+
+    /// This event with `"data":<data>` added to its payload (a `join` whose presence has data;
+    /// `data` is one JSON value, embedded as is).
+    pub fn with_data(mut self, data: &str) -> Event {
+        self.payload.pop();
+        self.payload.push_str(",\"data\":");
+        self.payload.push_str(data);
+        self.payload.push('}');
+        self
     }
 
     /// A presence ended (`leave` or `force-leave`, after its reason).
@@ -275,6 +310,29 @@ mod tests {
         assert_eq!(Reason::from(DeadReason::Stale), Reason::Stale);
         assert_eq!(Reason::from(DeadReason::Expired), Reason::Expired);
         assert_eq!(Reason::from(DeadReason::NoTtl), Reason::NoTtl);
+    }
+
+    #[test]
+    fn data_is_embedded_as_json() {
+        let join = Event::join(0, "r", "u", "s", 2).with_data(r#"{"name":"Ada"}"#);
+        assert_eq!(
+            join.payload,
+            r#"{"room":"r","user":"u","socket":"s","count":2,"data":{"name":"Ada"}}"#
+        );
+        assert_eq!(
+            join.room_payload(),
+            r#"{"room":"r","user":"u","socket":"s","count":2,"data":{"name":"Ada"},"event":"join"}"#
+        );
+        let update = Event::update(1, "r", "u", "s", 3, Some("[1]"));
+        assert_eq!(update.channel(), "__presence@1__:update");
+        assert_eq!(
+            update.payload,
+            r#"{"room":"r","user":"u","socket":"s","count":3,"data":[1]}"#
+        );
+        assert_eq!(
+            Event::update(0, "r", "u", "s", 0, None).payload,
+            r#"{"room":"r","user":"u","socket":"s","count":0,"data":null}"#
+        );
     }
 
     #[test]

@@ -6,6 +6,10 @@ use super::ids;
 /// The prefix every presence key starts with.
 pub const PREFIX: &[u8] = b"room:presence:";
 
+/// The prefix every data key starts with (§12): `room:presence-data:<room>:<user>`. A
+/// `SCAN room:presence:*` does not match it.
+pub const DATA_PREFIX: &[u8] = b"room:presence-data:";
+
 /// The prefix of every lease key: `presence:node:<node>`, or `presence:node:{<tag>}<node>`.
 pub const LEASE_PREFIX: &[u8] = b"presence:node:";
 
@@ -51,9 +55,10 @@ pub fn parse_lease(key: &[u8]) -> Option<LeaseKey<'_>> {
     })
 }
 
-/// True when a key name starts like a presence key or a lease key (a cheap first filter).
+/// True when a key name starts like a presence key, a data key or a lease key (a cheap first
+/// filter).
 pub fn is_followed(key: &[u8]) -> bool {
-    KeyFormat::has_prefix(key) || key.starts_with(LEASE_PREFIX)
+    KeyFormat::has_prefix(key) || key.starts_with(LEASE_PREFIX) || key.starts_with(DATA_PREFIX)
 }
 
 /// Which form of key name the module writes and indexes.
@@ -65,11 +70,11 @@ pub enum KeyFormat {
     Cluster,
 }
 
-/// The longest presence key name: the prefix, two ids of [`ids::MAX_ID_LEN`] bytes, braces and
+/// The longest presence or data key name: the longer prefix, two ids of [`ids::MAX_ID_LEN`] bytes, braces and
 /// the separator.
-const MAX_KEY_LEN: usize = PREFIX.len() + 2 * ids::MAX_ID_LEN + 3;
+const MAX_KEY_LEN: usize = DATA_PREFIX.len() + 2 * ids::MAX_ID_LEN + 3;
 
-/// A presence key name, built on the stack.
+/// A presence or data key name, built on the stack.
 #[derive(Clone, Copy)]
 pub struct KeyName {
     bytes: [u8; MAX_KEY_LEN],
@@ -100,11 +105,23 @@ impl KeyFormat {
     /// The key name of a (room, user) presence. Both ids must already be valid (longer ids
     /// would be cut to fit).
     pub fn key(self, room: &str, user: &str) -> KeyName {
+        self.named(PREFIX, room, user)
+    }
+
+    /// The data key name of a (room, user) presence (§12): `room:presence-data:<room>:<user>`,
+    /// or `room:presence-data:{<room>}:<user>` in cluster mode (the presence key's slot). Both
+    /// ids must already be valid.
+    pub fn data_key(self, room: &str, user: &str) -> KeyName {
+        self.named(DATA_PREFIX, room, user)
+    }
+
+    /// `prefix`, the room in this form, `:`, the user.
+    fn named(self, prefix: &[u8], room: &str, user: &str) -> KeyName {
         let mut key = KeyName {
             bytes: [0; MAX_KEY_LEN],
             len: 0,
         };
-        key.push(PREFIX);
+        key.push(prefix);
         match self {
             KeyFormat::Standalone => key.push(room.as_bytes()),
             KeyFormat::Cluster => {
@@ -121,7 +138,18 @@ impl KeyFormat {
     /// Splits a key name into (room, user) when it is a presence key of this form with valid
     /// ids; any other key name gives `None`.
     pub fn parse(self, key: &[u8]) -> Option<(&str, &str)> {
-        let rest = key.strip_prefix(PREFIX)?;
+        self.parse_after(PREFIX, key)
+    }
+
+    /// Splits a data key name into (room, user) when it is a data key of this form with valid
+    /// ids.
+    pub fn parse_data(self, key: &[u8]) -> Option<(&str, &str)> {
+        self.parse_after(DATA_PREFIX, key)
+    }
+
+    /// (room, user) of a key name made of `prefix`, the room in this form, `:`, the user.
+    fn parse_after<'a>(self, prefix: &[u8], key: &'a [u8]) -> Option<(&'a str, &'a str)> {
+        let rest = key.strip_prefix(prefix)?;
         let (room, user) = match self {
             KeyFormat::Standalone => {
                 let colon = rest.iter().position(|&b| b == b':')?;
@@ -146,6 +174,32 @@ impl KeyFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_keys_share_the_room_and_slot_form() {
+        assert_eq!(
+            KeyFormat::Standalone.data_key("123", "45").as_bytes(),
+            b"room:presence-data:123:45"
+        );
+        assert_eq!(
+            KeyFormat::Cluster.data_key("123", "45").as_bytes(),
+            b"room:presence-data:{123}:45"
+        );
+        assert_eq!(
+            KeyFormat::Cluster.parse_data(b"room:presence-data:{123}:45"),
+            Some(("123", "45"))
+        );
+        assert_eq!(KeyFormat::Standalone.parse_data(b"room:presence:1:2"), None);
+        assert_eq!(KeyFormat::Standalone.parse(b"room:presence-data:1:2"), None);
+        assert!(!KeyFormat::has_prefix(b"room:presence-data:1:2"));
+        assert!(is_followed(b"room:presence-data:1:2"));
+        let long = "a".repeat(ids::MAX_ID_LEN);
+        let name = KeyFormat::Cluster.data_key(&long, &long);
+        assert_eq!(
+            KeyFormat::Cluster.parse_data(name.as_bytes()),
+            Some((&long[..], &long[..]))
+        );
+    }
 
     #[test]
     fn standalone_key_is_room_presence_room_user() {

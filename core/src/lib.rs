@@ -5,11 +5,13 @@
 
 pub mod changes;
 pub mod cluster;
+pub mod data;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod index;
+pub mod json;
 pub mod keys;
 pub mod leases;
 pub mod liveness;

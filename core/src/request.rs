@@ -3,6 +3,7 @@
 use super::changes::PresenceRef;
 use super::error::PresenceError;
 use super::ids::{self, IdKind, Socket};
+use super::json;
 use super::leases::MAX_LEASE_MS;
 
 /// The (room, user, socket) of `PRESENCE.JOIN`, `BEAT` and `LEAVE`.
@@ -27,13 +28,25 @@ impl<'a> Target<'a> {
     }
 }
 
-/// `PRESENCE.LIST room [WITHSOCKETS] [LIMIT n] [AFTER user]`.
+/// `PRESENCE.JOIN room user socket [DATA json]` and `PRESENCE.UPDATE room user socket json`:
+/// a target and the presence's data (checked: one JSON value within `presence.max-data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataRequest<'a> {
+    /// The presence and the socket.
+    pub target: Target<'a>,
+    /// The data, `None` for a JOIN without it.
+    pub data: Option<&'a [u8]>,
+}
+
+/// `PRESENCE.LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListRequest<'a> {
     /// The room id.
     pub room: &'a str,
     /// Reply `user, socket, …` instead of users only.
     pub with_sockets: bool,
+    /// Follow each user (and its socket) with its data, or a null reply.
+    pub with_data: bool,
     /// At most this many users.
     pub limit: usize,
     /// Only the users after this one, in byte order (the last user of the previous page).
@@ -53,6 +66,51 @@ pub fn target<'a>(args: &[&'a [u8]]) -> Result<Target<'a>, PresenceError> {
         room: id(room, IdKind::Room)?,
         user: id(user, IdKind::User)?,
         socket: ids::parse_socket(socket).ok_or(PresenceError::InvalidId(IdKind::Socket))?,
+    })
+}
+
+/// Checks presence data against `max_data` (`presence.max-data`; 0 refuses any data): its size
+/// first, then that it is one JSON value.
+pub fn check_data(data: &[u8], max_data: usize) -> Result<(), PresenceError> {
+    if max_data == 0 || data.len() > max_data {
+        return Err(PresenceError::DataTooLarge {
+            len: data.len(),
+            max: max_data,
+        });
+    }
+    if !json::is_one_value(data) {
+        return Err(PresenceError::InvalidData);
+    }
+    Ok(())
+}
+
+/// Parses `room user socket [DATA json]`, the data checked against `max_data`.
+pub fn join<'a>(args: &[&'a [u8]], max_data: usize) -> Result<DataRequest<'a>, PresenceError> {
+    let (target_args, data) = match args {
+        [_, _, _] => (args, None),
+        [_, _, _, option, data] if option.eq_ignore_ascii_case(b"DATA") => {
+            (&args[..3], Some(*data))
+        }
+        [_, _, _, ..] => return Err(PresenceError::Syntax),
+        _ => return Err(PresenceError::WrongArity),
+    };
+    let target = target(target_args)?;
+    if let Some(data) = data {
+        check_data(data, max_data)?;
+    }
+    Ok(DataRequest { target, data })
+}
+
+/// Parses `room user socket json`, the data checked against `max_data`.
+pub fn update<'a>(args: &[&'a [u8]], max_data: usize) -> Result<DataRequest<'a>, PresenceError> {
+    let [room, user, socket, data] = args else {
+        return Err(PresenceError::WrongArity);
+    };
+    let target = target(&[room, user, socket])?;
+    check_data(data, max_data)?;
+    Ok(DataRequest {
+        target,
+        data: Some(*data),
     })
 }
 
@@ -101,8 +159,8 @@ pub fn room<'a>(args: &[&'a [u8]]) -> Result<&'a str, PresenceError> {
     id(room, IdKind::Room)
 }
 
-/// Parses `room [WITHSOCKETS] [LIMIT n] [AFTER user]` (options in any order, each at most
-/// once).
+/// Parses `room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user]` (options in any order, each
+/// at most once).
 pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
     let Some((room, mut options)) = args.split_first() else {
         return Err(PresenceError::WrongArity);
@@ -110,6 +168,7 @@ pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
     let mut request = ListRequest {
         room: id(room, IdKind::Room)?,
         with_sockets: false,
+        with_data: false,
         limit: usize::MAX,
         after: None,
     };
@@ -117,6 +176,9 @@ pub fn list<'a>(args: &[&'a [u8]]) -> Result<ListRequest<'a>, PresenceError> {
     while let Some((option, rest)) = options.split_first() {
         if option.eq_ignore_ascii_case(b"WITHSOCKETS") && !request.with_sockets {
             request.with_sockets = true;
+            options = rest;
+        } else if option.eq_ignore_ascii_case(b"WITHDATA") && !request.with_data {
+            request.with_data = true;
             options = rest;
         } else if option.eq_ignore_ascii_case(b"LIMIT") && !seen_limit {
             let (value, rest) = rest.split_first().ok_or(PresenceError::InvalidLimit)?;
@@ -273,6 +335,74 @@ mod tests {
         );
         assert_eq!(
             list(&[b"r", b"AFTER", b"a", b"AFTER", b"b"]),
+            Err(PresenceError::Syntax)
+        );
+    }
+
+    #[test]
+    fn join_takes_data_after_its_token() {
+        let plain = join(&[b"r", b"u", b"s"], 1024).unwrap();
+        assert_eq!(plain.data, None);
+        assert_eq!(plain.target.user, "u");
+        let with = join(&[b"r", b"u", b"s", b"data", br#"{"a":1}"#], 1024).unwrap();
+        assert_eq!(with.data, Some(&br#"{"a":1}"#[..]));
+        assert_eq!(join(&[b"r", b"u"], 1024), Err(PresenceError::WrongArity));
+        assert_eq!(
+            join(&[b"r", b"u", b"s", b"DATA"], 1024),
+            Err(PresenceError::Syntax)
+        );
+        assert_eq!(
+            join(&[b"r", b"u", b"s", b"NOPE", b"1"], 1024),
+            Err(PresenceError::Syntax)
+        );
+        assert_eq!(
+            join(&[b"r", b"u", b"s", b"DATA", b"1", b"x"], 1024),
+            Err(PresenceError::Syntax)
+        );
+        assert_eq!(
+            join(&[b"r:", b"u", b"s", b"DATA", b"{"], 1024),
+            Err(PresenceError::InvalidId(IdKind::Room))
+        );
+        assert_eq!(
+            join(&[b"r", b"u", b"s", b"DATA", b"{"], 1024),
+            Err(PresenceError::InvalidData)
+        );
+        assert_eq!(
+            join(&[b"r", b"u", b"s", b"DATA", b"[1,2]"], 4),
+            Err(PresenceError::DataTooLarge { len: 5, max: 4 })
+        );
+        assert_eq!(
+            join(&[b"r", b"u", b"s", b"DATA", b""], 0),
+            Err(PresenceError::DataTooLarge { len: 0, max: 0 })
+        );
+        assert!(join(&[b"r", b"u", b"s", b"DATA", b"[1,2]"], 5).is_ok());
+    }
+
+    #[test]
+    fn update_takes_exactly_the_data() {
+        let update_request = update(&[b"r", b"u", b"s", b"null"], 1024).unwrap();
+        assert_eq!(update_request.data, Some(&b"null"[..]));
+        assert_eq!(
+            update(&[b"r", b"u", b"s"], 1024),
+            Err(PresenceError::WrongArity)
+        );
+        assert_eq!(
+            update(&[b"r", b"u", b"s", b"nul"], 1024),
+            Err(PresenceError::InvalidData)
+        );
+        assert_eq!(
+            update(&[b"r", b"u", b"s", b"1"], 0),
+            Err(PresenceError::DataTooLarge { len: 1, max: 0 })
+        );
+    }
+
+    #[test]
+    fn list_with_data() {
+        assert!(!list(&[b"r"]).unwrap().with_data);
+        let both = list(&[b"r", b"WITHDATA", b"withsockets"]).unwrap();
+        assert!(both.with_data && both.with_sockets);
+        assert_eq!(
+            list(&[b"r", b"WITHDATA", b"WITHDATA"]),
             Err(PresenceError::Syntax)
         );
     }

@@ -80,3 +80,8 @@ pub fn reply_array(ctx: &Context, len: usize) {
 pub fn reply_bulk(ctx: &Context, value: &[u8]) {
     raw::reply_with_string_buffer(ctx.ctx, value.as_ptr().cast::<c_char>(), value.len());
 }
+
+/// Replies with a null (RESP2's null bulk string).
+pub fn reply_null(ctx: &Context) {
+    raw::reply_with_null(ctx.ctx);
+}

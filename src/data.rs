@@ -1,0 +1,166 @@
+//! Presence data keys (§12): `room:presence-data:<room>:<user>` (cluster:
+//! `room:presence-data:{<room>}:<user>`), a plain string with exactly the presence key's
+//! absolute expiry. Written, refreshed and removed by the commands and the sweeper in the same
+//! call as the presence (replicated as `SET … PXAT`, `PEXPIREAT`, `DEL` through `store.rs`);
+//! followed through the hooks when anything else changes one.
+//!
+//! Which presences may have a data key is kept per database
+//! ([`presence_core::data::DataKeys`]), so that the commands of presences without data never
+//! open a data key. A presence that ends where no key may be written (a keyspace notification)
+//! leaves its data key to check: the sweeper's next tick removes it unless it belongs to a live
+//! presence again ([`check_orphan`]).
+
+use crate::cluster;
+use crate::ffi::keys::{Kind, ReadKey, WriteKey};
+use crate::state;
+use crate::store::{self, Observed};
+use presence_core::data;
+use presence_core::liveness::Moment;
+use redis_module::{Context, RedisString};
+
+/// The data key of (room, user) in this server's form.
+fn key_name(ctx: &Context, room: &str, user: &str) -> Option<RedisString> {
+    let format = state::unless_busy(|s| Some(s.format))?;
+    Some(store::string(ctx, format.data_key(room, user).as_bytes()))
+}
+
+/// True when (room, user) of `db` may have a data key (no key is opened).
+pub fn may_have(db: i32, room: &str, user: &str) -> bool {
+    state::unless_busy(|s| s.dbs.get(&db).is_some_and(|d| d.data.may_have(room, user)))
+}
+
+/// Notes that (room, user) of `db` has a data key, or that it has none.
+fn note(db: i32, room: &str, user: &str, present: bool) {
+    state::unless_busy(|s| {
+        let data = &mut s.db(db).data;
+        if present {
+            data.add(room, user);
+        } else {
+            data.remove(room, user);
+        }
+    });
+}
+
+/// Writes `value` as the data of (room, user) in `db` (the selected database), expiring at
+/// `expire_at`. False when Redis refused.
+pub fn write(ctx: &Context, db: i32, room: &str, user: &str, value: &[u8], expire_at: i64) -> bool {
+    let Some(name) = key_name(ctx, room, user) else {
+        return false;
+    };
+    let key = WriteKey::open(ctx, &name);
+    let written = store::write_string(ctx, key, &name, value, expire_at, false);
+    note(db, room, user, true);
+    written
+}
+
+/// The data of (room, user) in the selected database at `now`, when it has some (a key that
+/// is logically expired, as a replica may still hold, has none).
+pub fn read(ctx: &Context, room: &str, user: &str, now: i64) -> Option<Vec<u8>> {
+    let name = key_name(ctx, room, user)?;
+    let key = ReadKey::open(ctx, &name);
+    match store::observe(&key) {
+        Observed::String { value, expire_at } if expire_at > now => Some(value.to_vec()),
+        _ => None,
+    }
+}
+
+/// Deletes the data key of (room, user) in `db` (the selected database) when it may have one.
+pub fn remove(ctx: &Context, db: i32, room: &str, user: &str) {
+    if !may_have(db, room, user) {
+        return;
+    }
+    let Some(name) = key_name(ctx, room, user) else {
+        return;
+    };
+    let key = WriteKey::open(ctx, &name);
+    if key.kind() != Kind::Empty {
+        store::delete(ctx, key, &name);
+    }
+    note(db, room, user, false);
+}
+
+/// Moves the expiry of the data key of (room, user) in `db` (the selected database) to
+/// `expire_at`, the presence's new expiry, when it has one.
+pub fn refresh(ctx: &Context, db: i32, room: &str, user: &str, expire_at: i64) {
+    if !may_have(db, room, user) {
+        return;
+    }
+    let Some(name) = key_name(ctx, room, user) else {
+        return;
+    };
+    let key = WriteKey::open(ctx, &name);
+    match key.kind() {
+        Kind::String => {
+            store::refresh(ctx, key, &name, expire_at);
+        }
+        Kind::Empty => {
+            drop(key);
+            note(db, room, user, false);
+        }
+        Kind::Other => {}
+    }
+}
+
+/// A notification on the data key `name` of `db`: `gone` when the key was deleted, renamed or
+/// moved away, expired or evicted; otherwise it was written (or loaded, or moved here), and is
+/// checked at the next tick unless `moved_in` (a key `RESTORE-ASKING` brought with its room).
+pub fn observed(db: i32, name: &[u8], gone: bool, moved_in: bool) {
+    state::unless_busy(|s| {
+        let format = s.format;
+        let Some((room, user)) = format.parse_data(name) else {
+            return;
+        };
+        let data = &mut s.db(db).data;
+        if gone {
+            data.remove(room, user);
+        } else {
+            data.add(room, user);
+            if !moved_in {
+                data.orphan(room, user);
+            }
+        }
+    });
+}
+
+/// Checks one data key of `db` (the selected database) whose presence ended or changed hands
+/// ([`presence_core::data::DataKeys::orphan`]): it is deleted (a replicated `DEL`) unless it
+/// belongs to the live presence the index holds now ([`data::belongs`]: the same absolute
+/// expiry). False when none was waiting.
+pub fn check_orphan(ctx: &Context, db: i32, now: Moment) -> bool {
+    let Some((room, user)) = state::unless_busy(|s| s.dbs.get_mut(&db)?.data.take_orphan()) else {
+        return false;
+    };
+    if !cluster::owns_room(&room) || !may_have(db, &room, &user) {
+        return true;
+    }
+    let Some(name) = key_name(ctx, &room, &user) else {
+        return true;
+    };
+    let key = WriteKey::open(ctx, &name);
+    match key.kind() {
+        Kind::Empty => {
+            drop(key);
+            note(db, &room, &user, false);
+        }
+        Kind::Other => {}
+        Kind::String => {
+            let expire_at = store::expire_at(&key);
+            let live = state::unless_busy(|s| s.db(db).live_expiry(&room, &user, now));
+            if !data::belongs(live, expire_at) {
+                store::delete(ctx, key, &name);
+                note(db, &room, &user, false);
+            }
+        }
+    }
+    true
+}
+
+/// Forgets the data keys waiting to be checked in every database: on a replica, whose master
+/// removes them (and replicates the `DEL`).
+pub fn forget_orphans() {
+    state::unless_busy(|s| {
+        for index in s.dbs.values_mut() {
+            index.data.clear_orphans();
+        }
+    });
+}
