@@ -1,0 +1,700 @@
+//! The script engine (`integrations/socketio/lua/presence.lua`, SPEC §13) on plain servers:
+//! its replies, errors and events against the module's, call by call (the module is the
+//! reference), a seeded random run of both side by side, the EVALSHA form where `FUNCTION` is
+//! refused, and its own parts (reconcile, the sweep's lease, the cluster key form).
+//!
+//! Both engines are driven with the module's argument vectors: [`Library`] turns one into the
+//! library's call (its keys, its settings, its entry point).
+
+use std::thread;
+use std::time::{Duration, Instant};
+use test_support::{Conn, Options, Reply, Rng, Server, Subscriber};
+
+/// The library, as `FUNCTION LOAD` takes it.
+const LIBRARY: &str = include_str!("../integrations/socketio/lua/presence.lua");
+
+/// The settings of both engines in these tests (module configs and library arguments).
+const TTL: &str = "3600";
+const STALE_AFTER: &str = "3";
+const MAX_DATA: &str = "1024";
+
+/// How many presences one call of the library's sweep removes at most.
+const SWEEP_LIMIT: i64 = 100;
+
+/// The EVAL form of the library: the same file with its first line replaced (`build.sh`).
+fn eval_source() -> String {
+    let (_, body) = LIBRARY.split_once('\n').expect("a first line");
+    format!("#!lua flags=allow-cross-slot-keys\n{body}")
+}
+
+/// A server with the module, its timer's sweeps out of the way (`PRESENCE.SWEEP` sweeps).
+fn module_server() -> Server {
+    Server::with(
+        Options::default()
+            .module("presence.ttl", TTL)
+            .module("presence.stale-after", STALE_AFTER)
+            .module("presence.max-data", MAX_DATA)
+            .module("presence.sweep-interval", "3600000"),
+    )
+}
+
+fn plain_server() -> Server {
+    Server::with(Options {
+        without_module: true,
+        ..Options::default()
+    })
+}
+
+/// How the library is called.
+enum Mode {
+    /// `FCALL presence_v1_<op>`.
+    Function,
+    /// `EVALSHA <sha> … <op> …`.
+    Eval(String),
+}
+
+/// A client of the script engine on one connection.
+struct Library {
+    conn: Conn,
+    mode: Mode,
+    cluster: bool,
+    tag: String,
+}
+
+impl Library {
+    /// Loads the library with `FUNCTION LOAD REPLACE`, or, where `FUNCTION` is refused, its
+    /// EVAL form with `SCRIPT LOAD`.
+    fn load(mut conn: Conn) -> Library {
+        let mode = match conn.call(&["FUNCTION", "LOAD", "REPLACE", LIBRARY]) {
+            Reply::Bulk(Some(name)) => {
+                assert_eq!(name, b"presence_v1");
+                Mode::Function
+            }
+            Reply::Error(_) => Mode::Eval(script_load(&mut conn)),
+            other => panic!("FUNCTION LOAD answered {other:?}"),
+        };
+        Library {
+            conn,
+            mode,
+            cluster: false,
+            tag: String::new(),
+        }
+    }
+
+    /// The key names in this library's form.
+    fn room_part(&self, room: &str) -> String {
+        if self.cluster {
+            format!("{{{room}}}")
+        } else {
+            room.to_string()
+        }
+    }
+
+    fn shard(&self, name: &str) -> String {
+        if self.cluster {
+            format!("presence:{name}:{{{}}}", self.tag)
+        } else {
+            format!("presence:{name}")
+        }
+    }
+
+    /// The keys a call of `op` with the module's arguments `args` declares.
+    fn keys(&self, op: &str, args: &[&str]) -> Vec<String> {
+        let arg = |i: usize| args.get(i).copied().unwrap_or("");
+        let index = format!("room:presence-index:{}", self.room_part(arg(0)));
+        let room = vec![
+            index.clone(),
+            format!("{index}:order"),
+            format!("{index}:nodes"),
+        ];
+        match op {
+            "join" | "beat" | "leave" | "update" => {
+                let part = self.room_part(arg(0));
+                let mut keys = vec![
+                    format!("room:presence:{part}:{}", arg(1)),
+                    format!("room:presence-data:{part}:{}", arg(1)),
+                ];
+                keys.extend(room);
+                keys
+            }
+            "lease" => {
+                let (tag, node) = match arg(0).strip_prefix('{').and_then(|t| t.split_once('}')) {
+                    Some((tag, node)) => (tag, node),
+                    None => (arg(0), arg(0)),
+                };
+                if self.cluster {
+                    vec![
+                        format!("presence:node:{{{tag}}}{node}"),
+                        format!("presence:nodes:{{{tag}}}"),
+                    ]
+                } else {
+                    vec![format!("presence:node:{}", arg(0)), self.shard("nodes")]
+                }
+            }
+            "sweep" => vec![
+                self.shard("rooms"),
+                self.shard("nodes"),
+                self.shard("sweep-lease"),
+            ],
+            _ => room,
+        }
+    }
+
+    /// Calls entry point `op` with `keys` and `args` after the settings; loads the library
+    /// again when the server lost it (`FUNCTION FLUSH`, `SCRIPT FLUSH`, a restart).
+    fn call_with_keys(&mut self, op: &str, keys: &[String], args: &[&str]) -> Reply {
+        let reply = self.send(op, keys, args);
+        let lost = match &reply {
+            Reply::Error(e) => e.starts_with("NOSCRIPT") || e.contains("Function not found"),
+            _ => false,
+        };
+        if !lost {
+            return reply;
+        }
+        match &mut self.mode {
+            Mode::Function => {
+                let loaded = self.conn.call(&["FUNCTION", "LOAD", "REPLACE", LIBRARY]);
+                assert_eq!(loaded, Reply::Bulk(Some(b"presence_v1".to_vec())));
+            }
+            Mode::Eval(sha) => *sha = script_load(&mut self.conn),
+        }
+        self.send(op, keys, args)
+    }
+
+    fn send(&mut self, op: &str, keys: &[String], args: &[&str]) -> Reply {
+        let format = if self.cluster {
+            "cluster"
+        } else {
+            "standalone"
+        };
+        let mut argv: Vec<String> = match &self.mode {
+            Mode::Function => vec!["FCALL".into(), format!("presence_v1_{op}")],
+            Mode::Eval(sha) => vec!["EVALSHA".into(), sha.clone()],
+        };
+        argv.push(keys.len().to_string());
+        argv.extend(keys.iter().cloned());
+        if let Mode::Eval(_) = self.mode {
+            argv.push(op.to_string());
+        }
+        for setting in [TTL, STALE_AFTER, MAX_DATA, format, &self.tag] {
+            argv.push(setting.to_string());
+        }
+        argv.extend(args.iter().map(|a| a.to_string()));
+        self.conn.call(&argv)
+    }
+
+    /// Entry point `op` with the module's arguments; a sweep runs until nothing is left, as
+    /// `PRESENCE.SWEEP` does, and answers the number removed.
+    fn run(&mut self, op: &str, args: &[&str]) -> Reply {
+        if op == "sweep" {
+            return Reply::Int(self.sweep_all("operator", "0"));
+        }
+        let keys = self.keys(op, args);
+        self.call_with_keys(op, &keys, args)
+    }
+
+    /// Sweeps as `owner` holding the sweep lease for `lease_ms`, until a call removes less than
+    /// its limit.
+    fn sweep_all(&mut self, owner: &str, lease_ms: &str) -> i64 {
+        let keys = self.keys("sweep", &[]);
+        let mut removed = 0;
+        loop {
+            let limit = SWEEP_LIMIT.to_string();
+            let n = self
+                .call_with_keys("sweep", &keys, &[owner, lease_ms, &limit])
+                .int();
+            removed += n;
+            if n < SWEEP_LIMIT {
+                return removed;
+            }
+        }
+    }
+
+    /// Reconciles `room` to the end, in steps of `count`; the presences changed.
+    fn reconcile(&mut self, room: &str, count: &str) -> i64 {
+        let keys = self.keys("reconcile", &[room]);
+        let mut cursor = "0".to_string();
+        let mut changed = 0;
+        loop {
+            let reply = self.call_with_keys("reconcile", &keys, &[room, &cursor, count]);
+            let Reply::Array(Some(parts)) = reply else {
+                panic!("reconcile answered {reply:?}");
+            };
+            cursor = parts[0].text().expect("a cursor");
+            changed += parts[1].int();
+            if cursor == "0" {
+                return changed;
+            }
+        }
+    }
+}
+
+fn script_load(conn: &mut Conn) -> String {
+    conn.text(&["SCRIPT", "LOAD", &eval_source()])
+        .expect("a script sha")
+}
+
+/// The module's side: `PRESENCE.<op> args…`.
+fn module_run(conn: &mut Conn, op: &str, args: &[&str]) -> Reply {
+    let mut argv = vec![format!("PRESENCE.{}", op.to_uppercase())];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    conn.call(&argv)
+}
+
+/// A subscriber to every global presence channel, read up to a marker of its own.
+struct Events {
+    sub: Subscriber,
+    conn: Conn,
+    markers: u64,
+}
+
+impl Events {
+    fn new(server: &Server) -> Events {
+        Events {
+            sub: Subscriber::new(server, 0),
+            conn: server.conn(),
+            markers: 0,
+        }
+    }
+
+    /// Every event published since the last call, as `channel payload`, in order: a marker is
+    /// published and the events are read up to it.
+    fn take(&mut self) -> Vec<String> {
+        self.markers += 1;
+        let marker = format!("marker-{}", self.markers);
+        self.conn
+            .int(&["PUBLISH", "__presence@0__:test-marker", &marker]);
+        let mut out = Vec::new();
+        loop {
+            let event = self.sub.expect();
+            if event.channel == "__presence@0__:test-marker" && event.payload == marker {
+                return out;
+            }
+            out.push(format!("{} {}", event.channel, event.payload));
+        }
+    }
+}
+
+/// The module's server and a plain one with the library, side by side, each with its events.
+struct Pair {
+    _module_server: Server,
+    _plain_server: Server,
+    module: Conn,
+    library: Library,
+    module_events: Events,
+    library_events: Events,
+    /// Every event compared so far.
+    seen: Vec<String>,
+}
+
+impl Pair {
+    fn start() -> Pair {
+        let module_server = module_server();
+        let plain_server = plain_server();
+        Pair {
+            module: module_server.conn(),
+            library: Library::load(plain_server.conn()),
+            module_events: Events::new(&module_server),
+            library_events: Events::new(&plain_server),
+            seen: Vec::new(),
+            _module_server: module_server,
+            _plain_server: plain_server,
+        }
+    }
+
+    /// Runs one call on both engines; returns the module's reply after checking the library's.
+    fn same(&mut self, op: &str, args: &[&str]) -> Reply {
+        let want = module_run(&mut self.module, op, args);
+        let got = self.library.run(op, args);
+        assert_eq!(got, want, "{op} {args:?}");
+        want
+    }
+
+    /// The same raw command on both servers.
+    fn raw(&mut self, args: &[&str]) {
+        let want = self.module.call(args);
+        assert_eq!(self.library.conn.call(args), want, "{args:?}");
+    }
+
+    /// Checks that both published the same events since the last look, in the same order, or
+    /// in any order when `any_order` (a sweep removes in an order of its own).
+    fn same_events(&mut self, any_order: bool, what: &str) {
+        let mut want = self.module_events.take();
+        let mut got = self.library_events.take();
+        if any_order {
+            want.sort();
+            got.sort();
+        }
+        assert_eq!(got, want, "events of {what}");
+        self.seen.extend(want);
+    }
+}
+
+#[test]
+fn replies_errors_and_events_match_the_module() {
+    let mut pair = Pair::start();
+    let big = format!("\"{}\"", "x".repeat(2000));
+    let calls: &[(&str, &[&str])] = &[
+        ("join", &["r1", "u1", "s1"]),
+        ("join", &["r1", "u2", "s2", "DATA", r#"{"name":"B"}"#]),
+        ("join", &["r1", "u1", "s3"]),
+        ("join", &["r1", "u1", "s3", "data", r#"{"x":1}"#]),
+        ("join", &["r1", "u1", "s3", "DATA", r#"{"x":1}"#]),
+        ("update", &["r1", "u1", "s3", r#"{"x":2}"#]),
+        ("update", &["r1", "u1", "s3", r#"{"x":2}"#]),
+        ("update", &["r1", "u1", "s1", r#"{"x":3}"#]),
+        ("update", &["r1", "u9", "s1", "1"]),
+        ("beat", &["r1", "u1", "s3"]),
+        ("beat", &["r1", "u1", "s1"]),
+        ("beat", &["r1", "u9", "s1"]),
+        ("list", &["r1"]),
+        ("list", &["r1", "WITHSOCKETS", "WITHDATA"]),
+        ("list", &["r1", "withdata", "LIMIT", "1"]),
+        ("list", &["r1", "AFTER", "u1", "WITHSOCKETS"]),
+        ("list", &["r1", "LIMIT", "0"]),
+        ("list", &["r2"]),
+        ("count", &["r1"]),
+        ("count", &["r2"]),
+        ("leave", &["r1", "u1", "s1"]),
+        ("leave", &["r1", "u1", "s3"]),
+        ("leave", &["r1", "u1", "s3"]),
+        ("lease", &["n1", "5000"]),
+        ("lease", &["n1", "5000"]),
+        ("join", &["r1", "u3", "n1/s4", "DATA", "[1,2]"]),
+        ("join", &["r1", "u4", "n2/s5"]),
+        ("join", &["r2", "u3", "n1/s4"]),
+        ("list", &["r1", "WITHSOCKETS", "WITHDATA"]),
+        ("count", &["r1"]),
+        // Errors, each exactly as the module words it.
+        ("join", &["r:1", "u", "s"]),
+        ("join", &["r", "u{", "s"]),
+        ("join", &["r", "u", "s s"]),
+        ("join", &["r", "u", "a/b/c"]),
+        ("join", &["r", "u", "s", "x"]),
+        ("join", &["r", "u", "s", "DATA"]),
+        ("join", &["r", "u", "s", "NOTDATA", "1"]),
+        ("join", &["r", "u"]),
+        ("join", &["r", "u", "s", "DATA", "{"]),
+        ("join", &["r", "u", "s", "DATA", "1 2"]),
+        ("join", &["r", "u", "s", "DATA", &big]),
+        ("update", &["r", "u", "s"]),
+        ("update", &["r", "u", "s", "nope"]),
+        ("beat", &["r", "u"]),
+        ("beat", &["r", "u", "s", "x"]),
+        ("leave", &["r", "", "s"]),
+        ("list", &[]),
+        ("list", &["r1", "LIMIT"]),
+        ("list", &["r1", "LIMIT", "-1"]),
+        ("list", &["r1", "AFTER"]),
+        ("list", &["r1", "AFTER", "a:b"]),
+        ("list", &["r1", "BOGUS"]),
+        ("list", &["r1", "WITHSOCKETS", "WITHSOCKETS"]),
+        ("count", &[]),
+        ("count", &["a", "b"]),
+        ("count", &["a*"]),
+        ("lease", &["n1", "x"]),
+        ("lease", &["n1", "86400001"]),
+        ("lease", &["n1", "-1"]),
+        ("lease", &["{n1", "5"]),
+        ("lease", &["n:1", "5"]),
+        ("lease", &["n1"]),
+    ];
+    for (op, args) in calls {
+        pair.same(op, args);
+        pair.same_events(false, &format!("{op} {args:?}"));
+    }
+    // A presence key or a lease key of another type.
+    pair.raw(&["RPUSH", "room:presence:r1:w", "x"]);
+    pair.raw(&["RPUSH", "presence:node:n3", "x"]);
+    for (op, args) in [
+        ("join", &["r1", "w", "s"][..]),
+        ("beat", &["r1", "w", "s"]),
+        ("leave", &["r1", "w", "s"]),
+        ("update", &["r1", "w", "s", "1"]),
+        ("lease", &["n3", "100"]),
+        ("count", &["r1"]),
+    ] {
+        pair.same(op, args);
+    }
+    // The lease ends: the node's presences leave lists and counts at once; the sweep announces.
+    pair.same("lease", &["n1", "0"]);
+    pair.same("list", &["r1", "WITHSOCKETS"]);
+    pair.same("count", &["r1"]);
+    pair.same("beat", &["r2", "u3", "n1/s4"]);
+    pair.same_events(false, "the lease's end");
+    pair.same("sweep", &[]);
+    pair.same_events(true, "the sweep");
+    pair.same("list", &["r1", "WITHSOCKETS", "WITHDATA"]);
+    pair.same("count", &["r2"]);
+
+    // A few of the exact texts, for the record.
+    let mut lib = pair.library;
+    assert_eq!(
+        lib.run("join", &["r", "u", "n9/s"]).error(),
+        "NOLEASE node n9 holds no live lease"
+    );
+    assert_eq!(
+        lib.run("join", &["r", "u", "s", "DATA", &big]).error(),
+        "ERR data too large: 2002 bytes, presence.max-data is 1024"
+    );
+    assert_eq!(
+        lib.run("update", &["r", "u", "s", "{"]).error(),
+        "ERR data must be one JSON value"
+    );
+    assert_eq!(
+        lib.run("beat", &["r", "u"]).error(),
+        "ERR wrong number of arguments for 'presence.beat' command"
+    );
+}
+
+/// The phase of the random run: a presence beaten (or a lease written) in one phase is live in
+/// the next (2 s later, staleness 3 s) and not live in the one after (4 s later), so that no
+/// comparison happens within a second of a presence's or a lease's end.
+const PHASE: Duration = Duration::from_secs(2);
+const LEASE_MS: &str = "3000";
+
+#[test]
+fn a_random_run_matches_the_module_step_by_step() {
+    let mut pair = Pair::start();
+    let seed = std::env::var("SCRIPT_ENGINE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2026);
+    let mut rng = Rng::new(seed);
+    let rooms = ["r1", "r2"];
+    let users = ["u1", "u2", "u3", "u4", "u5"];
+    let sockets = ["s1", "s2", "n1/s1", "n2/s2", "n1/s3"];
+    let data = [
+        None,
+        Some(r#"{"a":1}"#),
+        Some(r#"{"a":2}"#),
+        Some("\"away\""),
+    ];
+    let pick = |rng: &mut Rng, from: &[&'static str]| from[rng.below(from.len() as u64) as usize];
+    let start = Instant::now();
+    for phase in 0..10u32 {
+        let due = start + PHASE * phase;
+        thread::sleep(due.saturating_duration_since(Instant::now()));
+        for _ in 0..12 {
+            let (room, user) = (pick(&mut rng, &rooms), pick(&mut rng, &users));
+            // Mostly the socket that holds the presence, so that beats, leaves and updates
+            // find it; else any.
+            let holder = pair
+                .module
+                .text(&["GET", &format!("room:presence:{room}:{user}")]);
+            let any = pick(&mut rng, &sockets);
+            let socket = match holder {
+                Some(held) if rng.below(4) != 0 => held,
+                _ => any.to_string(),
+            };
+            let socket = socket.as_str();
+            let step = rng.below(10);
+            let datum = data[rng.below(data.len() as u64) as usize];
+            let node = pick(&mut rng, &["n1", "n2"]);
+            match step {
+                0..=2 => match datum {
+                    Some(json) => pair.same("join", &[room, user, any, "DATA", json]),
+                    None => pair.same("join", &[room, user, any]),
+                },
+                3..=5 => pair.same("beat", &[room, user, socket]),
+                6 => pair.same("leave", &[room, user, socket]),
+                7 => pair.same("update", &[room, user, socket, datum.unwrap_or("null")]),
+                8 => pair.same("lease", &[node, LEASE_MS]),
+                _ => pair.same(
+                    "lease",
+                    &[node, if rng.below(4) == 0 { "0" } else { LEASE_MS }],
+                ),
+            };
+        }
+        pair.same_events(false, &format!("phase {phase}"));
+        for room in rooms {
+            pair.same("count", &[room]);
+            pair.same("list", &[room, "WITHSOCKETS", "WITHDATA"]);
+            let after = pick(&mut rng, &users);
+            pair.same("list", &[room, "AFTER", after, "LIMIT", "2"]);
+        }
+        if rng.below(2) == 0 {
+            pair.same("sweep", &[]);
+            pair.same_events(true, &format!("the sweep of phase {phase}"));
+        }
+    }
+    pair.same("sweep", &[]);
+    pair.same_events(true, "the last sweep");
+    // The run went through every kind of change (else the seed or the phases need a look).
+    for kind in [
+        ":join ",
+        r#""data":{"a":1}"#,
+        ":update ",
+        r#""reason":"leave""#,
+        r#""reason":"replaced""#,
+        r#""reason":"stale""#,
+        r#""reason":"node-down""#,
+        ":node-down ",
+    ] {
+        let n = pair.seen.iter().filter(|e| e.contains(kind)).count();
+        assert!(n > 0, "no event {kind} in {:#?}", pair.seen);
+    }
+}
+
+#[test]
+fn evalsha_where_function_is_refused_and_recovery_after_flushes() {
+    let server = plain_server();
+    let mut admin = server.conn();
+    assert_eq!(
+        admin.call(&[
+            "ACL",
+            "SETUSER",
+            "app",
+            "on",
+            "nopass",
+            "+@all",
+            "-function",
+            "~*",
+            "&*"
+        ]),
+        Reply::Status("OK".into())
+    );
+    let mut conn = server.conn();
+    assert_eq!(
+        conn.call(&["AUTH", "app", "anything"]),
+        Reply::Status("OK".into())
+    );
+    let mut lib = Library::load(conn);
+    assert!(matches!(lib.mode, Mode::Eval(_)), "FUNCTION is refused");
+    let mut events = Events::new(&server);
+    assert_eq!(lib.run("join", &["r1", "u1", "s1"]), Reply::Int(1));
+    assert_eq!(lib.run("join", &["r1", "u2", "s2"]), Reply::Int(2));
+    assert_eq!(
+        events.take(),
+        [
+            r#"__presence@0__:join {"room":"r1","user":"u1","socket":"s1","count":1}"#,
+            r#"__presence@0__:join {"room":"r1","user":"u2","socket":"s2","count":2}"#,
+        ]
+    );
+    assert_eq!(admin.call(&["SCRIPT", "FLUSH"]), Reply::Status("OK".into()));
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(2));
+    assert_eq!(lib.run("list", &["r1"]).strings(), ["u1", "u2"]);
+    assert_eq!(
+        lib.run("bogus", &[]).error(),
+        "ERR unknown presence operation: bogus"
+    );
+
+    // The function form recovers from FUNCTION FLUSH the same way.
+    let mut lib = Library::load(server.conn());
+    assert!(matches!(lib.mode, Mode::Function));
+    assert_eq!(lib.run("beat", &["r1", "u1", "s1"]), Reply::Int(1));
+    assert_eq!(
+        admin.call(&["FUNCTION", "FLUSH"]),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(lib.run("leave", &["r1", "u1", "s1"]), Reply::Int(1));
+    assert_eq!(
+        events.take(),
+        [
+            r#"__presence@0__:leave {"room":"r1","user":"u1","socket":"s1","count":1,"reason":"leave"}"#
+        ]
+    );
+}
+
+#[test]
+fn reconcile_indexes_raw_writes_and_forgets_raw_deletes() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    let mut events = Events::new(&server);
+    let mut raw = server.conn();
+    lib.run("join", &["r1", "u0", "s0"]);
+    for user in 1..=30 {
+        let key = format!("room:presence:r1:u{user:02}");
+        raw.call(&["SET", &key, &format!("s{user}"), "EX", TTL]);
+    }
+    raw.call(&["SET", "room:presence:r1:nottl", "s"]);
+    raw.call(&["SET", "room:presence:r2:other", "s", "EX", TTL]);
+    events.take();
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(1), "raw writes wait");
+    assert_eq!(lib.reconcile("r1", "7"), 31);
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(31));
+    assert_eq!(lib.run("count", &["r2"]), Reply::Int(0), "one room only");
+    let seen = events.take();
+    assert_eq!(seen.len(), 31, "{seen:?}");
+    // A key without TTL is never live: removed and announced (its count is the room's at the
+    // moment the scan met it).
+    assert!(
+        seen.iter().any(|e| e.starts_with(
+            r#"__presence@0__:force-leave {"room":"r1","user":"nottl","socket":"s","count":"#
+        ) && e.ends_with(r#","reason":"no-ttl"}"#)),
+        "{seen:?}"
+    );
+    assert_eq!(raw.int(&["EXISTS", "room:presence:r1:nottl"]), 0);
+    // Nothing changed since: a second pass changes nothing.
+    assert_eq!(lib.reconcile("r1", "1000"), 0);
+    raw.call(&["DEL", "room:presence:r1:u07"]);
+    assert_eq!(lib.reconcile("r1", "5"), 1);
+    assert_eq!(
+        events.take(),
+        [
+            r#"__presence@0__:leave {"room":"r1","user":"u07","socket":"s7","count":30,"reason":"deleted"}"#
+        ]
+    );
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(30));
+}
+
+#[test]
+fn one_sweeper_per_shard_holds_the_sweep_lease() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    let keys = lib.keys("sweep", &[]);
+    let mut sweep = |owner: &str| {
+        lib.call_with_keys("sweep", &keys, &[owner, "60000", "10"])
+            .int()
+    };
+    assert_eq!(sweep("a"), 0);
+    assert_eq!(sweep("b"), -1, "another sweeper holds the lease");
+    assert_eq!(sweep("a"), 0, "its holder renews it");
+    let mut c = server.conn();
+    c.call(&["DEL", "presence:sweep-lease"]);
+    assert_eq!(sweep("b"), 0, "taken over once it ended");
+}
+
+#[test]
+fn the_cluster_form_uses_hash_tags_and_the_rooms_sharded_channels() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    lib.cluster = true;
+    lib.tag = "shard-a".into();
+    let mut sub = Subscriber::rooms(&server, 0, &["r1"]);
+    let mut c = server.conn();
+    assert_eq!(lib.run("lease", &["{shard-a}n1", "60000"]), Reply::Int(0));
+    assert_eq!(
+        c.text(&["GET", "presence:node:{shard-a}n1"]).as_deref(),
+        Some("n1")
+    );
+    assert_eq!(
+        lib.run("join", &["r1", "u1", "n1/s1", "DATA", r#"{"k":true}"#]),
+        Reply::Int(1)
+    );
+    assert_eq!(
+        c.text(&["GET", "room:presence:{r1}:u1"]).as_deref(),
+        Some("n1/s1")
+    );
+    assert_eq!(
+        c.text(&["GET", "room:presence-data:{r1}:u1"]).as_deref(),
+        Some(r#"{"k":true}"#)
+    );
+    let join = sub.expect();
+    assert_eq!(join.channel, "__presence@0__:{r1}");
+    assert_eq!(
+        join.payload,
+        r#"{"room":"r1","user":"u1","socket":"n1/s1","count":1,"data":{"k":true},"event":"join"}"#
+    );
+    assert_eq!(lib.run("leave", &["r1", "u1", "n1/s1"]), Reply::Int(1));
+    assert_eq!(
+        sub.expect().payload,
+        r#"{"room":"r1","user":"u1","socket":"n1/s1","count":0,"reason":"leave","event":"leave"}"#
+    );
+    // A declared key that is not the call's own is refused: a cluster would misroute it.
+    let wrong = vec!["room:presence-index:r1".to_string(); 3];
+    assert!(lib
+        .call_with_keys("count", &wrong, &["r1"])
+        .error()
+        .starts_with("ERR the keys of this call must be: room:presence-index:{r1} "));
+}
