@@ -181,6 +181,12 @@ local function node_index_key(r, node)
     return r.index .. ':node:' .. node
 end
 
+-- Reads a shard key before anything is written: in a cluster, a tag whose slot is not on the
+-- room's master makes Redis refuse this first access, not a later one after writes.
+local function reach_shard(s)
+    redis.call('EXISTS', shard_key(s, 'rooms'))
+end
+
 -- Refuses a call whose declared keys are not the ones it touches, so that a cluster routes it
 -- to the right shard.
 local function expect_keys(keys, expected)
@@ -399,6 +405,7 @@ local function presence_call(s, keys, args, command, min, max)
     local node = socket_node(socket)
     local r = room_keys(s, room)
     expect_keys(keys, {presence_key(s, room, user), data_key(s, room, user), r.index, r.order, r.nodes})
+    reach_shard(s)
     return r, user, socket, node
 end
 
@@ -666,6 +673,29 @@ end
 
 -- The sweep ----------------------------------------------------------------------------------
 
+-- True when the room's keys are on this node. In a cluster the shard's keys may still name a
+-- room whose slot moved to another master since (resharding): Redis refuses the access, which
+-- pcall turns into a reply here, and the shard's keys forget the room (its new master finds it
+-- at the room's next JOIN or RECONCILE).
+local function room_here(r)
+    return type(redis.pcall('EXISTS', r.index)) ~= 'table'
+end
+
+-- Puts the room on the shard's schedule at its earliest live-until, or takes it off once its
+-- index is empty (or, in a cluster, its slot moved away); `earlier_only` leaves a room due
+-- sooner as it is.
+local function schedule_room(s, r, earlier_only)
+    local schedule = shard_key(s, 'rooms')
+    local first = room_here(r) and redis.call('ZRANGE', r.index, 0, 0, 'WITHSCORES') or {}
+    if #first == 0 then
+        redis.call('ZREM', schedule, r.room)
+    elseif earlier_only then
+        redis.call('ZADD', schedule, 'LT', first[2], r.room)
+    else
+        redis.call('ZADD', schedule, first[2], r.room)
+    end
+end
+
 -- Removes one presence the index says is dead (or held through a down node), reading its key
 -- first: a key that is live after all (a raw EXPIRE) is re-indexed silently. True when it was
 -- removed.
@@ -708,7 +738,7 @@ local function sweep_node(s, node_up, node, budget)
         for i = 1, #fields, 2 do
             local r = room_keys(s, fields[i])
             local node_index = node_index_key(r, node)
-            local users = redis.call('ZRANGE', node_index, 0, budget - removed - 1)
+            local users = room_here(r) and redis.call('ZRANGE', node_index, 0, budget - removed - 1) or {}
             if #users == 0 then
                 redis.call('HDEL', rooms_key, r.room)
             end
@@ -775,18 +805,15 @@ local function sweep_rooms(s, node_up, budget)
         end
         visits = visits + 1
         local r = room_keys(s, due[1])
-        local users = redis.call('ZRANGEBYSCORE', r.index, '-inf', s.now, 'LIMIT', 0, budget - removed)
-        for _, user in ipairs(users) do
-            if sweep_one(s, r, node_up, user) then
-                removed = removed + 1
+        if room_here(r) then
+            local users = redis.call('ZRANGEBYSCORE', r.index, '-inf', s.now, 'LIMIT', 0, budget - removed)
+            for _, user in ipairs(users) do
+                if sweep_one(s, r, node_up, user) then
+                    removed = removed + 1
+                end
             end
         end
-        local first = redis.call('ZRANGE', r.index, 0, 0, 'WITHSCORES')
-        if #first == 0 then
-            redis.call('ZREM', schedule, r.room)
-        else
-            redis.call('ZADD', schedule, first[2], r.room)
-        end
+        schedule_room(s, r, false)
     end
     return removed
 end
@@ -894,6 +921,9 @@ local function reconcile_step(s, r, node_up, cursor, step)
         end
     end
     if #members < step then
+        -- The end of a pass: the room is on this shard's schedule (a room whose slot moved here
+        -- is not yet).
+        schedule_room(s, r, true)
         return '0', changed
     end
     return 'i:' .. members[#members], changed
@@ -908,6 +938,7 @@ local function reconcile(keys, args)
         wrong_arity('presence.reconcile')
     end
     local r = room_call(s, keys, args[1])
+    reach_shard(s)
     local cursor = args[2] == '0' and 'k:0' or args[2]
     local step = integer_setting(args[3], 'count')
     if step < 1 or (string.sub(cursor, 1, 2) ~= 'k:' and string.sub(cursor, 1, 2) ~= 'i:') then
