@@ -330,6 +330,11 @@ impl Pair {
     }
 }
 
+/// `depth` arrays, one in the other.
+fn deep(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
 #[test]
 fn replies_errors_and_events_match_the_module() {
     let mut pair = Pair::start();
@@ -377,6 +382,27 @@ fn replies_errors_and_events_match_the_module() {
         ("join", &["r", "u", "s", "DATA", "{"]),
         ("join", &["r", "u", "s", "DATA", "1 2"]),
         ("join", &["r", "u", "s", "DATA", &big]),
+        ("join", &["r", "u", "s", "DATA", "NaN"]),
+        ("join", &["r", "u", "s", "DATA", "-Infinity"]),
+        ("join", &["r", "u", "s", "DATA", "0x1F"]),
+        ("join", &["r", "u", "s", "DATA", "01"]),
+        ("join", &["r", "u", "s", "DATA", "1."]),
+        (
+            "join",
+            &["r", "u", "s", "DATA", "[1e5, -0.5, 0, 2E-3, -0e+1]"],
+        ),
+        ("join", &["r", "u", "s", "DATA", "[1e]"]),
+        ("join", &["r", "u", "s", "DATA", "+1"]),
+        (
+            "join",
+            &["r", "u", "s", "DATA", r#"{"a\"b":"1.","c":"01"}"#],
+        ),
+        ("join", &["r", "u", "s", "DATA", "1e999"]),
+        ("join", &["r", "u", "s", "DATA", "\"a\tb\""]),
+        ("join", &["r", "u", "s", "DATA", r#""a\u00e9""#]),
+        ("join", &["r", "u", "s", "DATA", &deep(64)]),
+        ("join", &["r", "u", "s", "DATA", &deep(65)]),
+        ("join", &["r", "u", "s", "DATA", " [1, {\"k\": null}] "]),
         ("update", &["r", "u", "s"]),
         ("update", &["r", "u", "s", "nope"]),
         ("beat", &["r", "u"]),

@@ -122,12 +122,82 @@ local function socket_node(socket)
     return node
 end
 
+-- True when `n` is a number as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+local function json_number(n)
+    local i = string.sub(n, 1, 1) == '-' and 2 or 1
+    local int = string.match(n, '^%d+', i)
+    if not int or (#int > 1 and string.sub(int, 1, 1) == '0') then
+        return false
+    end
+    i = i + #int
+    if string.sub(n, i, i) == '.' then
+        local fraction = string.match(n, '^%d+', i + 1)
+        if not fraction then
+            return false
+        end
+        i = i + 1 + #fraction
+    end
+    if string.find(string.sub(n, i, i), '^[eE]') then
+        i = i + 1
+        if string.find(string.sub(n, i, i), '^[+-]') then
+            i = i + 1
+        end
+        local exponent = string.match(n, '^%d+', i)
+        if not exponent then
+            return false
+        end
+        i = i + #exponent
+    end
+    return i == #n + 1
+end
+
+-- What cjson lets through and JSON does not: raw control bytes in strings, and numbers such as
+-- `1.` or `01`. True when `data` has neither (cjson checks the rest).
+local function json_tokens(data)
+    local i, in_string = 1, false
+    while i <= #data do
+        local c = string.sub(data, i, i)
+        if in_string then
+            if c == '\\' then
+                i = i + 1
+            elseif c == '"' then
+                in_string = false
+            elseif string.byte(c) < 32 then
+                return false
+            end
+        elseif c == '"' then
+            in_string = true
+        elseif string.find(c, '^[%d%-]') then
+            local number = string.match(data, '^[%d%-+.eE]+', i)
+            if not json_number(number) then
+                return false
+            end
+            i = i + #number - 1
+        end
+        i = i + 1
+    end
+    return true
+end
+
+-- True when `data` is one JSON value as the module reads JSON: cjson with NaN, Infinity and hex
+-- numbers refused and at most 64 levels of nesting, plus [`json_tokens`]. cjson's settings are
+-- shared by every script of the server, so they are put back as they were.
+local function strict_json(data)
+    local lenient, depth = cjson.decode_invalid_numbers(), cjson.decode_max_depth()
+    cjson.decode_invalid_numbers(false)
+    cjson.decode_max_depth(64)
+    local ok = pcall(cjson.decode, data)
+    cjson.decode_invalid_numbers(lenient)
+    cjson.decode_max_depth(depth)
+    return ok and json_tokens(data)
+end
+
 -- The module checks the size first, then that the data is one JSON value.
 local function check_data(s, data)
     if s.max_data == 0 or #data > s.max_data then
         fail('ERR data too large: ' .. #data .. ' bytes, presence.max-data is ' .. s.max_data)
     end
-    if not pcall(cjson.decode, data) then
+    if not strict_json(data) then
         fail('ERR data must be one JSON value')
     end
 end
