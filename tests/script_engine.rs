@@ -792,3 +792,50 @@ fn a_cluster_runs_each_room_with_the_shard_keys_of_its_master() {
     let key = format!("room:presence:{{{room}}}:u3");
     assert_eq!(lib.conn.int(&["EXISTS", &key]), 0);
 }
+
+#[test]
+fn a_replica_lists_and_counts_with_fcall_ro_and_publishes_nothing() {
+    let master = plain_server();
+    let replica = plain_server();
+    let mut r = replica.conn();
+    let port = master.port.to_string();
+    assert_eq!(
+        r.text(&["REPLICAOF", "127.0.0.1", &port]).as_deref(),
+        Some("OK")
+    );
+    test_support::wait_for(Duration::from_secs(30), "the replica's link", || {
+        (r.info_field("replication", "master_link_status") == "up").then_some(())
+    });
+    let mut replica_events = Events::new(&replica);
+    let mut lib = Library::load(master.conn());
+    lib.run("join", &["r1", "u1", "s1", "DATA", "{}"]);
+    lib.run("join", &["r1", "u2", "s2"]);
+    let keys = lib.keys("count", &["r1"]);
+    let ro = |op: &str, args: &[&str]| -> Vec<String> {
+        let mut argv = vec![format!("FCALL_RO"), format!("presence_v1_{op}"), "3".into()];
+        argv.extend(keys.iter().cloned());
+        argv.extend([TTL, STALE_AFTER, MAX_DATA, "standalone", ""].map(String::from));
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv
+    };
+    let listed = test_support::wait_for(Duration::from_secs(30), "the replica's copy", || {
+        let reply = r.call(&ro("list", &["r1", "WITHDATA"]));
+        // The library and the keys come through replication, in their time.
+        matches!(&reply, Reply::Array(Some(items)) if !items.is_empty()).then_some(reply)
+    });
+    assert_eq!(
+        listed,
+        Reply::Array(Some(vec![
+            Reply::Bulk(Some(b"u1".to_vec())),
+            Reply::Bulk(Some(b"{}".to_vec())),
+            Reply::Bulk(Some(b"u2".to_vec())),
+            Reply::Bulk(None),
+        ]))
+    );
+    assert_eq!(r.call(&ro("count", &["r1"])), Reply::Int(2));
+    assert_eq!(
+        replica_events.take(),
+        Vec::<String>::new(),
+        "events come from the master"
+    );
+}

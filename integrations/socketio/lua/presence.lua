@@ -271,13 +271,22 @@ end
 
 -- Events -------------------------------------------------------------------------------------
 
+-- Publishes on this server only: Redis replicates a script's PUBLISH (replicas would announce
+-- every event again to their own subscribers, and AOF would keep them), while the module's
+-- events come from the master alone.
+local function publish_here(command, channel, payload)
+    redis.set_repl(redis.REPL_NONE)
+    redis.call(command, channel, payload)
+    redis.set_repl(redis.REPL_ALL)
+end
+
 -- Standalone: PUBLISH on `__presence@0__:<event>`. Cluster: SPUBLISH on the room's own channel,
 -- the payload carrying `"event":"<name>"` last (as the module's presence.events auto).
 local function publish(s, name, room, body)
     if s.cluster then
-        redis.call('SPUBLISH', DB_CHANNEL .. '{' .. room .. '}', '{' .. body .. ',"event":"' .. name .. '"}')
+        publish_here('SPUBLISH', DB_CHANNEL .. '{' .. room .. '}', '{' .. body .. ',"event":"' .. name .. '"}')
     else
-        redis.call('PUBLISH', DB_CHANNEL .. name, '{' .. body .. '}')
+        publish_here('PUBLISH', DB_CHANNEL .. name, '{' .. body .. '}')
     end
 end
 
@@ -304,7 +313,7 @@ end
 
 -- node-down goes to the global channel in both forms, as the module's.
 local function node_down_event(node, presences)
-    redis.call('PUBLISH', DB_CHANNEL .. 'node-down', '{"node":"' .. node .. '","presences":' .. presences .. '}')
+    publish_here('PUBLISH', DB_CHANNEL .. 'node-down', '{"node":"' .. node .. '","presences":' .. presences .. '}')
 end
 
 -- Liveness -----------------------------------------------------------------------------------
