@@ -59,6 +59,9 @@ struct Library {
     mode: Mode,
     cluster: bool,
     tag: String,
+    /// `ttl` and `staleAfter`, in seconds.
+    ttl: String,
+    stale_after: String,
 }
 
 impl Library {
@@ -78,6 +81,8 @@ impl Library {
             mode,
             cluster: false,
             tag: String::new(),
+            ttl: TTL.into(),
+            stale_after: STALE_AFTER.into(),
         }
     }
 
@@ -176,7 +181,7 @@ impl Library {
         if let Mode::Eval(_) = self.mode {
             argv.push(op.to_string());
         }
-        for setting in [TTL, STALE_AFTER, MAX_DATA, format, &self.tag] {
+        for setting in [&self.ttl, &self.stale_after, MAX_DATA, format, &self.tag] {
             argv.push(setting.to_string());
         }
         argv.extend(args.iter().map(|a| a.to_string()));
@@ -316,6 +321,13 @@ impl Pair {
         assert_eq!(self.library.conn.call(args), want, "{args:?}");
     }
 
+    /// Checks that both servers hold the same presence, data and lease keys, with the same
+    /// values, each with a TTL (the index's keys are the library's own).
+    fn same_keys(&mut self, what: &str) {
+        let want = key_state(&mut self.module);
+        assert_eq!(key_state(&mut self.library.conn), want, "keys after {what}");
+    }
+
     /// Checks that both published the same events since the last look, in the same order, or
     /// in any order when `any_order` (a sweep removes in an order of its own).
     fn same_events(&mut self, any_order: bool, what: &str) {
@@ -333,6 +345,35 @@ impl Pair {
 /// `depth` arrays, one in the other.
 fn deep(depth: usize) -> String {
     format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+/// Every presence, data and lease key with its value and whether it has a TTL, sorted.
+fn key_state(conn: &mut Conn) -> Vec<(String, String, bool)> {
+    let mut keys = Vec::new();
+    for pattern in ["room:presence:*", "room:presence-data:*", "presence:node:*"] {
+        let mut cursor = "0".to_string();
+        loop {
+            let reply = conn.call(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]);
+            let Reply::Array(Some(parts)) = reply else {
+                panic!("SCAN answered {reply:?}");
+            };
+            cursor = parts[0].text().expect("a cursor");
+            keys.extend(parts[1].strings());
+            if cursor == "0" {
+                break;
+            }
+        }
+    }
+    let mut state: Vec<(String, String, bool)> = keys
+        .into_iter()
+        .map(|key| {
+            let value = conn.text(&["GET", &key]).unwrap_or_default();
+            let has_ttl = conn.int(&["PTTL", &key]) > 0;
+            (key, value, has_ttl)
+        })
+        .collect();
+    state.sort();
+    state
 }
 
 #[test]
@@ -536,6 +577,7 @@ fn a_random_run_matches_the_module_step_by_step() {
             };
         }
         pair.same_events(false, &format!("phase {phase}"));
+        pair.same_keys(&format!("phase {phase}"));
         for room in rooms {
             pair.same("count", &[room]);
             pair.same("list", &[room, "WITHSOCKETS", "WITHDATA"]);
@@ -545,10 +587,12 @@ fn a_random_run_matches_the_module_step_by_step() {
         if rng.below(2) == 0 {
             pair.same("sweep", &[]);
             pair.same_events(true, &format!("the sweep of phase {phase}"));
+            pair.same_keys(&format!("the sweep of phase {phase}"));
         }
     }
     pair.same("sweep", &[]);
     pair.same_events(true, "the last sweep");
+    pair.same_keys("the last sweep");
     if chosen.is_some() {
         return;
     }
@@ -837,5 +881,39 @@ fn a_replica_lists_and_counts_with_fcall_ro_and_publishes_nothing() {
         replica_events.take(),
         Vec::<String>::new(),
         "events come from the master"
+    );
+}
+
+#[test]
+fn without_staleness_an_expired_key_is_found_by_the_sweep() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    lib.ttl = "1".into();
+    lib.stale_after = "0".into();
+    let mut events = Events::new(&server);
+    let mut c = server.conn();
+    assert_eq!(
+        lib.run("join", &["r1", "u1", "s1", "DATA", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(lib.run("join", &["r1", "u2", "s2"]), Reply::Int(2));
+    events.take();
+    test_support::wait_for(Duration::from_secs(30), "the keys to expire", || {
+        (c.int(&["EXISTS", "room:presence:r1:u1", "room:presence:r1:u2"]) == 0).then_some(())
+    });
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(0), "hidden at once");
+    assert_eq!(lib.run("beat", &["r1", "u1", "s1"]), Reply::Int(0));
+    assert_eq!(lib.run("sweep", &[]), Reply::Int(1));
+    assert_eq!(
+        events.take(),
+        [
+            r#"__presence@0__:force-leave {"room":"r1","user":"u1","socket":"s1","count":0,"reason":"expired"}"#,
+            r#"__presence@0__:force-leave {"room":"r1","user":"u2","socket":"s2","count":0,"reason":"expired"}"#,
+        ]
+    );
+    assert_eq!(
+        c.int(&["EXISTS", "room:presence-index:r1", "presence:rooms"]),
+        0,
+        "an empty room leaves no index behind"
     );
 }
