@@ -347,7 +347,8 @@ fn deep(depth: usize) -> String {
     format!("{}{}", "[".repeat(depth), "]".repeat(depth))
 }
 
-/// Every presence, data and lease key with its value and whether it has a TTL, sorted.
+/// Every presence, data and lease key with its value (its type when it is not a string) and
+/// whether it has a TTL, sorted.
 fn key_state(conn: &mut Conn) -> Vec<(String, String, bool)> {
     let mut keys = Vec::new();
     for pattern in ["room:presence:*", "room:presence-data:*", "presence:node:*"] {
@@ -367,7 +368,10 @@ fn key_state(conn: &mut Conn) -> Vec<(String, String, bool)> {
     let mut state: Vec<(String, String, bool)> = keys
         .into_iter()
         .map(|key| {
-            let value = conn.text(&["GET", &key]).unwrap_or_default();
+            let value = match conn.text(&["TYPE", &key]).as_deref() {
+                Some("string") => conn.text(&["GET", &key]).unwrap_or_default(),
+                other => format!("({})", other.unwrap_or_default()),
+            };
             let has_ttl = conn.int(&["PTTL", &key]) > 0;
             (key, value, has_ttl)
         })
@@ -483,6 +487,20 @@ fn replies_errors_and_events_match_the_module() {
     ] {
         pair.same(op, args);
     }
+    // Raw writes the library meets at its next call on the presence: the same events as the
+    // module announced when they happened.
+    pair.same("join", &["r3", "u1", "s1"]);
+    pair.raw(&["DEL", "room:presence:r3:u1"]);
+    pair.same("join", &["r3", "u1", "s2"]);
+    pair.same("join", &["r3", "u2", "s1"]);
+    pair.raw(&["PERSIST", "room:presence:r3:u2"]);
+    pair.same("beat", &["r3", "u2", "s1"]);
+    pair.same("join", &["r3", "u3", "s1"]);
+    pair.raw(&["PERSIST", "room:presence:r3:u3"]);
+    pair.same("update", &["r3", "u3", "s1", "2"]);
+    pair.same("list", &["r3", "WITHSOCKETS", "WITHDATA"]);
+    pair.same_events(false, "raw writes");
+    pair.same_keys("raw writes");
     // The lease ends: the node's presences leave lists and counts at once; the sweep announces.
     pair.same("lease", &["n1", "0"]);
     pair.same("list", &["r1", "WITHSOCKETS"]);

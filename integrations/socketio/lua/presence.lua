@@ -67,7 +67,7 @@ local function settings(args)
     local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     -- As the module's rule (core/src/liveness.rs): staleness applies while 0 < staleAfter < ttl.
     local stale_on = stale > 0 and stale < ttl
-    local s = {
+    return {
         ttl_ms = ttl * 1000,
         -- live-until = expiry - shift: a presence is live while live-until > now.
         shift = stale_on and (ttl - stale) * 1000 or 0,
@@ -76,7 +76,6 @@ local function settings(args)
         tag = args[5],
         now = now,
     }
-    return s
 end
 
 local function op_args(args)
@@ -94,7 +93,7 @@ local function valid_id(id)
 end
 
 local function id_error(kind)
-    local message = 'ERR invalid ' .. kind .. ' id: use 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~'
+    local message = 'ERR invalid ' .. kind .. ' id: use 1 to ' .. MAX_ID_LEN .. ' bytes of A-Z a-z 0-9 - _ . @ + = ~'
     if kind == 'socket' then
         message = message .. ', or <node>/<socket>'
     end
@@ -379,6 +378,16 @@ local function count_for_node(s, r, node, delta)
     end
 end
 
+-- Takes `user` out of the presences the room holds through `node`.
+local function drop_from_node(s, r, node, user)
+    local node_index = node_index_key(r, node)
+    redis.call('ZREM', node_index, user)
+    if redis.call('EXISTS', node_index) == 0 then
+        redis.call('SREM', r.nodes, node)
+    end
+    count_for_node(s, r, node, -1)
+end
+
 -- Writes (user, socket, live_until) into the room's index; `old` is the socket it held.
 local function index_presence(s, r, user, socket, live_until, old)
     local node, old_node = socket_node(socket), old and socket_node(old)
@@ -390,8 +399,7 @@ local function index_presence(s, r, user, socket, live_until, old)
         redis.call('ZADD', r.order, 0, user .. ' ' .. socket)
     end
     if old_node and old_node ~= node then
-        redis.call('ZREM', node_index_key(r, old_node), user)
-        count_for_node(s, r, old_node, -1)
+        drop_from_node(s, r, old_node, user)
     end
     if node then
         redis.call('ZADD', node_index_key(r, node), live_until, user)
@@ -411,12 +419,7 @@ local function unindex_presence(s, r, user, socket)
     redis.call('ZREM', r.index, user)
     redis.call('ZREM', r.order, user .. ' ' .. socket)
     if node then
-        local node_index = node_index_key(r, node)
-        redis.call('ZREM', node_index, user)
-        if redis.call('EXISTS', node_index) == 0 then
-            redis.call('SREM', r.nodes, node)
-        end
-        count_for_node(s, r, node, -1)
+        drop_from_node(s, r, node, user)
     end
 end
 
@@ -507,10 +510,14 @@ local function join(keys, args)
     if data then
         check_data(s, data)
     end
-    read_presence(s, r.room, user)
+    local current = read_presence(s, r.room, user)
     local node_up = lease_checker(s)
     if not node_up(node) then
         fail('NOLEASE node ' .. node .. ' holds no live lease')
+    end
+    if current == nil then
+        -- The module announced the end of a presence whose key went away when it went.
+        forget_gone(s, r, node_up, user)
     end
     local expire_at = s.now + s.ttl_ms
     local live_until = expire_at - s.shift
@@ -549,7 +556,8 @@ local function held_by(s, r, node_up, user, socket, node)
     if held ~= socket then
         return 'other'
     end
-    local reason = dead_reason(s, node_up, node, live_until + s.shift)
+    -- The index's time decides, as the module's; a key found without TTL is never live.
+    local reason = dead_reason(s, node_up, node, expire_at and (live_until + s.shift))
     if reason then
         delete_keys(s, r.room, user)
         end_presence(s, r, node_up, user, socket, reason)
