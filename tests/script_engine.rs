@@ -935,3 +935,42 @@ fn without_staleness_an_expired_key_is_found_by_the_sweep() {
         "an empty room leaves no index behind"
     );
 }
+
+#[test]
+fn pages_skip_presences_not_live_yet_unswept() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    lib.stale_after = "1".into();
+    let user = |i: usize| format!("u{i:03}");
+    for i in (0..300).filter(|i| i % 3 != 0) {
+        lib.run("join", &["r1", &user(i), "s"]);
+    }
+    let mut c = server.conn();
+    test_support::wait_for(
+        Duration::from_secs(30),
+        "the first joins to go stale",
+        || (lib.run("count", &["r1"]) == Reply::Int(0)).then_some(()),
+    );
+    let live: Vec<String> = (0..300).filter(|i| i % 3 == 0).map(user).collect();
+    for name in &live {
+        lib.run("join", &["r1", name, "s"]);
+    }
+    assert_eq!(c.int(&["ZCARD", "room:presence-index:r1"]), 300);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut args = vec!["r1", "LIMIT", "7"];
+        if let Some(after) = &after {
+            args.extend(["AFTER", after]);
+        }
+        let page = lib.run("list", &args).strings();
+        paged.extend(page.iter().cloned());
+        match page.last() {
+            Some(last) if page.len() == 7 => after = Some(last.clone()),
+            _ => break,
+        }
+    }
+    assert_eq!(paged, live);
+    assert_eq!(lib.run("list", &["r1"]).strings(), live);
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(100));
+}

@@ -660,9 +660,11 @@ local function parse_list(args)
 end
 
 -- LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user] -> live users in byte order.
--- Walks the user-order index from AFTER, LIST_CHUNK members at a time, keeping the live ones:
--- O(log n + (page + skipped) * log n), skipped being the presences not live (not swept yet)
--- that the page passes over.
+-- Walks the user-order index from AFTER. While the room holds presences that are not live (not
+-- swept yet, or held through a down node), each member's liveness is checked, LIST_CHUNK members
+-- at a time, until as many were passed over as the room holds; from then on (and from the start
+-- in a swept room) every member is live and the page is read in one range.
+-- O(log n + page + d), d the room's presences not live; O(log n + page) in a swept room.
 local function list(keys, args)
     local s = settings(args)
     args = op_args(args)
@@ -673,15 +675,25 @@ local function list(keys, args)
     local request = parse_list(args)
     local node_up = lease_checker(s)
     local limit = request.limit or math.huge
+    local dead = redis.call('ZCARD', r.index) - live_count(s, r, node_up)
     local out, found = {}, 0
     local from = request.after and ('(' .. request.after .. '!') or '-'
     while found < limit do
-        local members = redis.call('ZRANGEBYLEX', r.order, from, '+', 'LIMIT', 0, LIST_CHUNK)
+        local batch = LIST_CHUNK
+        if dead == 0 then
+            batch = limit == math.huge and -1 or limit - found
+        end
+        local members = redis.call('ZRANGEBYLEX', r.order, from, '+', 'LIMIT', 0, batch)
         for _, member in ipairs(members) do
             local space = string.find(member, ' ', 1, true)
             local user, socket = string.sub(member, 1, space - 1), string.sub(member, space + 1)
-            local live_until = tonumber(redis.call('ZSCORE', r.index, user))
-            if found < limit and live_until and live_until > s.now and node_up(socket_node(socket)) then
+            local live = dead == 0
+            if not live then
+                local live_until = tonumber(redis.call('ZSCORE', r.index, user))
+                live = live_until ~= nil and live_until > s.now and node_up(socket_node(socket))
+                dead = live and dead or dead - 1
+            end
+            if live and found < limit then
                 found = found + 1
                 out[#out + 1] = user
                 if request.with_sockets then
@@ -692,7 +704,7 @@ local function list(keys, args)
                 end
             end
         end
-        if #members < LIST_CHUNK then
+        if batch == -1 or #members < batch then
             break
         end
         from = '(' .. members[#members]
