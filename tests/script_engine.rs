@@ -974,3 +974,81 @@ fn pages_skip_presences_not_live_yet_unswept() {
     assert_eq!(lib.run("list", &["r1"]).strings(), live);
     assert_eq!(lib.run("count", &["r1"]), Reply::Int(100));
 }
+
+/// What an application user of the script engine needs (README's ACL section): the calls, the
+/// commands the library runs, its keys and its channels.
+const APP_ACL: &[&str] = &[
+    "+fcall",
+    "+fcall_ro",
+    "+evalsha",
+    "+script|load",
+    "+function|load",
+    "+psubscribe",
+    "+ssubscribe",
+    "+time",
+    "+type",
+    "+get",
+    "+set",
+    "+del",
+    "+exists",
+    "+pttl",
+    "+pexpire",
+    "+pexpireat",
+    "+pexpiretime",
+    "+zadd",
+    "+zrem",
+    "+zrange",
+    "+zrangebylex",
+    "+zrangebyscore",
+    "+zscore",
+    "+zcount",
+    "+zcard",
+    "+sadd",
+    "+srem",
+    "+smembers",
+    "+hset",
+    "+hsetnx",
+    "+hincrby",
+    "+hdel",
+    "+hgetall",
+    "+hvals",
+    "+hscan",
+    "+scan",
+    "+publish",
+    "+spublish",
+    "~room:presence*",
+    "~presence:*",
+    "&__presence@*",
+];
+
+#[test]
+fn an_app_user_needs_only_the_commands_keys_and_channels_the_readme_lists() {
+    let server = plain_server();
+    let mut admin = server.conn();
+    let mut acl = vec!["ACL", "SETUSER", "app", "on", ">secret"];
+    acl.extend(APP_ACL);
+    assert_eq!(admin.call(&acl), Reply::Status("OK".into()));
+    let mut conn = server.conn();
+    assert_eq!(
+        conn.call(&["AUTH", "app", "secret"]),
+        Reply::Status("OK".into())
+    );
+    let mut lib = Library::load(conn);
+    assert!(matches!(lib.mode, Mode::Function));
+    assert_eq!(lib.run("lease", &["n1", "60000"]), Reply::Int(0));
+    assert_eq!(
+        lib.run("join", &["r1", "u1", "n1/s1", "DATA", "1"]),
+        Reply::Int(1)
+    );
+    assert_eq!(lib.run("beat", &["r1", "u1", "n1/s1"]), Reply::Int(1));
+    assert_eq!(
+        lib.run("update", &["r1", "u1", "n1/s1", "2"]),
+        Reply::Int(1)
+    );
+    assert_eq!(lib.run("list", &["r1", "WITHDATA"]).strings(), ["u1", "2"]);
+    assert_eq!(lib.reconcile("r1", "10"), 0);
+    assert_eq!(lib.run("lease", &["n1", "0"]), Reply::Int(1));
+    assert_eq!(lib.sweep_all("app-1", "5000"), 1);
+    assert_eq!(lib.run("count", &["r1"]), Reply::Int(0));
+    assert!(lib.conn.err(&["FLUSHALL"]).starts_with("NOPERM"));
+}
