@@ -8,6 +8,7 @@
 
 use std::thread;
 use std::time::{Duration, Instant};
+use test_support::cluster::Cluster;
 use test_support::{Conn, Options, Reply, Rng, Server, Subscriber};
 
 /// The library, as `FUNCTION LOAD` takes it.
@@ -27,15 +28,17 @@ fn eval_source() -> String {
     format!("#!lua flags=allow-cross-slot-keys\n{body}")
 }
 
-/// A server with the module, its timer's sweeps out of the way (`PRESENCE.SWEEP` sweeps).
+/// The module's settings, its timer's sweeps out of the way (`PRESENCE.SWEEP` sweeps).
+fn module_options() -> Options {
+    Options::default()
+        .module("presence.ttl", TTL)
+        .module("presence.stale-after", STALE_AFTER)
+        .module("presence.max-data", MAX_DATA)
+        .module("presence.sweep-interval", "3600000")
+}
+
 fn module_server() -> Server {
-    Server::with(
-        Options::default()
-            .module("presence.ttl", TTL)
-            .module("presence.stale-after", STALE_AFTER)
-            .module("presence.max-data", MAX_DATA)
-            .module("presence.sweep-interval", "3600000"),
-    )
+    Server::with(module_options())
 }
 
 fn plain_server() -> Server {
@@ -246,19 +249,45 @@ fn module_run(conn: &mut Conn, op: &str, args: &[&str]) -> Reply {
     conn.call(&argv)
 }
 
-/// A subscriber to every global presence channel, read up to a marker of its own.
+/// A subscriber to every global presence channel (and to some rooms' sharded channels), read up
+/// to a marker of its own.
 struct Events {
-    sub: Subscriber,
+    listener: Conn,
     conn: Conn,
     markers: u64,
 }
 
 impl Events {
     fn new(server: &Server) -> Events {
+        Events::with_rooms(server, &[])
+    }
+
+    /// Also subscribed (`SSUBSCRIBE`) to the channels of `rooms`, as a cluster's events go.
+    fn with_rooms(server: &Server, rooms: &[&str]) -> Events {
+        let mut listener = server.conn();
+        let mut subscribe = vec![["PSUBSCRIBE".to_string(), "__presence@0__:*".to_string()]];
+        for room in rooms {
+            subscribe.push(["SSUBSCRIBE".into(), format!("__presence@0__:{{{room}}}")]);
+        }
+        for command in subscribe {
+            let reply = listener.call(&command);
+            assert!(matches!(reply, Reply::Array(Some(_))), "{reply:?}");
+        }
         Events {
-            sub: Subscriber::new(server, 0),
+            listener,
             conn: server.conn(),
             markers: 0,
+        }
+    }
+
+    /// The next message, as `channel payload`.
+    fn next(&mut self) -> String {
+        let reply = self.listener.read_within(Duration::from_secs(30));
+        let parts = reply.expect("an event within 30 s").strings();
+        match parts[0].as_str() {
+            "pmessage" => format!("{} {}", parts[2], parts[3]),
+            "smessage" => format!("{} {}", parts[1], parts[2]),
+            _ => panic!("not an event: {parts:?}"),
         }
     }
 
@@ -269,25 +298,54 @@ impl Events {
         let marker = format!("marker-{}", self.markers);
         self.conn
             .int(&["PUBLISH", "__presence@0__:test-marker", &marker]);
+        let end = format!("__presence@0__:test-marker {marker}");
         let mut out = Vec::new();
         loop {
-            let event = self.sub.expect();
-            if event.channel == "__presence@0__:test-marker" && event.payload == marker {
+            let event = self.next();
+            if event == end {
                 return out;
             }
-            out.push(format!("{} {}", event.channel, event.payload));
+            out.push(event);
         }
     }
 }
 
+/// What a [`Pair`] runs on, kept until the pair is dropped.
+enum Servers {
+    Single {
+        _module: Server,
+        _plain: Server,
+    },
+    Cluster {
+        _module: Box<Cluster>,
+        _plain: Box<Cluster>,
+    },
+}
+
+/// Waits until the module's sweeper, on a cluster node, has read the node's slots (at a timer
+/// tick; until then `PRESENCE.SWEEP` removes nothing, not knowing which rooms are the node's),
+/// then puts its timer out of the way, as on a single server.
+fn sweeper_knows_its_slots(c: &mut Conn) {
+    c.int(&["PRESENCE.LEASE", "{probe}probe", "60000"]);
+    c.int(&["PRESENCE.JOIN", "probe", "u", "probe/s"]);
+    c.int(&["PRESENCE.LEASE", "{probe}probe", "0"]);
+    test_support::wait_for(Duration::from_secs(30), "the probe's sweep", || {
+        c.int(&["PRESENCE.SWEEP"]);
+        (c.int(&["EXISTS", "room:presence:{probe}:u"]) == 0).then_some(())
+    });
+    let set = c.call(&["CONFIG", "SET", "presence.sweep-interval", "3600000"]);
+    assert_eq!(set, Reply::Status("OK".into()));
+}
+
 /// The module's server and a plain one with the library, side by side, each with its events.
 struct Pair {
-    _module_server: Server,
-    _plain_server: Server,
+    _servers: Servers,
     module: Conn,
     library: Library,
     module_events: Events,
     library_events: Events,
+    /// What comes before a node id in `PRESENCE.LEASE`: `{<tag>}` on a cluster.
+    lease_tag: String,
     /// Every event compared so far.
     seen: Vec<String>,
 }
@@ -301,9 +359,41 @@ impl Pair {
             library: Library::load(plain_server.conn()),
             module_events: Events::new(&module_server),
             library_events: Events::new(&plain_server),
+            lease_tag: String::new(),
             seen: Vec::new(),
-            _module_server: module_server,
-            _plain_server: plain_server,
+            _servers: Servers::Single {
+                _module: module_server,
+                _plain: plain_server,
+            },
+        }
+    }
+
+    /// Two one-master clusters, one with the module, one with the library in cluster form;
+    /// events are heard on the global channels and those of `rooms`.
+    fn start_cluster(rooms: &[&str]) -> Pair {
+        let module = Cluster::start(1, module_options().module("presence.sweep-interval", "50"));
+        sweeper_knows_its_slots(&mut module.masters[0].conn());
+        let plain = Cluster::start(
+            1,
+            Options {
+                without_module: true,
+                ..Options::default()
+            },
+        );
+        let mut library = Library::load(plain.masters[0].conn());
+        library.cluster = true;
+        library.tag = "shard".into();
+        Pair {
+            module: module.masters[0].conn(),
+            library,
+            module_events: Events::with_rooms(&module.masters[0], rooms),
+            library_events: Events::with_rooms(&plain.masters[0], rooms),
+            lease_tag: "{shard}".into(),
+            seen: Vec::new(),
+            _servers: Servers::Cluster {
+                _module: Box::new(module),
+                _plain: Box::new(plain),
+            },
         }
     }
 
@@ -543,7 +633,16 @@ const DEFAULT_SEED: u64 = 0x5eed_2026;
 
 #[test]
 fn a_random_run_matches_the_module_step_by_step() {
-    let mut pair = Pair::start();
+    random_run(Pair::start());
+}
+
+#[test]
+fn a_random_run_matches_the_module_on_a_cluster() {
+    random_run(Pair::start_cluster(&["r1", "r2"]));
+}
+
+/// Drives both engines of `pair` with the same seeded random calls, in phases.
+fn random_run(mut pair: Pair) {
     let chosen: Option<u64> = std::env::var("SCRIPT_ENGINE_SEED")
         .ok()
         .and_then(|s| s.parse().ok());
@@ -567,9 +666,8 @@ fn a_random_run_matches_the_module_step_by_step() {
             let (room, user) = (pick(&mut rng, &rooms), pick(&mut rng, &users));
             // Mostly the socket that holds the presence, so that beats, leaves and updates
             // find it; else any.
-            let holder = pair
-                .module
-                .text(&["GET", &format!("room:presence:{room}:{user}")]);
+            let key = format!("room:presence:{}:{user}", pair.library.room_part(room));
+            let holder = pair.module.text(&["GET", &key]);
             let any = pick(&mut rng, &sockets);
             let socket = match holder {
                 Some(held) if rng.below(4) != 0 => held,
@@ -578,7 +676,8 @@ fn a_random_run_matches_the_module_step_by_step() {
             let socket = socket.as_str();
             let step = rng.below(10);
             let datum = data[rng.below(data.len() as u64) as usize];
-            let node = pick(&mut rng, &["n1", "n2"]);
+            let node = format!("{}{}", pair.lease_tag, pick(&mut rng, &["n1", "n2"]));
+            let node = node.as_str();
             match step {
                 0..=2 => match datum {
                     Some(json) => pair.same("join", &[room, user, any, "DATA", json]),
@@ -616,18 +715,23 @@ fn a_random_run_matches_the_module_step_by_step() {
     }
     // The default seed's run goes through every kind of change (SCRIPT_ENGINE_SEED runs others,
     // which may not).
+    // An event's name is its channel's last part, or on a room's channel its "event" field.
     for kind in [
-        ":join ",
-        r#""data":{"a":1}"#,
-        ":update ",
-        r#""reason":"leave""#,
-        r#""reason":"replaced""#,
-        r#""reason":"stale""#,
-        r#""reason":"node-down""#,
-        ":node-down ",
+        [":join ", r#""event":"join""#],
+        [r#""data":{"a":1}"#; 2],
+        [":update ", r#""event":"update""#],
+        [r#""reason":"leave""#; 2],
+        [r#""reason":"replaced""#; 2],
+        [r#""reason":"stale""#; 2],
+        [r#""reason":"node-down""#; 2],
+        [":node-down "; 2],
     ] {
-        let n = pair.seen.iter().filter(|e| e.contains(kind)).count();
-        assert!(n > 0, "no event {kind} in {:#?}", pair.seen);
+        let n = pair
+            .seen
+            .iter()
+            .filter(|e| kind.iter().any(|k| e.contains(k)))
+            .count();
+        assert!(n > 0, "no event {kind:?} in {:#?}", pair.seen);
     }
 }
 
@@ -810,7 +914,7 @@ fn the_cluster_form_uses_hash_tags_and_the_rooms_sharded_channels() {
 
 #[test]
 fn a_cluster_runs_each_room_with_the_shard_keys_of_its_master() {
-    let cluster = test_support::cluster::Cluster::start(
+    let cluster = Cluster::start(
         2,
         Options {
             without_module: true,
