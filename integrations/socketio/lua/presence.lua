@@ -219,8 +219,10 @@ local function index_key(s, room)
     return 'room:presence-index:' .. room_part(s, room)
 end
 
+-- The tag of a node's keys: the `tag` setting, always given in cluster form (a standalone
+-- server may use one too, as PRESENCE.LEASE {tag}node does).
 local function shard_part(s)
-    return s.cluster and ('{' .. s.tag .. '}') or ''
+    return s.tag ~= '' and ('{' .. s.tag .. '}') or ''
 end
 
 local function shard_key(s, name)
@@ -724,8 +726,7 @@ local function count(keys, args)
     return live_count(s, r, lease_checker(s))
 end
 
--- LEASE [{tag}]node ms -> 1 the node held a live lease, 0 it did not. In cluster form the key is
--- always under a tag, the node id when none is given.
+-- LEASE [{tag}]node ms -> 1 the node held a live lease, 0 it did not.
 local function lease(keys, args)
     local s = settings(args)
     args = op_args(args)
@@ -746,9 +747,8 @@ local function lease(keys, args)
     if not ms or ms > MAX_LEASE_MS then
         fail('ERR the lease must be an integer of milliseconds from 0 to ' .. MAX_LEASE_MS)
     end
-    if s.cluster then
-        s.tag = tag or node
-    end
+    -- In cluster form the key is always under a tag: the node id when none is given.
+    s.tag = tag or (s.cluster and node) or ''
     local key = lease_key(s, node)
     expect_keys(keys, {key, shard_key(s, 'nodes')})
     local kind = redis.call('TYPE', key).ok
