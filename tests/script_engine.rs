@@ -1159,3 +1159,47 @@ fn an_app_user_needs_only_the_commands_keys_and_channels_the_readme_lists() {
     assert_eq!(lib.run("count", &["r1"]), Reply::Int(0));
     assert!(lib.conn.err(&["FLUSHALL"]).starts_with("NOPERM"));
 }
+
+#[test]
+fn a_node_down_in_many_rooms_is_swept_in_bounded_calls() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    let mut events = Events::new(&server);
+    assert_eq!(lib.run("lease", &["n1", "60000"]), Reply::Int(0));
+    let rooms: Vec<String> = (0..300).map(|i| format!("room{i}")).collect();
+    for room in &rooms {
+        lib.run("join", &[room, "u1", "n1/s1"]);
+        lib.run("join", &[room, "u2", "s2"]);
+    }
+    events.take();
+    assert_eq!(lib.run("lease", &["n1", "0"]), Reply::Int(1));
+    let keys = lib.keys("sweep", &[]);
+    let mut calls = Vec::new();
+    loop {
+        let removed = lib
+            .call_with_keys("sweep", &keys, &["app-1", "5000", "40"])
+            .int();
+        calls.push(removed);
+        if removed < 40 {
+            break;
+        }
+    }
+    assert_eq!(calls.iter().sum::<i64>(), 300, "{calls:?}");
+    assert!(calls.iter().all(|&n| n <= 40), "{calls:?}");
+    let seen = events.take();
+    assert_eq!(
+        seen[0],
+        r#"__presence@0__:node-down {"node":"n1","presences":300}"#
+    );
+    assert_eq!(seen.len(), 301);
+    assert!(seen[1..]
+        .iter()
+        .all(|e| e.contains(r#""count":1,"reason":"node-down""#)));
+    let mut c = server.conn();
+    assert_eq!(
+        c.int(&["EXISTS", "presence:node-rooms:n1", "presence:nodes"]),
+        0,
+        "the node is forgotten once its presences are gone"
+    );
+    assert_eq!(lib.run("count", &["room299"]), Reply::Int(1));
+}

@@ -828,14 +828,13 @@ end
 -- Removes up to `budget` presences held through `node` (down), room after room.
 local function sweep_node(s, node_up, node, budget)
     local rooms_key = node_rooms_key(s, node)
-    local removed = 0
-    while removed < budget do
-        local fields = redis.call('HSCAN', rooms_key, 0, 'COUNT', 16)[2]
-        if #fields == 0 then
-            break
-        end
-        for i = 1, #fields, 2 do
-            local r = room_keys(s, fields[i])
+    local removed, cursor = 0, '0'
+    -- One HSCAN pass at most: a scan from 0 again at each step could meet only empty buckets.
+    repeat
+        local scan = redis.call('HSCAN', rooms_key, cursor, 'COUNT', 16)
+        cursor = scan[1]
+        for i = 1, #scan[2], 2 do
+            local r = room_keys(s, scan[2][i])
             local node_index = node_index_key(r, node)
             local users = room_here(r) and redis.call('ZRANGE', node_index, 0, budget - removed - 1) or {}
             if #users == 0 then
@@ -850,10 +849,10 @@ local function sweep_node(s, node_up, node, budget)
                 end
             end
             if removed >= budget then
-                break
+                return removed
             end
         end
-    end
+    until cursor == '0'
     return removed
 end
 
