@@ -1203,3 +1203,34 @@ fn a_node_down_in_many_rooms_is_swept_in_bounded_calls() {
     );
     assert_eq!(lib.run("count", &["room299"]), Reply::Int(1));
 }
+
+#[test]
+fn the_sweep_meets_a_raw_overwrite_as_a_replace() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    lib.ttl = "1".into();
+    lib.stale_after = "0".into();
+    let mut events = Events::new(&server);
+    let mut raw = server.conn();
+    lib.run("join", &["r1", "u1", "s1"]);
+    // Whether s1's key expired before this SET or not, the key holds s2 for an hour.
+    raw.call(&["SET", "room:presence:r1:u1", "s2", "EX", TTL]);
+    events.take();
+    test_support::wait_for(
+        Duration::from_secs(30),
+        "the index to find s1 expired",
+        || (lib.run("count", &["r1"]) == Reply::Int(0)).then_some(()),
+    );
+    assert_eq!(lib.run("sweep", &[]), Reply::Int(1));
+    assert_eq!(
+        events.take(),
+        [
+            r#"__presence@0__:force-leave {"room":"r1","user":"u1","socket":"s1","count":1,"reason":"replaced"}"#,
+            r#"__presence@0__:join {"room":"r1","user":"u1","socket":"s2","count":1}"#,
+        ]
+    );
+    assert_eq!(
+        lib.run("list", &["r1", "WITHSOCKETS"]).strings(),
+        ["u1", "s2"]
+    );
+}

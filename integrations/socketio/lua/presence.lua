@@ -795,6 +795,46 @@ local function schedule_room(s, r, earlier_only)
     end
 end
 
+-- Brings the index of (room, user) in line with its key as found now, announcing what the
+-- module would have announced when the key changed.
+local function reconcile_key(s, r, node_up, user)
+    local kind, value, expire_at = presence_value(s, r.room, user)
+    local old, old_live_until = indexed(r, user)
+    local node_ok, node = pcall(socket_node, value or '')
+    if kind ~= 'string' or not node_ok then
+        -- Gone, or no presence (another type, a value that is not a socket).
+        if old then
+            end_presence(s, r, node_up, user, old, gone_reason(s, node_up, old, old_live_until))
+        end
+        return old ~= nil
+    end
+    if expire_at == nil then
+        -- A presence key never lives without a TTL (SPEC §2): removed, as the module's sweep.
+        if old and old ~= value then
+            end_presence(s, r, node_up, user, old, 'replaced')
+        elseif old then
+            unindex_presence(s, r, user, old)
+        end
+        delete_keys(s, r.room, user)
+        ended_event(s, r.room, user, value, live_count(s, r, node_up), 'no-ttl')
+        return true
+    end
+    local live_until = expire_at - s.shift
+    if old == value and old_live_until == live_until then
+        return false
+    end
+    local was_live = old == value and old_live_until > s.now and node_up(node)
+    index_presence(s, r, user, value, live_until, old)
+    local count = live_count(s, r, node_up)
+    if old and old ~= value then
+        ended_event(s, r.room, user, old, count, 'replaced')
+    end
+    if not was_live and live_until > s.now and node_up(node) then
+        join_event(s, r.room, user, value, count, read_data(s, r.room, user))
+    end
+    return true
+end
+
 -- Removes one presence the index says is dead (or held through a down node), reading its key
 -- first: a key that is live after all (a raw EXPIRE) is re-indexed silently. True when it was
 -- removed.
@@ -810,8 +850,8 @@ local function sweep_one(s, r, node_up, user)
         return true
     end
     if value ~= socket then
-        -- Another socket wrote the key without the engine: the module would have announced it.
-        end_presence(s, r, node_up, user, socket, 'replaced')
+        -- Another socket wrote the key without the engine: replaced, as the module announced.
+        reconcile_key(s, r, node_up, user)
         return true
     end
     local reason = dead_reason(s, node_up, socket_node(socket), expire_at)
@@ -823,7 +863,6 @@ local function sweep_one(s, r, node_up, user)
     end_presence(s, r, node_up, user, socket, reason)
     return true
 end
-
 
 -- Removes up to `budget` presences held through `node` (down), room after room.
 local function sweep_node(s, node_up, node, budget)
@@ -954,46 +993,6 @@ local function sweep(keys, args)
 end
 
 -- Reconcile ----------------------------------------------------------------------------------
-
--- Brings the index of (room, user) in line with its key as found now, announcing what the
--- module would have announced when the key changed.
-local function reconcile_key(s, r, node_up, user)
-    local kind, value, expire_at = presence_value(s, r.room, user)
-    local old, old_live_until = indexed(r, user)
-    local node_ok, node = pcall(socket_node, value or '')
-    if kind ~= 'string' or not node_ok then
-        -- Gone, or no presence (another type, a value that is not a socket).
-        if old then
-            end_presence(s, r, node_up, user, old, gone_reason(s, node_up, old, old_live_until))
-        end
-        return old ~= nil
-    end
-    if expire_at == nil then
-        -- A presence key never lives without a TTL (SPEC §2): removed, as the module's sweep.
-        if old and old ~= value then
-            end_presence(s, r, node_up, user, old, 'replaced')
-        elseif old then
-            unindex_presence(s, r, user, old)
-        end
-        delete_keys(s, r.room, user)
-        ended_event(s, r.room, user, value, live_count(s, r, node_up), 'no-ttl')
-        return true
-    end
-    local live_until = expire_at - s.shift
-    if old == value and old_live_until == live_until then
-        return false
-    end
-    local was_live = old == value and old_live_until > s.now and node_up(node)
-    index_presence(s, r, user, value, live_until, old)
-    local count = live_count(s, r, node_up)
-    if old and old ~= value then
-        ended_event(s, r.room, user, old, count, 'replaced')
-    end
-    if not was_live and live_until > s.now and node_up(node) then
-        join_event(s, r.room, user, value, count, read_data(s, r.room, user))
-    end
-    return true
-end
 
 -- One bounded step over the room's keys (SCAN … MATCH room:presence:<room>:*), then over its
 -- index (entries whose key is gone or changed). Returns the next cursor and the changes.
