@@ -143,14 +143,13 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     }
     let expire_at = rule.expire_at_after_beat(now.now);
     let existed = key.kind() == Kind::String;
-    let had_data = existed && data::may_have(db, target.room, target.user);
-    let old_data = if had_data {
-        data::read(ctx, target.room, target.user, now.now)
-    } else {
-        None
-    };
-    let (mut events, count, previous) =
-        state::with(|s| changes::observed(s.db(db), target.at(db), target.socket, expire_at, now))?;
+    let (mut events, count, previous, had_data) = state::with(|s| {
+        let index = s.db(db);
+        let had_data = existed && index.data.may_have(target.room, target.user);
+        let (events, count, previous) =
+            changes::observed(index, target.at(db), target.socket, expire_at, now);
+        (events, count, previous, had_data)
+    })?;
     let unchanged = existed && matches!(previous, Prior::Same { .. });
     if !store::write_string(
         ctx,
@@ -162,18 +161,66 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     ) {
         return Err(RedisError::Str("ERR could not write the presence key"));
     }
+    if data.is_some() || had_data {
+        let joined = JoinedData {
+            db,
+            target: &target,
+            data,
+            expire_at,
+            count,
+            unchanged,
+        };
+        join_data(ctx, joined, &mut events)?;
+    }
+    publisher::publish(ctx, events);
+    Ok(RedisValue::Integer(count as i64))
+}
+
+/// A JOIN of a presence that carries data or may have had some ([`join_data`]).
+struct JoinedData<'a> {
+    db: i32,
+    target: &'a Target<'a>,
+    data: Option<&'a [u8]>,
+    expire_at: i64,
+    count: usize,
+    /// The same socket held the presence before: a join again, not a new presence.
+    unchanged: bool,
+}
+
+/// Writes or removes the data key of a JOIN, after its presence key, and adds the data to its
+/// `join` event; a join again by the same socket that changes the data announces `update`.
+fn join_data(
+    ctx: &Context,
+    joined: JoinedData<'_>,
+    events: &mut Vec<Event>,
+) -> Result<(), RedisError> {
+    let JoinedData {
+        db,
+        target,
+        data,
+        expire_at,
+        count,
+        unchanged,
+    } = joined;
+    let now = now_ms();
+    let old_data = if unchanged && data::may_have(db, target.room, target.user) {
+        data::read(ctx, target.room, target.user, now)
+    } else {
+        None
+    };
     match data {
-        Some(value) if !data::write(ctx, db, target.room, target.user, value, expire_at) => {
-            return Err(RedisError::Str("ERR could not write the data key"));
+        Some(value) => {
+            if !data::write(ctx, db, target.room, target.user, value, expire_at) {
+                return Err(RedisError::Str("ERR could not write the data key"));
+            }
         }
-        None if had_data => data::remove(ctx, db, target.room, target.user),
-        Some(_) | None => {}
+        None => data::remove(ctx, db, target.room, target.user),
     }
     let text = data.and_then(|value| std::str::from_utf8(value).ok());
     match events.iter_mut().find(|event| event.name == "join") {
-        Some(joined) => {
+        Some(event) => {
             if let Some(text) = text {
-                *joined = joined.clone().with_data(text);
+                event.add_data(text);
             }
         }
         None if unchanged && old_data.as_deref() != data => events.push(Event::update(
@@ -186,8 +233,7 @@ pub fn join(ctx: &Context, args: &[&[u8]]) -> RedisResult {
         )),
         None => {}
     }
-    publisher::publish(ctx, events);
-    Ok(RedisValue::Integer(count as i64))
+    Ok(())
 }
 
 /// `PRESENCE.BEAT room user socket`: in a cluster, while the room's slot moves, a key that
@@ -212,22 +258,25 @@ pub fn beat(ctx: &Context, args: &[&[u8]]) -> RedisResult {
                     .map_or(Reason::Stale, Reason::from),
                 _ => Reason::Stale,
             };
-            (refreshed, reason)
+            let has_data = index.data.may_have(target.room, target.user);
+            (refreshed, reason, has_data)
         }
-        None => (Refresh::NotHeld, Reason::Stale),
+        None => (Refresh::NotHeld, Reason::Stale, false),
     })?;
     match refreshed {
-        (Refresh::NotHeld, _) => Ok(RedisValue::Integer(0)),
-        (Refresh::NotLive { .. }, reason) => {
+        (Refresh::NotHeld, ..) => Ok(RedisValue::Integer(0)),
+        (Refresh::NotLive { .. }, reason, _) => {
             let deleted = store::delete(ctx, key, &name);
             end_presence(ctx, target.at(db), reason, deleted, now)?;
             Ok(RedisValue::Integer(0))
         }
-        (Refresh::Refreshed { .. }, _) => {
+        (Refresh::Refreshed { .. }, _, has_data) => {
             if !store::refresh(ctx, key, &name, expire_at) {
                 return Err(RedisError::Str("ERR could not refresh the presence key"));
             }
-            data::refresh(ctx, db, target.room, target.user, expire_at);
+            if has_data {
+                data::refresh(ctx, db, target.room, target.user, expire_at);
+            }
             Ok(RedisValue::Integer(1))
         }
     }
@@ -253,12 +302,15 @@ pub fn leave(ctx: &Context, args: &[&[u8]]) -> RedisResult {
 /// `PRESENCE.UPDATE room user socket json`: replaces the data of a live presence held by
 /// `socket` (its expiry unchanged) and announces `update`; the same data again announces
 /// nothing. `0` when the socket is not in the room: a presence found dead is removed as BEAT
-/// removes it.
+/// removes it. In a cluster, `TRYAGAIN` while the room's slot moves (as JOIN).
 pub fn update(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     let DataRequest { target, data } =
         request::update(args, config::max_data()).map_err(refused)?;
     let value = data.unwrap_or_default();
-    let Opened { db, name, key } = open_here(ctx, &target)?;
+    // While the room's slot moves, its data key may still be on the other node: an update now
+    // could be overwritten by the key that moves after it.
+    cluster::settled(ctx, target.room.as_bytes())?;
+    let Opened { db, name, key } = open(ctx, &target)?;
     let now = config::moment_now();
     if key.kind() == Kind::Empty {
         drop(key);

@@ -7,14 +7,14 @@
 //! Which presences may have a data key is kept per database
 //! ([`presence_core::data::DataKeys`]), so that the commands of presences without data never
 //! open a data key. A presence that ends where no key may be written (a keyspace notification)
-//! leaves its data key to check: the sweeper's next tick removes it unless it belongs to a live
-//! presence again ([`check_orphan`]).
+//! leaves its data key to check: the sweeper's next tick removes it unless data was written for
+//! the presence since ([`check_orphan`]).
 
 use crate::cluster;
 use crate::ffi::keys::{Kind, ReadKey, WriteKey};
 use crate::state;
 use crate::store::{self, Observed};
-use presence_core::data;
+use presence_core::data::{self, Verdict};
 use presence_core::liveness::Moment;
 use redis_module::{Context, RedisString};
 
@@ -49,7 +49,9 @@ pub fn write(ctx: &Context, db: i32, room: &str, user: &str, value: &[u8], expir
     };
     let key = WriteKey::open(ctx, &name);
     let written = store::write_string(ctx, key, &name, value, expire_at, false);
-    note(db, room, user, true);
+    if written {
+        note(db, room, user, true);
+    }
     written
 }
 
@@ -113,45 +115,73 @@ pub fn observed(db: i32, name: &[u8], gone: bool, moved_in: bool) {
         let data = &mut s.db(db).data;
         if gone {
             data.remove(room, user);
-        } else {
+        } else if moved_in {
             data.add(room, user);
-            if !moved_in {
-                data.orphan(room, user);
-            }
+        } else {
+            data.appeared(room, user);
         }
     });
 }
 
-/// Checks one data key of `db` (the selected database) whose presence ended or changed hands
-/// ([`presence_core::data::DataKeys::orphan`]): it is deleted (a replicated `DEL`) unless it
-/// belongs to the live presence the index holds now ([`data::belongs`]: the same absolute
-/// expiry). False when none was waiting.
+/// A client wrote the presence key `name` of `db` with a raw string command: its data key, if
+/// it may have one, is checked at the next tick (a raw write is a join without data).
+pub fn presence_written(db: i32, name: &[u8]) {
+    state::unless_busy(|s| {
+        let format = s.format;
+        let Some(index) = s.dbs.get_mut(&db).filter(|index| !index.data.is_empty()) else {
+            return;
+        };
+        if let Some((room, user)) = format.parse(name) {
+            index.data.orphan(room, user);
+        }
+    });
+}
+
+/// Checks one data key of `db` (the selected database) whose presence ended or changed hands,
+/// or that appeared, or whose presence a client gave another expiry
+/// ([`presence_core::data::Check`]): the data of an ended presence is deleted (a replicated
+/// `DEL`) unless data was written since, a key that appeared unless it belongs to the live
+/// presence the index holds now ([`data::belongs`]: the same absolute expiry), and a key whose
+/// live presence moved takes its expiry (a replicated `PEXPIREAT`).
+/// False when none was waiting.
 pub fn check_orphan(ctx: &Context, db: i32, now: Moment) -> bool {
-    let Some((room, user)) = state::unless_busy(|s| s.dbs.get_mut(&db)?.data.take_orphan()) else {
+    let Some((room, user, check)) = state::unless_busy(|s| s.dbs.get_mut(&db)?.data.take_orphan())
+    else {
         return false;
     };
-    if !cluster::owns_room(&room) || !may_have(db, &room, &user) {
+    if !cluster::owns_room(&room) {
+        return true;
+    }
+    let verdict = state::unless_busy(|s| Some(s.dbs.get(&db)?.data.verdict(&room, &user, check)));
+    if matches!(verdict, None | Some(Verdict::Keep)) {
         return true;
     }
     let Some(name) = key_name(ctx, &room, &user) else {
         return true;
     };
     let key = WriteKey::open(ctx, &name);
-    match key.kind() {
-        Kind::Empty => {
-            drop(key);
-            note(db, &room, &user, false);
+    if key.kind() == Kind::String && verdict == Some(Verdict::Follow) {
+        let live = state::unless_busy(|s| s.db(db).live_expiry(&room, &user, now));
+        if let Some(expire_at) = live.filter(|at| *at != store::expire_at(&key)) {
+            store::refresh(ctx, key, &name, expire_at);
         }
-        Kind::Other => {}
-        Kind::String => {
-            let expire_at = store::expire_at(&key);
-            let live = state::unless_busy(|s| s.db(db).live_expiry(&room, &user, now));
-            if !data::belongs(live, expire_at) {
-                store::delete(ctx, key, &name);
-                note(db, &room, &user, false);
-            }
-        }
+        return true;
     }
+    let keep = key.kind() == Kind::String
+        && verdict == Some(Verdict::Compare)
+        && data::belongs(
+            state::unless_busy(|s| s.db(db).live_expiry(&room, &user, now)),
+            store::expire_at(&key),
+        );
+    if keep {
+        return true;
+    }
+    if key.kind() == Kind::String {
+        store::delete(ctx, key, &name);
+    } else {
+        drop(key);
+    }
+    note(db, &room, &user, false);
     true
 }
 

@@ -15,6 +15,8 @@ struct Figures {
     backlog: usize,
     pending: usize,
     leases: usize,
+    data: usize,
+    data_checks: usize,
 }
 
 impl Figures {
@@ -31,6 +33,8 @@ impl Figures {
             figures.indexed += index.rooms.entries();
             figures.rooms += index.rooms.rooms();
             figures.leases += index.leases.live(now);
+            figures.data += index.data.len();
+            figures.data_checks += index.data.orphans();
         }
         figures
     }
@@ -41,7 +45,7 @@ pub fn on_info(section: &InfoSection) {
     let Some((figures, stats)) = state::unless_busy(|s| Some((Figures::of(s), s.stats))) else {
         return;
     };
-    let fields: [(&CStr, u64); 20] = [
+    let fields: [(&CStr, u64); 22] = [
         (c"live", figures.live as u64),
         (c"rooms", figures.rooms as u64),
         (c"indexed", figures.indexed as u64),
@@ -51,6 +55,8 @@ pub fn on_info(section: &InfoSection) {
         (c"swept", stats.swept),
         (c"leases", figures.leases as u64),
         (c"swept_node_down", stats.node_down),
+        (c"data_keys", figures.data as u64),
+        (c"data_checks", figures.data_checks as u64),
         (c"events", stats.events),
         (c"sweep_tick_max_us", stats.max_tick_us),
         (c"sweep_tick_max_cpu_us", stats.max_tick_cpu_us),

@@ -70,7 +70,7 @@ commands! {
     Beat => commands::beat;
     /// PRESENCE.LEAVE room user socket
     Leave => commands::leave;
-    /// PRESENCE.LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user]
+    /// `PRESENCE.LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user]`
     List => commands::list;
     /// PRESENCE.COUNT room
     Count => commands::count;

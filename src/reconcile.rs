@@ -12,6 +12,7 @@ use crate::publisher;
 use crate::state::{self, State};
 use crate::store::{self, Observed};
 use presence_core::changes::{self, PresenceRef};
+use presence_core::db::Prior;
 use presence_core::events::{Event, Reason};
 use presence_core::ids;
 use presence_core::keys;
@@ -82,7 +83,12 @@ fn read_key(ctx: &Context, db: i32, key: KeyName<'_>, staged: bool) -> Vec<Event
                 Vec::new()
             }
             Some((socket, expire_at)) => {
-                changes::observed(index, at, socket, expire_at, config::moment_now()).0
+                let (events, _, previous) =
+                    changes::observed(index, at, socket, expire_at, config::moment_now());
+                if matches!(previous, Prior::Same { expire_at: before } if before != expire_at) {
+                    index.data.follow(room, user);
+                }
+                events
             }
             None => changes::removed(index, at, Reason::Deleted, config::moment_now()),
         }

@@ -251,3 +251,120 @@ fn node_id(port: u16) -> Option<String> {
         _ => None,
     }
 }
+
+/// A room whose users carry data moves to another shard while a client keeps updating their
+/// data: the data keys live on the room's shard (its hash tag), move with it (the updates wait
+/// with `TRYAGAIN` while the slot moves), none is lost or left behind, and the only events are
+/// the updates.
+#[test]
+fn a_room_moved_under_updates_keeps_its_data_and_announces_only_the_updates() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use test_support::cluster::{keys_in_slot, room_channel, Listener, Migration, PresenceEvent};
+    const N: usize = 100;
+    let cluster = Cluster::start(
+        3,
+        Options::default().module("presence.sweep-interval", "50"),
+    );
+    let room = cluster.room_on(0, "data");
+    let slot = key_slot(room.as_bytes());
+    let (source, target) = (&cluster.masters[0], &cluster.masters[1]);
+    let mut c = source.conn();
+    for u in 0..N {
+        let joined = c.int(&[
+            "PRESENCE.JOIN",
+            &room,
+            &format!("u{u}"),
+            &format!("s{u}"),
+            "DATA",
+            "[0]",
+        ]);
+        assert_eq!(joined, u as i64 + 1);
+    }
+    let key = format!("room:presence-data:{{{room}}}:u0");
+    assert_eq!(
+        key_slot(key.as_bytes()),
+        slot,
+        "the data key is in the room's slot"
+    );
+    assert_eq!(c.text(&["GET", key.as_str()]).as_deref(), Some("[0]"));
+    assert_eq!(keys_in_slot(source, slot), 2 * N as i64);
+    let mut listeners = vec![Listener::sharded(
+        source,
+        &room_channel(&room),
+        false,
+        "room channel on the source",
+    )];
+    let migration = Migration::begin(source, target, slot);
+    listeners.push(Listener::sharded(
+        target,
+        &room_channel(&room),
+        true,
+        "room channel on the target",
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let updates = {
+        let (ports, room, stop) = (cluster.ports(), room.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut client =
+                test_support::cluster::ClusterClient::new(ports, Duration::from_secs(120));
+            let mut last = vec!["[0]".to_string(); N];
+            let mut step = 0usize;
+            while !stop.load(Ordering::Relaxed) || step < 2 * N {
+                let u = step * 37 % N;
+                let data = format!("[{step}]");
+                let reply = client.call(&[
+                    "PRESENCE.UPDATE",
+                    &room,
+                    &format!("u{u}"),
+                    &format!("s{u}"),
+                    &data,
+                ]);
+                assert_eq!(reply, Reply::Int(1), "UPDATE u{u}");
+                last[u] = data;
+                step += 1;
+            }
+            (last, step, client.redirections.tryagain)
+        })
+    };
+    while migration.move_batch(7).0 > 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let masters: Vec<&test_support::Server> = cluster.masters.iter().collect();
+    migration.finish(&masters);
+    stop.store(true, Ordering::Relaxed);
+    let (last, steps, tryagain) = updates.join().expect("the updates");
+    println!("{steps} updates, {tryagain} TRYAGAIN answers waited out");
+    assert_eq!(keys_in_slot(source, slot), 0, "nothing left behind");
+    assert_eq!(keys_in_slot(target, slot), 2 * N as i64);
+    let mut t = target.conn();
+    let mut want: Vec<(String, String)> =
+        (0..N).map(|u| (format!("u{u}"), last[u].clone())).collect();
+    want.sort();
+    let listed = t.strings(&["PRESENCE.LIST", &room, "WITHDATA"]);
+    let listed: Vec<(String, String)> = listed
+        .chunks(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect();
+    assert_eq!(listed, want, "no update lost");
+    for u in 0..N {
+        let data = format!("room:presence-data:{{{room}}}:u{u}");
+        let presence = format!("room:presence:{{{room}}}:u{u}");
+        assert_eq!(
+            t.int(&["PEXPIRETIME", data.as_str()]),
+            t.int(&["PEXPIRETIME", presence.as_str()]),
+            "u{u}"
+        );
+    }
+    let heard = test_support::cluster::stop_listeners(listeners);
+    let events: Vec<PresenceEvent> = heard.iter().filter_map(PresenceEvent::parse).collect();
+    assert!(
+        events.iter().all(|e| e.event == "update"),
+        "only updates: {:?}",
+        events
+            .iter()
+            .filter(|e| e.event != "update")
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+}

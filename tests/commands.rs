@@ -203,7 +203,11 @@ fn wrong_arity_answers_the_standard_error() {
     let mut c = server.conn();
     for (args, name) in [
         (vec!["PRESENCE.JOIN", "r", "u"], "presence.join"),
-        (vec!["PRESENCE.JOIN", "r", "u", "s", "x"], "presence.join"),
+        (vec!["PRESENCE.UPDATE", "r", "u", "s"], "presence.update"),
+        (
+            vec!["PRESENCE.UPDATE", "r", "u", "s", "1", "2"],
+            "presence.update",
+        ),
         (vec!["PRESENCE.BEAT", "r"], "presence.beat"),
         (vec!["PRESENCE.LEAVE"], "presence.leave"),
         (vec!["PRESENCE.LIST"], "presence.list"),
@@ -217,6 +221,11 @@ fn wrong_arity_answers_the_standard_error() {
             "{args:?}"
         );
     }
+    assert_eq!(
+        c.err(&["PRESENCE.JOIN", "r", "u", "s", "x"]),
+        "ERR syntax error",
+        "JOIN takes an optional DATA json"
+    );
 }
 
 #[test]
@@ -523,6 +532,7 @@ fn command_docs_describe_every_command() {
         "Lists the live users of a room in user id order",
         "complexity",
         "WITHSOCKETS",
+        "WITHDATA",
         "LIMIT",
         "AFTER",
         "pure-token",
@@ -534,7 +544,8 @@ fn command_docs_describe_every_command() {
         );
     }
     for (command, arity) in [
-        ("presence.join", 4),
+        ("presence.join", -4),
+        ("presence.update", 5),
         ("presence.beat", 4),
         ("presence.leave", 4),
         ("presence.list", -2),
@@ -557,6 +568,36 @@ fn command_docs_describe_every_command() {
         ["r1"]
     );
     assert_eq!(
+        c.strings(&[
+            "COMMAND",
+            "GETKEYS",
+            "presence.join",
+            "r1",
+            "u",
+            "s",
+            "DATA",
+            "1"
+        ]),
+        ["r1"]
+    );
+    assert_eq!(
+        c.strings(&[
+            "COMMAND",
+            "GETKEYS",
+            "presence.update",
+            "r3",
+            "u",
+            "s",
+            "{}"
+        ]),
+        ["r3"]
+    );
+    let join_docs = flatten(&c.call(&["COMMAND", "DOCS", "presence.join"]));
+    assert!(
+        join_docs.contains("DATA") && join_docs.contains("json"),
+        "{join_docs}"
+    );
+    assert_eq!(
         c.strings(&["COMMAND", "GETKEYS", "presence.list", "r2", "LIMIT", "5"]),
         ["r2"]
     );
@@ -576,7 +617,8 @@ fn command_docs_describe_every_command() {
                 "presence.lease",
                 "presence.leave",
                 "presence.list",
-                "presence.sweep"
+                "presence.sweep",
+                "presence.update"
             ]
         );
     }

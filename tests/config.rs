@@ -16,6 +16,7 @@ fn defaults_and_config_set() {
             .collect::<std::collections::BTreeSet<_>>(),
         [
             "presence.events=auto",
+            "presence.max-data=1024",
             "presence.stale-after=90",
             "presence.sweep-interval=1000",
             "presence.ttl=21600"

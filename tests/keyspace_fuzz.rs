@@ -1,10 +1,12 @@
 //! Thousands of random commands of every type class on a small set of presence keys (strings
 //! and other types, TTLs, renames, copies, moves, restores, stores, swaps and flushes, and the
-//! module's own commands), with the sweeper running. Where the server has them (and Redis 8
+//! module's own commands, with and without presence data), with the sweeper running; a fifth of
+//! the raw commands touch the data keys instead. Where the server has them (and Redis 8
 //! must: see [`Features::of`]), vector sets and hashes whose fields expire join the mix. After
 //! every few commands one `MULTI` reads every room's listing and every key's type, value and
 //! TTL at the same instant: the listing must be exactly what the liveness rule makes of the
-//! keys.
+//! keys, each listed user's data what its data key holds. Once the commands stop, every data key
+//! left has a live presence beside it, with the same expiry.
 
 use std::collections::BTreeMap;
 use test_support::{Conn, Features, Options, Reply, Rng, Server};
@@ -19,7 +21,17 @@ const TTL_S: i64 = 21600;
 const STALE_AFTER_S: i64 = 3600;
 
 fn name(rng: &mut Rng) -> String {
-    format!("room:presence:r{}:u{}", rng.below(ROOMS), rng.below(USERS))
+    let prefix = if rng.below(5) == 0 {
+        "room:presence-data"
+    } else {
+        "room:presence"
+    };
+    format!("{prefix}:r{}:u{}", rng.below(ROOMS), rng.below(USERS))
+}
+
+/// Presence data to join or update with.
+fn data(rng: &mut Rng) -> String {
+    pick(rng, &[r#"{"name":"Ada"}"#, "[1,2]", "null", r#""away""#]).to_string()
 }
 
 fn socket(rng: &mut Rng) -> String {
@@ -195,10 +207,21 @@ fn random_command(rng: &mut Rng, dumps: &[Vec<u8>], newer: &[&str]) -> Vec<Vec<u
         }
         29 => vec!["SWAPDB".into(), "0".into(), "1".into()],
         30 if rng.below(10) == 0 => vec!["FLUSHDB".into()],
-        31..=34 => vec!["PRESENCE.JOIN".into(), room, user, socket(rng)],
+        31 | 32 => vec!["PRESENCE.JOIN".into(), room, user, socket(rng)],
+        33 | 34 => vec![
+            "PRESENCE.JOIN".into(),
+            room,
+            user,
+            socket(rng),
+            "DATA".into(),
+            data(rng),
+        ],
         35 | 36 => vec!["PRESENCE.BEAT".into(), room, user, socket(rng)],
         37 => vec!["PRESENCE.LEAVE".into(), room, user, socket(rng)],
         38 => vec!["INCR".into(), a],
+        39 if rng.below(2) == 0 => {
+            vec!["PRESENCE.UPDATE".into(), room, user, socket(rng), data(rng)]
+        }
         40..=43 => newer_command(rng, newer, a),
         _ => vec!["PRESENCE.COUNT".into(), room],
     };
@@ -213,21 +236,23 @@ fn valid_socket(value: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@+=~".contains(b))
 }
 
-/// Reads every room's listing and every key's type, value and TTL in one transaction, and
-/// checks the listings against the keys.
+/// Reads every room's listing (with sockets and data) and every presence and data key's type,
+/// value and TTL in one transaction, and checks the listings against the keys.
 fn check(c: &mut Conn, step: usize) {
     c.call(&["MULTI"]);
     for room in 0..ROOMS {
         let room = format!("r{room}");
-        c.call(&["PRESENCE.LIST", room.as_str(), "WITHSOCKETS"]);
+        c.call(&["PRESENCE.LIST", room.as_str(), "WITHSOCKETS", "WITHDATA"]);
     }
     let mut names = Vec::new();
     for room in 0..ROOMS {
         for user in 0..USERS {
-            let key = format!("room:presence:r{room}:u{user}");
-            c.call(&["TYPE", key.as_str()]);
-            c.call(&["GET", key.as_str()]);
-            c.call(&["PTTL", key.as_str()]);
+            for prefix in ["room:presence", "room:presence-data"] {
+                let key = format!("{prefix}:r{room}:u{user}");
+                c.call(&["TYPE", key.as_str()]);
+                c.call(&["GET", key.as_str()]);
+                c.call(&["PTTL", key.as_str()]);
+            }
             names.push((room, user));
         }
     }
@@ -242,22 +267,68 @@ fn check(c: &mut Conn, step: usize) {
             if *key_room != room as u64 {
                 continue;
             }
-            let kind = keys[3 * at].text().unwrap_or_default();
-            let Reply::Bulk(Some(value)) = &keys[3 * at + 1] else {
+            let kind = keys[6 * at].text().unwrap_or_default();
+            let Reply::Bulk(Some(value)) = &keys[6 * at + 1] else {
                 continue;
             };
-            let pttl = keys[3 * at + 2].int();
+            let pttl = keys[6 * at + 2].int();
             if kind == "string" && valid_socket(value) && pttl > live_above_ms {
-                expected.push(format!("u{user}"));
-                expected.push(String::from_utf8_lossy(value).into_owned());
+                expected.push(Some(format!("u{user}")));
+                expected.push(Some(String::from_utf8_lossy(value).into_owned()));
+                // A data key without a TTL is not the data of a presence (whose key has one).
+                let data_kind = keys[6 * at + 3].text().unwrap_or_default();
+                let data_pttl = keys[6 * at + 5].int();
+                expected.push(match &keys[6 * at + 4] {
+                    Reply::Bulk(Some(data)) if data_kind == "string" && data_pttl > 0 => {
+                        Some(String::from_utf8_lossy(data).into_owned())
+                    }
+                    _ => None,
+                });
             }
         }
-        assert_eq!(
-            listing.strings(),
-            expected,
-            "room r{room} after step {step}"
-        );
+        let Reply::Array(Some(listed)) = listing else {
+            panic!("room r{room} after step {step}: {listing:?}");
+        };
+        let listed: Vec<Option<String>> = listed.iter().map(Reply::text).collect();
+        assert_eq!(listed, expected, "room r{room} after step {step}");
     }
+}
+
+/// The string data keys of databases 0 and 1 that have no live presence beside them, or not
+/// its exact expiry (once the commands have stopped and the sweeper has had its ticks, there
+/// is none).
+fn data_keys_without_a_live_presence(c: &mut Conn) -> Vec<String> {
+    let live_above_ms = (TTL_S - STALE_AFTER_S) * 1000;
+    let mut orphans = Vec::new();
+    for db in ["0", "1"] {
+        c.call(&["SELECT", db]);
+        for room in 0..ROOMS {
+            for user in 0..USERS {
+                let data = format!("room:presence-data:r{room}:u{user}");
+                // A data key of another type is no presence's data: the module leaves it be.
+                if c.text(&["TYPE", data.as_str()]).as_deref() != Some("string") {
+                    continue;
+                }
+                let presence = format!("room:presence:r{room}:u{user}");
+                let live = c.text(&["TYPE", presence.as_str()]).as_deref() == Some("string")
+                    && c.text(&["GET", presence.as_str()])
+                        .is_some_and(|v| valid_socket(v.as_bytes()))
+                    && c.int(&["PTTL", presence.as_str()]) > live_above_ms;
+                let same_expiry = c.int(&["PEXPIRETIME", data.as_str()])
+                    == c.int(&["PEXPIRETIME", presence.as_str()]);
+                if !live || !same_expiry {
+                    let kind = c.text(&["TYPE", presence.as_str()]);
+                    let pttl = c.int(&["PTTL", presence.as_str()]);
+                    let data_pttl = c.int(&["PTTL", data.as_str()]);
+                    orphans.push(format!(
+                        "db {db} {data} (PTTL {data_pttl}) beside a presence key of type {kind:?}, PTTL {pttl}"
+                    ));
+                }
+            }
+        }
+    }
+    c.call(&["SELECT", "0"]);
+    orphans
 }
 
 #[test]
@@ -279,6 +350,21 @@ fn random_commands_of_every_type_keep_the_index_equal_to_the_keys() {
         if step % 4 == 3 {
             check(&mut c, step);
         }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let orphans = data_keys_without_a_live_presence(&mut c);
+        if orphans.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "data keys without a live presence: {orphans:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for name in ["PRESENCE.UPDATE", "PRESENCE.JOIN"] {
+        assert!(ran.get(name).is_some_and(|n| *n >= 5), "{name}: {ran:?}");
     }
     for name in newer {
         assert!(

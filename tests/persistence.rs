@@ -1,4 +1,5 @@
-//! AOF: the module's writes replay to the same presences, and the dead ones still go.
+//! AOF and RDB: the module's writes replay to the same presences (and their data), and the dead
+//! ones still go.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -178,4 +179,74 @@ fn a_load_indexes_every_key_it_brings() {
         held.iter().all(|value| !value.starts_with(NODE)),
         "{held:?}"
     );
+}
+
+/// `PRESENCE.LIST r WITHDATA` as the keys make it: each user with a presence key, followed by
+/// its data key's value (empty for none).
+fn withdata_from_keys(c: &mut test_support::Conn, room: &str) -> Vec<String> {
+    let users: Vec<String> = test_support::presence_keys(c)
+        .remove(room)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(user, _, _)| user)
+        .collect();
+    users
+        .into_iter()
+        .flat_map(|user| {
+            let data = c
+                .text(&["GET", &format!("room:presence-data:{room}:{user}")])
+                .unwrap_or_default();
+            [user, data]
+        })
+        .collect()
+}
+
+/// RDB (`DEBUG RELOAD`, a restart) and AOF (a base, then commands after it): the data keys
+/// come back with their presences, listed as the keys hold them; the data of a presence that
+/// ended before the save stays gone, and a stale one's data goes with it at the first sweep.
+#[test]
+fn data_keys_come_back_with_their_presences_from_rdb_and_aof() {
+    for appendonly in ["no", "yes"] {
+        let server = Server::with(
+            Options::default()
+                .module("presence.sweep-interval", "3600000")
+                .config("appendonly", appendonly),
+        );
+        let mut c = server.conn();
+        c.int(&["PRESENCE.JOIN", "r", "a", "sa", "DATA", r#"{"name":"Ada"}"#]);
+        c.int(&["PRESENCE.JOIN", "r", "b", "sb"]);
+        c.int(&["PRESENCE.JOIN", "r", "gone", "sg", "DATA", "1"]);
+        c.int(&["PRESENCE.LEAVE", "r", "gone", "sg"]);
+        c.int(&["PRESENCE.JOIN", "r", "stale", "ss", "DATA", "2"]);
+        c.int(&["EXPIRE", "room:presence:r:stale", "1000"]);
+        if appendonly == "yes" {
+            rewrite_aof(&mut c);
+        }
+        c.int(&["PRESENCE.JOIN", "r", "c", "sc", "DATA", "[3]"]);
+        c.int(&["PRESENCE.UPDATE", "r", "a", "sa", r#"{"name":"Bob"}"#]);
+        c.int(&["PRESENCE.JOIN", "r", "b", "sb", "DATA", "true"]);
+        let want = ["a", r#"{"name":"Bob"}"#, "b", "true", "c", "[3]"];
+        assert_eq!(c.strings(&["PRESENCE.LIST", "r", "WITHDATA"]), want);
+        if appendonly == "no" {
+            assert_eq!(c.text(&["DEBUG", "RELOAD"]).as_deref(), Some("OK"));
+            assert_eq!(c.strings(&["PRESENCE.LIST", "r", "WITHDATA"]), want);
+            c.call(&["SAVE"]);
+        }
+        let server = server.restart();
+        let mut c = server.conn();
+        let when = format!("appendonly {appendonly}");
+        assert_eq!(
+            c.strings(&["PRESENCE.LIST", "r", "WITHDATA"]),
+            want,
+            "{when}"
+        );
+        assert_eq!(c.int(&["EXISTS", "room:presence-data:r:gone"]), 0, "{when}");
+        assert_eq!(c.int(&["PRESENCE.SWEEP"]), 1, "{when}");
+        assert_eq!(
+            c.int(&["EXISTS", "room:presence-data:r:stale"]),
+            0,
+            "{when}"
+        );
+        assert_eq!(withdata_from_keys(&mut c, "r"), want, "{when}");
+    }
 }

@@ -252,3 +252,133 @@ fn the_rebuild_after_a_swapdb_sync_works_in_slices_however_many_presences() {
         "the longest timer tick of the rebuilds used {max_cpu} µs of CPU"
     );
 }
+
+/// Every data key of a connection's database with its value and absolute expiry.
+fn data_keys(c: &mut Conn) -> Vec<(String, Option<String>, i64)> {
+    let Reply::Array(Some(parts)) = c.call(&[
+        "SCAN",
+        "0",
+        "MATCH",
+        "room:presence-data:*",
+        "COUNT",
+        "10000",
+    ]) else {
+        panic!("SCAN");
+    };
+    let mut keys: Vec<(String, Option<String>, i64)> = parts[1]
+        .strings()
+        .into_iter()
+        .map(|key| {
+            let value = c.text(&["GET", key.as_str()]);
+            let at = c.int(&["PEXPIRETIME", key.as_str()]);
+            (key, value, at)
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn data_keys_are_the_same_on_the_replica_and_go_with_their_presence() {
+    let master = Server::with(master_options(90, 50));
+    let mut m = master.conn();
+    m.int(&["PRESENCE.JOIN", "r", "before-sync", "s0", "DATA", "[0]"]);
+    let replica = replica_of(&master, Options::default());
+    let mut r = replica.conn();
+    m.int(&["PRESENCE.JOIN", "r", "a", "sa", "DATA", r#"{"name":"Ada"}"#]);
+    m.int(&["PRESENCE.JOIN", "r", "b", "sb", "DATA", "1"]);
+    m.int(&["PRESENCE.UPDATE", "r", "b", "sb", "2"]);
+    m.int(&["PRESENCE.JOIN", "r", "c", "sc", "DATA", "3"]);
+    m.int(&["PRESENCE.BEAT", "r", "a", "sa"]);
+    m.int(&["PRESENCE.LEAVE", "r", "before-sync", "s0"]);
+    m.int(&["PRESENCE.JOIN", "r", "c", "sc"]);
+    m.int(&["PRESENCE.JOIN", "r", "d", "sd", "DATA", "4"]);
+    m.call(&["DEL", "room:presence:r:d"]);
+    let withdata = |c: &mut Conn| c.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]);
+    let want = vec![
+        "a",
+        "sa",
+        r#"{"name":"Ada"}"#,
+        "b",
+        "sb",
+        "2",
+        "c",
+        "sc",
+        "",
+    ];
+    wait_for(SYNC, "the master to drop d's data", || {
+        (m.int(&["EXISTS", "room:presence-data:r:d"]) == 0).then_some(())
+    });
+    let on_master = data_keys(&mut m);
+    assert_eq!(
+        on_master
+            .iter()
+            .map(|(k, _, _)| k.as_str())
+            .collect::<Vec<_>>(),
+        ["room:presence-data:r:a", "room:presence-data:r:b"]
+    );
+    wait_for(SYNC, "the replica's data keys to be the master's", || {
+        (data_keys(&mut r) == on_master).then_some(())
+    });
+    for c in [&mut m, &mut r] {
+        let listed: Vec<String> = withdata(c);
+        assert_eq!(listed, want);
+    }
+    for (key, _, at) in &on_master {
+        let presence = key.replacen("room:presence-data:", "room:presence:", 1);
+        assert_eq!(r.int(&["PEXPIRETIME", presence.as_str()]), *at, "{key}");
+    }
+}
+
+/// A replica (synced from the socket, `repl-diskless-load swapdb`) learns the data keys from
+/// the sync as its index: promoted, its commands and its ticks remove the data of the
+/// presences that end.
+#[test]
+fn a_replica_knows_the_data_keys_and_removes_them_once_promoted() {
+    let master = Server::with(
+        master_options(90, 100)
+            .config("repl-diskless-sync", "yes")
+            .config("rdbcompression", "no"),
+    );
+    let mut m = master.conn();
+    for user in ["a", "b", "c"] {
+        m.int(&[
+            "PRESENCE.JOIN",
+            "r",
+            user,
+            "s",
+            "DATA",
+            &format!("[\"{user}\"]"),
+        ]);
+    }
+    m.int(&["PRESENCE.JOIN", "r", "d", "s"]);
+    let replica = Server::with(
+        Options::default()
+            .module("presence.sweep-interval", "50")
+            .config("repl-diskless-load", "swapdb"),
+    );
+    let mut r = replica.conn();
+    let port = master.port.to_string();
+    r.call(&["REPLICAOF", "127.0.0.1", port.as_str()]);
+    let want = m.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]);
+    wait_for(SYNC, "the replica to list the master's data", || {
+        match r.call(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]) {
+            Reply::Array(Some(_)) => {
+                (r.strings(&["PRESENCE.LIST", "r", "WITHSOCKETS", "WITHDATA"]) == want)
+                    .then_some(())
+            }
+            _ => None,
+        }
+    });
+    assert_eq!(r.info_field("presence", "presence_data_keys"), "3");
+    assert_eq!(r.text(&["REPLICAOF", "NO", "ONE"]).as_deref(), Some("OK"));
+    assert_eq!(r.int(&["PRESENCE.LEAVE", "r", "a", "s"]), 1);
+    assert_eq!(r.int(&["EXISTS", "room:presence-data:r:a"]), 0);
+    r.call(&["DEL", "room:presence:r:b"]);
+    wait_for(
+        SYNC,
+        "the promoted replica's tick to remove b's data",
+        || (r.int(&["EXISTS", "room:presence-data:r:b"]) == 0).then_some(()),
+    );
+    assert_eq!(data_keys(&mut r).len(), 1, "c's data stays");
+}

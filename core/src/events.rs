@@ -162,14 +162,13 @@ impl Event {
         }
     }
 
-    /// This event with `"data":<data>` added to its payload (a `join` whose presence has data;
-    /// `data` is one JSON value, embedded as is).
-    pub fn with_data(mut self, data: &str) -> Event {
+    /// Adds `"data":<data>` to the payload (a `join` whose presence has data; `data` is one
+    /// JSON value, embedded as is).
+    pub fn add_data(&mut self, data: &str) {
         self.payload.pop();
         self.payload.push_str(",\"data\":");
         self.payload.push_str(data);
         self.payload.push('}');
-        self
     }
 
     /// A presence ended (`leave` or `force-leave`, after its reason).
@@ -314,7 +313,8 @@ mod tests {
 
     #[test]
     fn data_is_embedded_as_json() {
-        let join = Event::join(0, "r", "u", "s", 2).with_data(r#"{"name":"Ada"}"#);
+        let mut join = Event::join(0, "r", "u", "s", 2);
+        join.add_data(r#"{"name":"Ada"}"#);
         assert_eq!(
             join.payload,
             r#"{"room":"r","user":"u","socket":"s","count":2,"data":{"name":"Ada"}}"#

@@ -62,6 +62,16 @@ pub fn target<'a>(args: &[&'a [u8]]) -> Result<Target<'a>, PresenceError> {
     let [room, user, socket] = args else {
         return Err(PresenceError::WrongArity);
     };
+    target_of(room, user, socket)
+}
+
+/// The target named by three arguments.
+#[inline(always)]
+fn target_of<'a>(
+    room: &'a [u8],
+    user: &'a [u8],
+    socket: &'a [u8],
+) -> Result<Target<'a>, PresenceError> {
     Ok(Target {
         room: id(room, IdKind::Room)?,
         user: id(user, IdKind::User)?,
@@ -86,19 +96,22 @@ pub fn check_data(data: &[u8], max_data: usize) -> Result<(), PresenceError> {
 
 /// Parses `room user socket [DATA json]`, the data checked against `max_data`.
 pub fn join<'a>(args: &[&'a [u8]], max_data: usize) -> Result<DataRequest<'a>, PresenceError> {
-    let (target_args, data) = match args {
-        [_, _, _] => (args, None),
-        [_, _, _, option, data] if option.eq_ignore_ascii_case(b"DATA") => {
-            (&args[..3], Some(*data))
+    match args {
+        [room, user, socket] => Ok(DataRequest {
+            target: target_of(room, user, socket)?,
+            data: None,
+        }),
+        [room, user, socket, option, data] if option.eq_ignore_ascii_case(b"DATA") => {
+            let target = target_of(room, user, socket)?;
+            check_data(data, max_data)?;
+            Ok(DataRequest {
+                target,
+                data: Some(*data),
+            })
         }
-        [_, _, _, ..] => return Err(PresenceError::Syntax),
-        _ => return Err(PresenceError::WrongArity),
-    };
-    let target = target(target_args)?;
-    if let Some(data) = data {
-        check_data(data, max_data)?;
+        [_, _, _, ..] => Err(PresenceError::Syntax),
+        _ => Err(PresenceError::WrongArity),
     }
-    Ok(DataRequest { target, data })
 }
 
 /// Parses `room user socket json`, the data checked against `max_data`.
@@ -106,7 +119,7 @@ pub fn update<'a>(args: &[&'a [u8]], max_data: usize) -> Result<DataRequest<'a>,
     let [room, user, socket, data] = args else {
         return Err(PresenceError::WrongArity);
     };
-    let target = target(&[room, user, socket])?;
+    let target = target_of(room, user, socket)?;
     check_data(data, max_data)?;
     Ok(DataRequest {
         target,
