@@ -144,6 +144,7 @@ impl Library {
                 self.shard("nodes"),
                 self.shard("sweep-lease"),
             ],
+            "reconcile_all" => vec![self.shard("rooms")],
             _ => room,
         }
     }
@@ -227,6 +228,26 @@ impl Library {
             let reply = self.call_with_keys("reconcile", &keys, &[room, &cursor, count]);
             let Reply::Array(Some(parts)) = reply else {
                 panic!("reconcile answered {reply:?}");
+            };
+            cursor = parts[0].text().expect("a cursor");
+            changed += parts[1].int();
+            if cursor == "0" {
+                return changed;
+            }
+        }
+    }
+}
+
+impl Library {
+    /// Reconciles every presence key of the server, in steps of `count`; the presences changed.
+    fn reconcile_all(&mut self, count: &str) -> i64 {
+        let keys = self.keys("reconcile_all", &[]);
+        let mut cursor = "0".to_string();
+        let mut changed = 0;
+        loop {
+            let reply = self.call_with_keys("reconcile_all", &keys, &[&cursor, count]);
+            let Reply::Array(Some(parts)) = reply else {
+                panic!("reconcile_all answered {reply:?}");
             };
             cursor = parts[0].text().expect("a cursor");
             changed += parts[1].int();
@@ -1235,4 +1256,28 @@ fn the_sweep_meets_a_raw_overwrite_as_a_replace() {
         lib.run("list", &["r1", "WITHSOCKETS"]).strings(),
         ["u1", "s2"]
     );
+}
+
+#[test]
+fn reconcile_all_indexes_the_raw_writes_of_every_room() {
+    let server = plain_server();
+    let mut lib = Library::load(server.conn());
+    let mut events = Events::new(&server);
+    let mut raw = server.conn();
+    for (room, users) in [("r1", 3), ("r2", 5), ("r3", 1)] {
+        for user in 0..users {
+            let key = format!("room:presence:{room}:u{user}");
+            raw.call(&["SET", &key, "s", "EX", TTL]);
+        }
+    }
+    raw.call(&["SET", "room:presence:bad", "s", "EX", TTL]);
+    raw.call(&["SET", "room:presence:{r4}:u1", "s", "EX", TTL]);
+    assert_eq!(lib.reconcile_all("2"), 9);
+    for (room, count) in [("r1", 3), ("r2", 5), ("r3", 1)] {
+        assert_eq!(lib.run("count", &[room]), Reply::Int(count), "{room}");
+    }
+    // The keys of another form, or none, are not presences here.
+    assert_eq!(raw.int(&["ZCARD", "presence:rooms"]), 3);
+    assert_eq!(events.take().len(), 9, "a join each");
+    assert_eq!(lib.reconcile_all("100"), 0, "nothing left to change");
 }

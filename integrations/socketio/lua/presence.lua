@@ -1045,6 +1045,47 @@ local function reconcile(keys, args)
     return {next_cursor, changed}
 end
 
+-- The room and user of a presence key in this form, or nil for any other key.
+local function parse_presence_key(s, key)
+    local room, user
+    if s.cluster then
+        room, user = string.match(key, '^room:presence:{([^}]*)}:(.*)$')
+    else
+        room, user = string.match(key, '^room:presence:([^:]*):(.*)$')
+    end
+    if valid_id(room) and valid_id(user) then
+        return room, user
+    end
+    return nil
+end
+
+-- RECONCILE_ALL cursor count -> {next cursor, presences changed}: reconcile of every presence
+-- key of the shard (an app server's start), COUNT keys of a SCAN a call; start with 0, call
+-- again with the cursor until it is 0. Index entries whose key is gone are left to the sweep,
+-- which meets them when they come due, or to RECONCILE of their room.
+local function reconcile_all(keys, args)
+    local s = settings(args)
+    args = op_args(args)
+    if #args ~= 2 then
+        wrong_arity('presence.reconcile_all')
+    end
+    expect_keys(keys, {shard_key(s, 'rooms')})
+    local step = integer_setting(args[2], 'count')
+    if step < 1 or not string.find(args[1], '^%d+$') then
+        fail('ERR invalid cursor or count')
+    end
+    local node_up = lease_checker(s)
+    local scan = redis.call('SCAN', args[1], 'MATCH', 'room:presence:*', 'COUNT', step)
+    local changed = 0
+    for _, key in ipairs(scan[2]) do
+        local room, user = parse_presence_key(s, key)
+        if room and reconcile_key(s, room_keys(s, room), node_up, user) then
+            changed = changed + 1
+        end
+    end
+    return {scan[1], changed}
+end
+
 -- Entry points -------------------------------------------------------------------------------
 
 -- An entry point: a refusal raised anywhere in `fn` is answered as the error reply alone (an
@@ -1075,6 +1116,7 @@ local ENTRY_POINTS = {
     {'lease', entry(lease), WRITES},
     {'sweep', entry(sweep), WRITES},
     {'reconcile', entry(reconcile), WRITES},
+    {'reconcile_all', entry(reconcile_all), WRITES},
 }
 
 -- A library's loading sees only redis.register_function (not even pairs): plain loops here.
