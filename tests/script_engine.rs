@@ -617,6 +617,26 @@ fn replies_errors_and_events_match_the_module() {
     pair.same("list", &["r3", "WITHSOCKETS", "WITHDATA"]);
     pair.same_events(false, "raw writes");
     pair.same_keys("raw writes");
+    // A room with more presences not live than live (a node's, down) is listed from its
+    // expiry index: still in byte order, ids of every kind of byte.
+    let mixed = ["B", "a", "_x", "~z", "-m", "Z9", "0", ".", "@h", "+p", "=q"];
+    pair.same("lease", &["n6", "60000"]);
+    for (i, user) in mixed.iter().enumerate() {
+        pair.same("join", &["r5", user, &format!("s{i}")]);
+        pair.same("join", &["r5", &format!("{user}n"), "n6/s"]);
+        pair.same("join", &["r5", &format!("{user}m"), "n6/s"]);
+    }
+    pair.same("lease", &["n6", "0"]);
+    for args in [
+        &["r5", "WITHSOCKETS"][..],
+        &["r5", "LIMIT", "3", "AFTER", "B"],
+        &["r5", "AFTER", "_x", "WITHDATA"],
+        &["r5", "LIMIT", "0"],
+    ] {
+        pair.same("list", args);
+    }
+    pair.same("count", &["r5"]);
+    pair.same_events(false, "a room mostly down");
     // The lease ends: the node's presences leave lists and counts at once; the sweep announces.
     pair.same("lease", &["n1", "0"]);
     pair.same("list", &["r1", "WITHSOCKETS"]);

@@ -661,29 +661,51 @@ local function parse_list(args)
     return request
 end
 
--- LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user] -> live users in byte order.
--- Walks the user-order index from AFTER. While the room holds presences that are not live (not
--- swept yet, or held through a down node), each member's liveness is checked, LIST_CHUNK members
--- at a time, until as many were passed over as the room holds; from then on (and from the start
--- in a swept room) every member is live and the page is read in one range.
--- O(log n + page + d), d the room's presences not live; O(log n + page) in a swept room.
-local function list(keys, args)
-    local s = settings(args)
-    args = op_args(args)
-    if #args < 1 then
-        wrong_arity('presence.list')
+-- True when `a` sorts before `b` byte by byte. Lua compares strings with strcoll, and Redis
+-- sets the collation from the environment's locale, which may order ids otherwise.
+local function byte_less(a, b)
+    for i = 1, math.min(#a, #b) do
+        local x, y = string.byte(a, i), string.byte(b, i)
+        if x ~= y then
+            return x < y
+        end
     end
-    local r = room_call(s, keys, args[1])
-    local request = parse_list(args)
-    local node_up = lease_checker(s)
-    local limit = request.limit or math.huge
-    local dead = redis.call('ZCARD', r.index) - live_count(s, r, node_up)
-    local out, found = {}, 0
-    local from = request.after and ('(' .. request.after .. '!') or '-'
-    while found < limit do
+    return #a < #b
+end
+
+-- The live (user, socket) pairs of the room after `after`, in user order, read from the expiry
+-- index: for a room where fewer are live than not (a crashed server's, before the sweep).
+-- O(log n + live · log n).
+local function live_by_expiry(s, r, node_up, after, limit)
+    local live = {}
+    for _, user in ipairs(redis.call('ZRANGEBYSCORE', r.index, '(' .. s.now, '+inf')) do
+        local socket = indexed(r, user)
+        if socket and node_up(socket_node(socket)) and (after == nil or byte_less(after, user)) then
+            live[#live + 1] = {user, socket}
+        end
+    end
+    table.sort(live, function(a, b)
+        return byte_less(a[1], b[1])
+    end)
+    local page = {}
+    for i = 1, math.min(#live, limit) do
+        page[i] = live[i]
+    end
+    return page
+end
+
+-- The live (user, socket) pairs of the room after `after`, in user order, read from the order
+-- index: while the room holds presences that are not live (`dead` of them), each member's
+-- liveness is checked, LIST_CHUNK members at a time, until as many were passed over as the
+-- room holds; from then on every member is live and the rest of the page is one range.
+-- O(log n + page + dead).
+local function live_by_order(s, r, node_up, after, limit, dead)
+    local page = {}
+    local from = after and ('(' .. after .. '!') or '-'
+    while #page < limit do
         local batch = LIST_CHUNK
         if dead == 0 then
-            batch = limit == math.huge and -1 or limit - found
+            batch = limit == math.huge and -1 or limit - #page
         end
         local members = redis.call('ZRANGEBYLEX', r.order, from, '+', 'LIMIT', 0, batch)
         for _, member in ipairs(members) do
@@ -695,21 +717,48 @@ local function list(keys, args)
                 live = live_until ~= nil and live_until > s.now and node_up(socket_node(socket))
                 dead = live and dead or dead - 1
             end
-            if live and found < limit then
-                found = found + 1
-                out[#out + 1] = user
-                if request.with_sockets then
-                    out[#out + 1] = socket
-                end
-                if request.with_data then
-                    out[#out + 1] = read_data(s, r.room, user) or false
-                end
+            if live and #page < limit then
+                page[#page + 1] = {user, socket}
             end
         end
         if batch == -1 or #members < batch then
             break
         end
         from = '(' .. members[#members]
+    end
+    return page
+end
+
+-- LIST room [WITHSOCKETS] [WITHDATA] [LIMIT n] [AFTER user] -> live users in byte order: from
+-- the order index, or, in a room holding more presences not live than live, from the expiry
+-- index. O(log n + page + min(dead, live · log n)); O(log n + page) in a swept room.
+local function list(keys, args)
+    local s = settings(args)
+    args = op_args(args)
+    if #args < 1 then
+        wrong_arity('presence.list')
+    end
+    local r = room_call(s, keys, args[1])
+    local request = parse_list(args)
+    local node_up = lease_checker(s)
+    local limit = request.limit or math.huge
+    local live = live_count(s, r, node_up)
+    local dead = redis.call('ZCARD', r.index) - live
+    local page
+    if dead > live then
+        page = live_by_expiry(s, r, node_up, request.after, limit)
+    else
+        page = live_by_order(s, r, node_up, request.after, limit, dead)
+    end
+    local out = {}
+    for _, entry in ipairs(page) do
+        out[#out + 1] = entry[1]
+        if request.with_sockets then
+            out[#out + 1] = entry[2]
+        end
+        if request.with_data then
+            out[#out + 1] = read_data(s, r.room, entry[1]) or false
+        end
     end
     return out
 end
