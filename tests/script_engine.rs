@@ -1024,7 +1024,11 @@ fn a_replica_lists_and_counts_with_fcall_ro_and_publishes_nothing() {
     lib.run("join", &["r1", "u2", "s2"]);
     let keys = lib.keys("count", &["r1"]);
     let ro = |op: &str, args: &[&str]| -> Vec<String> {
-        let mut argv = vec![format!("FCALL_RO"), format!("presence_v1_{op}"), "3".into()];
+        let mut argv = vec![
+            "FCALL_RO".to_string(),
+            format!("presence_v1_{op}"),
+            "3".into(),
+        ];
         argv.extend(keys.iter().cloned());
         argv.extend([TTL, STALE_AFTER, MAX_DATA, "standalone", ""].map(String::from));
         argv.extend(args.iter().map(|a| a.to_string()));
