@@ -495,6 +495,7 @@ fn key_state(conn: &mut Conn) -> Vec<(String, String, bool)> {
 fn replies_errors_and_events_match_the_module() {
     let mut pair = Pair::start();
     let big = format!("\"{}\"", "x".repeat(2000));
+    let (longest, too_long) = ("i".repeat(128), "i".repeat(129));
     let calls: &[(&str, &[&str])] = &[
         ("join", &["r1", "u1", "s1"]),
         ("join", &["r1", "u2", "s2", "DATA", r#"{"name":"B"}"#]),
@@ -531,6 +532,16 @@ fn replies_errors_and_events_match_the_module() {
         ("count", &["r1"]),
         // Errors, each exactly as the module words it.
         ("join", &["r:1", "u", "s"]),
+        (
+            "join",
+            &[&longest, &longest, &format!("{longest}/{longest}")],
+        ),
+        ("join", &[&too_long, "u", "s"]),
+        ("join", &["r", &too_long, "s"]),
+        ("join", &["r", "u", &too_long]),
+        ("join", &["r", "u", &format!("{too_long}/s")]),
+        ("join", &["r", "u", "/s"]),
+        ("join", &["r", "u", "é"]),
         ("join", &["r", "u{", "s"]),
         ("join", &["r", "u", "s s"]),
         ("join", &["r", "u", "a/b/c"]),
