@@ -387,9 +387,9 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `PRESENCE.LIST … WITHDATA`: the page is copied out of the index first, then the data keys
-/// of its users are read (opening a key may notify the module, which must not find its state
-/// borrowed).
+/// `PRESENCE.LIST … WITHDATA`: the page is copied out of the index first, then the data key of
+/// each of its users is read, the keys being the truth (opening a key may notify the module,
+/// which must not find its state borrowed).
 fn list_with_data(
     ctx: &Context,
     db: i32,
@@ -414,21 +414,14 @@ fn list_with_data(
             })
             .unwrap_or_default()
     })?;
-    let may_have: Vec<bool> = page
-        .iter()
-        .map(|(user, _)| data::may_have(db, request.room, user))
-        .collect();
     let per_entry = if request.with_sockets { 3 } else { 2 };
     replies::reply_array(ctx, page.len() * per_entry);
-    for ((user, socket), may_have) in page.iter().zip(may_have) {
+    for (user, socket) in &page {
         replies::reply_bulk(ctx, user.as_bytes());
         if request.with_sockets {
             replies::reply_bulk(ctx, socket.as_bytes());
         }
-        let value = may_have
-            .then(|| data::read(ctx, request.room, user, now.now))
-            .flatten();
-        match value {
+        match data::read(ctx, request.room, user, now.now) {
             Some(value) => replies::reply_bulk(ctx, &value),
             None => replies::reply_null(ctx),
         }

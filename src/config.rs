@@ -1,8 +1,8 @@
 //! The module configs (`presence.ttl`, `presence.stale-after`, `presence.sweep-interval`,
-//! `presence.events`, `presence.max-data`), settable from `loadmodule`, `redis.conf`, `MODULE LOADEX` and
-//! `CONFIG SET` (the TTL only to the value it already has). Each is named, bounded and given
-//! its default once, in [`Setting::spec`], which both the registration and the module
-//! arguments read.
+//! `presence.events`, `presence.max-data`), settable from `loadmodule`, `redis.conf`,
+//! `MODULE LOADEX` and `CONFIG SET` (the TTL only to the value it already has). Each is named,
+//! bounded and given its default once, in [`Setting::spec`], which both the registration and
+//! the module arguments read.
 //!
 //! The values live in atomics, not in the module's state (`state.rs`): Redis's config
 //! callbacks write them, at load and on `CONFIG SET`, possibly while the state is in use. So

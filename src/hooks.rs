@@ -80,8 +80,8 @@ pub fn on_keyspace_event(ctx: &Context, kind: NotifyEvent, event: &[u8], key: Ke
             Vec::new()
         }
         _ if kind.contains(NotifyEvent::STRING) => {
-            // A raw write of the value is a join without data: the data key is checked at
-            // the next tick, and goes unless it has the new presence's expiry.
+            // A raw write of the value is a join without data: the data key goes at the next
+            // tick, unless data is written for the presence before then.
             data::presence_written(db, name);
             reconcile::defer(ctx, db, name);
             Vec::new()

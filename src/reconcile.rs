@@ -127,7 +127,8 @@ pub enum Scanned {
 
 /// Scans a little of `db` (the context's selected database) with `cursor`, and reads every
 /// presence and lease key it finds, announcing nothing: leases into the leases, presences as
-/// `how` says; a data key is noted, to be checked at the next tick. False once the scan of `db` is complete.
+/// `how` says; a data key is noted, to be checked at the next tick. False once the scan of
+/// `db` is complete.
 pub fn scan_step(ctx: &Context, db: i32, cursor: &ScanCursor, how: Scanned) -> bool {
     let mut found: Vec<Vec<u8>> = Vec::new();
     let more = cursor.step(ctx, &mut |name| {

@@ -44,6 +44,7 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct DataKeys {
     rooms: HashMap<Box<str>, HashMap<Box<str>, u64>>,
+    pairs: usize,
     orphans: Vec<Orphan>,
     writes: u64,
 }
@@ -68,11 +69,13 @@ impl DataKeys {
                 Some(written) => *written = number,
                 None => {
                     users.insert(user.into(), number);
+                    self.pairs += 1;
                 }
             },
             None => {
                 self.rooms
                     .insert(room.into(), HashMap::from([(user.into(), number)]));
+                self.pairs += 1;
             }
         }
     }
@@ -80,7 +83,9 @@ impl DataKeys {
     /// The data key of (room, user) is gone.
     pub fn remove(&mut self, room: &str, user: &str) {
         if let Some(users) = self.rooms.get_mut(room) {
-            users.remove(user);
+            if users.remove(user).is_some() {
+                self.pairs -= 1;
+            }
             if users.is_empty() {
                 self.rooms.remove(room);
             }
@@ -140,7 +145,7 @@ impl DataKeys {
 
     /// The number of (room, user) pairs that may have a data key.
     pub fn len(&self) -> usize {
-        self.rooms.values().map(HashMap::len).sum()
+        self.pairs
     }
 
     /// True when no presence may have a data key.
@@ -171,9 +176,12 @@ mod tests {
         assert!(!data.may_have("r", "w") && !data.may_have("s", "u"));
         assert_eq!(data.len(), 2);
         data.remove("r", "u");
+        data.remove("r", "u");
+        assert_eq!(data.len(), 1);
         data.remove("r", "v");
         data.remove("x", "y");
         assert!(data.is_empty());
+        assert_eq!(data.len(), 0);
     }
 
     #[test]
