@@ -228,17 +228,16 @@ fn join_data(
                 event.add_data(text);
             }
         }
-        None if unchanged && changed => events.push(Event::update(
-            db,
-            target.room,
-            target.user,
-            target.socket.full,
-            count,
-            text,
-        )),
+        None if unchanged && changed => events.push(update_event(db, target, count, text)),
         None => {}
     }
     Ok(())
+}
+
+/// The `update` event of the presence `target` in `db`, its room at `count`.
+fn update_event(db: i32, target: &Target<'_>, count: usize, data: Option<&str>) -> Event {
+    let (room, user, socket) = (target.room, target.user, target.socket.full);
+    Event::update(db, room, user, socket, count, data)
 }
 
 /// The error of a data key Redis refused to write.
@@ -345,15 +344,7 @@ pub fn update(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             }
             let count = state::with(|s| s.db(db).count(target.room, now))?;
             let text = std::str::from_utf8(value).ok();
-            let event = Event::update(
-                db,
-                target.room,
-                target.user,
-                target.socket.full,
-                count,
-                text,
-            );
-            publisher::publish(ctx, vec![event]);
+            publisher::publish(ctx, vec![update_event(db, &target, count, text)]);
             Ok(RedisValue::Integer(1))
         }
     }
