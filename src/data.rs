@@ -70,7 +70,7 @@ pub fn put(
     let Some(name) = key_name(ctx, room, user) else {
         return Put::Refused;
     };
-    let key = WriteKey::open(ctx, &name);
+    let mut key = WriteKey::open(ctx, &name);
     let same = may_have(db, room, user)
         && matches!(
             store::observe(&key),
@@ -79,7 +79,10 @@ pub fn put(
     if same && !expiry_too {
         return Put::Same;
     }
-    if !store::write_string(ctx, key, &name, value, expire_at, same) {
+    // Data of the same length or shorter is written over the old in place (the key keeps its
+    // entry); the effect written and replicated is the same `SET … PXAT` either way.
+    let in_place = !same && key.overwrite_string(value);
+    if !store::write_string(ctx, key, &name, value, expire_at, same || in_place) {
         return Put::Refused;
     }
     note(db, room, user, true);

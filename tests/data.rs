@@ -726,3 +726,28 @@ fn a_join_without_data_after_a_raw_del_lists_no_data() {
     );
     assert_eq!(c.int(&["EXISTS", &data_key("r", "ada")]), 0);
 }
+
+/// Data written over data of the same length or longer (in place) and over shorter data: the
+/// key holds exactly the new data, with the presence's expiry, each time.
+#[test]
+fn updates_of_every_length_leave_exactly_the_new_data() {
+    let server = Server::with(Options::default().module("presence.sweep-interval", "3600000"));
+    let mut c = server.conn();
+    c.int(&["PRESENCE.JOIN", "r", "ada", "s1", "DATA", ADA]);
+    let key = data_key("r", "ada");
+    let expiry = c.int(&["PEXPIRETIME", &presence_key("r", "ada")]);
+    let longer = r#"{"name":"Ada Lovelace","role":"host","status":"away"}"#;
+    let same_length = r#"{"name":"Ada Lovelace","role":"host","status":"here"}"#;
+    for data in [BOB, ADA, longer, same_length, "1", longer] {
+        assert_eq!(c.int(&["PRESENCE.UPDATE", "r", "ada", "s1", data]), 1);
+        assert_eq!(c.text(&["GET", &key]).as_deref(), Some(data));
+        assert_eq!(c.int(&["STRLEN", &key]), data.len() as i64);
+        assert_eq!(c.int(&["PEXPIRETIME", &key]), expiry, "after {data}");
+    }
+    c.int(&["PRESENCE.JOIN", "r", "ada", "s1", "DATA", BOB]);
+    assert_eq!(c.text(&["GET", &key]).as_deref(), Some(BOB));
+    assert_eq!(
+        c.int(&["PEXPIRETIME", &key]),
+        c.int(&["PEXPIRETIME", &presence_key("r", "ada")])
+    );
+}

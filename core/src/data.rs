@@ -8,7 +8,11 @@
 //! is empty) never opens a data key. Each addition numbers the data written (a write count),
 //! so that a check can tell the data of an ended presence from data written since.
 
+use foldhash::fast::RandomState;
 use std::collections::HashMap;
+
+/// The users of one room that may have a data key, with the number of their last write.
+type Users = HashMap<Box<str>, u64, RandomState>;
 
 /// Why a data key is to be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +47,7 @@ pub enum Verdict {
 /// The (room, user) pairs of one database that may have a data key, and the checks waiting.
 #[derive(Debug, Default)]
 pub struct DataKeys {
-    rooms: HashMap<Box<str>, HashMap<Box<str>, u64>>,
+    rooms: HashMap<Box<str>, Users, RandomState>,
     pairs: usize,
     orphans: Vec<Orphan>,
     writes: u64,
@@ -73,8 +77,9 @@ impl DataKeys {
                 }
             },
             None => {
-                self.rooms
-                    .insert(room.into(), HashMap::from([(user.into(), number)]));
+                let mut users = Users::default();
+                users.insert(user.into(), number);
+                self.rooms.insert(room.into(), users);
                 self.pairs += 1;
             }
         }

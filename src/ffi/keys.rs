@@ -192,6 +192,46 @@ impl WriteKey {
         })
     }
 
+    /// Writes `value` over the string the key holds, in place, when it is no longer than that
+    /// string: the key keeps its entry and its expiry (no delete and add again, as
+    /// [`WriteKey::set_value`] does). False, with nothing written, when the key is not a
+    /// string, holds a shorter one (growing it in place would let Redis over-allocate), or Redis
+    /// refused.
+    pub fn overwrite_string(&mut self, value: &[u8]) -> bool {
+        let Some(key) = self.ptr() else {
+            return false;
+        };
+        // SAFETY: a key open for writing.
+        let is_string =
+            unsafe { call!(RedisModule_KeyType(key)) } == raw::REDISMODULE_KEYTYPE_STRING as c_int;
+        // SAFETY: as above; a string key's length.
+        if !is_string || unsafe { call!(RedisModule_ValueLength(key)) } < value.len() {
+            return false;
+        }
+        // SAFETY: as above; truncating a string key to a length no greater than its own.
+        if !ok(unsafe { call!(RedisModule_StringTruncate(key, value.len())) }) {
+            return false;
+        }
+        let mut len: usize = 0;
+        // SAFETY: as above; `len` is a valid place for the length. Redis returns the string's
+        // bytes for writing, or null.
+        let data = unsafe {
+            call!(RedisModule_StringDMA(
+                key,
+                &mut len,
+                raw::KeyMode::WRITE.bits()
+            ))
+        };
+        if data.is_null() || len != value.len() {
+            return false;
+        }
+        // SAFETY: Redis gives `len` writable bytes at `data`, valid while the key is open and
+        // unchanged, which the `&mut self` of this call guarantees; `value` is `len` bytes of
+        // another buffer (a command argument or the module's own), so they do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), data.cast::<u8>(), len) };
+        true
+    }
+
     /// Sets the absolute expiry; false when Redis refused (a missing key).
     pub fn set_expire_at(&mut self, expire_at: i64) -> bool {
         self.ptr().is_some_and(|key| {

@@ -96,8 +96,10 @@ module_api! {
     RedisModule_StopTimer,
     RedisModule_StringDMA,
     RedisModule_StringSet,
+    RedisModule_StringTruncate,
     RedisModule_SubscribeToKeyspaceEvents,
     RedisModule_SubscribeToServerEvent,
+    RedisModule_ValueLength,
     ],
     // Redis 7.2 and later, Valkey 8: called only after `has_acl_categories`.
     optional: [RedisModule_AddACLCategory, RedisModule_SetCommandACLCategories],
