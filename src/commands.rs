@@ -21,6 +21,7 @@ use presence_core::index::Refresh;
 use presence_core::keys::{self, KeyFormat, LeaseKey};
 use presence_core::liveness::{Moment, NO_TTL};
 use presence_core::request::{self, DataRequest, LeaseRequest, Target};
+use presence_core::small_str::SmallStr;
 use redis_module::{Context, RedisError, RedisResult, RedisString, RedisValue};
 
 /// The reply for a refused request.
@@ -68,7 +69,7 @@ fn end_presence(
     now: Moment,
 ) -> Result<(), Busy> {
     let events = state::with(|s| reconcile::ended(s, at, reason, deleted, now))?;
-    data::remove(ctx, at.db, at.room, at.user);
+    data::remove(ctx, at.db, at.room, at.user, now.now);
     publisher::publish(ctx, events);
     Ok(())
 }
@@ -213,13 +214,7 @@ fn join_data(
             Put::Written => true,
             Put::Refused => return Err(not_written()),
         },
-        None => {
-            let had = unchanged
-                && data::may_have(db, room, user)
-                && data::read(ctx, room, user, now).is_some();
-            data::remove(ctx, db, room, user);
-            had
-        }
+        None => data::remove(ctx, db, room, user, now) && unchanged,
     };
     let text = data.and_then(|value| std::str::from_utf8(value).ok());
     match events.iter_mut().find(|event| event.name == "join") {
@@ -373,16 +368,22 @@ pub fn list(ctx: &Context, args: &[&[u8]]) -> RedisResult {
             user.with_bytes(|user| replies::reply_bulk(ctx, user));
             if request.with_sockets {
                 held.clear();
-                if let Some(node) = node {
-                    held.extend_from_slice(node.as_bytes());
-                    held.push(b'/');
-                }
-                socket.with_bytes(|socket| held.extend_from_slice(socket));
+                held_socket(&mut held, node, socket);
                 replies::reply_bulk(ctx, &held);
             }
         }
     })?;
     Ok(RedisValue::NoReply)
+}
+
+/// Appends to `held` the socket of a listed presence as its key holds it: `<node>/<socket>`,
+/// or the socket alone.
+fn held_socket(held: &mut Vec<u8>, node: Option<&str>, socket: &SmallStr) {
+    if let Some(node) = node {
+        held.extend_from_slice(node.as_bytes());
+        held.push(b'/');
+    }
+    socket.with_bytes(|socket| held.extend_from_slice(socket));
 }
 
 /// `PRESENCE.LIST … WITHDATA`: the page is copied out of the index first, then the data key of
@@ -394,7 +395,7 @@ fn list_with_data(
     request: &request::ListRequest<'_>,
     now: Moment,
 ) -> RedisResult {
-    let page: Vec<(String, String)> = state::with(|s| {
+    let page: Vec<(String, Vec<u8>)> = state::with(|s| {
         s.dbs
             .get_mut(&db)
             .map(|index| {
@@ -402,11 +403,9 @@ fn list_with_data(
                     .list(request.room, now, request.limit, request.after)
                     .into_iter()
                     .map(|(user, node, socket)| {
-                        let mut held = node.map(|node| format!("{node}/")).unwrap_or_default();
-                        socket.with_bytes(|socket| held.push_str(&String::from_utf8_lossy(socket)));
-                        let user =
-                            user.with_bytes(|user| String::from_utf8_lossy(user).into_owned());
-                        (user, held)
+                        let mut held = Vec::new();
+                        held_socket(&mut held, node, socket);
+                        (user.as_bytes().as_str().to_owned(), held)
                     })
                     .collect()
             })
@@ -417,7 +416,7 @@ fn list_with_data(
     for (user, socket) in &page {
         replies::reply_bulk(ctx, user.as_bytes());
         if request.with_sockets {
-            replies::reply_bulk(ctx, socket.as_bytes());
+            replies::reply_bulk(ctx, socket);
         }
         match data::read(ctx, request.room, user, now.now) {
             Some(value) => replies::reply_bulk(ctx, &value),

@@ -104,19 +104,23 @@ pub fn read(ctx: &Context, room: &str, user: &str, now: i64) -> Option<Vec<u8>> 
     }
 }
 
-/// Deletes the data key of (room, user) in `db` (the selected database) when it may have one.
-pub fn remove(ctx: &Context, db: i32, room: &str, user: &str) {
+/// Deletes the data key of (room, user) in `db` (the selected database) when it may have one;
+/// true when it held data live at `now` (what [`read`] would have given).
+pub fn remove(ctx: &Context, db: i32, room: &str, user: &str, now: i64) -> bool {
     if !may_have(db, room, user) {
-        return;
+        return false;
     }
     let Some(name) = key_name(ctx, room, user) else {
-        return;
+        return false;
     };
     let key = WriteKey::open(ctx, &name);
+    let live =
+        matches!(store::observe(&key), Observed::String { expire_at, .. } if expire_at > now);
     if key.kind() != Kind::Empty {
         store::delete(ctx, key, &name);
     }
     note(db, room, user, false);
+    live
 }
 
 /// Moves the expiry of the data key of (room, user) in `db` (the selected database) to

@@ -198,14 +198,14 @@ impl WriteKey {
     /// string, holds a shorter one (growing it in place would let Redis over-allocate), or Redis
     /// refused.
     pub fn overwrite_string(&mut self, value: &[u8]) -> bool {
+        if self.kind() != Kind::String {
+            return false;
+        }
         let Some(key) = self.ptr() else {
             return false;
         };
-        // SAFETY: a key open for writing.
-        let is_string =
-            unsafe { call!(RedisModule_KeyType(key)) } == raw::REDISMODULE_KEYTYPE_STRING as c_int;
-        // SAFETY: as above; a string key's length.
-        if !is_string || unsafe { call!(RedisModule_ValueLength(key)) } < value.len() {
+        // SAFETY: a key open for writing, holding a string: its length.
+        if unsafe { call!(RedisModule_ValueLength(key)) } < value.len() {
             return false;
         }
         // SAFETY: as above; truncating a string key to a length no greater than its own.
