@@ -430,9 +430,11 @@ local function delete_keys(s, room, user)
     redis.call('DEL', presence_key(s, room, user), data_key(s, room, user))
 end
 
--- Removes (user, socket) from the index and announces its end for `reason`.
+-- Removes (user, socket) from the index, deletes its data key (the data ends with the
+-- presence, however it ended: SPEC §12) and announces its end for `reason`.
 local function end_presence(s, r, node_up, user, socket, reason)
     unindex_presence(s, r, user, socket)
+    redis.call('DEL', data_key(s, r.room, user))
     ended_event(s, r.room, user, socket, live_count(s, r, node_up), reason)
 end
 

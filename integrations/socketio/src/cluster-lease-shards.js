@@ -9,7 +9,8 @@ const { keySlot, tagsBySlot, SLOTS } = require('./slots');
  * judges the presences it holds by its own lease keys), `{<tag>}<node>` with a tag that hashes
  * to a slot of that master. A master keeps its tag while it owns the tag's slot (through a
  * failover too, so that the promoted replica's copy of the key is renewed); a master that
- * lost it, or a new one, takes the tag of its first slot.
+ * lost it, or a new one, takes the tag of its first slot. With the script engine, every master
+ * takes the tag of its first slot ({@link ClusterLeaseShards#followFirstSlots}).
  * @implements {LeaseShards}
  */
 class ClusterLeaseShards {
@@ -22,6 +23,17 @@ class ClusterLeaseShards {
     this.roomsHeld = roomsHeld;
     /** @type {Map<string, string>} master address → tag */
     this.tags = new Map();
+    /** Whether a master keeps its tag while it owns the tag's slot (see the class's doc). */
+    this.sticky = true;
+  }
+
+  /**
+   * From now on each master's tag is the tag of its first slot, whatever it was before: what
+   * the script engine needs, whose shard keys live under the tag, so that every app server
+   * names a shard's keys the same from the same map.
+   */
+  followFirstSlots() {
+    this.sticky = false;
   }
 
   /** @returns {import('./topology').LeaseShard[]} */
@@ -36,11 +48,24 @@ class ClusterLeaseShards {
     /** @type {Map<string, string>} */
     const tags = new Map();
     for (const [address, slot] of firstSlots) {
-      const kept = this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.#addressOf(tag) === address);
+      const kept = !this.sticky
+        ? undefined
+        : (this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.#addressOf(tag) === address));
       tags.set(address, kept !== undefined && this.#addressOf(kept) === address ? kept : tagsBySlot()[slot]);
     }
     this.tags = tags;
     return [...tags].map(([address, tag]) => ({ id: tag, address, key: (nodeId) => `{${tag}}${nodeId}` }));
+  }
+
+  /**
+   * The tag of the master of `key`'s slot; the tag of that slot when the map has no master for it.
+   * @param {string} key
+   * @returns {string}
+   */
+  tagOf(key) {
+    const address = this.#addressOf(key);
+    if (address !== undefined && !this.tags.has(address)) this.current();
+    return (address !== undefined && this.tags.get(address)) || tagsBySlot()[keySlot(key)];
   }
 
   /**

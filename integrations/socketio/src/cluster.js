@@ -26,6 +26,7 @@ class ClusterTopology {
   constructor(cluster, logger) {
     this.cluster = cluster;
     this.map = new ClusterMap(cluster, logger);
+    this.isCluster = true;
     this.joinAttempts = 3;
     this.renewsOnNoLease = true;
   }

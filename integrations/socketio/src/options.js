@@ -9,6 +9,9 @@ const MIN_LEASE_MS = 1000;
 /** The longest node lease `PRESENCE.LEASE` takes (24 hours). */
 const MAX_LEASE_MS = 86400000;
 
+/** The longest presence TTL in seconds (ten years, as the module's `presence.ttl`). */
+const MAX_TTL_S = 315360000;
+
 /** The largest `presence.max-data` the module takes. */
 const MAX_DATA_BYTES = 65536;
 
@@ -36,6 +39,10 @@ const DEFAULTS = {
   presenceData: () => null,
   maxDataBytes: 1024,
   logger: console,
+  engine: 'auto',
+  ttl: 21600,
+  staleAfter: 90,
+  sweepIntervalMs: 1000,
 };
 
 /**
@@ -108,6 +115,20 @@ class OptionChecks {
   integerBetween(value, name, min, max) {
     if (isInteger(value) && value >= min && value <= max) return value;
     return this.#fail(name, `an integer from ${min} to ${max}`, value);
+  }
+
+  /**
+   * One of `values`.
+   * @template {string} T
+   * @param {unknown} value
+   * @param {string} name
+   * @param {readonly T[]} values
+   * @returns {T}
+   */
+  oneOf(value, name, values) {
+    const found = values.find((candidate) => candidate === value);
+    if (found !== undefined) return found;
+    return this.#fail(name, `one of ${values.map((v) => `'${v}'`).join(', ')}`, value);
   }
 
   /**
@@ -213,6 +234,10 @@ function readOptions(options) {
       methods: ['warn'],
       what: 'an object with a warn(message) method',
     }),
+    engine: check.oneOf(options.engine ?? DEFAULTS.engine, 'engine', /** @type {const} */ (['auto', 'module', 'script'])),
+    ttl: check.integerBetween(options.ttl ?? DEFAULTS.ttl, 'ttl', 1, MAX_TTL_S),
+    staleAfter: check.integerBetween(options.staleAfter ?? DEFAULTS.staleAfter, 'staleAfter', 0, MAX_TTL_S),
+    sweepIntervalMs: check.integerBetween(options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs, 'sweepIntervalMs', 10, 3600000),
   };
 }
 

@@ -3,6 +3,7 @@
 const { ErrorCode, PresenceError } = require('./errors');
 const { Backoff, sleep } = require('./retry');
 const { decodeData } = require('./presence-data');
+const { ModuleCalls } = require('./engines/module');
 
 /**
  * Tells whether `err` is an error reply of the Redis server (as opposed to a connection
@@ -19,8 +20,15 @@ function isErrorReply(err) {
   return false;
 }
 
+/**
+ * The refusal of a script engine call that named the shard of a master that no longer owns the
+ * room (the cluster map changed since the call was written): written again once the map is
+ * read again.
+ */
+const NOT_LOCAL_REPLY = /Script attempted to access a non local key/;
+
 /** Error replies that say the command could not run now, not that it was wrong. */
-const NOT_NOW_REPLY = /^(TRYAGAIN|ASK|MOVED|CLUSTERDOWN) /;
+const NOT_NOW_REPLY = /^(TRYAGAIN|ASK|MOVED|CLUSTERDOWN) |Script attempted to access a non local key/;
 
 /** The module's refusals of a presence's data (SPEC §12), and their codes. */
 const DATA_REPLIES = [
@@ -101,6 +109,24 @@ class PresenceCommands {
     this.timeoutMs = timeoutMs;
     this.maxUsers = maxUsers;
     this.topology = topology;
+    /**
+     * How the calls are written: the module's commands until the server's engine is chosen
+     * (`PresenceServer#start`).
+     * @type {import('./engines/module').EngineCalls}
+     */
+    this.engine = new ModuleCalls();
+  }
+
+  /**
+   * Sends one command to the server of `key`, once, within the deadline (what the engine's
+   * loading and choice use).
+   * @param {string} key
+   * @param {string[]} args
+   * @returns {Promise<unknown>}
+   */
+  sendOnce(key, args) {
+    this.topology.ensureReady(key);
+    return this.topology.send(key, args, this.timeoutMs);
   }
 
   /**
@@ -114,9 +140,11 @@ class PresenceCommands {
    * @returns {Promise<RoomState>}
    */
   async join(roomId, userId, socket, data) {
-    const join = ['PRESENCE.JOIN', roomId, userId, socket];
-    if (data !== null) join.push('DATA', data);
-    const [, list, count] = await this.#transaction(roomId, [join, this.#listPage(roomId), ['PRESENCE.COUNT', roomId]]);
+    const [, list, count] = await this.#transaction(roomId, () => [
+      this.engine.join(roomId, userId, socket, data),
+      this.#listPage(roomId),
+      this.engine.count(roomId),
+    ]);
     return snapshot(list, count);
   }
 
@@ -129,7 +157,7 @@ class PresenceCommands {
    * @returns {Promise<boolean>} true if updated, false if this socket is not in the room
    */
   async update(roomId, userId, socket, data) {
-    return Number(await this.#command(roomId, ['PRESENCE.UPDATE', roomId, userId, socket, data])) === 1;
+    return Number(await this.#command(roomId, () => this.engine.update(roomId, userId, socket, data))) === 1;
   }
 
   /**
@@ -140,7 +168,7 @@ class PresenceCommands {
    * @returns {Promise<boolean>} whether the node held a live lease before (on that shard)
    */
   async lease(key, ms) {
-    return Number(await this.#command(key, ['PRESENCE.LEASE', key, String(ms)])) === 1;
+    return Number(await this.#command(key, () => this.engine.lease(key, ms))) === 1;
   }
 
   /**
@@ -150,7 +178,7 @@ class PresenceCommands {
    * @returns {Promise<RoomState>}
    */
   async readRoom(roomId) {
-    const [list, count] = await this.#transaction(roomId, [this.#listPage(roomId), ['PRESENCE.COUNT', roomId]]);
+    const [list, count] = await this.#transaction(roomId, () => [this.#listPage(roomId), this.engine.count(roomId)]);
     return snapshot(list, count);
   }
 
@@ -160,7 +188,7 @@ class PresenceCommands {
    * @returns {string[]}
    */
   #listPage(roomId) {
-    return ['PRESENCE.LIST', roomId, 'WITHDATA', 'LIMIT', String(this.maxUsers)];
+    return this.engine.list(roomId, { withData: true, limit: this.maxUsers });
   }
 
   /**
@@ -171,7 +199,7 @@ class PresenceCommands {
    * @returns {Promise<boolean>} true if refreshed, false if this socket is not in the room
    */
   async beat(roomId, userId, socket) {
-    return Number(await this.#command(roomId, ['PRESENCE.BEAT', roomId, userId, socket])) === 1;
+    return Number(await this.#command(roomId, () => this.engine.beat(roomId, userId, socket))) === 1;
   }
 
   /**
@@ -182,7 +210,7 @@ class PresenceCommands {
    * @returns {Promise<boolean>} true if a presence was removed
    */
   async leave(roomId, userId, socket) {
-    return Number(await this.#command(roomId, ['PRESENCE.LEAVE', roomId, userId, socket])) === 1;
+    return Number(await this.#command(roomId, () => this.engine.leave(roomId, userId, socket))) === 1;
   }
 
   /**
@@ -191,7 +219,7 @@ class PresenceCommands {
    * @returns {Promise<Array<[string, string]>>}
    */
   async listWithSockets(roomId) {
-    const flat = /** @type {unknown[]} */ (await this.#command(roomId, ['PRESENCE.LIST', roomId, 'WITHSOCKETS']));
+    const flat = /** @type {unknown[]} */ (await this.#command(roomId, () => this.engine.list(roomId, { withSockets: true })));
     /** @type {Array<[string, string]>} */
     const pairs = [];
     for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([String(flat[i]), String(flat[i + 1])]);
@@ -208,6 +236,7 @@ class PresenceCommands {
    */
   async #withRetries(key, attempt) {
     const deadline = performance.now() + this.timeoutMs;
+    let reloaded = false;
     for (let retry = 0; ; retry += 1) {
       let err;
       try {
@@ -215,6 +244,17 @@ class PresenceCommands {
         return await attempt(Math.max(1, Math.round(deadline - performance.now())));
       } catch (caught) {
         err = caught;
+      }
+      if (!reloaded && this.engine.lost(firstReplyError(err))) {
+        // The server lost the script library (a flush, a restart, a failover): load it there
+        // and try once more.
+        reloaded = true;
+        try {
+          await this.engine.reload(key);
+          continue;
+        } catch (loadErr) {
+          err = loadErr;
+        }
       }
       const pauseMs = this.#retryPause(err, retry);
       if (pauseMs === null || performance.now() + pauseMs >= deadline) throw toPresenceError(firstReplyError(err));
@@ -229,7 +269,9 @@ class PresenceCommands {
    * @returns {number | null}
    */
   #retryPause(err, retry) {
-    const code = replyCode(firstReplyError(err));
+    const reply = firstReplyError(err);
+    // A shard named from an old map is met as a failure without a reply: the map is read again.
+    const code = reply instanceof Error && NOT_LOCAL_REPLY.test(reply.message) ? null : replyCode(reply);
     if (code === 'TRYAGAIN') return RETRY.delayMs(retry);
     if (err instanceof NoLeaseError) return null;
     const when = this.topology.retryAfter(code);
@@ -238,21 +280,32 @@ class PresenceCommands {
   }
 
   /**
+   * One command of the engine, routed by `key`, tried again as the class's doc says.
    * @param {string} key
    * @param {string[]} args
+   * @returns {Promise<unknown>}
    */
-  #command(key, args) {
-    return this.#withRetries(key, (timeoutMs) => this.topology.send(key, args, timeoutMs));
+  call(key, args) {
+    return this.#command(key, () => args);
   }
 
   /**
    * @param {string} key
-   * @param {string[][]} commands
+   * @param {() => string[]} command the command, written again for each attempt (the script
+   *   engine's names the shard of the room as the cluster map has it then)
+   */
+  #command(key, command) {
+    return this.#withRetries(key, (timeoutMs) => this.topology.send(key, command(), timeoutMs));
+  }
+
+  /**
+   * @param {string} key
+   * @param {() => string[][]} commands written again for each attempt, as `#command`'s
    * @returns {Promise<unknown[]>}
    */
   #transaction(key, commands) {
     return this.#withRetries(key, async (timeoutMs) => {
-      const multi = this.topology.transaction(key, commands);
+      const multi = this.topology.transaction(key, commands());
       /** @type {NodeJS.Timeout | undefined} */
       let timer;
       /** @type {Promise<never>} */

@@ -16,6 +16,9 @@ const { RedisEvents } = require('./redis-events');
 const { RoomRequests } = require('./room-requests');
 const { OutageLog } = require('./outage-log');
 const { errorMessage } = require('./warnings');
+const { chooseEngine } = require('./engines/choose');
+const { ScriptCalls } = require('./engines/script');
+const { ScriptSweeper } = require('./engines/script-sweeper');
 
 /**
  * @typedef {import('socket.io').Namespace} Namespace
@@ -60,13 +63,17 @@ class PresenceServer {
     });
     this.presences = new LocalPresences(nsp, this.subscriber);
     this.data = new PresenceDataPolicy(settings.presenceData, settings.maxDataBytes);
+    this.shards = this.topology.leaseShards(() => this.presences.roomsHeld());
     this.lease = new NodeLease({
       commands: this.commands,
       leaseMs: settings.nodeLeaseMs,
       logger: this.logger,
       onLost: (loss) => this.events.onLeaseLost(loss),
-      shards: this.topology.leaseShards(() => this.presences.roomsHeld()),
+      shards: this.shards,
     });
+    this.settings = settings;
+    /** @type {ScriptSweeper | null} the script engine's sweep (null with the module) */
+    this.sweeper = null;
     this.publisher = new ParticipantsPublisher({
       nsp,
       commands: this.commands,
@@ -92,6 +99,8 @@ class PresenceServer {
     /** @type {Promise<void> | null} */
     this.closePromise = null;
     this.outage = new OutageLog(this.logger);
+    /** @type {import('./server').PresenceEngine} the engine chosen at start */
+    this.engine = 'module';
     /** Whether the warning about a recovered socket was logged. */
     this.warnedRecovery = false;
     /** @param {Socket} socket */
@@ -113,6 +122,7 @@ class PresenceServer {
       else if (!this.started) next(new Error(ErrorCode.UNAVAILABLE));
       else next();
     });
+    await this.#chooseEngine();
     await this.subscriber.start();
     try {
       await this.lease.start();
@@ -122,8 +132,60 @@ class PresenceServer {
       const code = err instanceof PresenceError ? err.code : ErrorCode.INTERNAL;
       throw new PresenceError(code, `attachPresence: cannot take the lease of node ${this.lease.nodeId}: ${errorMessage(err)}`, err);
     }
+    this.sweeper?.start();
     this.nsp.on('connection', this.onConnection);
     this.started = true;
+  }
+
+  /**
+   * Chooses the engine (SPEC §13), logs the choice once and, for the script engine, loads its
+   * library and readies its sweep; rejects with a {@link PresenceError} when the engine asked
+   * for cannot run.
+   */
+  async #chooseEngine() {
+    const { engine, ttl, staleAfter, maxDataBytes, sweepIntervalMs, db } = this.settings;
+    const probeKey = this.shards.current()[0]?.key('engine') ?? 'engine';
+    const choice = await chooseEngine(engine, (args) => this.commands.sendOnce(probeKey, args)).catch((err) => {
+      throw err instanceof PresenceError
+        ? err
+        : new PresenceError(
+            ErrorCode.UNAVAILABLE,
+            `attachPresence: cannot tell whether Redis has the presence module: ${errorMessage(err)}`,
+            err,
+          );
+    });
+    if (choice.name === 'script') {
+      if (db !== 0) {
+        throw new TypeError(`attachPresence: the script engine publishes its events for database 0 only (options.db is ${db})`);
+      }
+      this.shards.followFirstSlots();
+      const calls = new ScriptCalls({
+        send: (key, args) => this.commands.sendOnce(key, args),
+        settings: { ttl, staleAfter, maxDataBytes },
+        cluster: this.topology.isCluster,
+        tagOf: (key) => this.shards.tagOf(key),
+      });
+      try {
+        await calls.reload(probeKey);
+      } catch (err) {
+        throw new PresenceError(ErrorCode.UNAVAILABLE, `attachPresence: cannot load the script library: ${errorMessage(err)}`, err);
+      }
+      this.commands.engine = calls;
+      this.sweeper = new ScriptSweeper({
+        commands: this.commands,
+        calls,
+        shards: () => this.shards.current().map((shard) => shard.id),
+        owner: this.lease.nodeId,
+        intervalMs: sweepIntervalMs,
+        logger: this.logger,
+      });
+    }
+    this.engine = choice.name;
+    const mode =
+      choice.name === 'script' && this.commands.engine instanceof ScriptCalls
+        ? ` (${this.commands.engine.library.mode === 'function' ? 'FCALL' : 'EVALSHA'})`
+        : '';
+    this.logger.info?.(`presence: engine ${choice.name}${mode}: ${choice.reason}`);
   }
 
   /**
@@ -151,8 +213,20 @@ class PresenceServer {
       );
     }
     this.publisher.close();
+    await this.sweeper?.close();
     await this.subscriber.close();
     await this.topology.close();
+  }
+
+  /**
+   * A room as the engine sees it now (see `PresenceHandle#readRoom`).
+   * @param {string} roomId
+   * @returns {Promise<import('./server').RoomSnapshot>}
+   */
+  async readRoom(roomId) {
+    if (!isValidId(roomId)) throw new PresenceError(ErrorCode.INVALID_ROOM, 'a room id is 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~');
+    const { users, members, count, truncated } = await this.commands.readRoom(roomId);
+    return { roomId, users, members, count, truncated };
   }
 
   /** @param {Socket} socket */

@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'socket.io';
 import type { RedisClientType, RedisClusterType } from 'redis';
-import type { PresenceData } from './protocol';
+import type { PresenceData, RoomSnapshot } from './protocol';
 
 export * from './protocol';
 
@@ -21,10 +21,17 @@ export type PresenceRedisCluster = Pick<
   'masters' | 'slots' | 'nodeClient' | 'sendCommand' | 'multi' | 'duplicate' | 'isOpen'
 >;
 
-/** Where warnings go: `console`, or any object with a `warn(message)` method. */
+/**
+ * Where warnings go: `console`, or any object with a `warn(message)` method; `info(message)`,
+ * when it has one, gets the engine chosen at start.
+ */
 export interface PresenceLogger {
   warn(message: string): unknown;
+  info?(message: string): unknown;
 }
+
+/** The engine that runs the contract (SPEC §13); see {@link AttachPresenceOptions.engine}. */
+export type PresenceEngine = 'module' | 'script';
 
 /** The socket type of a Socket.IO server, with its event maps and `socket.data`. */
 export type ServerSocket<TServer extends Server<any, any, any, any>> =
@@ -115,6 +122,36 @@ export interface AttachPresenceOptions<TSocket = Socket> {
    * @default console
    */
   logger?: PresenceLogger;
+  /**
+   * The engine: `'module'`, the presence module's `PRESENCE.*` commands (fast and exact: it
+   * follows every write and expiry of the keys as it happens); `'script'`, the same contract as
+   * a Lua library (`lua/presence.lua`, loaded with `FUNCTION LOAD` or, where `FUNCTION` is
+   * refused, `SCRIPT LOAD`) for servers that cannot load modules (managed Redis), with the
+   * sweep run by the app servers; `'auto'`, the module where the server has it, else the
+   * script engine. The choice is logged once at start (`logger.info`) and exposed as
+   * {@link PresenceHandle.engine}. See the README's table of engines for what each guarantees.
+   * @default 'auto'
+   */
+  engine?: 'auto' | PresenceEngine;
+  /**
+   * Script engine only (the module has its config `presence.ttl`): the TTL, in seconds, a join
+   * or a heartbeat gives a presence key (1 to 315360000). Every app server must use the same.
+   * @default 21600
+   */
+  ttl?: number;
+  /**
+   * Script engine only (the module has `presence.stale-after`): a presence not refreshed for
+   * this many seconds is no longer live (0 to 315360000; 0, or a value of at least `ttl`,
+   * turns staleness off). Every app server must use the same.
+   * @default 90
+   */
+  staleAfter?: number;
+  /**
+   * Script engine only: how often, in milliseconds (10 to 3600000), this server tries to sweep
+   * (one app server at a time sweeps each shard, under a lease of three intervals).
+   * @default 1000
+   */
+  sweepIntervalMs?: number;
 }
 
 /** What {@link attachPresence} resolves. */
@@ -133,6 +170,15 @@ export interface PresenceHandle {
    * a lost lease.
    */
   readonly nodeId: string;
+  /** The engine chosen at start (see {@link AttachPresenceOptions.engine}). */
+  readonly engine: PresenceEngine;
+  /**
+   * Reads a room as the engine sees it now, whatever the engine: its first `maxUsers` users
+   * with their data and its exact live count (what a join's acknowledgement carries). Rejects
+   * with a `PresenceError`: `invalid-room` for a room id that is not valid, `unavailable` when
+   * Redis does not answer in time.
+   */
+  readRoom(roomId: string): Promise<RoomSnapshot>;
 }
 
 /**

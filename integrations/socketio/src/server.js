@@ -46,6 +46,10 @@ async function attachPresence(io, options = {}) {
     get nodeId() {
       return server.lease.nodeId;
     },
+    get engine() {
+      return server.engine;
+    },
+    readRoom: (roomId) => server.readRoom(roomId),
   };
 }
 

@@ -18,6 +18,7 @@ class StandaloneTopology {
   /** @param {RedisClient} redis a connected node-redis client */
   constructor(redis) {
     this.redis = redis;
+    this.isCluster = false;
     this.joinAttempts = 2;
     this.renewsOnNoLease = false;
   }
@@ -69,6 +70,8 @@ class StandaloneTopology {
     return {
       current: () => [{ id: '', address: null, key: (nodeId) => nodeId }],
       holdsPresences: () => true,
+      tagOf: () => '',
+      followFirstSlots: () => {},
     };
   }
 

@@ -44,6 +44,10 @@ const { ClusterTopology } = require('./cluster');
  * @property {() => LeaseShard[]} current the keys as the map places them now
  * @property {(address: string | null) => boolean} holdsPresences whether this server holds (or
  *   may hold) a presence on the master at `address`: a lease found lost there is a loss
+ * @property {(key: string) => string} tagOf the tag (the `id` of its {@link LeaseShard}) of the
+ *   master of `key`'s slot (`''` on one server): where the script engine keeps that shard's keys
+ * @property {() => void} followFirstSlots makes each master's tag the tag of its first slot,
+ *   the same on every app server (the script engine's shard keys live under it)
  */
 
 /**
@@ -57,6 +61,7 @@ const { ClusterTopology } = require('./cluster');
  * command goes, which pub/sub connection(s) follow the events, where the node's lease lives
  * and how a join meets a missing lease.
  * @typedef {object} Topology
+ * @property {boolean} isCluster whether it is a Redis Cluster
  * @property {number} joinAttempts attempts of one join: a second one when the node's lease was
  *   lost while the first was under way (through the fresh node); on a cluster one more, since a
  *   first `NOLEASE` may come from a master new to this node, which the lease is renewed on first

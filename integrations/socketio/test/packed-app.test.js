@@ -20,6 +20,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startRedis } = require('./support/redis-server');
+const { SCRIPT_ENGINE, engineOptions } = require('./support/engine');
 const { track } = require('./support/processes');
 
 const PACKAGE_DIR = path.join(__dirname, '..');
@@ -117,7 +118,10 @@ async function main() {
     socket.data.userId = socket.handshake.auth.token; // an app verifies a signed token here
     next();
   });
-  const presence = await attachPresence(ioServer, { redis, getUserId: (socket) => socket.data.userId });
+  // The engine's settings, as the test's server needs them (none with the module).
+  const engine = JSON.parse(process.env.PRESENCE_ENGINE_OPTIONS || '{}');
+  const presence = await attachPresence(ioServer, { redis, getUserId: (socket) => socket.data.userId, ...engine });
+  report.engine = presence.engine;
   await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const url = 'http://127.0.0.1:' + httpServer.address().port;
 
@@ -136,11 +140,11 @@ async function main() {
   });
   report.join = await client.join('lobby');
   report.heartbeat = await socket.timeout(10000).emitWithAck('room:heartbeat', { roomId: 'lobby' });
-  // No heartbeat for presence.stale-after: the module's sweeper removes the presence.
+  // No heartbeat for stale-after: the sweep (the module's, or the app's for the script engine) removes the presence.
   const deadline = new Promise((resolve) => setTimeout(() => resolve('no room:force-leave within 60 s'), 60000).unref());
   report.forceLeave = await Promise.race([forceLeave, deadline]);
   report.rooms = client.rooms();
-  report.count = Number(await redis.sendCommand(['PRESENCE.COUNT', 'lobby']));
+  report.count = (await presence.readRoom('lobby')).count;
 
   client.close();
   socket.close();
@@ -278,9 +282,10 @@ describe('the packed package in an app of its own', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('npm pack holds the manifest, the README and src/ (sources and declarations), nothing else', (t) => {
+  it('npm pack holds the manifest, the README, src/ (sources and declarations) and the script library, nothing else', (t) => {
     t.diagnostic(`npm pack: ${packMs} ms, ${packed.length} files`);
-    const expected = ['README.md', 'package.json', ...listFiles(path.join(PACKAGE_DIR, 'src')).map((file) => `src/${file}`)].sort();
+    const sources = listFiles(path.join(PACKAGE_DIR, 'src')).map((file) => `src/${file}`);
+    const expected = ['README.md', 'lua/README.md', 'lua/presence.lua', 'package.json', ...sources].sort();
     assert.deepEqual(packed, expected);
     assert.ok(fs.statSync(tarball).isFile());
     for (const file of packed) assert.doesNotMatch(file, /(^|\/)(test|node_modules|examples|bench)\//, file);
@@ -331,7 +336,8 @@ describe('the packed package in an app of its own', () => {
     try {
       fs.writeFileSync(path.join(appDir, 'app.js'), APP_JS);
       const started = Date.now();
-      const { stdout } = await run(process.execPath, ['app.js'], { cwd: appDir, env: { REDIS_URL: redis.url }, timeoutMs: 120000 });
+      const env = { REDIS_URL: redis.url, PRESENCE_ENGINE_OPTIONS: JSON.stringify(engineOptions(redis.url)) };
+      const { stdout } = await run(process.execPath, ['app.js'], { cwd: appDir, env, timeoutMs: 120000 });
       t.diagnostic(`the app's run: ${Date.now() - started} ms`);
       const report = JSON.parse(stdout.trim().split('\n').at(-1));
       const installed = path.join(appDir, 'node_modules', '@presence', 'socketio');
@@ -340,6 +346,7 @@ describe('the packed package in an app of its own', () => {
         path.join(installed, 'src', 'server.js'),
         path.join(installed, 'src', 'client.js'),
       ]);
+      assert.equal(report.engine, SCRIPT_ENGINE ? 'script' : 'module');
       assert.equal(report.browserGlobal, 'function', 'the served client file defines PresenceClient.createPresenceClient');
       assert.deepEqual(report.join, {
         ok: true,

@@ -8,6 +8,7 @@ const { createClient, createCluster } = require('redis');
 const { PRESENCE_MODULE } = require('./redis-server');
 const { track, stopProcess, freePort, waitForLine } = require('./processes');
 const { waitFor } = require('./wait');
+const { SCRIPT_ENGINE, serverArguments, prepareServer, readsPresence } = require('./engine');
 
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 
@@ -16,7 +17,8 @@ const SLOTS = 16384;
 
 /**
  * A Redis Cluster of its own: `masters` masters, one replica each, every node a redis-server
- * on free ports (client and bus port) with the presence module, in a temporary directory,
+ * on free ports (client and bus port) with the presence module (without it, for the script
+ * engine: see `engine.js`), in a temporary directory,
  * without persistence. Slots are split evenly between the masters (CLUSTER ADDSLOTSRANGE),
  * the nodes meet (CLUSTER MEET) and each replica follows its master (CLUSTER REPLICATE).
  * `stop()` kills every node, and the test process kills them when it exits whatever happens.
@@ -42,7 +44,7 @@ class RedisCluster {
 
   /** Starts the nodes and forms the cluster; resolves once every node sees it up with its replicas. */
   async start() {
-    if (!fs.existsSync(PRESENCE_MODULE)) {
+    if (!SCRIPT_ENGINE && !fs.existsSync(PRESENCE_MODULE)) {
       throw new Error(`presence module not found at ${PRESENCE_MODULE}: build it (cargo build --release) or set PRESENCE_MODULE`);
     }
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'presence-cluster-'));
@@ -123,12 +125,7 @@ class RedisCluster {
       'no',
       '--dir',
       dir,
-      '--loadmodule',
-      PRESENCE_MODULE,
-      'presence.stale-after',
-      String(staleAfter),
-      'presence.sweep-interval',
-      String(sweepIntervalMs),
+      ...serverArguments(PRESENCE_MODULE, { staleAfter, sweepIntervalMs }),
     ];
     const child = track(spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     const node = { port, busPort, process: child, id: '', output: '' };
@@ -143,6 +140,14 @@ class RedisCluster {
       child.once('error', reject);
       ready.then(resolve, reject);
     });
+    const url = `redis://127.0.0.1:${port}`;
+    const admin = createClient({ url });
+    await admin.connect();
+    try {
+      await prepareServer(url, admin, { staleAfter, sweepIntervalMs });
+    } finally {
+      admin.destroy();
+    }
     return node;
   }
 
@@ -158,8 +163,10 @@ class RedisCluster {
    */
   async admin(port) {
     if (!this.admins.has(port)) {
-      const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } });
+      const url = `redis://127.0.0.1:${port}`;
+      const client = createClient({ url, socket: { reconnectStrategy: false } });
       client.on('error', () => {});
+      readsPresence(client, url, { cluster: true });
       this.admins.set(
         port,
         client.connect().then(() => client),

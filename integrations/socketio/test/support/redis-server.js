@@ -6,6 +6,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { createClient } = require('redis');
 const { track, stopProcess, freePort, waitForLine } = require('./processes');
+const { ENGINE, serverArguments, prepareServer, readsPresence } = require('./engine');
 
 /** The redis-server binary: env REDIS_SERVER, else `redis-server` on the PATH. */
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
@@ -17,15 +18,17 @@ const PRESENCE_MODULE = process.env.PRESENCE_MODULE
 
 /**
  * A redis-server of its own, on a free port and a temporary directory, with the presence
- * module loaded and no persistence. `stop()` kills it; `restart()` starts it again on the same
+ * module loaded (without it, for the script engine: see `engine.js`) and no persistence. `stop()` kills it; `restart()` starts it again on the same
  * port (and so empty).
  */
 class RedisServer {
   /**
-   * @param {{staleAfter?: number, sweepIntervalMs?: number, ttl?: number}} config module configs
+   * @param {{staleAfter?: number, sweepIntervalMs?: number, ttl?: number, engine?: string}} config
+   *   the liveness settings (module configs, or the script engine's options), and the engine
+   *   when not PRESENCE_TEST_ENGINE's (see `engine.js`)
    */
-  constructor({ staleAfter = 3, sweepIntervalMs = 100, ttl } = {}) {
-    this.config = { staleAfter, sweepIntervalMs, ttl };
+  constructor({ staleAfter = 3, sweepIntervalMs = 100, ttl, engine } = {}) {
+    this.config = { staleAfter, sweepIntervalMs, ttl, engine };
     this.port = 0;
     this.dir = null;
     this.process = null;
@@ -39,7 +42,7 @@ class RedisServer {
 
   /** Starts the server; resolves once it accepts connections. */
   async start() {
-    if (!fs.existsSync(PRESENCE_MODULE)) {
+    if ((this.config.engine ?? ENGINE) === 'module' && !fs.existsSync(PRESENCE_MODULE)) {
       throw new Error(`presence module not found at ${PRESENCE_MODULE}: build it (cargo build --release) or set PRESENCE_MODULE`);
     }
     this.dir = this.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'presence-redis-'));
@@ -57,9 +60,6 @@ class RedisServer {
   }
 
   async #spawn() {
-    const { staleAfter, sweepIntervalMs, ttl } = this.config;
-    const moduleArgs = ['presence.stale-after', String(staleAfter), 'presence.sweep-interval', String(sweepIntervalMs)];
-    if (ttl !== undefined) moduleArgs.push('presence.ttl', String(ttl));
     const args = [
       '--port',
       String(this.port),
@@ -71,9 +71,7 @@ class RedisServer {
       'no',
       '--dir',
       this.dir,
-      '--loadmodule',
-      PRESENCE_MODULE,
-      ...moduleArgs,
+      ...serverArguments(PRESENCE_MODULE, this.config),
     ];
     const child = track(spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.process = child;
@@ -88,6 +86,13 @@ class RedisServer {
       child.once('error', reject);
       ready.then(resolve, reject);
     });
+    const admin = createClient({ url: this.url });
+    await admin.connect();
+    try {
+      await prepareServer(this.url, admin, this.config);
+    } finally {
+      admin.destroy();
+    }
   }
 
   /**
@@ -98,6 +103,7 @@ class RedisServer {
     const client = createClient({ url: this.url, socket: { reconnectStrategy: 50 } });
     client.on('error', () => {});
     await client.connect();
+    readsPresence(client, this.url);
     this.clients.push(client);
     return client;
   }
@@ -119,7 +125,7 @@ class RedisServer {
 
 /**
  * Starts a {@link RedisServer}.
- * @param {{staleAfter?: number, sweepIntervalMs?: number, ttl?: number}} [config]
+ * @param {{staleAfter?: number, sweepIntervalMs?: number, ttl?: number, engine?: string}} [config]
  * @returns {Promise<RedisServer>}
  */
 async function startRedis(config) {

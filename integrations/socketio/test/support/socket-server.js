@@ -4,6 +4,7 @@ const http = require('node:http');
 const { Server } = require('socket.io');
 const { createClient, createCluster } = require('redis');
 const { attachPresence } = require('../../src/server');
+const { engineOptions } = require('./engine');
 
 /**
  * An in-process Socket.IO server with the presence integration attached, for the package's
@@ -29,6 +30,7 @@ async function startSocketServer(redisUrl, presenceOptions = {}, ioOptions = {})
     redis,
     getUserId: (socket) => socket.handshake.auth.user,
     participantsIntervalMs: 100,
+    ...engineOptions(redisUrl),
     logger: { warn: (message) => warnings.push(message) },
     ...presenceOptions,
   });

@@ -1,0 +1,139 @@
+'use strict';
+
+const { ScriptCalls } = require('../../src/engines/script');
+const { keySlot, tagsBySlot } = require('../../src/slots');
+
+/**
+ * The engine the suites run on, from env PRESENCE_TEST_ENGINE (SPEC §13):
+ * - `module` (the default): servers with the presence module loaded;
+ * - `script`: servers without it that refuse `MODULE` (`rename-command MODULE ""`), the
+ *   integration on its script engine (`FUNCTION LOAD`, `FCALL`);
+ * - `script-evalsha`: the same on servers whose default user is refused `FUNCTION` (ACL), so
+ *   that the library runs through `SCRIPT LOAD` and `EVALSHA`.
+ */
+const ENGINE = process.env.PRESENCE_TEST_ENGINE || 'module';
+if (!['module', 'script', 'script-evalsha'].includes(ENGINE)) {
+  throw new Error(`PRESENCE_TEST_ENGINE must be module, script or script-evalsha (got ${JSON.stringify(ENGINE)})`);
+}
+
+/** Whether the suites run on the script engine. */
+const SCRIPT_ENGINE = ENGINE !== 'module';
+
+/**
+ * The settings of the liveness rule a test server was started with, in the form both engines
+ * take them.
+ * @typedef {{staleAfter: number, sweepIntervalMs: number, ttl?: number, engine?: string}} EngineConfig
+ *   `engine` overrides PRESENCE_TEST_ENGINE for one server
+ */
+
+/** @type {Map<string, EngineConfig>} the settings of each test server, by URL */
+const configs = new Map();
+
+/**
+ * The arguments of a test server for the engine: the module and its configs, or, for the
+ * script engine, no module and `MODULE` refused.
+ * @param {string} modulePath
+ * @param {EngineConfig} config
+ * @returns {string[]}
+ */
+function serverArguments(modulePath, { staleAfter, sweepIntervalMs, ttl, engine = ENGINE }) {
+  if (engine !== 'module') return ['--rename-command', 'MODULE', ''];
+  const args = ['--loadmodule', modulePath, 'presence.stale-after', String(staleAfter), 'presence.sweep-interval', String(sweepIntervalMs)];
+  if (ttl !== undefined) args.push('presence.ttl', String(ttl));
+  return args;
+}
+
+/**
+ * Readies a test server just started at `url` for the engine (the ACL of `script-evalsha`) and
+ * notes its settings for {@link engineOptions}.
+ * @param {string} url
+ * @param {import('redis').RedisClientType} admin a client of it
+ * @param {EngineConfig} config
+ */
+async function prepareServer(url, admin, config) {
+  configs.set(url, config);
+  if ((config.engine ?? ENGINE) === 'script-evalsha') await admin.sendCommand(['ACL', 'SETUSER', 'default', '-function']);
+}
+
+/**
+ * The options of `attachPresence` (or the demo's environment) that select the engine for a
+ * server started by the test support at `url`: nothing with the module (its configs are the
+ * server's), the engine and the server's settings for the script engine.
+ * @param {string | string[]} url a server's URL, or a cluster's node URLs
+ * @returns {{engine?: 'script', staleAfter?: number, ttl?: number, sweepIntervalMs?: number}}
+ */
+function engineOptions(url) {
+  const config = configs.get(Array.isArray(url) ? url[0] : url);
+  if ((config?.engine ?? ENGINE) === 'module') return {};
+  if (!config) throw new Error(`no test server was started at ${url}`);
+  const options = { engine: /** @type {const} */ ('script'), staleAfter: config.staleAfter, sweepIntervalMs: config.sweepIntervalMs };
+  return config.ttl === undefined ? options : { ...options, ttl: config.ttl };
+}
+
+/**
+ * The tag the integration gives the shard's keys on the master that owns `roomId`'s slot (the
+ * tag of that master's first slot, as `ClusterLeaseShards` picks it), read from `CLUSTER SLOTS`.
+ * @param {(args: string[]) => Promise<unknown>} send
+ * @param {string} roomId
+ */
+async function clusterTagOf(send, roomId) {
+  const ranges = /** @type {Array<[number, number, [string, number]]>} */ (await send(['CLUSTER', 'SLOTS']));
+  const slot = keySlot(roomId);
+  const owner = ranges.find(([from, to]) => slot >= Number(from) && slot <= Number(to));
+  if (!owner) throw new Error(`no master owns slot ${slot}`);
+  const first = Math.min(...ranges.filter(([, , [, port]]) => Number(port) === Number(owner[2][1])).map(([from]) => Number(from)));
+  return tagsBySlot()[first];
+}
+
+/**
+ * Lets a test's plain client of a server (or of one cluster node) run `PRESENCE.LIST` and
+ * `PRESENCE.COUNT` whatever the engine: on the script engine, they become the same calls of the
+ * script library (loaded again when the server lost it). Other commands pass through.
+ * @param {import('redis').RedisClientType} client
+ * @param {string} url the server's URL
+ * @param {{cluster?: boolean}} [options] whether it is a node of a cluster (keys in cluster form)
+ */
+function readsPresence(client, url, { cluster = false } = {}) {
+  if ((configs.get(url)?.engine ?? ENGINE) === 'module') return;
+  const send = client.sendCommand.bind(client);
+  const { staleAfter, ttl = 21600 } = configs.get(url) ?? { staleAfter: 90 };
+  /** @param {string[]} args */
+  const translate = async (args) => {
+    const [command, roomId, ...rest] = args;
+    const tag = cluster ? await clusterTagOf(send, roomId) : '';
+    const calls = new ScriptCalls({
+      send: (_key, load) => send(load),
+      settings: { ttl, staleAfter, maxDataBytes: 1024 },
+      cluster,
+      tagOf: () => tag,
+    });
+    calls.library.mode = mode;
+    if (command.toUpperCase() === 'PRESENCE.COUNT') return { calls, args: calls.count(roomId) };
+    const options = { withSockets: rest.includes('WITHSOCKETS'), withData: rest.includes('WITHDATA') };
+    const limit = rest.indexOf('LIMIT');
+    return { calls, args: calls.list(roomId, limit < 0 ? options : { ...options, limit: Number(rest[limit + 1]) }) };
+  };
+  /** @type {'function' | 'eval'} */
+  let mode = 'function';
+  let loaded = false;
+  client.sendCommand = async (/** @type {string[]} */ args, /** @type {any} */ options) => {
+    const command = String(args[0]).toUpperCase();
+    if (command !== 'PRESENCE.LIST' && command !== 'PRESENCE.COUNT') return send(args, options);
+    let call = await translate(args);
+    if (!loaded) {
+      await call.calls.reload('');
+      mode = call.calls.library.mode;
+      loaded = true;
+      call = await translate(args);
+    }
+    try {
+      return await send(call.args, options);
+    } catch (err) {
+      if (!call.calls.lost(err)) throw err;
+      await call.calls.reload('');
+      return send(call.args, options);
+    }
+  };
+}
+
+module.exports = { ENGINE, SCRIPT_ENGINE, serverArguments, prepareServer, engineOptions, readsPresence };
