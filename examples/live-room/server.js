@@ -4,11 +4,12 @@
  * live-room: a demo of room presence on Socket.IO and Redis. Configured by the environment
  * (see the README): PORT, REDIS_URL, REDIS_CLUSTER, SESSION_SECRET, PING_INTERVAL_MS, PING_TIMEOUT_MS,
  * MAX_HTTP_BUFFER_SIZE, HEARTBEAT_INTERVAL_MS, PARTICIPANTS_INTERVAL_MS, PARTICIPANTS_LIMIT,
- * SHUTDOWN_TIMEOUT_MS, NODE_LEASE_MS.
+ * SHUTDOWN_TIMEOUT_MS, NODE_LEASE_MS, PRESENCE_ENGINE, PRESENCE_STALE_AFTER, PRESENCE_TTL,
+ * PRESENCE_SWEEP_INTERVAL_MS.
  *
  * Exit status: 0 after a graceful stop, 1 after a stop that could not leave every presence or
  * after an unexpected error, 78 when it cannot start (a bad setting, the port in use, a Redis
- * without the presence module): a supervisor should not start it again as is.
+ * without the presence module with PRESENCE_ENGINE=module): a supervisor should not start it again as is.
  */
 
 const http = require('node:http');
@@ -26,8 +27,9 @@ const { logError, logInfo, OutageLog } = require('./lib/log');
 const EXIT_CANNOT_START = 78;
 
 /**
- * Connects the command client and the Socket.IO adapter's subscriber, and checks the module:
- * clients of REDIS_URL, or, with REDIS_CLUSTER, cluster clients of those root nodes.
+ * Connects the command client and the Socket.IO adapter's subscriber: clients of REDIS_URL, or,
+ * with REDIS_CLUSTER, cluster clients of those root nodes. (`attachPresence` checks the engine:
+ * with PRESENCE_ENGINE=module, a Redis without the module does not start the server.)
  */
 async function connectRedis(config, outages) {
   const where = config.redisCluster ? `the Redis Cluster at ${config.redisCluster.join(',')}` : `the Redis at ${config.redisUrl}`;
@@ -45,12 +47,6 @@ async function connectRedis(config, outages) {
     client.on('node-ready', (node) => outages.recovered(`${names[i]} node ${node.host}:${node.port}`));
   });
   await Promise.all([redis.connect(), adapterSubscriber.connect()]);
-  try {
-    const check = ['PRESENCE.COUNT', 'live-room'];
-    await (config.redisCluster ? redis.sendCommand('live-room', false, check) : redis.sendCommand(check));
-  } catch (err) {
-    throw new Error(`${where} cannot run PRESENCE.COUNT (is the presence module loaded?): ${err.message}`);
-  }
   return { redis, adapterSubscriber, cluster: config.redisCluster !== null };
 }
 
@@ -104,17 +100,24 @@ async function main() {
   const config = readConfig();
   const outages = new OutageLog();
   const clients = await connectRedis(config, outages);
-  const httpServer = http.createServer(createRequestHandler({ config, redis: clients.redis, outages }));
+  let presence = null;
+  const httpServer = http.createServer(createRequestHandler({ config, presence: () => presence, outages }));
   httpServer.on('clientError', onClientError);
   const connections = trackConnections(httpServer);
   const io = createSocketServer(httpServer, config, clients);
-  const presence = await attachPresence(io, {
+  presence = await attachPresence(io, {
     redis: clients.redis,
     getUserId: (socket) => socket.data.userId,
     presenceData: (socket, requested) => presenceData(socket.data, requested),
     participantsIntervalMs: config.participantsIntervalMs,
     maxUsers: config.participantsLimit,
     nodeLeaseMs: config.nodeLeaseMs,
+    engine: config.engine,
+    staleAfter: config.staleAfter,
+    ttl: config.ttl,
+    sweepIntervalMs: config.sweepIntervalMs,
+    // The engine is named in the start line below, once the server listens.
+    logger: { warn: (message) => console.warn(message) },
   });
   const port = await listen(httpServer, config.port);
   handleProcessSignals({
@@ -124,7 +127,7 @@ async function main() {
     redisClients: [clients.redis, clients.adapterSubscriber],
     timeoutMs: config.shutdownTimeoutMs,
   });
-  logInfo(`presence node ${presence.nodeId} (node lease ${config.nodeLeaseMs} ms)`);
+  logInfo(`presence node ${presence.nodeId} (node lease ${config.nodeLeaseMs} ms), ${presence.engine} engine`);
   console.log(`live-room listening on http://localhost:${port}`);
 }
 

@@ -51,6 +51,18 @@ function envClusterUrls() {
 }
 
 /**
+ * Reads PRESENCE_ENGINE: `auto` (the default: the module where Redis has it, else the script
+ * engine), `module` or `script`.
+ * @returns {'auto' | 'module' | 'script'}
+ */
+function envEngine() {
+  const raw = (process.env.PRESENCE_ENGINE ?? '').trim();
+  if (raw === '') return 'auto';
+  if (raw === 'auto' || raw === 'module' || raw === 'script') return raw;
+  throw new ConfigError(`PRESENCE_ENGINE must be auto, module or script, got ${JSON.stringify(raw)}`);
+}
+
+/**
  * The configuration, from the environment (see the README's table).
  * @returns {object}
  * @throws {ConfigError}
@@ -71,6 +83,11 @@ function readConfig() {
     participantsLimit: envInteger('PARTICIPANTS_LIMIT', 200, { min: 1 }),
     shutdownTimeoutMs: envInteger('SHUTDOWN_TIMEOUT_MS', 5000, { min: 100 }),
     nodeLeaseMs: envInteger('NODE_LEASE_MS', 10000, { min: 1000, max: 86400000 }),
+    engine: envEngine(),
+    // The script engine's liveness rule and sweep (the module has its own configs).
+    staleAfter: envInteger('PRESENCE_STALE_AFTER', 90, { max: 315360000 }),
+    ttl: envInteger('PRESENCE_TTL', 21600, { min: 1, max: 315360000 }),
+    sweepIntervalMs: envInteger('PRESENCE_SWEEP_INTERVAL_MS', 1000, { min: 10, max: 3600000 }),
   };
 }
 

@@ -33,9 +33,6 @@ const COMMON_HEADERS = {
   'content-security-policy': "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 };
 
-/** Deadline of the Redis read behind `GET /api/room`. */
-const ROOM_READ_TIMEOUT_MS = 2000;
-
 /**
  * Reads every static file once, at startup, so that serving them cannot fail later.
  * @returns {Map<string, {body: Buffer, type: string}>}
@@ -63,52 +60,10 @@ function refuse(res, status, error, headers = {}) {
 }
 
 /**
- * A room's first `limit` users with the data of their presences, and its exact live count,
- * read consistently (on a cluster client, in a transaction on the room's shard).
- * @returns {Promise<{users: string[], members: Array<{userId: string, data: unknown}>, count: number, truncated: boolean}>}
- */
-async function readRoom(redis, roomId, limit) {
-  const cluster = Array.isArray(redis.masters);
-  if (!(cluster ? redis.isOpen : redis.isReady)) throw new Error('Redis is not connected');
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ROOM_READ_TIMEOUT_MS} ms`)), ROOM_READ_TIMEOUT_MS);
-  });
-  const multi = cluster ? redis.multi(roomId) : redis.multi();
-  for (const args of [
-    ['PRESENCE.LIST', roomId, 'WITHDATA', 'LIMIT', String(limit)],
-    ['PRESENCE.COUNT', roomId],
-  ]) {
-    if (cluster) multi.addCommand(roomId, false, args);
-    else multi.addCommand(args);
-  }
-  const read = multi.exec();
-  try {
-    const [list, count] = await Promise.race([read, deadline]);
-    const members = [];
-    for (let i = 0; i + 1 < list.length; i += 2) members.push({ userId: String(list[i]), data: parseData(list[i + 1]) });
-    const users = members.map((member) => member.userId);
-    return { users, members, count: Number(count), truncated: Number(count) > users.length };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The data of a presence as `PRESENCE.LIST … WITHDATA` gives it (JSON the module checked), or null. */
-function parseData(reply) {
-  if (reply === null) return null;
-  try {
-    return JSON.parse(String(reply));
-  } catch {
-    return null;
-  }
-}
-
-/**
  * The API: the development login, the page's settings and a read-only view of a room (for a
  * page that is no longer in the room it shows).
  */
-function apiRoutes({ config, redis, outages }) {
+function apiRoutes({ config, presence, outages }) {
   return {
     '/api/token': (res, params) => {
       if (params.has('name')) {
@@ -131,9 +86,11 @@ function apiRoutes({ config, redis, outages }) {
         return;
       }
       try {
-        const room = await readRoom(redis, roomId, config.participantsLimit);
+        const handle = presence();
+        if (handle === null) throw new Error('presence is not attached yet');
+        const room = await handle.readRoom(roomId);
         outages.recovered('GET /api/room');
-        sendJson(res, 200, { roomId, ...room });
+        sendJson(res, 200, room);
       } catch (err) {
         outages.failed('GET /api/room', `cannot read room ${roomId}: ${err.message}`);
         sendJson(res, 503, { error: 'unavailable' }, { 'retry-after': '2' });
@@ -146,7 +103,8 @@ function apiRoutes({ config, redis, outages }) {
  * The HTTP request handler: `GET`/`HEAD` of the page, its assets and the API; 400 for a
  * request target that cannot be parsed, 405 for other methods, 404 for other paths. Socket.IO
  * serves its own client at /socket.io/socket.io.js on the same server.
- * @param {{config: object, redis: object, outages: import('./log').OutageLog}} context
+ * @param {{config: object, presence: () => import('@presence/socketio/server').PresenceHandle | null, outages: import('./log').OutageLog}} context
+ *   `presence` gives the presence integration once it is attached (null before)
  */
 function createRequestHandler(context) {
   const files = loadStaticFiles();

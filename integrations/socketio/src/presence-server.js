@@ -20,6 +20,9 @@ const { chooseEngine } = require('./engines/choose');
 const { ScriptCalls } = require('./engines/script');
 const { ScriptSweeper } = require('./engines/script-sweeper');
 
+/** Keys one step of a room's reconcile scans. */
+const RECONCILE_COUNT = 1000;
+
 /**
  * @typedef {import('socket.io').Namespace} Namespace
  * @typedef {import('socket.io').Socket} Socket
@@ -227,6 +230,25 @@ class PresenceServer {
     if (!isValidId(roomId)) throw new PresenceError(ErrorCode.INVALID_ROOM, 'a room id is 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~');
     const { users, members, count, truncated } = await this.commands.readRoom(roomId);
     return { roomId, users, members, count, truncated };
+  }
+
+  /**
+   * Brings a room's index in line with its keys (see `PresenceHandle#reconcile`).
+   * @param {string} roomId
+   * @returns {Promise<number>} the presences changed
+   */
+  async reconcile(roomId) {
+    if (!isValidId(roomId)) throw new PresenceError(ErrorCode.INVALID_ROOM, 'a room id is 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~');
+    const calls = this.commands.engine;
+    if (!(calls instanceof ScriptCalls)) return 0;
+    let changed = 0;
+    let cursor = '0';
+    do {
+      const reply = /** @type {unknown[]} */ (await this.commands.call(roomId, calls.reconcile(roomId, cursor, RECONCILE_COUNT)));
+      cursor = String(reply[0]);
+      changed += Number(reply[1]);
+    } while (cursor !== '0');
+    return changed;
   }
 
   /** @param {Socket} socket */

@@ -179,6 +179,16 @@ export interface PresenceHandle {
    * Redis does not answer in time.
    */
   readRoom(roomId: string): Promise<RoomSnapshot>;
+  /**
+   * Brings a room's index in line with its keys, for presence keys written, changed or deleted
+   * by clients that bypass the engine (the seed's raw `SET … EX`, a `DEL` by hand): with the
+   * script engine, it scans the keys of the room (`SCAN … MATCH room:presence:<room>:*`),
+   * indexes and announces what it finds as the module would have (`join`, `replaced`, `leave`
+   * with reason `deleted`, `no-ttl`) and resolves with the number of presences changed. The
+   * module follows every write as it happens: it resolves with 0 at once. Rejects with a
+   * `PresenceError` (`invalid-room`, `unavailable`).
+   */
+  reconcile(roomId: string): Promise<number>;
 }
 
 /**

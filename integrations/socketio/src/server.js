@@ -50,6 +50,7 @@ async function attachPresence(io, options = {}) {
       return server.engine;
     },
     readRoom: (roomId) => server.readRoom(roomId),
+    reconcile: (roomId) => server.reconcile(roomId),
   };
 }
 

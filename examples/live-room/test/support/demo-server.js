@@ -2,12 +2,25 @@
 
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { TestClient, track, stopProcess, freePort, waitForLine } = require('./shared');
+const { TestClient, track, stopProcess, freePort, waitForLine, engineOptions } = require('./shared');
 
 const SERVER_JS = path.join(__dirname, '..', '..', 'server.js');
 
 /** The session secret of the demo servers under test, so tokens survive their restarts. */
 const TEST_SECRET = 'test-secret-of-the-live-room-demo';
+
+/**
+ * The demo's environment that selects the engine of the tests' Redis (PRESENCE_TEST_ENGINE):
+ * nothing with the module, PRESENCE_ENGINE=script and the server's liveness settings without it.
+ * @param {string | string[]} redis the URL of a test server, or a test cluster's node URLs
+ * @returns {Record<string, string>}
+ */
+function engineEnvironment(redis) {
+  const { engine, staleAfter, ttl, sweepIntervalMs } = engineOptions(redis);
+  if (engine === undefined) return {};
+  const env = { PRESENCE_ENGINE: engine, PRESENCE_STALE_AFTER: String(staleAfter), PRESENCE_SWEEP_INTERVAL_MS: String(sweepIntervalMs) };
+  return ttl === undefined ? env : { ...env, PRESENCE_TTL: String(ttl) };
+}
 
 /**
  * `node server.js` as a child process on a fixed port (kept across restarts so that clients
@@ -61,6 +74,7 @@ class DemoServer {
       PORT: String(this.port),
       ...(this.redisCluster ? { REDIS_CLUSTER: this.redisCluster.join(',') } : { REDIS_URL: this.redisUrl }),
       SESSION_SECRET: TEST_SECRET,
+      ...engineEnvironment(this.redisCluster ?? this.redisUrl),
       ...Object.fromEntries(Object.entries(this.env).map(([key, value]) => [key, String(value)])),
     };
     const child = track(spawn(process.execPath, [SERVER_JS], { env, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -11,7 +11,7 @@
  * measure.js, run on a quiet machine, compares them with the bounds.
  */
 const assert = require('node:assert/strict');
-const { startRedis, waitFor } = require('./shared');
+const { startRedis, waitFor, SCRIPT_ENGINE, keySlot } = require('./shared');
 const { startDemo } = require('./demo-server');
 const { startClientProcess } = require('./client-processes');
 const { TcpProxy } = require('./tcp-proxy');
@@ -84,10 +84,11 @@ function onCluster(cluster) {
   return {
     /** @param {number} staleAfterS */
     async start(staleAfterS) {
+      const admin = await cluster.client();
+      if (SCRIPT_ENGINE) return onClusterScript(cluster, admin, staleAfterS);
       for (const node of cluster.running()) {
         await (await cluster.admin(node.port)).sendCommand(['CONFIG', 'SET', 'presence.stale-after', String(staleAfterS)]);
       }
-      const admin = await cluster.client();
       return {
         demoOptions: { redisCluster: cluster.urls },
         send: (args) => admin.sendCommand(args[1], false, args),
@@ -108,6 +109,39 @@ function onCluster(cluster) {
           }
         },
       };
+    },
+  };
+}
+
+/**
+ * {@link onCluster}'s backend for the script engine: the demo servers get the situation's
+ * stale-after, and the sweep counters, which the module keeps in `INFO presence`, are counted
+ * from the room's events (its sharded channel on its master).
+ */
+async function onClusterScript(cluster, admin, staleAfterS) {
+  const counts = { swept: 0, nodeDown: 0 };
+  const subscriber = admin.duplicate();
+  subscriber.on('error', () => {});
+  await subscriber.connect();
+  await subscriber.sSubscribe(`__presence@0__:{${ROOM}}`, (message) => {
+    const { event, reason } = JSON.parse(message);
+    if (event !== 'force-leave') return;
+    if (['stale', 'expired', 'node-down', 'no-ttl', 'evicted'].includes(reason)) counts.swept += 1;
+    if (reason === 'node-down') counts.nodeDown += 1;
+  });
+  return {
+    demoOptions: { redisCluster: cluster.urls },
+    demoEnv: { PRESENCE_STALE_AFTER: staleAfterS },
+    // PRESENCE.LIST and COUNT as the library's calls, on the room's master (see engine.js).
+    send: async (args) => (await cluster.admin(await cluster.masterOf(keySlot(args[1])))).sendCommand(args),
+    sweeps: async () => ({ ...counts }),
+    async stop() {
+      subscriber.destroy();
+      admin.destroy();
+      for (const node of cluster.running()) {
+        const client = await cluster.admin(node.port);
+        if ((await client.sendCommand(['ROLE']))[0] === 'master') await client.sendCommand(['FLUSHALL']);
+      }
     },
   };
 }
@@ -134,7 +168,7 @@ async function withStack(staleAfterS, run, backend) {
     },
   };
   try {
-    context.demo = await startDemo({ ...redis.demoOptions, env: demoEnv() });
+    context.demo = await startDemo({ ...redis.demoOptions, env: { ...demoEnv(), ...redis.demoEnv } });
     cleanups.push(() => context.demo.stop('SIGKILL'));
     return await run(context);
   } finally {

@@ -14,4 +14,6 @@ module.exports = {
   ...require(path.join(SUPPORT, 'test-client')),
   ...require(path.join(SUPPORT, 'wait')),
   ...require(path.join(SUPPORT, 'processes')),
+  ...require(path.join(SUPPORT, 'engine')),
+  keySlot: require(path.join(SUPPORT, '..', '..', 'src', 'slots')).keySlot,
 };

@@ -125,6 +125,18 @@ class ScriptCalls {
   }
 
   /**
+   * One `SCAN` step of the reconcile of one room's index with its keys (presences written,
+   * changed or deleted by clients that bypass the engine): the reply is `[next cursor, presences
+   * changed]`; start with `0` and go on until the cursor is `0` again.
+   * @param {string} roomId
+   * @param {string} cursor
+   * @param {number} count
+   */
+  reconcile(roomId, cursor, count) {
+    return this.#call('reconcile', this.#indexKeys(roomId), roomId, [roomId, cursor, String(count)]);
+  }
+
+  /**
    * One `SCAN` step of the reconcile of every presence key of the shard whose keys are under
    * `tag`: the reply is `[next cursor, presences changed]`.
    * @param {string} tag

@@ -88,7 +88,8 @@ async function clusterTagOf(send, roomId) {
 /**
  * Lets a test's plain client of a server (or of one cluster node) run `PRESENCE.LIST` and
  * `PRESENCE.COUNT` whatever the engine: on the script engine, they become the same calls of the
- * script library (loaded again when the server lost it). Other commands pass through.
+ * script library (loaded again when the server lost it), and on one server `INFO presence`
+ * answers the sweep counters from the events ({@link countSweeps}). Other commands pass through.
  * @param {import('redis').RedisClientType} client
  * @param {string} url the server's URL
  * @param {{cluster?: boolean}} [options] whether it is a node of a cluster (keys in cluster form)
@@ -116,8 +117,10 @@ function readsPresence(client, url, { cluster = false } = {}) {
   /** @type {'function' | 'eval'} */
   let mode = 'function';
   let loaded = false;
+  const sweeps = cluster ? null : countSweeps(client);
   client.sendCommand = async (/** @type {string[]} */ args, /** @type {any} */ options) => {
     const command = String(args[0]).toUpperCase();
+    if (sweeps && command === 'INFO' && String(args[1]).toLowerCase() === 'presence') return sweeps.info();
     if (command !== 'PRESENCE.LIST' && command !== 'PRESENCE.COUNT') return send(args, options);
     let call = await translate(args);
     if (!loaded) {
@@ -136,4 +139,62 @@ function readsPresence(client, url, { cluster = false } = {}) {
   };
 }
 
-module.exports = { ENGINE, SCRIPT_ENGINE, serverArguments, prepareServer, engineOptions, readsPresence };
+/**
+ * What an operator runs after writing presence keys by hand on the script engine: the reconcile
+ * of one room of the standalone test server at `url` through `client` (nothing with the module,
+ * which follows every write as it happens).
+ * @param {import('redis').RedisClientType} client
+ * @param {string} url
+ * @param {string} roomId
+ */
+async function reconcileRoom(client, url, roomId) {
+  if ((configs.get(url)?.engine ?? ENGINE) === 'module') return;
+  const { staleAfter, ttl = 21600 } = configs.get(url) ?? { staleAfter: 90 };
+  const send = (/** @type {string[]} */ args) => client.sendCommand(args);
+  const calls = new ScriptCalls({
+    send: (_key, load) => send(load),
+    settings: { ttl, staleAfter, maxDataBytes: 1024 },
+    cluster: false,
+    tagOf: () => '',
+  });
+  await calls.reload('');
+  let cursor = '0';
+  do {
+    cursor = String(/** @type {unknown[]} */ (await send(calls.reconcile(roomId, cursor, 1000)))[0]);
+  } while (cursor !== '0');
+}
+
+/** The reasons of a `force-leave` the sweep announces (a removal the module counts in `presence_swept`). */
+const SWEPT = new Set(['stale', 'expired', 'node-down', 'no-ttl', 'evicted']);
+
+/**
+ * The module's sweep counters for the script engine, which has no `INFO presence`: counted from
+ * the `force-leave` events published on the server since `client` was made, and answered as the
+ * module's `INFO presence` lines `presence_swept` and `presence_swept_node_down`.
+ * @param {import('redis').RedisClientType} client
+ */
+function countSweeps(client) {
+  const counts = { swept: 0, nodeDown: 0 };
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => {});
+  const subscribed = subscriber.connect().then(() =>
+    subscriber.subscribe('__presence@0__:force-leave', (message) => {
+      const { reason } = JSON.parse(message);
+      if (SWEPT.has(reason)) counts.swept += 1;
+      if (reason === 'node-down') counts.nodeDown += 1;
+    }),
+  );
+  const destroy = client.destroy.bind(client);
+  client.destroy = () => {
+    subscriber.destroy();
+    destroy();
+  };
+  return {
+    async info() {
+      await subscribed;
+      return `# presence\r\npresence_swept:${counts.swept}\r\npresence_swept_node_down:${counts.nodeDown}\r\n`;
+    },
+  };
+}
+
+module.exports = { ENGINE, SCRIPT_ENGINE, serverArguments, prepareServer, engineOptions, readsPresence, reconcileRoom };
