@@ -3,10 +3,12 @@
 //!
 //! `--quick` measures smaller keyspaces and fewer repetitions; `--only <section>` runs one
 //! section (`scan`, `throughput`, `backlog`, `memory`, `big-rooms`, `node-down`, `events`,
-//! `restart`, `data`).
+//! `restart`, `data`, `engines`).
 
 #[path = "presence/data.rs"]
 mod data;
+#[path = "presence/engines.rs"]
+mod engines;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -67,7 +69,7 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|at| args.get(at + 1));
-    let sections: [(&str, &dyn Fn()); 9] = [
+    let sections: [(&str, &dyn Fn()); 10] = [
         ("scan", &|| rooms_against_scan(&settings)),
         ("throughput", &|| throughput(&settings)),
         ("backlog", &backlog),
@@ -79,6 +81,7 @@ fn main() {
             restart(if quick { 100_000 } else { 1_000_000 })
         }),
         ("data", &|| data::data_section(&settings)),
+        ("engines", &|| engines::engines(quick)),
     ];
     for (name, run) in sections {
         if only.is_none_or(|only| only == name) {

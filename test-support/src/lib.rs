@@ -8,6 +8,7 @@
 //! (default `target/release/libredis_presence.so`).
 
 pub mod cluster;
+pub mod script;
 
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
