@@ -9,8 +9,9 @@ const { keySlot, tagsBySlot, SLOTS } = require('./slots');
  * judges the presences it holds by its own lease keys), `{<tag>}<node>` with a tag that hashes
  * to a slot of that master. A master keeps its tag while it owns the tag's slot (through a
  * failover too, so that the promoted replica's copy of the key is renewed); a master that
- * lost it, or a new one, takes the tag of its first slot. With the script engine, every master
- * takes the tag of its first slot ({@link ClusterLeaseShards#followFirstSlots}).
+ * lost it, or a new one, takes the tag of its first slot. The script engine keeps a shard's
+ * keys under its tag, which every app server must name the same: a server starting takes the
+ * tags in use ({@link ClusterLeaseShards#adoptTagsInUse}).
  * @implements {LeaseShards}
  */
 class ClusterLeaseShards {
@@ -23,17 +24,35 @@ class ClusterLeaseShards {
     this.roomsHeld = roomsHeld;
     /** @type {Map<string, string>} master address → tag */
     this.tags = new Map();
-    /** Whether a master keeps its tag while it owns the tag's slot (see the class's doc). */
-    this.sticky = true;
   }
 
   /**
-   * From now on each master's tag is the tag of its first slot, whatever it was before: what
-   * the script engine needs, whose shard keys live under the tag, so that every app server
-   * names a shard's keys the same from the same map.
+   * Takes, for each master, the tag of the shard keys the script engine already keeps there
+   * (`presence:nodes:{<tag>}`, found with `SCAN` on the master), so that an app server started
+   * after a resharding names each shard as the servers already running do (they keep their
+   * tags, see the class's doc), not by the master's first slot now. Where several are found,
+   * the smallest that hashes to a slot of that master.
+   * @returns {Promise<void>}
    */
-  followFirstSlots() {
-    this.sticky = false;
+  async adoptTagsInUse() {
+    this.current();
+    for (const master of this.map.masters()) {
+      const client = await this.map.nodeClient(master);
+      /** @type {string[]} */
+      const found = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = /** @type {[string, string[]]} */ (
+          await client.sendCommand(['SCAN', cursor, 'MATCH', 'presence:nodes:{*}', 'COUNT', '1000'])
+        );
+        cursor = String(next);
+        for (const key of keys) {
+          const tag = /^presence:nodes:\{([^}]*)\}$/.exec(String(key))?.[1];
+          if (tag !== undefined && this.#addressOf(tag) === master.address) found.push(tag);
+        }
+      } while (cursor !== '0');
+      if (found.length > 0) this.tags.set(master.address, found.sort()[0]);
+    }
   }
 
   /** @returns {import('./topology').LeaseShard[]} */
@@ -48,9 +67,7 @@ class ClusterLeaseShards {
     /** @type {Map<string, string>} */
     const tags = new Map();
     for (const [address, slot] of firstSlots) {
-      const kept = !this.sticky
-        ? undefined
-        : (this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.#addressOf(tag) === address));
+      const kept = this.tags.get(address) ?? [...this.tags.values()].find((tag) => this.#addressOf(tag) === address);
       tags.set(address, kept !== undefined && this.#addressOf(kept) === address ? kept : tagsBySlot()[slot]);
     }
     this.tags = tags;

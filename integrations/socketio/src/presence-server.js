@@ -161,7 +161,13 @@ class PresenceServer {
       if (db !== 0) {
         throw new TypeError(`attachPresence: the script engine publishes its events for database 0 only (options.db is ${db})`);
       }
-      this.shards.followFirstSlots();
+      await this.shards.adoptTagsInUse().catch((err) => {
+        throw new PresenceError(
+          ErrorCode.UNAVAILABLE,
+          `attachPresence: cannot read the shards of the script engine: ${errorMessage(err)}`,
+          err,
+        );
+      });
       const calls = new ScriptCalls({
         send: (key, args) => this.commands.sendOnce(key, args),
         settings: { ttl, staleAfter, maxDataBytes },

@@ -71,7 +71,7 @@ class StandaloneTopology {
       current: () => [{ id: '', address: null, key: (nodeId) => nodeId }],
       holdsPresences: () => true,
       tagOf: () => '',
-      followFirstSlots: () => {},
+      adoptTagsInUse: async () => {},
     };
   }
 

@@ -46,8 +46,9 @@ const { ClusterTopology } = require('./cluster');
  *   may hold) a presence on the master at `address`: a lease found lost there is a loss
  * @property {(key: string) => string} tagOf the tag (the `id` of its {@link LeaseShard}) of the
  *   master of `key`'s slot (`''` on one server): where the script engine keeps that shard's keys
- * @property {() => void} followFirstSlots makes each master's tag the tag of its first slot,
- *   the same on every app server (the script engine's shard keys live under it)
+ * @property {() => Promise<void>} adoptTagsInUse takes the tags under which the script engine
+ *   already keeps each master's shard keys (found on the masters), so that every app server
+ *   names a shard the same
  */
 
 /**

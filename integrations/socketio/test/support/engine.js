@@ -71,17 +71,24 @@ function engineOptions(url) {
 }
 
 /**
- * The tag the integration gives the shard's keys on the master that owns `roomId`'s slot (the
- * tag of that master's first slot, as `ClusterLeaseShards` picks it), read from `CLUSTER SLOTS`.
- * @param {(args: string[]) => Promise<unknown>} send
+ * The tag of the shard keys on the master that owns `roomId`'s slot, as the integration names
+ * it: the tag in use there (`presence:nodes:{<tag>}`, the smallest of those that hash to a slot
+ * of that master), else the tag of the master's first slot (`ClusterLeaseShards`).
+ * @param {(args: string[]) => Promise<unknown>} send a client of that master
  * @param {string} roomId
  */
 async function clusterTagOf(send, roomId) {
   const ranges = /** @type {Array<[number, number, [string, number]]>} */ (await send(['CLUSTER', 'SLOTS']));
-  const slot = keySlot(roomId);
-  const owner = ranges.find(([from, to]) => slot >= Number(from) && slot <= Number(to));
-  if (!owner) throw new Error(`no master owns slot ${slot}`);
-  const first = Math.min(...ranges.filter(([, , [, port]]) => Number(port) === Number(owner[2][1])).map(([from]) => Number(from)));
+  const owner = (/** @type {number} */ slot) => ranges.find(([from, to]) => slot >= Number(from) && slot <= Number(to))?.[2][1];
+  const port = owner(keySlot(roomId));
+  if (port === undefined) throw new Error(`no master owns the slot of ${roomId}`);
+  const keys = /** @type {[string, string[]]} */ (await send(['SCAN', '0', 'MATCH', 'presence:nodes:{*}', 'COUNT', '100000']))[1];
+  const inUse = keys
+    .map((key) => /^presence:nodes:\{([^}]*)\}$/.exec(String(key))?.[1])
+    .filter((tag) => tag !== undefined && owner(keySlot(tag)) === port)
+    .sort();
+  if (inUse.length > 0) return /** @type {string} */ (inUse[0]);
+  const first = Math.min(...ranges.filter(([, , [, at]]) => at === port).map(([from]) => Number(from)));
   return tagsBySlot()[first];
 }
 
