@@ -368,6 +368,32 @@ describe('script engine: the sweep', () => {
       assert.deepEqual(survivor.warnings, []);
     });
   });
+
+  it(
+    'after a lost node lease, the sweep lease is held under the fresh node id',
+    {
+      todo: "bug: ScriptSweeper's owner is the node id of the server's start (presence-server.js passes this.lease.nodeId once): after a lost lease it sweeps under a node announced down",
+    },
+    async () => {
+      await scoped(async (scope) => {
+        const redis = await startRedis({ staleAfter: 30, sweepIntervalMs: 100, engine: 'script' });
+        scope.defer(() => redis.stop());
+        const admin = await redis.client();
+        const server = await startSocketServer(redis.url, { nodeLeaseMs: 2000 });
+        scope.defer(() => server.close());
+        const sweepLease = async () => String(await admin.sendCommand(['GET', 'presence:sweep-lease']));
+        const oldNodeId = server.presence.nodeId;
+        await waitFor(async () => (await sweepLease()) === oldNodeId, { timeoutMs: 20000, message: 'the sweep lease' });
+        assert.equal(Number(await admin.sendCommand(['DEL', `presence:node:${oldNodeId}`])), 1);
+        await waitFor(() => server.presence.nodeId !== oldNodeId, { timeoutMs: 20000, message: 'a fresh node' });
+        // The sweep lease lives 1000 ms: its holder renews it every 100 ms.
+        await waitFor(async () => (await sweepLease()) === server.presence.nodeId, {
+          timeoutMs: 4000,
+          message: `the sweep lease held by the fresh node ${server.presence.nodeId}, not ${oldNodeId}`,
+        });
+      });
+    },
+  );
 });
 
 describe('script engine: a lost library', () => {
@@ -461,107 +487,121 @@ describe('script engine: a lost library', () => {
 });
 
 describe('script engine: a server that lost everything', () => {
-  it('a failover to a replica that never loaded the EVAL form: the app goes on, its presences kept', async () => {
-    await scoped(async (scope) => {
-      const settings = { staleAfter: 30, sweepIntervalMs: 100, engine: 'script-evalsha' };
-      const master = await startRedis(settings);
-      scope.defer(() => master.stop());
-      const replica = await startRedis(settings);
-      scope.defer(() => replica.stop());
-      const masterAdmin = await master.client();
-      const replicaAdmin = await replica.client();
-      await masterAdmin.sendCommand(['CONFIG', 'SET', 'repl-diskless-sync-delay', '0']);
-      await replicaAdmin.sendCommand(['REPLICAOF', '127.0.0.1', String(master.port)]);
-      await waitFor(async () => /master_link_status:up/.test(String(await replicaAdmin.sendCommand(['INFO', 'replication']))), {
-        timeoutMs: 20000,
-        message: 'the replica in sync',
+  for (const engine of ['script-evalsha', 'script']) {
+    const eval_ = engine === 'script-evalsha';
+    const title = eval_
+      ? 'script-evalsha: a failover to a replica that never loaded the EVAL form: it is loaded there, the app goes on, its presences kept'
+      : 'script: a failover to a replica (which got the library from its master): the app goes on, its presences kept';
+    it(title, async () => {
+      await scoped(async (scope) => {
+        const settings = { staleAfter: 30, sweepIntervalMs: 100, engine };
+        const master = await startRedis(settings);
+        scope.defer(() => master.stop());
+        const replica = await startRedis(settings);
+        scope.defer(() => replica.stop());
+        const masterAdmin = await master.client();
+        const replicaAdmin = await replica.client();
+        await masterAdmin.sendCommand(['CONFIG', 'SET', 'repl-diskless-sync-delay', '0']);
+        await replicaAdmin.sendCommand(['REPLICAOF', '127.0.0.1', String(master.port)]);
+        await waitFor(async () => /master_link_status:up/.test(String(await replicaAdmin.sendCommand(['INFO', 'replication']))), {
+          timeoutMs: 20000,
+          message: 'the replica in sync',
+        });
+
+        const proxy = new FailoverProxy(master.port);
+        const proxyPort = await proxy.start();
+        scope.defer(() => proxy.close());
+        const app = await startApp(`redis://127.0.0.1:${proxyPort}`, {
+          engine: 'script',
+          staleAfter: settings.staleAfter,
+          sweepIntervalMs: settings.sweepIntervalMs,
+          nodeLeaseMs: 5000,
+        });
+        scope.defer(() => app.close());
+        assert.deepEqual(app.infos, [`presence: engine script (${eval_ ? 'EVALSHA' : 'FCALL'}): asked for`]);
+
+        const ann = await connect(scope, app.url, 'ann', { heartbeatIntervalMs: 200 });
+        const bob = await connect(scope, app.url, 'bob', { heartbeatIntervalMs: 200 });
+        assert.equal((await ann.join('r-failover')).ok, true);
+        assert.equal((await bob.join('r-failover')).ok, true);
+        // The replica has every write so far (WAIT would only count the writes of its own client).
+        const written = await replicationOffset(masterAdmin, 'master_repl_offset');
+        await waitFor(async () => (await replicationOffset(replicaAdmin, 'slave_repl_offset')) >= written, {
+          timeoutMs: 20000,
+          message: `the replica at offset ${written}`,
+        });
+        if (eval_) {
+          assert.equal(await evalScriptLoaded(masterAdmin), true);
+          assert.equal(await evalScriptLoaded(replicaAdmin), false, 'SCRIPT LOAD is not replicated');
+        } else {
+          assert.deepEqual(await libraryNames(replicaAdmin), ['presence_v1'], 'FUNCTION LOAD is replicated');
+        }
+
+        await stopProcess(master.process, 'SIGKILL');
+        await replicaAdmin.sendCommand(['REPLICAOF', 'NO', 'ONE']);
+        proxy.retarget(replica.port);
+
+        const carol = await connect(scope, app.url, 'carol', { heartbeatIntervalMs: 200 });
+        const ack = await waitFor(
+          async () => {
+            const reply = await carol.join('r-failover');
+            return reply.ok ? reply : null;
+          },
+          { timeoutMs: 20000, intervalMs: 200, message: 'a join after the failover' },
+        );
+        assert.deepEqual([ack.users, ack.count], [['ann', 'bob', 'carol'], 3]);
+        if (eval_) assert.equal(await evalScriptLoaded(replicaAdmin), true, 'the engine loaded the library on the new master');
+        for (const client of [ann, bob]) {
+          assert.deepEqual(await client.socket.timeout(10000).emitWithAck('room:heartbeat', { roomId: 'r-failover' }), { ok: true });
+        }
+        assert.deepEqual(await replicaAdmin.sendCommand(['PRESENCE.LIST', 'r-failover']), ['ann', 'bob', 'carol']);
+        for (const client of [ann, bob, carol]) assert.deepEqual(client.rawForceLeaves, []);
+        assert.deepEqual(
+          app.warnings.filter((line) => line.includes('node lease lost')),
+          [],
+          'the node lease came through the failover',
+        );
       });
-
-      const proxy = new FailoverProxy(master.port);
-      const proxyPort = await proxy.start();
-      scope.defer(() => proxy.close());
-      const app = await startApp(`redis://127.0.0.1:${proxyPort}`, {
-        engine: 'script',
-        staleAfter: settings.staleAfter,
-        sweepIntervalMs: settings.sweepIntervalMs,
-        nodeLeaseMs: 5000,
-      });
-      scope.defer(() => app.close());
-      assert.deepEqual(app.infos, ['presence: engine script (EVALSHA): asked for']);
-
-      const ann = await connect(scope, app.url, 'ann', { heartbeatIntervalMs: 200 });
-      const bob = await connect(scope, app.url, 'bob', { heartbeatIntervalMs: 200 });
-      assert.equal((await ann.join('r-failover')).ok, true);
-      assert.equal((await bob.join('r-failover')).ok, true);
-      // The replica has every write so far (WAIT would only count the writes of its own client).
-      const written = await replicationOffset(masterAdmin, 'master_repl_offset');
-      await waitFor(async () => (await replicationOffset(replicaAdmin, 'slave_repl_offset')) >= written, {
-        timeoutMs: 20000,
-        message: `the replica at offset ${written}`,
-      });
-      assert.equal(await evalScriptLoaded(masterAdmin), true);
-      assert.equal(await evalScriptLoaded(replicaAdmin), false, 'SCRIPT LOAD is not replicated');
-
-      await stopProcess(master.process, 'SIGKILL');
-      await replicaAdmin.sendCommand(['REPLICAOF', 'NO', 'ONE']);
-      proxy.retarget(replica.port);
-
-      const carol = await connect(scope, app.url, 'carol', { heartbeatIntervalMs: 200 });
-      const ack = await waitFor(
-        async () => {
-          const reply = await carol.join('r-failover');
-          return reply.ok ? reply : null;
-        },
-        { timeoutMs: 20000, intervalMs: 200, message: 'a join after the failover' },
-      );
-      assert.deepEqual([ack.users, ack.count], [['ann', 'bob', 'carol'], 3]);
-      assert.equal(await evalScriptLoaded(replicaAdmin), true, 'the engine loaded the library on the new master');
-      for (const client of [ann, bob]) {
-        assert.deepEqual(await client.socket.timeout(10000).emitWithAck('room:heartbeat', { roomId: 'r-failover' }), { ok: true });
-      }
-      assert.deepEqual(await replicaAdmin.sendCommand(['PRESENCE.LIST', 'r-failover']), ['ann', 'bob', 'carol']);
-      for (const client of [ann, bob, carol]) assert.deepEqual(client.rawForceLeaves, []);
-      assert.deepEqual(
-        app.warnings.filter((line) => line.includes('node lease lost')),
-        [],
-        'the node lease came through the failover',
-      );
     });
-  });
+  }
 
-  it('Redis restarted empty: the library is loaded again and joins go on', async () => {
-    await scoped(async (scope) => {
-      const redis = await startRedis({ staleAfter: 30, sweepIntervalMs: 100, engine: 'script' });
-      scope.defer(() => redis.stop());
-      const admin = await redis.client();
-      const server = await startSocketServer(redis.url, { nodeLeaseMs: 2000 });
-      scope.defer(() => server.close());
-      const ann = await connect(scope, server.url, 'ann', { heartbeatIntervalMs: 60000 });
-      assert.equal((await ann.join('r-restart')).ok, true);
-      const oldNodeId = server.presence.nodeId;
+  for (const engine of ['script', 'script-evalsha']) {
+    it(`${engine}: Redis restarted empty: the library is loaded again and joins go on`, async () => {
+      await scoped(async (scope) => {
+        const redis = await startRedis({ staleAfter: 30, sweepIntervalMs: 100, engine });
+        scope.defer(() => redis.stop());
+        const admin = await redis.client();
+        const server = await startSocketServer(redis.url, { nodeLeaseMs: 2000 });
+        scope.defer(() => server.close());
+        const ann = await connect(scope, server.url, 'ann', { heartbeatIntervalMs: 60000 });
+        assert.equal((await ann.join('r-restart')).ok, true);
+        const oldNodeId = server.presence.nodeId;
 
-      await redis.restart();
-      const event = await ann.waitForForceLeave('r-restart', 20000);
-      assert.ok(['reset', 'node-down'].includes(event.reason), event.reason);
+        await redis.restart();
+        const event = await ann.waitForForceLeave('r-restart', 20000);
+        assert.ok(['reset', 'node-down'].includes(event.reason), event.reason);
 
-      const bob = await connect(scope, server.url, 'bob', { heartbeatIntervalMs: 60000 });
-      const ack = await waitFor(
-        async () => {
-          const reply = await bob.join('r-restart');
-          return reply.ok ? reply : null;
-        },
-        { timeoutMs: 20000, intervalMs: 200, message: 'a join after the restart' },
-      );
-      assert.deepEqual([ack.users, ack.count], [['bob'], 1]);
-      assert.notEqual(server.presence.nodeId, oldNodeId, 'a fresh node after the lease was lost');
-      assert.deepEqual(await libraryNames(admin), ['presence_v1']);
-      assert.ok((await commandCalls(admin, 'function|load')) >= 1, 'loaded on the restarted server');
-      assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-restart', 'WITHSOCKETS']), [
-        'bob',
-        `${server.presence.nodeId}/${bob.socket.id}`,
-      ]);
-      assert.equal(ann.rawForceLeaves.length, 1);
-      assert.deepEqual(bob.rawForceLeaves, []);
+        const bob = await connect(scope, server.url, 'bob', { heartbeatIntervalMs: 60000 });
+        const ack = await waitFor(
+          async () => {
+            const reply = await bob.join('r-restart');
+            return reply.ok ? reply : null;
+          },
+          { timeoutMs: 20000, intervalMs: 200, message: 'a join after the restart' },
+        );
+        assert.deepEqual([ack.users, ack.count], [['bob'], 1]);
+        assert.notEqual(server.presence.nodeId, oldNodeId, 'a fresh node after the lease was lost');
+        if (engine === 'script') assert.deepEqual(await libraryNames(admin), ['presence_v1']);
+        else assert.equal(await evalScriptLoaded(admin), true);
+        const load = engine === 'script' ? 'function|load' : 'script|load';
+        assert.ok((await commandCalls(admin, load)) >= 1, 'loaded on the restarted server');
+        assert.deepEqual(await admin.sendCommand(['PRESENCE.LIST', 'r-restart', 'WITHSOCKETS']), [
+          'bob',
+          `${server.presence.nodeId}/${bob.socket.id}`,
+        ]);
+        assert.equal(ann.rawForceLeaves.length, 1);
+        assert.deepEqual(bob.rawForceLeaves, []);
+      });
     });
-  });
+  }
 });
