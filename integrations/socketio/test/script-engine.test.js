@@ -488,8 +488,8 @@ describe('script engine: a lost library', () => {
 
 describe('script engine: a server that lost everything', () => {
   for (const engine of ['script-evalsha', 'script']) {
-    const eval_ = engine === 'script-evalsha';
-    const title = eval_
+    const viaEvalsha = engine === 'script-evalsha';
+    const title = viaEvalsha
       ? 'script-evalsha: a failover to a replica that never loaded the EVAL form: it is loaded there, the app goes on, its presences kept'
       : 'script: a failover to a replica (which got the library from its master): the app goes on, its presences kept';
     it(title, async () => {
@@ -518,7 +518,7 @@ describe('script engine: a server that lost everything', () => {
           nodeLeaseMs: 5000,
         });
         scope.defer(() => app.close());
-        assert.deepEqual(app.infos, [`presence: engine script (${eval_ ? 'EVALSHA' : 'FCALL'}): asked for`]);
+        assert.deepEqual(app.infos, [`presence: engine script (${viaEvalsha ? 'EVALSHA' : 'FCALL'}): asked for`]);
 
         const ann = await connect(scope, app.url, 'ann', { heartbeatIntervalMs: 200 });
         const bob = await connect(scope, app.url, 'bob', { heartbeatIntervalMs: 200 });
@@ -530,7 +530,7 @@ describe('script engine: a server that lost everything', () => {
           timeoutMs: 20000,
           message: `the replica at offset ${written}`,
         });
-        if (eval_) {
+        if (viaEvalsha) {
           assert.equal(await evalScriptLoaded(masterAdmin), true);
           assert.equal(await evalScriptLoaded(replicaAdmin), false, 'SCRIPT LOAD is not replicated');
         } else {
@@ -550,7 +550,7 @@ describe('script engine: a server that lost everything', () => {
           { timeoutMs: 20000, intervalMs: 200, message: 'a join after the failover' },
         );
         assert.deepEqual([ack.users, ack.count], [['ann', 'bob', 'carol'], 3]);
-        if (eval_) assert.equal(await evalScriptLoaded(replicaAdmin), true, 'the engine loaded the library on the new master');
+        if (viaEvalsha) assert.equal(await evalScriptLoaded(replicaAdmin), true, 'the engine loaded the library on the new master');
         for (const client of [ann, bob]) {
           assert.deepEqual(await client.socket.timeout(10000).emitWithAck('room:heartbeat', { roomId: 'r-failover' }), { ok: true });
         }
