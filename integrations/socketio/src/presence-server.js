@@ -184,7 +184,7 @@ class PresenceServer {
         commands: this.commands,
         calls,
         shards: () => this.shards.current().map((shard) => shard.id),
-        owner: this.lease.nodeId,
+        owner: () => this.lease.nodeId,
         intervalMs: sweepIntervalMs,
         logger: this.logger,
       });

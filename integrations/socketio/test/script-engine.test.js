@@ -369,31 +369,25 @@ describe('script engine: the sweep', () => {
     });
   });
 
-  it(
-    'after a lost node lease, the sweep lease is held under the fresh node id',
-    {
-      todo: "bug: ScriptSweeper's owner is the node id of the server's start (presence-server.js passes this.lease.nodeId once): after a lost lease it sweeps under a node announced down",
-    },
-    async () => {
-      await scoped(async (scope) => {
-        const redis = await startRedis({ staleAfter: 30, sweepIntervalMs: 100, engine: 'script' });
-        scope.defer(() => redis.stop());
-        const admin = await redis.client();
-        const server = await startSocketServer(redis.url, { nodeLeaseMs: 2000 });
-        scope.defer(() => server.close());
-        const sweepLease = async () => String(await admin.sendCommand(['GET', 'presence:sweep-lease']));
-        const oldNodeId = server.presence.nodeId;
-        await waitFor(async () => (await sweepLease()) === oldNodeId, { timeoutMs: 20000, message: 'the sweep lease' });
-        assert.equal(Number(await admin.sendCommand(['DEL', `presence:node:${oldNodeId}`])), 1);
-        await waitFor(() => server.presence.nodeId !== oldNodeId, { timeoutMs: 20000, message: 'a fresh node' });
-        // The sweep lease lives 1000 ms: its holder renews it every 100 ms.
-        await waitFor(async () => (await sweepLease()) === server.presence.nodeId, {
-          timeoutMs: 4000,
-          message: `the sweep lease held by the fresh node ${server.presence.nodeId}, not ${oldNodeId}`,
-        });
+  it('after a lost node lease, the sweep lease is held under the fresh node id', async () => {
+    await scoped(async (scope) => {
+      const redis = await startRedis({ staleAfter: 30, sweepIntervalMs: 100, engine: 'script' });
+      scope.defer(() => redis.stop());
+      const admin = await redis.client();
+      const server = await startSocketServer(redis.url, { nodeLeaseMs: 2000 });
+      scope.defer(() => server.close());
+      const sweepLease = async () => String(await admin.sendCommand(['GET', 'presence:sweep-lease']));
+      const oldNodeId = server.presence.nodeId;
+      await waitFor(async () => (await sweepLease()) === oldNodeId, { timeoutMs: 20000, message: 'the sweep lease' });
+      assert.equal(Number(await admin.sendCommand(['DEL', `presence:node:${oldNodeId}`])), 1);
+      await waitFor(() => server.presence.nodeId !== oldNodeId, { timeoutMs: 20000, message: 'a fresh node' });
+      // The sweep lease lives 1000 ms: its holder renews it every 100 ms.
+      await waitFor(async () => (await sweepLease()) === server.presence.nodeId, {
+        timeoutMs: 4000,
+        message: `the sweep lease held by the fresh node ${server.presence.nodeId}, not ${oldNodeId}`,
       });
-    },
-  );
+    });
+  });
 });
 
 describe('script engine: a lost library', () => {

@@ -24,7 +24,7 @@ class ScriptSweeper {
    * @param {import('../presence-commands').PresenceCommands} options.commands what sends the calls
    * @param {import('./script').ScriptCalls} options.calls the script engine's calls
    * @param {() => string[]} options.shards the tags of the shards' keys (`''` on one server)
-   * @param {string} options.owner who holds the sweep lease (this server)
+   * @param {() => string} options.owner who holds the sweep lease: this server's node now
    * @param {number} options.intervalMs
    * @param {import('../server').PresenceLogger} options.logger
    */
@@ -92,7 +92,7 @@ class ScriptSweeper {
   /** @param {string} tag */
   async #sweepShard(tag) {
     while (!this.closed) {
-      const reply = await this.commands.call(this.calls.shardRoute(tag), this.calls.sweep(tag, this.owner, this.leaseMs, SWEEP_LIMIT));
+      const reply = await this.commands.call(this.calls.shardRoute(tag), this.calls.sweep(tag, this.owner(), this.leaseMs, SWEEP_LIMIT));
       const removed = Number(reply);
       if (removed < SWEEP_LIMIT) return;
     }
