@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { startRedis, waitFor, track, freePort, stopProcess } = require('./support/shared');
+const { startRedis, waitFor, track, freePort, stopProcess, SCRIPT_ENGINE } = require('./support/shared');
 const { startDemo } = require('./support/demo-server');
 const { TcpProxy } = require('./support/tcp-proxy');
 
@@ -181,7 +181,8 @@ describe('scripts/demo', () => {
       process.kill(firstPid, 'SIGKILL');
       return { status: res.status, page };
     };
-    const env = { PRESENCE_MODULE, REDIS_PORT: String(redisPort), PORT: '' };
+    // On the script engine's lanes, the demo the way a Redis without modules runs it.
+    const env = { PRESENCE_MODULE, REDIS_PORT: String(redisPort), PORT: '', PRESENCE_ENGINE: SCRIPT_ENGINE ? 'script' : '' };
     const result = await run(path.join(REPO, 'scripts', 'demo'), [], { env, detached: true, timeoutMs: 90000, onOutput });
     const output = result.stdout + result.stderr;
 
@@ -191,6 +192,13 @@ describe('scripts/demo', () => {
     assert.match(served.page, /<title>Live room<\/title>/);
     assert.match(output, new RegExp(`live-room listening on ${steps.url.slice(0, -1)}\\n`));
     assert.match(output, /The demo server was killed \(SIGKILL\); starting it again/);
+    if (SCRIPT_ENGINE) {
+      assert.match(output, /^Redis without the module \(script engine\): 127\.0\.0\.1:\d+/m);
+      assert.match(output, /presence node \S+ \(node lease 10000 ms\), script engine$/m);
+    } else {
+      assert.match(output, /^Redis with the presence module: 127\.0\.0\.1:\d+/m);
+      assert.match(output, /presence node \S+ \(node lease 10000 ms\), module engine$/m);
+    }
     assert.match(output, /^A crashed demo server's users leave within 11 s \(node lease 10 s \+ one sweep\)\.$/m);
     assert.doesNotMatch(output, /Killed|line \d+:/, 'no job-control noise from bash');
     assert.equal(result.code, 130, output);

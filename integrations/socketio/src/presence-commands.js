@@ -119,13 +119,14 @@ class PresenceCommands {
 
   /**
    * Sends one command to the server of `key`, once, within the deadline (what the engine's
-   * loading and choice use).
+   * choice and loading use). Unlike the calls below it does not require the connection to be
+   * ready: at start, the application's client may still be finishing its handshake (node-redis
+   * holds the command until it is).
    * @param {string} key
    * @param {string[]} args
    * @returns {Promise<unknown>}
    */
   sendOnce(key, args) {
-    this.topology.ensureReady(key);
     return this.topology.send(key, args, this.timeoutMs);
   }
 

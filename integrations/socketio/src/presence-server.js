@@ -125,7 +125,12 @@ class PresenceServer {
       else if (!this.started) next(new Error(ErrorCode.UNAVAILABLE));
       else next();
     });
-    await this.#chooseEngine();
+    try {
+      await this.#chooseEngine();
+    } catch (err) {
+      await this.topology.close();
+      throw err;
+    }
     await this.subscriber.start();
     try {
       await this.lease.start();
@@ -190,11 +195,14 @@ class PresenceServer {
       });
     }
     this.engine = choice.name;
-    const mode =
-      choice.name === 'script' && this.commands.engine instanceof ScriptCalls
-        ? ` (${this.commands.engine.library.mode === 'function' ? 'FCALL' : 'EVALSHA'})`
-        : '';
-    this.logger.info?.(`presence: engine ${choice.name}${mode}: ${choice.reason}`);
+    this.logger.info?.(`presence: engine ${this.#engineName()}: ${choice.reason}`);
+  }
+
+  /** The engine and, for the script engine, how its library is called. */
+  #engineName() {
+    const calls = this.commands.engine;
+    if (!(calls instanceof ScriptCalls)) return calls.name;
+    return `${calls.name} (${calls.library.mode === 'function' ? 'FCALL' : 'EVALSHA'})`;
   }
 
   /**

@@ -86,7 +86,12 @@ class DemoServer {
     child.stderr.on('data', (chunk) => {
       this.output = (this.output + chunk).slice(-8000);
     });
-    await listening;
+    try {
+      await listening;
+    } catch (err) {
+      // The reason a server that cannot start gives is on its standard error.
+      throw new Error(`${err instanceof Error ? err.message : err}\n${this.output}`);
+    }
     this.startNodeId = /presence node (\S+) \(node lease/.exec(this.output)[1];
   }
 
