@@ -5,7 +5,7 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { startRedis } = require('./support/redis-server');
 const { startSocketServer } = require('./support/socket-server');
-const { startApp, startAppProcess } = require('./support/app-process');
+const { startAppProcess } = require('./support/app-process');
 const { TestClient } = require('./support/test-client');
 const { waitFor } = require('./support/wait');
 const { stopProcess } = require('./support/processes');
@@ -205,7 +205,7 @@ describe('script engine: choosing it', () => {
       scope.defer(() => redis.stop());
       const settings = { staleAfter: 2, sweepIntervalMs: 100 };
 
-      await assert.rejects(startApp(redis.url, { ...settings, engine: 'module' }), (err) => {
+      await assert.rejects(startSocketServer(redis.url, { ...settings, engine: 'module' }), (err) => {
         assert.equal(err.name, 'PresenceError');
         assert.equal(err.code, 'unavailable');
         assert.match(
@@ -215,7 +215,7 @@ describe('script engine: choosing it', () => {
         return true;
       });
 
-      const app = await startApp(redis.url, { ...settings, engine: 'auto' });
+      const app = await startSocketServer(redis.url, { ...settings, engine: 'auto' });
       scope.defer(() => app.close());
       assert.equal(app.presence.engine, 'script');
       assert.deepEqual(app.infos, ['presence: engine script (FCALL): the server has no presence module']);
@@ -223,7 +223,7 @@ describe('script engine: choosing it', () => {
       assert.deepEqual(await libraryNames(admin), ['presence_v1']);
 
       for (const engine of ['script', 'auto']) {
-        await assert.rejects(startApp(redis.url, { ...settings, engine, db: 1 }), (err) => {
+        await assert.rejects(startSocketServer(redis.url, { ...settings, engine, db: 1 }), (err) => {
           assert.ok(err instanceof TypeError, `${engine}: ${err}`);
           assert.equal(err.message, 'attachPresence: the script engine publishes its events for database 0 only (options.db is 1)');
           return true;
@@ -505,7 +505,7 @@ describe('script engine: a server that lost everything', () => {
         const proxy = new FailoverProxy(master.port);
         const proxyPort = await proxy.start();
         scope.defer(() => proxy.close());
-        const app = await startApp(`redis://127.0.0.1:${proxyPort}`, {
+        const app = await startSocketServer(`redis://127.0.0.1:${proxyPort}`, {
           engine: 'script',
           staleAfter: settings.staleAfter,
           sweepIntervalMs: settings.sweepIntervalMs,

@@ -12,9 +12,10 @@ const { engineOptions } = require('./engine');
  * derives the user from a verified token).
  * @param {string | string[]} redisUrl a server's URL, or the URLs of a cluster's nodes (then the
  *   integration gets a node-redis cluster client)
- * @param {object} [presenceOptions] more options of attachPresence
+ * @param {object} [presenceOptions] more options of attachPresence (with `engine`, the test
+ *   server's engine settings are not added)
  * @param {object} [ioOptions] more Socket.IO server options
- * @returns {Promise<{url: string, io: import('socket.io').Server, redis: object, presence: {close: () => Promise<void>}, warnings: string[], close: () => Promise<void>}>}
+ * @returns {Promise<{url: string, io: import('socket.io').Server, redis: object, presence: import('../../src/server').PresenceHandle, warnings: string[], infos: string[], close: () => Promise<void>}>}
  */
 async function startSocketServer(redisUrl, presenceOptions = {}, ioOptions = {}) {
   const httpServer = http.createServer();
@@ -26,14 +27,23 @@ async function startSocketServer(redisUrl, presenceOptions = {}, ioOptions = {})
   redis.on('node-error', () => {});
   await redis.connect();
   const warnings = [];
-  const presence = await attachPresence(io, {
-    redis,
-    getUserId: (socket) => socket.handshake.auth.user,
-    participantsIntervalMs: 100,
-    ...engineOptions(redisUrl),
-    logger: { warn: (message) => warnings.push(message) },
-    ...presenceOptions,
-  });
+  const infos = [];
+  let presence;
+  try {
+    presence = await attachPresence(io, {
+      redis,
+      getUserId: (socket) => socket.handshake.auth.user,
+      participantsIntervalMs: 100,
+      // The engine of the test server at `redisUrl`, unless the test names one.
+      ...(presenceOptions.engine === undefined ? engineOptions(redisUrl) : {}),
+      logger: { warn: (message) => warnings.push(message), info: (message) => infos.push(message) },
+      ...presenceOptions,
+    });
+  } catch (err) {
+    io.close();
+    redis.destroy();
+    throw err;
+  }
   await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${httpServer.address().port}`;
   let closed = false;
@@ -43,6 +53,7 @@ async function startSocketServer(redisUrl, presenceOptions = {}, ioOptions = {})
     redis,
     presence,
     warnings,
+    infos,
     async close() {
       if (closed) return;
       closed = true;
