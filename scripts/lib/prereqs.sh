@@ -128,6 +128,12 @@ free_port() {
 }
 
 build_module() {
+  # A module already built by the caller (scripts/test builds it once, then builds its tests
+  # beside the parts that only load it: no second cargo would wait for the build's lock).
+  if [ -n "${PRESENCE_MODULE:-}" ] && [ -f "$PRESENCE_MODULE" ]; then
+    MODULE=$PRESENCE_MODULE
+    return
+  fi
   need_rust
   need_libclang
   cargo build --release --quiet
