@@ -182,11 +182,13 @@ describe('scripts/demo', () => {
       return { status: res.status, page };
     };
     // On the script engine's lanes, the demo the way a Redis without modules runs it.
-    const env = { PRESENCE_MODULE, REDIS_PORT: String(redisPort), PORT: '', PRESENCE_ENGINE: SCRIPT_ENGINE ? 'script' : '' };
+    // A port of its own: the suites of several servers run side by side, each with this test.
+    const demoPort = await freePort();
+    const env = { PRESENCE_MODULE, REDIS_PORT: String(redisPort), PORT: String(demoPort), PRESENCE_ENGINE: SCRIPT_ENGINE ? 'script' : '' };
     const result = await run(path.join(REPO, 'scripts', 'demo'), [], { env, detached: true, timeoutMs: 90000, onOutput });
     const output = result.stdout + result.stderr;
 
-    assert.ok(steps.url, output);
+    assert.equal(steps.url, `http://localhost:${demoPort}/`, output);
     const served = await steps.check;
     assert.equal(served.status, 200);
     assert.match(served.page, /<title>Live room<\/title>/);

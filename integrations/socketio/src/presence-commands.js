@@ -85,6 +85,9 @@ function replyCode(err) {
   return /^[A-Z]+/.exec(err.message)?.[0] ?? null;
 }
 
+/** How many times one call loads the script library again before it fails. */
+const MAX_RELOADS = 3;
+
 /**
  * The pauses between the attempts of a command: from 50 ms (a slot migration, `TRYAGAIN`),
  * doubled each time, up to 400 ms.
@@ -237,7 +240,7 @@ class PresenceCommands {
    */
   async #withRetries(key, attempt) {
     const deadline = performance.now() + this.timeoutMs;
-    let reloaded = false;
+    let reloads = 0;
     for (let retry = 0; ; retry += 1) {
       let err;
       try {
@@ -246,10 +249,10 @@ class PresenceCommands {
       } catch (caught) {
         err = caught;
       }
-      if (!reloaded && this.engine.lost(firstReplyError(err))) {
+      if (reloads < MAX_RELOADS && this.engine.lost(firstReplyError(err)) && performance.now() < deadline) {
         // The server lost the script library (a flush, a restart, a failover): load it there
-        // and try once more.
-        reloaded = true;
+        // and try again (again if it was lost once more in between).
+        reloads += 1;
         try {
           await this.engine.reload(key);
           continue;
