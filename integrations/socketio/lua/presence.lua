@@ -425,17 +425,18 @@ local function unindex_presence(s, r, user, socket)
     end
 end
 
--- Deletes the presence key and its data key.
-local function delete_keys(s, room, user)
-    redis.call('DEL', presence_key(s, room, user), data_key(s, room, user))
-end
-
 -- Removes (user, socket) from the index, deletes its data key (the data ends with the
 -- presence, however it ended: SPEC §12) and announces its end for `reason`.
 local function end_presence(s, r, node_up, user, socket, reason)
     unindex_presence(s, r, user, socket)
     redis.call('DEL', data_key(s, r.room, user))
     ended_event(s, r.room, user, socket, live_count(s, r, node_up), reason)
+end
+
+-- Deletes the presence key and ends the presence (its data key with it).
+local function remove_presence(s, r, node_up, user, socket, reason)
+    redis.call('DEL', presence_key(s, r.room, user))
+    end_presence(s, r, node_up, user, socket, reason)
 end
 
 -- Why an indexed presence whose key is gone ended: what the index says of it, or a delete.
@@ -563,8 +564,7 @@ local function held_by(s, r, node_up, user, socket, node)
     -- The index's time decides, as the module's; a key found without TTL is never live.
     local reason = dead_reason(s, node_up, node, expire_at and (live_until + s.shift))
     if reason then
-        delete_keys(s, r.room, user)
-        end_presence(s, r, node_up, user, socket, reason)
+        remove_presence(s, r, node_up, user, socket, reason)
         return 'dead'
     end
     return 'live', expire_at
@@ -601,8 +601,7 @@ local function leave(keys, args)
     if indexed(r, user) ~= socket then
         return 0
     end
-    delete_keys(s, r.room, user)
-    end_presence(s, r, node_up, user, socket, 'leave')
+    remove_presence(s, r, node_up, user, socket, 'leave')
     return 1
 end
 
@@ -866,7 +865,7 @@ local function reconcile_key(s, r, node_up, user)
         elseif old then
             unindex_presence(s, r, user, old)
         end
-        delete_keys(s, r.room, user)
+        redis.call('DEL', presence_key(s, r.room, user), data_key(s, r.room, user))
         ended_event(s, r.room, user, value, live_count(s, r, node_up), 'no-ttl')
         return true
     end
@@ -910,8 +909,7 @@ local function sweep_one(s, r, node_up, user)
         index_presence(s, r, user, socket, expire_at - s.shift, socket)
         return false
     end
-    delete_keys(s, r.room, user)
-    end_presence(s, r, node_up, user, socket, reason)
+    remove_presence(s, r, node_up, user, socket, reason)
     return true
 end
 

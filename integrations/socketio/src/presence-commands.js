@@ -28,7 +28,7 @@ function isErrorReply(err) {
 const NOT_LOCAL_REPLY = /Script attempted to access a non local key/;
 
 /** Error replies that say the command could not run now, not that it was wrong. */
-const NOT_NOW_REPLY = /^(TRYAGAIN|ASK|MOVED|CLUSTERDOWN) |Script attempted to access a non local key/;
+const NOT_NOW_REPLY = new RegExp(`^(TRYAGAIN|ASK|MOVED|CLUSTERDOWN) |${NOT_LOCAL_REPLY.source}`);
 
 /** The module's refusals of a presence's data (SPEC §12), and their codes. */
 const DATA_REPLIES = [

@@ -2,7 +2,7 @@
 
 const { ErrorCode, PresenceError } = require('./errors');
 const { isValidId } = require('./ids');
-const { parseRoomRequest } = require('./room-request');
+const { parseRoomRequest, checkRoomId } = require('./room-request');
 const { PresenceDataPolicy } = require('./presence-data');
 const { PresenceCommands } = require('./presence-commands');
 const { ParticipantsPublisher } = require('./participants-publisher');
@@ -241,7 +241,7 @@ class PresenceServer {
    * @returns {Promise<import('./server').RoomSnapshot>}
    */
   async readRoom(roomId) {
-    if (!isValidId(roomId)) throw new PresenceError(ErrorCode.INVALID_ROOM, 'a room id is 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~');
+    checkRoomId(roomId);
     const { users, members, count, truncated } = await this.commands.readRoom(roomId);
     return { roomId, users, members, count, truncated };
   }
@@ -252,7 +252,7 @@ class PresenceServer {
    * @returns {Promise<number>} the presences changed
    */
   async reconcile(roomId) {
-    if (!isValidId(roomId)) throw new PresenceError(ErrorCode.INVALID_ROOM, 'a room id is 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~');
+    checkRoomId(roomId);
     const calls = this.commands.engine;
     if (!(calls instanceof ScriptCalls)) return 0;
     let changed = 0;

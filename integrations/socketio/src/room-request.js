@@ -18,11 +18,20 @@ function parseRoomRequest(args) {
     throw new PresenceError(ErrorCode.INVALID_PAYLOAD, 'expected one object {roomId}');
   }
   const { roomId } = /** @type {Record<string, unknown>} */ (payload);
-  if (!isValidId(roomId)) {
-    throw new PresenceError(ErrorCode.INVALID_ROOM, 'roomId must be 1-128 characters of A-Z a-z 0-9 - _ . @ + = ~');
-  }
+  checkRoomId(roomId);
   const data = Object.hasOwn(payload, 'data') ? /** @type {Record<string, unknown>} */ (payload).data : undefined;
   return { roomId, data };
 }
 
+/**
+ * Refuses a room id that is not valid.
+ * @param {unknown} roomId
+ * @returns {asserts roomId is string}
+ * @throws {PresenceError} `invalid-room`
+ */
+function checkRoomId(roomId) {
+  if (!isValidId(roomId)) throw new PresenceError(ErrorCode.INVALID_ROOM, 'a room id is 1 to 128 bytes of A-Z a-z 0-9 - _ . @ + = ~');
+}
+
 exports.parseRoomRequest = parseRoomRequest;
+exports.checkRoomId = checkRoomId;

@@ -11,7 +11,7 @@
  * measure.js, run on a quiet machine, compares them with the bounds.
  */
 const assert = require('node:assert/strict');
-const { startRedis, waitFor, SCRIPT_ENGINE, keySlot } = require('./shared');
+const { startRedis, waitFor, SCRIPT_ENGINE, keySlot, countSweep } = require('./shared');
 const { startDemo } = require('./demo-server');
 const { startClientProcess } = require('./client-processes');
 const { TcpProxy } = require('./tcp-proxy');
@@ -125,9 +125,7 @@ async function onClusterScript(cluster, admin, staleAfterS) {
   await subscriber.connect();
   await subscriber.sSubscribe(`__presence@0__:{${ROOM}}`, (message) => {
     const { event, reason } = JSON.parse(message);
-    if (event !== 'force-leave') return;
-    if (['stale', 'expired', 'node-down', 'no-ttl', 'evicted'].includes(reason)) counts.swept += 1;
-    if (reason === 'node-down') counts.nodeDown += 1;
+    if (event === 'force-leave') countSweep(counts, reason);
   });
   return {
     demoOptions: { redisCluster: cluster.urls },

@@ -102,12 +102,8 @@ class ScriptCalls {
    * @param {number} ms
    */
   lease(key, ms) {
-    const tagged = /^\{([^}]*)\}(.*)$/.exec(key);
-    const keys =
-      this.cluster && tagged
-        ? [`presence:node:{${tagged[1]}}${tagged[2]}`, `presence:nodes:{${tagged[1]}}`]
-        : [`presence:node:${key}`, this.#shardKey('nodes', '')];
-    return this.#call('lease', keys, key, [key, String(ms)], tagged && this.cluster ? tagged[1] : '');
+    const tag = this.cluster ? (/^\{([^}]*)\}/.exec(key)?.[1] ?? '') : '';
+    return this.#call('lease', [`presence:node:${key}`, this.#shardKey('nodes', tag)], key, [key, String(ms)], tag);
   }
 
   /**

@@ -52,7 +52,7 @@ function serverArguments(modulePath, { staleAfter, sweepIntervalMs, ttl, engine 
  */
 async function prepareServer(url, admin, config) {
   configs.set(url, config);
-  if ((config.engine ?? ENGINE) === 'script-evalsha') await admin.sendCommand(['ACL', 'SETUSER', 'default', '-function']);
+  if (engineOf(url) === 'script-evalsha') await admin.sendCommand(['ACL', 'SETUSER', 'default', '-function']);
 }
 
 /**
@@ -63,8 +63,9 @@ async function prepareServer(url, admin, config) {
  * @returns {{engine?: 'script', staleAfter?: number, ttl?: number, sweepIntervalMs?: number}}
  */
 function engineOptions(url) {
-  const config = configs.get(Array.isArray(url) ? url[0] : url);
-  if ((config?.engine ?? ENGINE) === 'module') return {};
+  const first = Array.isArray(url) ? url[0] : url;
+  const config = configs.get(first);
+  if (engineOf(first) === 'module') return {};
   if (!config) throw new Error(`no test server was started at ${url}`);
   const options = { engine: /** @type {const} */ ('script'), staleAfter: config.staleAfter, sweepIntervalMs: config.sweepIntervalMs };
   return config.ttl === undefined ? options : { ...options, ttl: config.ttl };
@@ -93,6 +94,25 @@ async function clusterTagOf(send, roomId) {
 }
 
 /**
+ * The engine of the test server at `url`: its own, else PRESENCE_TEST_ENGINE's.
+ * @param {string} url
+ */
+function engineOf(url) {
+  return configs.get(url)?.engine ?? ENGINE;
+}
+
+/**
+ * The script library's calls with the settings of the test server at `url`, sent through `send`.
+ * @param {string} url
+ * @param {(args: string[]) => Promise<unknown>} send
+ * @param {{cluster: boolean, tagOf: (key: string) => string}} form
+ */
+function scriptCalls(url, send, { cluster, tagOf }) {
+  const { staleAfter, ttl = 21600 } = configs.get(url) ?? { staleAfter: 90 };
+  return new ScriptCalls({ send: (_key, args) => send(args), settings: { ttl, staleAfter, maxDataBytes: 1024 }, cluster, tagOf });
+}
+
+/**
  * Lets a test's plain client of a server (or of one cluster node) run `PRESENCE.LIST` and
  * `PRESENCE.COUNT` whatever the engine: on the script engine, they become the same calls of the
  * script library (loaded again when the server lost it), and on one server `INFO presence`
@@ -102,46 +122,39 @@ async function clusterTagOf(send, roomId) {
  * @param {{cluster?: boolean}} [options] whether it is a node of a cluster (keys in cluster form)
  */
 function readsPresence(client, url, { cluster = false } = {}) {
-  if ((configs.get(url)?.engine ?? ENGINE) === 'module') return;
+  if (engineOf(url) === 'module') return;
   const send = client.sendCommand.bind(client);
-  const { staleAfter, ttl = 21600 } = configs.get(url) ?? { staleAfter: 90 };
-  /** @param {string[]} args */
-  const translate = async (args) => {
-    const [command, roomId, ...rest] = args;
-    const tag = cluster ? await clusterTagOf(send, roomId) : '';
-    const calls = new ScriptCalls({
-      send: (_key, load) => send(load),
-      settings: { ttl, staleAfter, maxDataBytes: 1024 },
-      cluster,
-      tagOf: () => tag,
-    });
-    calls.library.mode = mode;
-    if (command.toUpperCase() === 'PRESENCE.COUNT') return { calls, args: calls.count(roomId) };
+  /** The shard tag of the call being written (cluster form), set just before it is written. */
+  let tag = '';
+  const calls = scriptCalls(url, send, { cluster, tagOf: () => tag });
+  /**
+   * @param {string[]} args
+   * @param {string} roomTag
+   */
+  const translate = ([command, roomId, ...rest], roomTag) => {
+    tag = roomTag;
+    if (command.toUpperCase() === 'PRESENCE.COUNT') return calls.count(roomId);
     const options = { withSockets: rest.includes('WITHSOCKETS'), withData: rest.includes('WITHDATA') };
     const limit = rest.indexOf('LIMIT');
-    return { calls, args: calls.list(roomId, limit < 0 ? options : { ...options, limit: Number(rest[limit + 1]) }) };
+    return calls.list(roomId, limit < 0 ? options : { ...options, limit: Number(rest[limit + 1]) });
   };
-  /** @type {'function' | 'eval'} */
-  let mode = 'function';
   let loaded = false;
   const sweeps = cluster ? null : countSweeps(client);
   client.sendCommand = async (/** @type {string[]} */ args, /** @type {any} */ options) => {
     const command = String(args[0]).toUpperCase();
     if (sweeps && command === 'INFO' && String(args[1]).toLowerCase() === 'presence') return sweeps.info();
     if (command !== 'PRESENCE.LIST' && command !== 'PRESENCE.COUNT') return send(args, options);
-    let call = await translate(args);
+    const roomTag = cluster ? await clusterTagOf(send, args[1]) : '';
     if (!loaded) {
-      await call.calls.reload('');
-      mode = call.calls.library.mode;
+      await calls.reload('');
       loaded = true;
-      call = await translate(args);
     }
     try {
-      return await send(call.args, options);
+      return await send(translate(args, roomTag), options);
     } catch (err) {
-      if (!call.calls.lost(err)) throw err;
-      await call.calls.reload('');
-      return send(call.args, options);
+      if (!calls.lost(err)) throw err;
+      await calls.reload('');
+      return send(translate(args, roomTag), options);
     }
   };
 }
@@ -155,15 +168,9 @@ function readsPresence(client, url, { cluster = false } = {}) {
  * @param {string} roomId
  */
 async function reconcileRoom(client, url, roomId) {
-  if ((configs.get(url)?.engine ?? ENGINE) === 'module') return;
-  const { staleAfter, ttl = 21600 } = configs.get(url) ?? { staleAfter: 90 };
+  if (engineOf(url) === 'module') return;
   const send = (/** @type {string[]} */ args) => client.sendCommand(args);
-  const calls = new ScriptCalls({
-    send: (_key, load) => send(load),
-    settings: { ttl, staleAfter, maxDataBytes: 1024 },
-    cluster: false,
-    tagOf: () => '',
-  });
+  const calls = scriptCalls(url, send, { cluster: false, tagOf: () => '' });
   await calls.reload('');
   let cursor = '0';
   do {
@@ -175,6 +182,17 @@ async function reconcileRoom(client, url, roomId) {
 const SWEPT = new Set(['stale', 'expired', 'node-down', 'no-ttl', 'evicted']);
 
 /**
+ * Counts one `force-leave` in `counts` as the module's sweep counters would: `swept` for a
+ * removal by the sweep, `nodeDown` for one through a node that went down.
+ * @param {{swept: number, nodeDown: number}} counts
+ * @param {string} reason
+ */
+function countSweep(counts, reason) {
+  if (SWEPT.has(reason)) counts.swept += 1;
+  if (reason === 'node-down') counts.nodeDown += 1;
+}
+
+/**
  * The module's sweep counters for the script engine, which has no `INFO presence`: counted from
  * the `force-leave` events published on the server since `client` was made, and answered as the
  * module's `INFO presence` lines `presence_swept` and `presence_swept_node_down`.
@@ -184,13 +202,9 @@ function countSweeps(client) {
   const counts = { swept: 0, nodeDown: 0 };
   const subscriber = client.duplicate();
   subscriber.on('error', () => {});
-  const subscribed = subscriber.connect().then(() =>
-    subscriber.subscribe('__presence@0__:force-leave', (message) => {
-      const { reason } = JSON.parse(message);
-      if (SWEPT.has(reason)) counts.swept += 1;
-      if (reason === 'node-down') counts.nodeDown += 1;
-    }),
-  );
+  const subscribed = subscriber
+    .connect()
+    .then(() => subscriber.subscribe('__presence@0__:force-leave', (message) => countSweep(counts, JSON.parse(message).reason)));
   const destroy = client.destroy.bind(client);
   client.destroy = () => {
     subscriber.destroy();
@@ -204,4 +218,4 @@ function countSweeps(client) {
   };
 }
 
-module.exports = { ENGINE, SCRIPT_ENGINE, serverArguments, prepareServer, engineOptions, readsPresence, reconcileRoom };
+module.exports = { ENGINE, SCRIPT_ENGINE, serverArguments, prepareServer, engineOptions, readsPresence, reconcileRoom, countSweep };
